@@ -1,0 +1,52 @@
+// swift-tools-version: 6.1
+// SPDX-License-Identifier: MIT
+import PackageDescription
+
+// The C ABI shared library (libaudiobridge.so) must load into a C host that has no Swift
+// toolchain: it links the Swift runtime statically and exports only `ab_*` through a version
+// script. These flags sit on the C-ABI target alone; test bundles never link it, because a
+// static runtime mixed with XCTest's dynamic one breaks (see ../shared/SWIFT_NOTES.md).
+let exportMap = Context.packageDirectory + "/bindings/c/audiobridge.map"
+let sharedLibraryLinkerFlags: [String] = [
+    "-static-stdlib",
+    "-Xlinker", "--version-script=\(exportMap)",
+    // A missing symbol fails the link instead of failing at dlopen time in the host.
+    "-Xlinker", "-z", "-Xlinker", "defs",
+    // The SONAME moves only on an ABI break (AB_ABI_VERSION in include/audiobridge.h).
+    "-Xlinker", "-soname=libaudiobridge.so.1",
+]
+
+let package = Package(
+    name: "AudioBridge",
+    products: [
+        .library(name: "AudioBridgeCore", targets: ["AudioBridgeCore"]),
+        .library(name: "audiobridge", type: .dynamic, targets: ["AudioBridgeC"]),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CSpeexDSP",
+            pkgConfig: "speexdsp",
+            providers: [.apt(["libspeexdsp-dev"])]
+        ),
+        .target(
+            name: "AudioBridgeCore",
+            dependencies: ["CSpeexDSP"]
+        ),
+        .target(
+            name: "AudioBridgeC",
+            dependencies: ["AudioBridgeCore"],
+            linkerSettings: [.unsafeFlags(sharedLibraryLinkerFlags)]
+        ),
+        // Counts malloc/free/mutex calls made by the calling thread; interposes libc's
+        // allocator inside the test executable. Test-only.
+        .target(
+            name: "AllocationCounter",
+            path: "Tests/AllocationCounter",
+            linkerSettings: [.linkedLibrary("dl")]
+        ),
+        .testTarget(
+            name: "AudioBridgeCoreTests",
+            dependencies: ["AudioBridgeCore", "AllocationCounter"]
+        ),
+    ]
+)

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: MIT
+// G.711 μ-law (PCMU) and A-law (PCMA), bit-exact with ITU-T G.191's STL (`ulaw_compress`,
+// `alaw_compress`, `*_expand`): negative samples are quantised by their one's complement, so
+// −1 encodes like 0 (μ-law 0x7F, "−0"), and there is no zero trap. Tests/Vectors/g711 pins this
+// down for all 65,536 inputs and all 256 codes. Asterisk's and spandsp's μ-law encoder differ
+// from it on 127 negative step boundaries (../shared/protocols.md §7.4).
+//
+// Encoding is a few integer operations; decoding and μ-law⇄A-law transcoding are 256-entry
+// tables built once. Everything here is realtime-safe: no allocation after the tables exist
+// (touch them once with `G711.warmUp()` off the media thread), no locks, no traps.
+
+/// μ-law (G.711 PCMU).
+public enum ULaw {
+    /// The μ-law code of one linear sample.
+    @inlinable
+    public static func encode(_ sample: Int16) -> UInt8 {
+        let x = Int32(sample)
+        // 14-bit magnitude, one's complement for negatives, plus the μ-law bias (33 at 14 bits).
+        let magnitude = min(((x < 0 ? ~x : x) >> 2) + 33, 0x1FFF)
+        let segment = 1 + (32 - (magnitude >> 6).leadingZeroBitCount)  // 1...8
+        let mantissa = (magnitude >> Int32(segment)) & 0x0F
+        let code = ((8 - Int32(segment)) << 4) | (0x0F - mantissa)
+        return UInt8(truncatingIfNeeded: x < 0 ? code : code | 0x80)
+    }
+
+    /// The linear value of one μ-law code (range ±32124).
+    @inlinable
+    public static func decode(_ code: UInt8) -> Int16 {
+        let c = Int32(~code)
+        let exponent = (c >> 4) & 0x07
+        let mantissa = c & 0x0F
+        let magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84
+        return Int16(truncatingIfNeeded: c & 0x80 != 0 ? -magnitude : magnitude)
+    }
+
+    /// Encodes `min(input.count, output.count)` samples and returns that count.
+    @discardableResult
+    public static func encode(_ input: UnsafeBufferPointer<Int16>, into output: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        let count = min(input.count, output.count)
+        for i in 0..<count { output[i] = encode(input[i]) }
+        return count
+    }
+
+    /// Decodes `min(input.count, output.count)` codes and returns that count.
+    @discardableResult
+    public static func decode(_ input: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<Int16>) -> Int {
+        G711Tables.shared.lookup(G711Tables.shared.ulawDecode, input, into: output)
+    }
+
+    /// Transcodes `min(input.count, output.count)` μ-law codes to A-law and returns that count.
+    /// Equal to A-law-encoding the decoded value, code for code.
+    @discardableResult
+    public static func transcodeToALaw(_ input: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        G711Tables.shared.lookup(G711Tables.shared.ulawToALaw, input, into: output)
+    }
+}
+
+/// A-law (G.711 PCMA).
+public enum ALaw {
+    /// The A-law code of one linear sample.
+    @inlinable
+    public static func encode(_ sample: Int16) -> UInt8 {
+        let x = Int32(sample)
+        // 12-bit magnitude, one's complement for negatives.
+        var value = (x < 0 ? ~x : x) >> 4
+        if value > 15 {
+            let exponent = Int32(32 - value.leadingZeroBitCount) - 4  // 1...7
+            value = (exponent << 4) | ((value >> (exponent - 1)) - 16)
+        }
+        if x >= 0 { value |= 0x80 }
+        return UInt8(truncatingIfNeeded: value ^ 0x55)  // even-bit inversion
+    }
+
+    /// The linear value of one A-law code (range ±32256, no zero level).
+    @inlinable
+    public static func decode(_ code: UInt8) -> Int16 {
+        let c = Int32(code ^ 0x55)
+        let mantissa = (c & 0x0F) << 4
+        let segment = (c & 0x70) >> 4
+        let magnitude = segment == 0 ? mantissa + 8 : (mantissa + 0x108) << (segment - 1)
+        return Int16(truncatingIfNeeded: c & 0x80 != 0 ? magnitude : -magnitude)
+    }
+
+    /// Encodes `min(input.count, output.count)` samples and returns that count.
+    @discardableResult
+    public static func encode(_ input: UnsafeBufferPointer<Int16>, into output: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        let count = min(input.count, output.count)
+        for i in 0..<count { output[i] = encode(input[i]) }
+        return count
+    }
+
+    /// Decodes `min(input.count, output.count)` codes and returns that count.
+    @discardableResult
+    public static func decode(_ input: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<Int16>) -> Int {
+        G711Tables.shared.lookup(G711Tables.shared.alawDecode, input, into: output)
+    }
+
+    /// Transcodes `min(input.count, output.count)` A-law codes to μ-law and returns that count.
+    /// Equal to μ-law-encoding the decoded value, code for code.
+    @discardableResult
+    public static func transcodeToULaw(_ input: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        G711Tables.shared.lookup(G711Tables.shared.alawToULaw, input, into: output)
+    }
+}
+
+public enum G711 {
+    /// Builds the lookup tables. Call once off the media thread (session creation does) so the
+    /// first frame does not pay for the one-time initialisation and its allocation.
+    public static func warmUp() { _ = G711Tables.shared }
+}
+
+/// The 256-entry tables, built from the per-sample functions above and never mutated.
+// SAFETY: the tables are written once in `init` and only read afterwards.
+final class G711Tables: @unchecked Sendable {
+    static let shared = G711Tables()
+
+    let ulawDecode: UnsafeBufferPointer<Int16>
+    let alawDecode: UnsafeBufferPointer<Int16>
+    let ulawToALaw: UnsafeBufferPointer<UInt8>
+    let alawToULaw: UnsafeBufferPointer<UInt8>
+
+    private init() {
+        func table<T>(_ entry: (UInt8) -> T) -> UnsafeBufferPointer<T> {
+            let storage = UnsafeMutableBufferPointer<T>.allocate(capacity: 256)
+            for code in 0...255 { storage.initializeElement(at: code, to: entry(UInt8(code))) }
+            return UnsafeBufferPointer(storage)
+        }
+        ulawDecode = table(ULaw.decode)
+        alawDecode = table(ALaw.decode)
+        ulawToALaw = table { ALaw.encode(ULaw.decode($0)) }
+        alawToULaw = table { ULaw.encode(ALaw.decode($0)) }
+    }
+    // Process-lifetime singleton: the tables are never freed.
+
+    @inline(__always)
+    func lookup<T>(_ table: UnsafeBufferPointer<T>, _ input: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<T>) -> Int {
+        let count = min(input.count, output.count)
+        for i in 0..<count { output[i] = table[Int(input[i])] }
+        return count
+    }
+}
