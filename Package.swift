@@ -21,6 +21,8 @@ let package = Package(
     products: [
         .library(name: "AudioBridgeCore", targets: ["AudioBridgeCore"]),
         .library(name: "audiobridge", type: .dynamic, targets: ["AudioBridgeC"]),
+        // Fixtures shared by the tests and the benchmarks; not API.
+        .library(name: "AudioBridgeTestSupport", targets: ["AudioBridgeTestSupport"]),
     ],
     targets: [
         .systemLibrary(
@@ -37,6 +39,10 @@ let package = Package(
             dependencies: ["AudioBridgeCore"],
             linkerSettings: [.unsafeFlags(sharedLibraryLinkerFlags)]
         ),
+        .target(
+            name: "AudioBridgeTestSupport",
+            dependencies: ["AudioBridgeCore"]
+        ),
         // Counts malloc/free/mutex calls made by the calling thread; interposes libc's
         // allocator inside the test executable. Test-only.
         .target(
@@ -46,7 +52,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AudioBridgeCoreTests",
-            dependencies: ["AudioBridgeCore", "AllocationCounter"]
+            dependencies: ["AudioBridgeCore", "AudioBridgeTestSupport", "AllocationCounter"]
         ),
     ]
 )

@@ -30,6 +30,7 @@ public enum SPSCRing<Element: BitwiseCopyable> {
     }
 
     /// A new ring's two ends (a tuple cannot hold non-copyable values).
+    @frozen
     public struct Ends: ~Copyable {
         public var producer: Producer
         public var consumer: Consumer
