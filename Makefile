@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: MIT
+# The two set-up commands: `make run` and `make test` (see README.md). Both install missing
+# system packages first (scripts/install-deps.sh).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+SWIFT ?= swift
+PREFIX ?= /usr/local
+VERSION := 0.1.0
+ABI := 1
+
+RELEASE_BUILD := .build-release
+TSAN_BUILD := .build-tsan
+STAGE := $(CURDIR)/.build-stage
+LIB := $(RELEASE_BUILD)/release/libaudiobridge.so
+C_STRICT := -std=c11 -Wall -Wextra -Werror -pedantic
+STAGE_PKG := PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config
+
+.PHONY: deps lib install stage run test test-swift test-release test-tsan test-c bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+# The self-contained C ABI library (release build).
+lib: deps
+	$(SWIFT) build -c release --scratch-path $(RELEASE_BUILD) --product audiobridge
+
+# Installs the header, the stripped library (real name, SONAME link, dev link) and audiobridge.pc.
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/audiobridge.h $(DESTDIR)$(PREFIX)/include/audiobridge.h
+	install -m 755 -s $(LIB) $(DESTDIR)$(PREFIX)/lib/libaudiobridge.so.$(VERSION)
+	ln -sf libaudiobridge.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libaudiobridge.so.$(ABI)
+	ln -sf libaudiobridge.so.$(ABI) $(DESTDIR)$(PREFIX)/lib/libaudiobridge.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' bindings/c/audiobridge.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/audiobridge.pc
+
+# An install into the build tree, used by the C tests and the demo.
+stage:
+	$(MAKE) --no-print-directory install PREFIX=$(STAGE)
+
+run: stage
+	cc $(C_STRICT) -o $(STAGE)/transcode_demo bindings/c/transcode_demo.c $$($(STAGE_PKG) --cflags --libs audiobridge) -lm
+	mkdir -p out
+	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/transcode_demo samples/caller-ulaw-8k.wav out
+
+test: deps test-swift test-release test-tsan test-c
+
+# Every Swift test, debug build.
+test-swift:
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+# The zero-allocation test again on the release build that ships.
+test-release:
+	$(SWIFT) test -c release --scratch-path $(RELEASE_BUILD) --filter AllocationTests
+
+# The ring under ThreadSanitizer.
+test-tsan:
+	$(SWIFT) test --sanitize=thread --scratch-path $(TSAN_BUILD) --filter SPSCRingTests
+
+# The C ABI from C: the installed library through pkg-config, its exports, and the header as C++.
+test-c: stage
+	bindings/c/check-exports.sh $(STAGE)/lib/libaudiobridge.so.$(ABI)
+	c++ -std=c++11 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c++ include/audiobridge.h
+	cc $(C_STRICT) -o $(STAGE)/abi_check bindings/c/abi_check.c $$($(STAGE_PKG) --cflags --libs audiobridge) -lm -ldl
+	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/abi_check Tests/Vectors/g711 $(STAGE)/lib/libaudiobridge.so.$(ABI)
+
+# Benchmarks (ordo-one/benchmark), Swift against the plain-C reference in the same run.
+bench: deps
+	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
+
+clean:
+	rm -rf .build $(RELEASE_BUILD) $(TSAN_BUILD) $(STAGE) out Benchmarks/.build

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Installs the system packages AudioBridge builds and tests with, if any are missing
+# (Debian/Ubuntu, apt-get). Swift itself must already be installed.
+set -euo pipefail
+
+missing=()
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+pkg-config --exists speexdsp 2>/dev/null || missing+=(libspeexdsp-dev)
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v c++ >/dev/null 2>&1 || missing+=(g++)
+command -v make >/dev/null 2>&1 || missing+=(make)
+command -v readelf >/dev/null 2>&1 || missing+=(binutils)
+
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "install-deps: installing ${missing[*]}"
+    $sudo apt-get update
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${missing[@]}"
+fi
+command -v swift >/dev/null 2>&1 || { echo "install-deps: swift is not on PATH (install Swift 6.1 or later)"; exit 1; }
