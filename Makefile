@@ -16,7 +16,7 @@ LIB := $(RELEASE_BUILD)/release/libaudiobridge.so
 C_STRICT := -std=c11 -Wall -Wextra -Werror -pedantic
 STAGE_PKG := PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config
 
-.PHONY: deps lib install stage run test test-swift test-release test-tsan test-c bench clean
+.PHONY: deps lib install stage run test test-swift test-release test-tsan test-c test-bench bench bench-ratio clean
 
 deps:
 	@scripts/install-deps.sh
@@ -43,7 +43,7 @@ run: stage
 	mkdir -p out
 	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/transcode_demo samples/caller-ulaw-8k.wav out
 
-test: deps test-swift test-release test-tsan test-c
+test: deps test-swift test-release test-tsan test-bench test-c
 
 # Every Swift test, debug build.
 test-swift:
@@ -65,9 +65,18 @@ test-c: stage
 	cc $(C_STRICT) -o $(STAGE)/abi_check bindings/c/abi_check.c $$($(STAGE_PKG) --cflags --libs audiobridge) -lm -ldl
 	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/abi_check Tests/Vectors/g711 $(STAGE)/lib/libaudiobridge.so.$(ABI)
 
-# Benchmarks (ordo-one/benchmark), Swift against the plain-C reference in the same run.
+# Every benchmark once, briefly, so none can rot (figures from this run mean nothing).
+test-bench:
+	cd Benchmarks && AB_BENCH_SMOKE=1 $(SWIFT) package --allow-writing-to-package-directory benchmark --no-progress --quiet
+
+# Benchmarks (ordo-one/benchmark): each stage and the full-duplex frame, with the plain-C
+# reference measured in the same run.
 bench: deps
-	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
+	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark --no-progress
+
+# The headline figure: Swift/C cost of the full-duplex frame (instructions and wall clock).
+bench-ratio: deps
+	Benchmarks/ratio.py 3 2000
 
 clean:
 	rm -rf .build $(RELEASE_BUILD) $(TSAN_BUILD) $(STAGE) out Benchmarks/.build

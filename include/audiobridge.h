@@ -99,7 +99,7 @@ int ab_alaw_to_ulaw(const uint8_t *in, size_t count, uint8_t *out);
 typedef struct ab_resampler ab_resampler;
 
 /** The default quality (0 = fastest … 10 = best). */
-#define AB_RESAMPLER_DEFAULT_QUALITY 5
+#define AB_RESAMPLER_DEFAULT_QUALITY 4
 
 /** Creates a resampler from `in_rate_hz` to `out_rate_hz` (each 8000, 16000, 24000 or 48000)
  *  at `quality` (0..10) and stores it in `*out`. All checks happen here, never at process time.

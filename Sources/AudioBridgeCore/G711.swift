@@ -5,8 +5,10 @@
 // down for all 65,536 inputs and all 256 codes. Asterisk's and spandsp's μ-law encoder differ
 // from it on 127 negative step boundaries (../shared/protocols.md §7.4).
 //
-// Encoding is a few integer operations; decoding and μ-law⇄A-law transcoding are 256-entry
-// tables built once. Everything here is realtime-safe: no allocation after the tables exist
+// The per-sample functions are the arithmetic definition. The buffer functions use tables built
+// once from them: decoding and μ-law⇄A-law transcoding by code (256 entries); encoding by the
+// sample's top bits, since μ-law only looks at sample >> 2 (16,384 entries) and A-law at
+// sample >> 4 (4,096 entries) — for negatives too, because ~x >> n == ~(x >> n). Everything here is realtime-safe: no allocation after the tables exist
 // (touch them once with `G711.warmUp()` off the media thread), no locks, no traps.
 
 /// μ-law (G.711 PCMU).
@@ -36,9 +38,7 @@ public enum ULaw {
     /// Encodes `min(input.count, output.count)` samples and returns that count.
     @discardableResult
     public static func encode(_ input: UnsafeBufferPointer<Int16>, into output: UnsafeMutableBufferPointer<UInt8>) -> Int {
-        let count = min(input.count, output.count)
-        for i in 0..<count { output[i] = encode(input[i]) }
-        return count
+        G711Tables.shared.encode(G711Tables.shared.ulawEncode, droppingBits: 2, input, into: output)
     }
 
     /// Decodes `min(input.count, output.count)` codes and returns that count.
@@ -84,9 +84,7 @@ public enum ALaw {
     /// Encodes `min(input.count, output.count)` samples and returns that count.
     @discardableResult
     public static func encode(_ input: UnsafeBufferPointer<Int16>, into output: UnsafeMutableBufferPointer<UInt8>) -> Int {
-        let count = min(input.count, output.count)
-        for i in 0..<count { output[i] = encode(input[i]) }
-        return count
+        G711Tables.shared.encode(G711Tables.shared.alawEncode, droppingBits: 4, input, into: output)
     }
 
     /// Decodes `min(input.count, output.count)` codes and returns that count.
@@ -118,19 +116,33 @@ final class G711Tables: @unchecked Sendable {
     let alawDecode: UnsafeBufferPointer<Int16>
     let ulawToALaw: UnsafeBufferPointer<UInt8>
     let alawToULaw: UnsafeBufferPointer<UInt8>
+    /// Indexed by (sample >> 2) + 8192.
+    let ulawEncode: UnsafeBufferPointer<UInt8>
+    /// Indexed by (sample >> 4) + 2048.
+    let alawEncode: UnsafeBufferPointer<UInt8>
 
+    // Process-lifetime singleton (about 21 KiB): the tables are never freed.
     private init() {
-        func table<T>(_ entry: (UInt8) -> T) -> UnsafeBufferPointer<T> {
-            let storage = UnsafeMutableBufferPointer<T>.allocate(capacity: 256)
-            for code in 0...255 { storage.initializeElement(at: code, to: entry(UInt8(code))) }
+        func table<T>(_ count: Int, _ entry: (Int) -> T) -> UnsafeBufferPointer<T> {
+            let storage = UnsafeMutableBufferPointer<T>.allocate(capacity: count)
+            for index in 0..<count { storage.initializeElement(at: index, to: entry(index)) }
             return UnsafeBufferPointer(storage)
         }
-        ulawDecode = table(ULaw.decode)
-        alawDecode = table(ALaw.decode)
-        ulawToALaw = table { ALaw.encode(ULaw.decode($0)) }
-        alawToULaw = table { ULaw.encode(ALaw.decode($0)) }
+        ulawDecode = table(256) { ULaw.decode(UInt8($0)) }
+        alawDecode = table(256) { ALaw.decode(UInt8($0)) }
+        ulawToALaw = table(256) { ALaw.encode(ULaw.decode(UInt8($0))) }
+        alawToULaw = table(256) { ULaw.encode(ALaw.decode(UInt8($0))) }
+        ulawEncode = table(1 << 14) { ULaw.encode(Int16(($0 - 8192) << 2)) }
+        alawEncode = table(1 << 12) { ALaw.encode(Int16(($0 - 2048) << 4)) }
     }
-    // Process-lifetime singleton: the tables are never freed.
+
+    @inline(__always)
+    func encode(_ table: UnsafeBufferPointer<UInt8>, droppingBits shift: Int16, _ input: UnsafeBufferPointer<Int16>, into output: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        let count = min(input.count, output.count)
+        let offset = table.count / 2
+        for i in 0..<count { output[i] = table[Int(input[i] >> shift) + offset] }
+        return count
+    }
 
     @inline(__always)
     func lookup<T>(_ table: UnsafeBufferPointer<T>, _ input: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<T>) -> Int {
