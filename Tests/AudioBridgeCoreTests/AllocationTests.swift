@@ -55,12 +55,16 @@ struct AllocationTests {
         let heard = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 160)
         defer { heard.deallocate() }
         var produced = 0
-        ab_counting_start()
-        for frame in 0..<frames {
-            produced &+= input[frame % input.count].withUnsafeBufferPointer { pipeline.processFrame(caller: $0, heard: heard) }
-            perFrame(frame)
+        // Keep `input` alive past the stop: an optimised build may otherwise free it right after
+        // its last use, inside the counted region.
+        let counts = withExtendedLifetime(input) {
+            ab_counting_start()
+            for frame in 0..<frames {
+                produced &+= input[frame % input.count].withUnsafeBufferPointer { pipeline.processFrame(caller: $0, heard: heard) }
+                perFrame(frame)
+            }
+            return ab_counting_stop()
         }
-        let counts = ab_counting_stop()
         #expect(produced >= (frames - 2) * 160, "the pipeline really ran")
         return counts
     }
