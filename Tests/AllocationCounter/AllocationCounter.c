@@ -1,26 +1,38 @@
 // SPDX-License-Identifier: MIT
 // See include/AllocationCounter.h. The allocator functions forward to glibc's __libc_* entry
 // points (no dlsym inside malloc, so no recursion); pthread_mutex_lock is found with
-// dlsym(RTLD_NEXT) once, at load time. The counters are thread-local, so other threads of the
-// test runner do not disturb a measurement.
+// dlsym(RTLD_NEXT) on first use. The counters are thread-local, so other threads of the test
+// runner do not disturb a measurement.
 #define _GNU_SOURCE
 #include "AllocationCounter.h"
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
-#include <errno.h>
+#include <stdlib.h>
 
+// Sanitizers intercept the allocator themselves; a second interposer bypassing theirs crashes
+// the process. Under a sanitizer (make test-tsan runs the rings only) nothing is interposed and
+// ab_counting_is_interposed() says so.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define AB_UNDER_SANITIZER 1
+#endif
+#endif
+
+static __thread int counting;
+static __thread ab_allocation_counts counts;
+static volatile int interposed_malloc_seen;
+
+#ifndef AB_UNDER_SANITIZER
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 extern void *__libc_memalign(size_t, size_t);
 extern void __libc_free(void *);
 
-static __thread int counting;
-static __thread ab_allocation_counts counts;
 static int (*real_mutex_lock)(pthread_mutex_t *);
 static int (*real_mutex_trylock)(pthread_mutex_t *);
-static volatile int interposed_malloc_seen;
 
 // Resolved on first use: shared libraries' constructors (the Swift runtime's among them) lock
 // mutexes before this file's constructors would run. dlsym does not call pthread_mutex_lock.
@@ -65,6 +77,7 @@ int pthread_mutex_trylock(pthread_mutex_t *m) {
     if (real_mutex_trylock == NULL) resolve_real_functions();
     return real_mutex_trylock(m);
 }
+#endif /* AB_UNDER_SANITIZER */
 
 void ab_counting_start(void) {
     counts = (ab_allocation_counts){0, 0, 0};

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Checks that libaudiobridge.so is what a C host expects: it exports only ab_* (every other
 # defined dynamic symbol has LOCAL binding, i.e. cannot be linked against), carries the SONAME,
-# and needs no Swift runtime library at run time.
+# resolves every symbol, and needs no Swift runtime library at run time.
 set -eu
 lib=$1
 status=0
@@ -17,6 +17,9 @@ exported=$(readelf --dyn-syms -W "$lib" | awk '$5 == "GLOBAL" && $7 != "UND" && 
 soname=$(readelf -d "$lib" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
 [ "$soname" = "libaudiobridge.so.1" ] || { echo "check-exports: SONAME is '$soname'"; status=1; }
 
+if ldd -r "$lib" 2>&1 | grep -i "undefined symbol"; then
+    echo "check-exports: the library has unresolved symbols"; status=1
+fi
 if ldd "$lib" | grep -i swift; then
     echo "check-exports: the library needs Swift runtime libraries at run time"; status=1
 fi
