@@ -8,7 +8,10 @@
 // a full ring rejects (or shortens) a write and never overwrites; an empty ring rejects a read.
 //
 // Positions are free-running counters (64-bit: they cannot wrap in the life of a process), the
-// slot index is `position & mask`, so "full" and "empty" differ without wasting a slot. Each end
+// slot index is `position % capacity`, so "full" and "empty" differ without wasting a slot and
+// any capacity works: a 20 s playout queue holds exactly 20 s (a power of two would round
+// 160,000 samples up to 262,144 and double the memory per call). The modulo is taken once per
+// bulk call, not per sample. Each end
 // publishes its own position with a releasing store and reads the other's with an acquiring load:
 // the producer's slot writes happen-before the consumer's reads of them, and the consumer's reads
 // happen-before the producer reuses those slots. Each end also caches the other's last-seen
@@ -19,15 +22,18 @@ public enum SPSCRing<Element: BitwiseCopyable> {
     /// The largest capacity a ring may have (2^32 elements).
     public static var maximumCapacity: Int { 1 << 32 }
 
-    /// Allocates a ring holding at least `minimumCapacity` elements (rounded up to a power of
-    /// two) and returns its two ends; take them apart with `let producer = ends.producer`.
-    /// Throws `.invalidArgument` unless 1 ≤ minimumCapacity ≤ `maximumCapacity`.
-    /// Control thread only: this is the one allocation the ring makes.
-    public static func make(minimumCapacity: Int) throws(AudioBridgeError) -> Ends {
-        guard minimumCapacity >= 1, minimumCapacity <= maximumCapacity else { throw .invalidArgument }
-        let storage = Storage(capacity: 1 << (Int.bitWidth - (minimumCapacity - 1).leadingZeroBitCount))
+    /// Allocates a ring holding exactly `capacity` elements and returns its two ends; take them
+    /// apart with `let producer = ends.producer`. Throws `.invalidArgument` unless
+    /// 1 ≤ capacity ≤ `maximumCapacity`. Control thread only: this is the one allocation the
+    /// ring makes.
+    public static func make(capacity: Int) throws(AudioBridgeError) -> Ends {
+        guard capacity >= 1, capacity <= maximumCapacity else { throw .invalidArgument }
+        let storage = Storage(capacity: capacity)
         return Ends(producer: Producer(storage), consumer: Consumer(storage))
     }
+
+    /// The bytes a ring of `capacity` elements allocates for its slots.
+    public static func slotBytes(capacity: Int) -> Int { capacity * MemoryLayout<Element>.stride }
 
     /// A new ring's two ends (a tuple cannot hold non-copyable values).
     @frozen
@@ -41,7 +47,6 @@ public enum SPSCRing<Element: BitwiseCopyable> {
         // SAFETY (@unchecked Sendable): slots are touched only by the end that owns them at that
         // moment, as handed over by the acquire/release pairs on the two positions.
         @usableFromInline let capacity: Int
-        @usableFromInline let mask: Int
         @usableFromInline let slots: UnsafeMutablePointer<Element>
         /// Advanced by the consumer only.
         @usableFromInline let readPosition = Atomic<Int>(0)
@@ -53,7 +58,6 @@ public enum SPSCRing<Element: BitwiseCopyable> {
 
         init(capacity: Int) {
             self.capacity = capacity
-            self.mask = capacity - 1
             slots = .allocate(capacity: capacity)
             // Touch every page now so the first pass over the ring takes no page faults.
             UnsafeMutableRawPointer(slots).initializeMemory(as: UInt8.self, repeating: 0, count: capacity * MemoryLayout<Element>.stride)
@@ -64,7 +68,7 @@ public enum SPSCRing<Element: BitwiseCopyable> {
         /// The two contiguous pieces of `count` slots starting at `position`.
         @inlinable
         func regions(at position: Int, count: Int) -> (UnsafeMutableBufferPointer<Element>, UnsafeMutableBufferPointer<Element>) {
-            let start = position & mask
+            let start = position % capacity
             let firstCount = min(count, capacity - start)
             return (UnsafeMutableBufferPointer(start: slots + start, count: firstCount),
                     UnsafeMutableBufferPointer(start: slots, count: count - firstCount))
@@ -100,7 +104,7 @@ public enum SPSCRing<Element: BitwiseCopyable> {
         @inlinable
         public mutating func push(_ element: Element) -> Bool {
             guard free(atLeast: 1) >= 1 else { return false }
-            storage.slots[position & storage.mask] = element
+            storage.slots[position % storage.capacity] = element
             position &+= 1
             storage.writePosition.store(position, ordering: .releasing)
             return true
@@ -168,7 +172,7 @@ public enum SPSCRing<Element: BitwiseCopyable> {
         @inlinable
         public mutating func pop() -> Element? {
             guard readable(atLeast: 1) >= 1 else { return nil }
-            let element = storage.slots[position & storage.mask]
+            let element = storage.slots[position % storage.capacity]
             position &+= 1
             storage.readPosition.store(position, ordering: .releasing)
             return element

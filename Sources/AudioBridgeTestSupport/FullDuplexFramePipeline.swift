@@ -27,8 +27,8 @@ public struct FullDuplexFramePipeline: ~Copyable {
         // Everything that can throw first: a non-copyable value cannot be half-initialised.
         let upsampler = try Resampler(inputRate: 8000, outputRate: 24000, quality: quality)
         let downsampler = try Resampler(inputRate: 24000, outputRate: 8000, quality: quality)
-        let uplink = try SPSCRing<Int16>.make(minimumCapacity: 8 * Self.wideFrameSamples)
-        let downlink = try SPSCRing<Int16>.make(minimumCapacity: 8 * Self.wideFrameSamples)
+        let uplink = try SPSCRing<Int16>.make(capacity: 8 * Self.wideFrameSamples)
+        let downlink = try SPSCRing<Int16>.make(capacity: 8 * Self.wideFrameSamples)
         self.upsampler = upsampler
         self.downsampler = downsampler
         uplinkProducer = uplink.producer

@@ -24,20 +24,22 @@ func startThread(_ body: @escaping @Sendable () -> Void) -> DispatchSemaphore {
 }
 
 struct SPSCRingTests {
-    @Test func capacityIsRoundedUpToAPowerOfTwoAndOutOfRangeIsRejected() throws {
-        for (requested, expected) in [(1, 1), (2, 2), (3, 4), (5, 8), (8, 8), (9, 16), (160_000, 262_144)] {
-            let ring = try SPSCRing<Int16>.make(minimumCapacity: requested)
+    @Test func capacityIsExactAndOutOfRangeIsRejected() throws {
+        for requested in [1, 2, 3, 5, 8, 9, 160_000] {
+            var ring = try SPSCRing<Int16>.make(capacity: requested)
             let producerCapacity = ring.producer.capacity, consumerCapacity = ring.consumer.capacity
-            #expect(producerCapacity == expected)
-            #expect(consumerCapacity == expected)
+            #expect(producerCapacity == requested)
+            #expect(consumerCapacity == requested)
+            let fill = [Int16](repeating: 7, count: requested + 3)
+            check(fill.withUnsafeBufferPointer { ring.producer.write($0) } == requested, "holds exactly its capacity")
         }
         for bad in [0, -5, SPSCRing<Int16>.maximumCapacity + 1] {
-            #expect(throws: AudioBridgeError.invalidArgument) { _ = try SPSCRing<Int16>.make(minimumCapacity: bad) }
+            #expect(throws: AudioBridgeError.invalidArgument) { _ = try SPSCRing<Int16>.make(capacity: bad) }
         }
     }
 
     @Test func capacityOneAlternatesBetweenFullAndEmpty() throws {
-        let ring = try SPSCRing<Int>.make(minimumCapacity: 1)
+        let ring = try SPSCRing<Int>.make(capacity: 1)
         var producer = ring.producer, consumer = ring.consumer
         for i in 0..<5 {
             check(consumer.pop() == nil)
@@ -50,7 +52,7 @@ struct SPSCRingTests {
     }
 
     @Test func fullRingRejectsAndShortensWritesWithoutOverwriting() throws {
-        let ring = try SPSCRing<Int16>.make(minimumCapacity: 8)
+        let ring = try SPSCRing<Int16>.make(capacity: 8)
         var producer = ring.producer, consumer = ring.consumer
         let data: [Int16] = Array(1...12)
         check(data.withUnsafeBufferPointer { producer.write($0) } == 8)
@@ -63,11 +65,11 @@ struct SPSCRingTests {
 
     /// For every starting offset and every block size, a block written across the wrap point
     /// reads back intact, through the copying API and through the region API.
-    @Test(arguments: [1, 2, 8, 16])
+    @Test(arguments: [1, 2, 5, 8, 13, 16])
     func wrapAroundAtEveryOffset(capacity: Int) throws {
         for offset in 0..<capacity {
             for blockSize in 1...capacity {
-                let ring = try SPSCRing<Int32>.make(minimumCapacity: capacity)
+                let ring = try SPSCRing<Int32>.make(capacity: capacity)
                 var producer = ring.producer, consumer = ring.consumer
                 for _ in 0..<offset { check(producer.push(-1)); check(consumer.pop() == -1) }
 
@@ -96,7 +98,7 @@ struct SPSCRingTests {
     }
 
     @Test func regionsSplitExactlyAtTheWrapPoint() throws {
-        let ring = try SPSCRing<Int16>.make(minimumCapacity: 8)
+        let ring = try SPSCRing<Int16>.make(capacity: 8)
         var producer = ring.producer, consumer = ring.consumer
         for _ in 0..<6 { _ = producer.push(0); _ = consumer.pop() }
         let (first, second) = producer.writableRegions(maximum: 5)
@@ -105,7 +107,7 @@ struct SPSCRingTests {
     }
 
     @Test func partialCommitsPublishOnlyThePrefixAndOvercommitIsClamped() throws {
-        let ring = try SPSCRing<Int16>.make(minimumCapacity: 8)
+        let ring = try SPSCRing<Int16>.make(capacity: 8)
         var producer = ring.producer, consumer = ring.consumer
         let (first, _) = producer.writableRegions(maximum: 6)
         for i in 0..<6 { first[i] = Int16(i) }
@@ -121,7 +123,7 @@ struct SPSCRingTests {
     }
 
     @Test func discardAllDropsWhatIsReadableAndKeepsLaterWrites() throws {
-        let ring = try SPSCRing<Int16>.make(minimumCapacity: 16)
+        let ring = try SPSCRing<Int16>.make(capacity: 16)
         var producer = ring.producer, consumer = ring.consumer
         let data: [Int16] = Array(1...10)
         _ = data.withUnsafeBufferPointer { producer.write($0) }
@@ -143,7 +145,7 @@ struct SPSCRingTests {
     }
 
     @Test func eventsCrossThreadsWholeAndInOrder() throws {
-        let ring = try SPSCRing<TestEvent>.make(minimumCapacity: 64)
+        let ring = try SPSCRing<TestEvent>.make(capacity: 64)
         let producer = RingEndBox(ring.producer)
         let total: UInt64 = 200_000
         let done = startThread {
@@ -171,7 +173,7 @@ struct SPSCRingTests {
     /// through a small ring; the consumer checks there is no loss, duplication or reordering.
     @Test func twoThreadsMoveTenMillionSamplesInSequence() throws {
         let total = 10_000_000
-        let ring = try SPSCRing<Int32>.make(minimumCapacity: 1024)
+        let ring = try SPSCRing<Int32>.make(capacity: 1024)
         let producer = RingEndBox(ring.producer)
         let done = startThread {
             var chunk = [Int32](repeating: 0, count: 700)

@@ -29,7 +29,7 @@ final class RingBox: @unchecked Sendable {
     var producer: SPSCRing<Int16>.Producer
     var consumer: SPSCRing<Int16>.Consumer
     init() throws {
-        let ring = try SPSCRing<Int16>.make(minimumCapacity: 4096)
+        let ring = try SPSCRing<Int16>.make(capacity: 4096)
         producer = ring.producer
         consumer = ring.consumer
     }
