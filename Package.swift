@@ -21,6 +21,7 @@ let package = Package(
     name: "AudioBridge",
     products: [
         .library(name: "AudioBridgeCore", targets: ["AudioBridgeCore"]),
+        .library(name: "AudioBridgeSession", targets: ["AudioBridgeSession"]),
         .library(name: "audiobridge", type: .dynamic, targets: ["AudioBridgeC"]),
         // Fixtures shared by the tests and the benchmarks; not API.
         .library(name: "AudioBridgeTestSupport", targets: ["AudioBridgeTestSupport"]),
@@ -36,8 +37,12 @@ let package = Package(
             dependencies: ["CSpeexDSP"]
         ),
         .target(
+            name: "AudioBridgeSession",
+            dependencies: ["AudioBridgeCore"]
+        ),
+        .target(
             name: "AudioBridgeC",
-            dependencies: ["AudioBridgeCore"],
+            dependencies: ["AudioBridgeCore", "AudioBridgeSession"],
             linkerSettings: [.unsafeFlags(sharedLibraryLinkerFlags)]
         ),
         .target(
@@ -50,6 +55,10 @@ let package = Package(
             name: "AllocationCounter",
             path: "Tests/AllocationCounter",
             linkerSettings: [.linkedLibrary("dl")]
+        ),
+        .testTarget(
+            name: "AudioBridgeSessionTests",
+            dependencies: ["AudioBridgeCore", "AudioBridgeSession"]
         ),
         .testTarget(
             name: "AudioBridgeCoreTests",

@@ -10,6 +10,12 @@ public enum AudioBridgeError: Int32, Error, Sendable, CaseIterable {
     case outOfMemory = -4
     case bufferTooSmall = -5
     case internalFailure = -6
+    case wrongFrameSize = -7
+    case unsupportedCodec = -8
+    case invalidFrameDuration = -9
+    case abiMismatch = -10
+    case invalidState = -11
+    case wouldBlock = -12
 
     /// The C status code (`AB_E_*`), always negative.
     public var code: Int32 { rawValue }
@@ -23,6 +29,12 @@ public enum AudioBridgeError: Int32, Error, Sendable, CaseIterable {
         case .outOfMemory: "out of memory"
         case .bufferTooSmall: "output buffer too small"
         case .internalFailure: "internal failure in a library AudioBridge uses"
+        case .wrongFrameSize: "wrong frame size for the session's codec and frame duration"
+        case .unsupportedCodec: "unsupported codec or audio format"
+        case .invalidFrameDuration: "unsupported frame duration (use 10, 20 or 30 ms)"
+        case .abiMismatch: "struct size or ABI version does not match this library"
+        case .invalidState: "not allowed in the object's current state"
+        case .wouldBlock: "no room now; retry later (back-pressure)"
         }
     }
 }

@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: MIT
+// The session's media-thread side: one caller frame in, one caller frame out, every frame
+// duration (DESIGN.md §1–§5). Both calls belong to the host's media thread (never concurrently)
+// and are realtime-safe: they only copy, convert and count, in buffers sized at creation.
+//
+//   writeCaller: decode → detector (speech, barge-in decision) → resample up → uplink ring
+//   readCaller:  playout ring (8 kHz) → item tracking (events, heard position) → fade on a
+//                cut → encode
+import AudioBridgeCore
+
+public final class MediaEnd {
+    public let frameSamples: Int
+    public let frameBytes: Int
+    private let codec: PhoneCodec
+    private let passthrough: Bool
+    private let fadeSamples: Int
+    private let bargeInEnabled: Bool
+    private let frameMilliseconds: UInt64
+    private let shared: SessionShared
+    private let upsampler: Resampler?
+
+    private var uplink: SPSCRing<Int16>.Producer
+    private var playout: SPSCRing<Int16>.Consumer
+    private var markers: SPSCRing<PlayoutMarker>.Consumer
+    private var hostEvents: EventEmitter
+    private var agentEvents: EventEmitter
+    private(set) var detector: EnergySpeechDetector
+    private let detectorSettings: SpeechDetectorSettings
+
+    /// The caller frame as 8 kHz PCM.
+    private let callerPCM: UnsafeMutableBufferPointer<Int16>
+    /// The caller frame at the agent's rate (or as raw G.711 codes, in passthrough).
+    private let uplinkFrame: UnsafeMutableBufferPointer<Int16>
+    /// The frame handed to the caller, as 8 kHz PCM.
+    private let playoutFrame: UnsafeMutableBufferPointer<Int16>
+
+    /// Samples taken from the playout ring since the session began (the agent side counts the
+    /// same positions when it writes, so markers line up).
+    private var readPosition = 0
+    /// The item now playing (0: none) and the position of its first sample.
+    private var currentItem: UInt64 = 0
+    private var currentItemStart = 0
+    private var pendingMarker: PlayoutMarker?
+    /// After a cut: discarding queued audio until the agent side starts an item afresh.
+    private var flushing = false
+    private var generation: UInt64 = 0
+    private var seenInterruptRequests: UInt64 = 0
+    private var pendingBargeIn: SessionEvent.BargeInCause?
+    private var uplinkOverflowing = false
+    private var uplinkDroppedTotal: UInt64 = 0
+    private var mediaTime: UInt64 = 0
+
+    struct Rings: ~Copyable {
+        var uplink: SPSCRing<Int16>.Producer
+        var playout: SPSCRing<Int16>.Consumer
+        var markers: SPSCRing<PlayoutMarker>.Consumer
+        var hostEvents: EventEmitter
+        var agentEvents: EventEmitter
+    }
+
+    init(configuration: SessionConfiguration, shared: SessionShared, rings: consuming Rings) throws(AudioBridgeError) {
+        let agentRate = configuration.agentSampleRate
+        let upsampler = agentRate == SessionConfiguration.phoneSampleRate ? nil
+            : try Resampler(inputRate: SessionConfiguration.phoneSampleRate, outputRate: agentRate, quality: configuration.resamplerQuality)
+        self.upsampler = upsampler
+        frameSamples = configuration.frameSamples
+        frameBytes = configuration.frameBytes
+        codec = configuration.phoneCodec
+        passthrough = configuration.agentFormat == .g711Passthrough
+        fadeSamples = configuration.bargeIn.fadeMilliseconds * SessionConfiguration.phoneSampleRate / 1000
+        bargeInEnabled = configuration.bargeIn.enabled
+        frameMilliseconds = UInt64(configuration.frameMilliseconds)
+        self.shared = shared
+        detectorSettings = configuration.bargeIn.detector
+        detector = EnergySpeechDetector(settings: configuration.bargeIn.detector, frameMilliseconds: configuration.frameMilliseconds)
+        callerPCM = .allocate(capacity: frameSamples)
+        uplinkFrame = .allocate(capacity: upsampler?.maximumOutputCount(forInputCount: frameSamples) ?? frameSamples)
+        playoutFrame = .allocate(capacity: frameSamples)
+        callerPCM.initialize(repeating: 0)
+        uplinkFrame.initialize(repeating: 0)
+        playoutFrame.initialize(repeating: 0)
+        let rings = rings
+        uplink = rings.uplink
+        playout = rings.playout
+        markers = rings.markers
+        hostEvents = rings.hostEvents
+        agentEvents = rings.agentEvents
+    }
+
+    deinit {
+        callerPCM.deallocate()
+        uplinkFrame.deallocate()
+        playoutFrame.deallocate()
+    }
+
+    /// Bytes this side allocated for its frame buffers.
+    var bufferBytes: Int { (callerPCM.count + uplinkFrame.count + playoutFrame.count) * 2 }
+
+    // MARK: Caller → agent
+
+    /// Takes one caller frame (exactly `frameBytes` in the phone codec). Throws
+    /// `.wrongFrameSize` and changes nothing if the size is wrong. Realtime-safe.
+    public func writeCaller(_ frame: UnsafeRawBufferPointer) throws(AudioBridgeError) {
+        guard frame.count == frameBytes, let base = frame.baseAddress else { throw .wrongFrameSize }
+        let codes = UnsafeBufferPointer(start: base.assumingMemoryBound(to: UInt8.self), count: frameSamples)
+        switch codec {
+        case .ulaw: ULaw.decode(codes, into: callerPCM)
+        case .alaw: ALaw.decode(codes, into: callerPCM)
+        case .slin16: UnsafeMutableRawPointer(callerPCM.baseAddress!).copyMemory(from: base, byteCount: frameBytes)
+        }
+        mediaTime &+= frameMilliseconds
+        shared.mediaTimeMilliseconds.store(mediaTime, ordering: .relaxed)
+        count(shared.framesIn)
+
+        sendUplink(codes)
+        detectSpeech()
+    }
+
+    private func sendUplink(_ codes: UnsafeBufferPointer<UInt8>) {
+        let agentFrame: UnsafeBufferPointer<Int16>
+        if passthrough {
+            for i in 0..<frameSamples { uplinkFrame[i] = Int16(codes[i]) }
+            agentFrame = UnsafeBufferPointer(rebasing: uplinkFrame[..<frameSamples])
+        } else if let upsampler {
+            let (_, produced) = upsampler.process(UnsafeBufferPointer(callerPCM), into: uplinkFrame)
+            agentFrame = UnsafeBufferPointer(rebasing: uplinkFrame[..<produced])
+        } else {
+            agentFrame = UnsafeBufferPointer(callerPCM)
+        }
+        let written = uplink.write(agentFrame)
+        let dropped = agentFrame.count - written
+        if dropped > 0 {
+            count(shared.uplinkDroppedSamples, dropped)
+            uplinkDroppedTotal &+= UInt64(dropped)
+            if !uplinkOverflowing { hostEvents.emit(SessionEvent(kind: .uplinkOverflow, count: uplinkDroppedTotal)) }
+        }
+        uplinkOverflowing = dropped > 0
+    }
+
+    private func detectSpeech() {
+        switch detector.process(UnsafeBufferPointer(callerPCM)) {
+        case .speechStarted: emitBoth(SessionEvent(kind: .speechStarted))
+        case .speechStopped: emitBoth(SessionEvent(kind: .speechStopped))
+        case .none: break
+        }
+        // Caller speech while agent audio plays is a barge-in, cut at the next readCaller.
+        if bargeInEnabled, detector.isSpeaking, currentItem != 0, pendingBargeIn == nil {
+            pendingBargeIn = .callerSpeech
+        }
+    }
+
+    /// Reports a DTMF digit the caller pressed (ASCII '0'–'9', '*', '#', 'A'–'D'). Throws
+    /// `.invalidArgument` for anything else. Realtime-safe; media thread.
+    public func callerPressed(digit: UInt8) throws(AudioBridgeError) {
+        guard Self.isDTMF(digit) else { throw .invalidArgument }
+        emitBoth(SessionEvent(kind: .dtmf, digit: digit))
+    }
+
+    static func isDTMF(_ digit: UInt8) -> Bool {
+        (digit >= 0x30 && digit <= 0x39) || digit == 0x2A || digit == 0x23 || (digit >= 0x41 && digit <= 0x44)
+    }
+
+    // MARK: Agent → caller
+
+    /// Writes the next frame the caller hears (exactly `frameBytes`) into `out` and returns the
+    /// byte count. Silence when no agent audio is queued. Throws `.bufferTooSmall` if `out`
+    /// cannot hold a frame. Realtime-safe.
+    public func readCaller(into out: UnsafeMutableRawBufferPointer) throws(AudioBridgeError) -> Int {
+        guard out.count >= frameBytes, let outBase = out.baseAddress else { throw .bufferTooSmall }
+
+        var cut = pendingBargeIn
+        pendingBargeIn = nil
+        let requests = shared.interruptRequests.load(ordering: .acquiring)
+        if requests != seenInterruptRequests {
+            seenInterruptRequests = requests
+            cut = .interruptRequest
+        }
+
+        if flushing { discardStaleAudio() }
+        // A cut fades out what is playing; audio queued but not yet started is not begun at all.
+        let wanted = cut == nil ? frameSamples : (currentItem != 0 ? min(fadeSamples, frameSamples) : 0)
+        let got = flushing ? 0 : playout.read(into: UnsafeMutableBufferPointer(rebasing: playoutFrame[..<wanted]))
+        advance(by: got)
+
+        if let cut {
+            fadeOut(count: got)
+            if currentItem != 0 {
+                let event = SessionEvent(kind: .bargeIn, item: currentItem, heardSamples: UInt64(readPosition - currentItemStart), code: cut.rawValue)
+                emitBoth(event)
+                shared.interruptedItem.store(currentItem, ordering: .relaxed)
+                count(shared.bargeIns)
+                currentItem = 0
+            }
+            generation &+= 1
+            // Releasing: the agent side that sees the new generation also sees interruptedItem.
+            shared.flushGeneration.store(generation, ordering: .releasing)
+            flushing = true
+            discardStaleAudio()
+        } else if got < frameSamples, currentItem != 0 {
+            count(shared.underrunFrames)
+        }
+        for i in got..<frameSamples { playoutFrame[i] = 0 }
+
+        let frame = UnsafeBufferPointer(playoutFrame)
+        let codes = UnsafeMutableBufferPointer(start: outBase.assumingMemoryBound(to: UInt8.self), count: frameSamples)
+        switch codec {
+        case .ulaw: ULaw.encode(frame, into: codes)
+        case .alaw: ALaw.encode(frame, into: codes)
+        case .slin16: outBase.copyMemory(from: playoutFrame.baseAddress!, byteCount: frameBytes)
+        }
+        detector.notePlayed(energy: got == 0 ? 0 : EnergySpeechDetector.energy(frame))
+        count(shared.framesOut)
+        return frameBytes
+    }
+
+    /// Linear fade to zero over `fadeSamples`, applied to the first `count` samples of the frame.
+    private func fadeOut(count: Int) {
+        let length = Float(fadeSamples)
+        for i in 0..<count {
+            playoutFrame[i] = Int16(Float(playoutFrame[i]) * (length - Float(i + 1)) / length)
+        }
+    }
+
+    /// Moves the read position past `count` samples just taken and applies the markers they
+    /// crossed: an item starts once one of its samples has been handed over, and finishes once
+    /// its last one has.
+    private func advance(by count: Int) {
+        readPosition += count
+        while true {
+            if pendingMarker == nil { pendingMarker = markers.pop() }
+            guard let marker = pendingMarker else { return }
+            if marker.generation < generation {
+                pendingMarker = nil  // queued before the last cut: its audio is gone
+                continue
+            }
+            switch marker.kind {
+            case .start:
+                guard marker.position < readPosition else { return }
+                currentItem = marker.item
+                currentItemStart = marker.position
+                emitBoth(SessionEvent(kind: .playoutStarted, item: marker.item))
+            case .end:
+                guard marker.position <= readPosition else { return }
+                if marker.item == currentItem {
+                    emitBoth(SessionEvent(kind: .playoutFinished, item: marker.item, heardSamples: UInt64(marker.position - currentItemStart)))
+                    currentItem = 0
+                }
+            }
+            pendingMarker = nil
+        }
+    }
+
+    /// While flushing, drops queued audio up to the first item the agent side started after
+    /// the cut (or everything readable, if it has not started one yet).
+    private func discardStaleAudio() {
+        // Availability first: every marker written before that audio is then visible too.
+        let limit = readPosition + playout.availableToRead()
+        var target = limit
+        while true {
+            if pendingMarker == nil { pendingMarker = markers.pop() }
+            guard let marker = pendingMarker else { break }
+            if marker.generation < generation {
+                pendingMarker = nil
+                continue
+            }
+            target = min(limit, marker.position)
+            break
+        }
+        let dropped = playout.release(target - readPosition)
+        readPosition += dropped
+        if dropped > 0 { count(shared.downlinkDiscardedSamples, dropped) }
+        if let marker = pendingMarker, marker.generation == generation, readPosition == marker.position {
+            flushing = false
+        }
+    }
+
+    private func emitBoth(_ event: SessionEvent) {
+        hostEvents.emit(event)
+        agentEvents.emit(event)
+    }
+
+    /// Restores the state a warm-up frame changed (the detector and the media clock).
+    func resetAfterWarmUp() {
+        detector = EnergySpeechDetector(settings: detectorSettings, frameMilliseconds: Int(frameMilliseconds))
+        mediaTime = 0
+        upsampler?.reset()
+    }
+}

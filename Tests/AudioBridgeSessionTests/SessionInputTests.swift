@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: MIT
+import AudioBridgeCore
+import AudioBridgeSession
+import Testing
+
+struct SessionInputTests {
+    @Test func invalidConfigurationsAreRejectedWithTheirError() {
+        func attempt(_ change: (inout SessionConfiguration) -> Void) -> AudioBridgeError? {
+            var c = SessionConfiguration()
+            change(&c)
+            do { _ = try Session(configuration: c); return nil } catch { return error }
+        }
+        #expect(attempt { $0.frameMilliseconds = 25 } == .invalidFrameDuration)
+        #expect(attempt { $0.agentFormat = .pcm16(sampleRate: 44100) } == .unsupportedSampleRate)
+        #expect(attempt { $0.agentFormat = .pcm16(sampleRate: 48000) } == .unsupportedSampleRate)
+        #expect(attempt { $0.phoneCodec = .slin16; $0.agentFormat = .g711Passthrough } == .invalidArgument)
+        #expect(attempt { $0.resamplerQuality = 11 } == .unsupportedQuality)
+        #expect(attempt { $0.playoutCapacityMilliseconds = 0 } == .invalidArgument)
+        #expect(attempt { $0.bargeIn.fadeMilliseconds = 0 } == .invalidArgument)
+        #expect(attempt { $0.frameMilliseconds = 10; $0.bargeIn.fadeMilliseconds = 10 } == nil)
+        #expect(attempt { $0.eventCapacity = 3 } == .invalidArgument)
+        #expect(attempt { _ in } == nil)
+    }
+
+    @Test func wrongFrameSizesAreRejectedAndTheSessionKeepsWorking() throws {
+        let h = try SessionHarness()
+        for size in [0, 1, 159, 161, 320 - 1, 321, 640] {
+            let frame = [UInt8](repeating: 0, count: size)
+            #expect(throws: AudioBridgeError.wrongFrameSize) { try frame.withUnsafeBytes { try h.session.media.writeCaller($0) } }
+        }
+        var small = [UInt8](repeating: 0, count: 319)
+        #expect(throws: AudioBridgeError.bufferTooSmall) { _ = try small.withUnsafeMutableBytes { try h.session.media.readCaller(into: $0) } }
+        try h.agentSays(item: 1, h.agentTone(milliseconds: 100))
+        try h.agentEnds(item: 1)
+        try h.silence(frames: 6)
+        #expect(h.events(.playoutFinished).first?.heardSamples == 800)
+        #expect(h.session.statistics.framesIn == 6)
+    }
+
+    @Test func itemZeroAndOddByteCountsAreHandled() throws {
+        let h = try SessionHarness()
+        let three: [UInt8] = [1, 2, 3]
+        #expect(throws: AudioBridgeError.invalidArgument) { _ = try three.withUnsafeBytes { try h.session.agent.writeDownlink(item: 0, $0) } }
+        #expect(try three.withUnsafeBytes { try h.session.agent.writeDownlink(item: 1, $0) } == 2, "whole samples only")
+        #expect(throws: AudioBridgeError.invalidArgument) { try h.session.agent.endItem(0) }
+        try h.session.agent.endItem(12345)  // never written: nothing to end
+    }
+
+    @Test func dtmfDigitsAreEventsAndOthersAreRejected() throws {
+        let h = try SessionHarness()
+        for digit in Array("0123456789*#ABCD".utf8) { try h.session.media.callerPressed(digit: digit) }
+        for bad in Array("xE a".utf8) + [0, 255] {
+            #expect(throws: AudioBridgeError.invalidArgument) { try h.session.media.callerPressed(digit: bad) }
+        }
+        try h.silence(frames: 1)
+        #expect(String(decoding: h.events(.dtmf).map(\.digit), as: UTF8.self) == "0123456789*#ABCD")
+    }
+
+    @Test func eventOverflowIsCountedAndReported() throws {
+        let h = try SessionHarness { $0.eventCapacity = 16 }
+        for _ in 0..<40 { try h.session.media.callerPressed(digit: 0x31) }
+        var events: [SessionEvent] = []
+        while let e = h.session.pollEvent() { events.append(e) }
+        #expect(events.count == 16)
+        #expect(h.session.statistics.eventsDropped == 24)
+        try h.session.media.callerPressed(digit: 0x32)  // room again: the loss is reported first
+        let next = h.session.pollEvent(), after = h.session.pollEvent()
+        #expect(next?.kind == .eventsDropped && next?.count == 24)
+        #expect(after?.kind == .dtmf && after?.digit == 0x32)
+    }
+
+    @Test func uplinkOverflowIsCountedAndReportedOnce() throws {
+        let h = try SessionHarness { $0.uplinkCapacityMilliseconds = 100 }
+        try h.silence(frames: 8)  // nobody reads the uplink: 5 frames fit
+        #expect(h.session.statistics.uplinkDroppedSamples == 3 * 160)
+        #expect(h.events(.uplinkOverflow).count == 1)
+        var sink = [UInt8](repeating: 0, count: 4000)
+        _ = sink.withUnsafeMutableBytes { h.session.agent.readUplink(into: $0) }
+        try h.silence(frames: 2)
+        #expect(h.session.statistics.uplinkDroppedSamples == 3 * 160)
+    }
+
+    @Test func eventsFromBothSidesComeOutInOrder() throws {
+        let h = try SessionHarness()
+        try h.session.media.callerPressed(digit: 0x31)
+        h.session.agent.report(SessionEvent(kind: .transportConnected))
+        try h.session.media.callerPressed(digit: 0x32)
+        h.session.agent.report(SessionEvent(kind: .transportError, code: -3))
+        var kinds: [SessionEvent.Kind] = []
+        while let e = h.session.pollEvent() { kinds.append(e.kind) }
+        #expect(kinds == [.dtmf, .transportConnected, .dtmf, .transportError])
+    }
+
+    @Test func memoryPerSessionIsWithinBudget() throws {
+        let session = try Session(configuration: SessionConfiguration())
+        print("session buffers: \(session.bufferBytes) bytes (\(session.bufferBytes / 1024) KiB) with 20 s playout at 8 kHz, 24 kHz agent")
+        #expect(session.bufferBytes <= 512 * 1024)
+    }
+}
