@@ -58,7 +58,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AudioBridgeSessionTests",
-            dependencies: ["AudioBridgeCore", "AudioBridgeSession"]
+            dependencies: ["AudioBridgeCore", "AudioBridgeSession", "AllocationCounter"]
         ),
         .testTarget(
             name: "AudioBridgeCoreTests",

@@ -154,23 +154,23 @@ public final class AgentEnd {
         guard let outBase = out.baseAddress else { return 0 }
         let bytesPerSample = format.bytesPerSample
         let (first, second) = uplink.readableRegions(maximum: out.count / bytesPerSample)
-        var offset = 0
-        func copy(_ region: UnsafeBufferPointer<Int16>) {
-            guard let regionBase = region.baseAddress else { return }
-            if bytesPerSample == 2 {
-                (outBase + offset).copyMemory(from: regionBase, byteCount: region.count * 2)
-                offset += region.count * 2
-            } else {
-                for sample in region {
-                    outBase.storeBytes(of: UInt8(truncatingIfNeeded: sample), toByteOffset: offset, as: UInt8.self)
-                    offset += 1
-                }
+        let firstBytes = Self.copy(first, to: outBase, bytesPerSample: bytesPerSample)
+        let secondBytes = Self.copy(second, to: outBase + firstBytes, bytesPerSample: bytesPerSample)
+        uplink.release(first.count + second.count)
+        return firstBytes + secondBytes
+    }
+
+    /// Copies ring samples to the host's (possibly unaligned) buffer; returns the bytes written.
+    private static func copy(_ samples: UnsafeBufferPointer<Int16>, to destination: UnsafeMutableRawPointer, bytesPerSample: Int) -> Int {
+        guard let source = samples.baseAddress else { return 0 }
+        if bytesPerSample == 2 {
+            destination.copyMemory(from: source, byteCount: samples.count * 2)
+        } else {
+            for i in 0..<samples.count {
+                destination.storeBytes(of: UInt8(truncatingIfNeeded: samples[i]), toByteOffset: i, as: UInt8.self)
             }
         }
-        copy(first)
-        copy(second)
-        uplink.release(first.count + second.count)
-        return offset
+        return samples.count * bytesPerSample
     }
 
     /// Bytes of caller audio waiting to be read.
