@@ -52,7 +52,7 @@ test-swift:
 
 # The zero-allocation test again on the release build that ships.
 test-release:
-	$(SWIFT) test -c release --scratch-path $(RELEASE_BUILD) --filter AllocationTests
+	$(SWIFT) test -c release --scratch-path $(RELEASE_BUILD) --filter Allocation
 
 # The ring under ThreadSanitizer.
 test-tsan:

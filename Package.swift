@@ -22,6 +22,7 @@ let package = Package(
     products: [
         .library(name: "AudioBridgeCore", targets: ["AudioBridgeCore"]),
         .library(name: "AudioBridgeSession", targets: ["AudioBridgeSession"]),
+        .library(name: "AudioBridgeTransports", targets: ["AudioBridgeTransports"]),
         .library(name: "audiobridge", type: .dynamic, targets: ["AudioBridgeC"]),
         // Fixtures shared by the tests and the benchmarks; not API.
         .library(name: "AudioBridgeTestSupport", targets: ["AudioBridgeTestSupport"]),
@@ -41,8 +42,12 @@ let package = Package(
             dependencies: ["AudioBridgeCore"]
         ),
         .target(
+            name: "AudioBridgeTransports",
+            dependencies: ["AudioBridgeCore", "AudioBridgeSession"]
+        ),
+        .target(
             name: "AudioBridgeC",
-            dependencies: ["AudioBridgeCore", "AudioBridgeSession"],
+            dependencies: ["AudioBridgeCore", "AudioBridgeSession", "AudioBridgeTransports"],
             linkerSettings: [.unsafeFlags(sharedLibraryLinkerFlags)]
         ),
         .target(
@@ -55,6 +60,10 @@ let package = Package(
             name: "AllocationCounter",
             path: "Tests/AllocationCounter",
             linkerSettings: [.linkedLibrary("dl")]
+        ),
+        .testTarget(
+            name: "AudioBridgeTransportsTests",
+            dependencies: ["AudioBridgeCore", "AudioBridgeSession", "AudioBridgeTransports"]
         ),
         .testTarget(
             name: "AudioBridgeSessionTests",

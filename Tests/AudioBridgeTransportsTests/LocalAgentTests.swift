@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT
+import AudioBridgeCore
+import AudioBridgeSession
+import AudioBridgeTransports
+import Foundation
+import Testing
+
+/// A session, an engine serviced by hand, and a caller: one call, one frame at a time.
+final class Call {
+    let session: Session
+    let engine: Engine
+    private(set) var heard: [Int16] = []
+    private(set) var events: [SessionEvent] = []
+    private var phase = 0.0
+
+    init(agent: AgentTransport, agentRate: Int = 24000) throws {
+        var configuration = SessionConfiguration()
+        configuration.phoneCodec = .slin16
+        configuration.agentFormat = .pcm16(sampleRate: agentRate)
+        session = try Session(configuration: configuration)
+        engine = try Engine(ownThread: false)
+        try engine.attach(agent, to: session)
+    }
+
+    func step(talking: Bool = false, frequency: Double = 300) throws {
+        var frame = [Int16](repeating: 0, count: 160)
+        if talking {
+            for n in 0..<160 { frame[n] = Int16(12000 * sin(phase + 2 * .pi * frequency * Double(n) / 8000)) }
+            phase += 2 * .pi * frequency * 160 / 8000
+        }
+        try frame.withUnsafeBytes { try session.media.writeCaller($0) }
+        engine.serviceOnce()
+        var out = [Int16](repeating: 0, count: 160)
+        _ = try out.withUnsafeMutableBytes { try session.media.readCaller(into: $0) }
+        heard += out
+        while let e = session.pollEvent() { events.append(e) }
+    }
+
+    func kinds() -> [SessionEvent.Kind] { events.map(\.kind) }
+    func events(_ kind: SessionEvent.Kind) -> [SessionEvent] { events.filter { $0.kind == kind } }
+}
+
+struct LocalAgentTests {
+    @Test func echoAgentPlaysBackWhatTheCallerSaid() throws {
+        let call = try Call(agent: EchoAgent())
+        for _ in 0..<5 { try call.step() }
+        for _ in 0..<50 { try call.step(talking: true) }  // 1 s of 300 Hz
+        let spokeUntil = call.heard.count
+        for _ in 0..<120 { try call.step() }
+
+        #expect(call.kinds().prefix(2) == [.transportConnected, .speechStarted])
+        #expect(call.events(.speechStopped).count == 1)
+        let finished = call.events(.playoutFinished)
+        #expect(finished.count == 1)
+        // About the utterance (1 s) plus the pre-roll and the hangover, at 8 kHz.
+        let heardSamples = Int(finished.first?.heardSamples ?? 0)
+        #expect(heardSamples > 8000 && heardSamples < 8000 + 8 * 200 + 8 * 500)
+        let echo = call.heard[spokeUntil...]
+        let peak = echo.map { abs(Int($0)) }.max() ?? 0
+        #expect(peak > 11000 && peak < 13000, "the caller's own level comes back: \(peak)")
+        #expect(call.events(.bargeIn).isEmpty)
+    }
+
+    @Test func talkingOverTheEchoCutsIt() throws {
+        let call = try Call(agent: EchoAgent())
+        for _ in 0..<100 { try call.step(talking: true) }  // 2 s
+        for _ in 0..<30 { try call.step() }  // hangover, then the echo starts
+        #expect(call.events(.playoutStarted).count == 1)
+        for _ in 0..<15 { try call.step(talking: true, frequency: 500) }
+        let cut = call.events(.bargeIn)
+        #expect(cut.count == 1)
+        #expect(cut.first?.item == call.events(.playoutStarted).first?.item)
+        #expect(call.events(.playoutFinished).isEmpty)
+        #expect(call.session.statistics.bargeIns == 1)
+    }
+
+    @Test func toneAgentGreetsWithItsTone() throws {
+        let call = try Call(agent: try ToneAgent(frequency: 440, milliseconds: 500), agentRate: 16000)
+        for _ in 0..<40 { try call.step() }
+        #expect(call.events(.playoutStarted).count == 1)
+        #expect(call.events(.playoutFinished).count == 1)
+        let peak = call.heard.map { abs(Int($0)) }.max() ?? 0
+        #expect(peak > 15000 && peak < 17000)
+        // 440 Hz: about 2 × 440 × 0.5 zero crossings in the half second.
+        let crossings = zip(call.heard, call.heard.dropFirst()).filter { ($0 < 0) != ($1 < 0) }.count
+        #expect(abs(crossings - 440) < 20, "\(crossings) zero crossings")
+    }
+
+    @Test func wavAgentPlaysTheFileAtAnyRate() throws {
+        let path = NSTemporaryDirectory() + "audiobridge-wav-agent-\(getpid()).wav"
+        defer { unlink(path) }
+        let file = WavFile(sampleRate: 16000, samples: (0..<8000).map { Int16(9000 * sin(Double($0) * 2 * .pi * 250 / 16000)) })
+        FileManager.default.createFile(atPath: path, contents: Data(file.encoded()))
+        let call = try Call(agent: try WavAgent(path: path), agentRate: 24000)
+        for _ in 0..<40 { try call.step() }
+        let finished = call.events(.playoutFinished)
+        #expect(finished.count == 1)
+        #expect(abs(Int(finished.first?.heardSamples ?? 0) - 4000) <= 4, "0.5 s at 8 kHz")
+        let peak = call.heard.map { abs(Int($0)) }.max() ?? 0
+        #expect(peak > 8500 && peak < 9500)
+    }
+
+    @Test func detachClosesTheTransportLastAndReportsIt() throws {
+        final class Recorder: AgentTransport {
+            var calls: [String] = []
+            func attached(to session: Session) { calls.append("attached") }
+            func send(uplink audio: UnsafeRawBufferPointer) -> Int32 { calls.append("send"); return -3 }
+            func handle(_ event: SessionEvent) { calls.append("event") }
+            func poll(_ session: Session) { calls.append("poll") }
+            func close() { calls.append("close") }
+        }
+        let recorder = Recorder()
+        let call = try Call(agent: recorder)
+        try call.step()
+        #expect(throws: AudioBridgeError.invalidState) { try call.engine.attach(EchoAgent(), to: call.session) }
+        #expect(call.engine.detach(call.session))
+        #expect(!call.engine.detach(call.session))
+        try call.step()
+        #expect(recorder.calls.first == "attached")
+        #expect(recorder.calls.last == "close")
+        #expect(recorder.calls.filter { $0 == "close" }.count == 1)
+        #expect(recorder.calls.contains("send") && recorder.calls.contains("poll"))
+        #expect(call.kinds().contains(.transportError))
+        #expect(call.events(.transportError).first?.code == -3)
+        #expect(call.kinds().last == .transportDisconnected)
+    }
+
+    @Test func engineThreadDrivesTransportsOnItsOwn() throws {
+        var configuration = SessionConfiguration()
+        configuration.agentFormat = .pcm16(sampleRate: 8000)
+        let session = try Session(configuration: configuration)
+        let engine = try Engine(tickMilliseconds: 2)
+        try engine.attach(try ToneAgent(milliseconds: 200), to: session)
+        // Wait (bounded) for the I/O thread to queue the greeting.
+        var started = false
+        var out = [UInt8](repeating: 0, count: 160)
+        let silentFrame = [UInt8](repeating: 0xFF, count: 160)
+        for _ in 0..<500 where !started {
+            usleep(2000)
+            try silentFrame.withUnsafeBytes { try session.media.writeCaller($0) }
+            _ = try out.withUnsafeMutableBytes { try session.media.readCaller(into: $0) }
+            while let e = session.pollEvent() { if e.kind == .playoutStarted { started = true } }
+        }
+        #expect(started)
+        engine.shutdown()
+        var kinds: [SessionEvent.Kind] = []
+        while let e = session.pollEvent() { kinds.append(e.kind) }
+        #expect(kinds.last == .transportDisconnected)
+    }
+}

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+import AudioBridgeCore
+import AudioBridgeTransports
+import Foundation
+import Testing
+
+struct WavFileTests {
+    @Test func encodedFilesParseBack() throws {
+        let file = WavFile(sampleRate: 8000, samples: (0..<999).map { Int16(truncatingIfNeeded: $0 * 131) })
+        #expect(try WavFile(parsing: file.encoded()) == file)
+    }
+
+    @Test func theBundledSampleParses() throws {
+        let bytes = try TestFile.bytes("samples/caller-ulaw-8k.wav")
+        let file = try WavFile(parsing: bytes)
+        #expect(file.sampleRate == 8000)
+        #expect(file.samples.count == 64188)
+    }
+
+    @Test func malformedFilesAreErrorsNotCrashes() {
+        let good = WavFile(sampleRate: 8000, samples: [1, 2, 3, 4]).encoded()
+        #expect(throws: AudioBridgeError.invalidArgument) { try WavFile(parsing: []) }
+        #expect(throws: AudioBridgeError.invalidArgument) { try WavFile(parsing: Array(good.prefix(30))) }
+        var stereo = good
+        stereo[22] = 2
+        #expect(throws: AudioBridgeError.unsupportedCodec) { try WavFile(parsing: stereo) }
+        var float = good
+        float[20] = 3
+        #expect(throws: AudioBridgeError.unsupportedCodec) { try WavFile(parsing: float) }
+        var hugeChunk = good
+        hugeChunk[40] = 0xFF; hugeChunk[41] = 0xFF; hugeChunk[42] = 0xFF; hugeChunk[43] = 0x7F
+        #expect(throws: AudioBridgeError.invalidArgument) { try WavFile(parsing: hugeChunk) }
+    }
+
+    /// Every truncation and 20,000 random corruptions of a valid file parse or throw; none traps.
+    @Test func corruptedFilesNeverTrap() {
+        let good = WavFile(sampleRate: 16000, samples: (0..<64).map { Int16($0) }).encoded()
+        for length in 0...good.count { _ = try? WavFile(parsing: Array(good.prefix(length))) }
+        var seed: UInt64 = 0x9E3779B97F4A7C15
+        for _ in 0..<20_000 {
+            var bytes = good
+            for _ in 0..<4 {
+                seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                bytes[Int(seed >> 33) % bytes.count] = UInt8(truncatingIfNeeded: seed >> 13)
+            }
+            _ = try? WavFile(parsing: bytes)
+        }
+    }
+}
+
+enum TestFile {
+    static func bytes(_ path: String) throws -> [UInt8] {
+        let root = #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
+        guard let file = fopen("/" + root + "/" + path, "rb") else { throw AudioBridgeError.invalidArgument }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+            if n == 0 { break }
+            bytes += chunk[..<n]
+        }
+        return bytes
+    }
+}
