@@ -64,6 +64,8 @@ test-c: stage
 	c++ -std=c++11 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c++ include/audiobridge.h
 	cc $(C_STRICT) -o $(STAGE)/abi_check bindings/c/abi_check.c $$($(STAGE_PKG) --cflags --libs audiobridge) -lm -ldl
 	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/abi_check Tests/Vectors/g711 $(STAGE)/lib/libaudiobridge.so.$(ABI)
+	cc $(C_STRICT) -o $(STAGE)/session_check bindings/c/session_check.c $$($(STAGE_PKG) --cflags --libs audiobridge) -lm
+	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/session_check
 
 # Every benchmark once, briefly, so none can rot (figures from this run mean nothing).
 test-bench:

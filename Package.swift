@@ -45,9 +45,12 @@ let package = Package(
             name: "AudioBridgeTransports",
             dependencies: ["AudioBridgeCore", "AudioBridgeSession"]
         ),
+        // include/audiobridge.h as a Clang module, so the C ABI shims use the header's own struct
+        // layouts and constants instead of Swift copies of them.
+        .systemLibrary(name: "CAudioBridgeABI"),
         .target(
             name: "AudioBridgeC",
-            dependencies: ["AudioBridgeCore", "AudioBridgeSession", "AudioBridgeTransports"],
+            dependencies: ["AudioBridgeCore", "AudioBridgeSession", "AudioBridgeTransports", "CAudioBridgeABI"],
             linkerSettings: [.unsafeFlags(sharedLibraryLinkerFlags)]
         ),
         .target(
@@ -71,7 +74,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AudioBridgeCoreTests",
-            dependencies: ["AudioBridgeCore", "AudioBridgeTestSupport", "AllocationCounter"]
+            dependencies: ["AudioBridgeCore", "AudioBridgeSession", "AudioBridgeTestSupport", "AllocationCounter"]
         ),
     ]
 )

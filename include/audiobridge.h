@@ -54,7 +54,13 @@ enum {
     AB_E_UNSUPPORTED_QUALITY = -3,    /* a resampler quality outside 0..10 */
     AB_E_OUT_OF_MEMORY = -4,
     AB_E_BUFFER_TOO_SMALL = -5,
-    AB_E_INTERNAL = -6                /* a library AudioBridge relies on failed unexpectedly */
+    AB_E_INTERNAL = -6,               /* a library AudioBridge relies on failed unexpectedly */
+    AB_E_WRONG_FRAME_SIZE = -7,       /* a caller frame that is not exactly one frame */
+    AB_E_UNSUPPORTED_CODEC = -8,      /* an unknown codec or audio format */
+    AB_E_INVALID_FRAME_DURATION = -9, /* a frame duration other than 10, 20 or 30 ms */
+    AB_E_ABI_MISMATCH = -10,          /* a struct whose struct_size/abi_version this library does not know */
+    AB_E_INVALID_STATE = -11,         /* not allowed now (e.g. a second transport on a session) */
+    AB_E_WOULD_BLOCK = -12            /* no room now: retry later (back-pressure) */
 };
 
 /** The library's version packed as (major << 16) | (minor << 8) | patch.
@@ -131,6 +137,242 @@ int ab_resampler_reset(ab_resampler *resampler);
 
 /** Destroys a resampler; NULL is ignored. Control thread. Not realtime-safe. */
 void ab_resampler_destroy(ab_resampler *resampler);
+
+/* ---- Engine --------------------------------------------------------------------------------- */
+/*
+ * An engine owns the I/O thread that drives transports attached to its sessions (built-in
+ * agents and host-supplied C transports). Sessions that use no transport need no thread, but
+ * still belong to an engine.
+ */
+typedef struct ab_engine ab_engine;
+typedef struct ab_session ab_session;
+
+typedef struct ab_engine_config {
+    uint32_t struct_size;    /* sizeof(ab_engine_config), set by ab_engine_config_init */
+    uint32_t abi_version;    /* AB_ABI_VERSION, set by ab_engine_config_init */
+    uint32_t tick_ms;        /* how often the I/O thread services transports, 1..100; default 5 */
+    uint32_t own_thread;     /* 1 (default): the engine runs its I/O thread; 0: the host calls
+                                ab_engine_service from its own I/O loop */
+} ab_engine_config;
+
+/** Fills `config` with defaults. Any thread. REALTIME-SAFE. */
+int ab_engine_config_init(ab_engine_config *config);
+
+/** Creates an engine (and starts its I/O thread unless own_thread is 0). `config` may be NULL
+ *  for defaults. Returns AB_E_ABI_MISMATCH for a config from another ABI.
+ *  Control thread. Not realtime-safe. */
+int ab_engine_create(const ab_engine_config *config, ab_engine **out);
+
+/** Services every attached transport once, on the calling thread (own_thread = 0 only).
+ *  One I/O thread at a time. Not realtime-safe (transport callbacks run inside). */
+int ab_engine_service(ab_engine *engine);
+
+/** Stops the I/O thread and detaches every transport (each gets its close/detached calls).
+ *  Destroy the engine's sessions first or after: both orders are safe. NULL is ignored.
+ *  Control thread. Not realtime-safe. */
+void ab_engine_destroy(ab_engine *engine);
+
+/* ---- Session -------------------------------------------------------------------------------- */
+/*
+ * One call. Its calls fall in three groups, each for one thread at a time:
+ *   media:  ab_session_write_caller, ab_session_read_caller, ab_session_caller_dtmf
+ *           — the host's media thread, every frame; REALTIME-SAFE.
+ *   agent:  ab_session_write_downlink, ab_session_end_item, ab_session_read_uplink,
+ *           ab_session_poll_agent_event — one I/O thread (with a transport attached: only from
+ *           inside that transport's callbacks); REALTIME-SAFE.
+ *   events: ab_session_poll_event — one consumer thread; REALTIME-SAFE.
+ * ab_session_interrupt and ab_session_get_stats may be called from any thread.
+ */
+
+enum {
+    AB_CODEC_ULAW = 0,     /* G.711 μ-law, 1 byte per sample */
+    AB_CODEC_ALAW = 1,     /* G.711 A-law, 1 byte per sample */
+    AB_CODEC_SLIN16 = 2    /* signed 16-bit native-endian PCM, 2 bytes per sample */
+};
+
+enum {
+    AB_AGENT_PCM16 = 0,           /* signed 16-bit native-endian PCM at agent_rate_hz */
+    AB_AGENT_G711_PASSTHROUGH = 1 /* the phone's G.711 bytes both ways, no resampling */
+};
+
+typedef struct ab_session_config {
+    uint32_t struct_size;          /* sizeof(ab_session_config), set by ab_session_config_init */
+    uint32_t abi_version;          /* AB_ABI_VERSION, set by ab_session_config_init */
+    uint32_t phone_codec;          /* AB_CODEC_*; default AB_CODEC_ULAW (8 kHz) */
+    uint32_t frame_ms;             /* 10, 20 (default) or 30 */
+    uint32_t agent_format;         /* AB_AGENT_*; default AB_AGENT_PCM16 */
+    uint32_t agent_rate_hz;        /* 8000, 16000 or 24000 (default) for AB_AGENT_PCM16 */
+    int32_t resampler_quality;     /* 0..10; default AB_RESAMPLER_DEFAULT_QUALITY */
+    uint32_t playout_capacity_ms;  /* agent audio queued for the caller; default 20000 */
+    uint32_t uplink_capacity_ms;   /* caller audio waiting for the agent side; default 2000 */
+    uint32_t event_capacity;       /* events waiting per producer side; default 256 */
+    uint32_t barge_in_enabled;     /* 1 (default): caller speech over agent audio cuts it */
+    uint32_t fade_ms;              /* fade-out on a cut, 1..10 and at most frame_ms; default 8 */
+    uint32_t min_speech_ms;        /* speech must last this long to count; default 100 */
+    uint32_t hangover_ms;          /* speech ends after this much quiet; default 400 */
+    float threshold_db;            /* loud = this far above the noise floor; default 12 */
+    float min_level_dbfs;          /* and above this level; default -42 */
+    float echo_rejection_db;       /* while playing, the caller must be within this of what was
+                                      played, or it is taken for echo; default 12 */
+} ab_session_config;
+
+/** Fills `config` with defaults. Any thread. REALTIME-SAFE. */
+int ab_session_config_init(ab_session_config *config);
+
+/** Creates a session: every buffer it will use is allocated and warmed up here. `config` may be
+ *  NULL for defaults. Errors: AB_E_INVALID_ARGUMENT, AB_E_ABI_MISMATCH, AB_E_UNSUPPORTED_CODEC,
+ *  AB_E_INVALID_FRAME_DURATION, AB_E_UNSUPPORTED_SAMPLE_RATE, AB_E_UNSUPPORTED_QUALITY,
+ *  AB_E_OUT_OF_MEMORY; on error `*out` is NULL. Control thread. Not realtime-safe. */
+int ab_session_create(ab_engine *engine, const ab_session_config *config, ab_session **out);
+
+/** Detaches the session's transport (if any) and frees the session. No other call on it may be
+ *  running or follow. NULL is ignored. Control thread. Not realtime-safe. */
+void ab_session_destroy(ab_session *session);
+
+/** The size in bytes of one caller frame (both directions) for this session's codec and frame
+ *  duration, e.g. 160 for 20 ms μ-law, 320 for 20 ms slin16. Any thread. REALTIME-SAFE. */
+int ab_session_frame_bytes(const ab_session *session, size_t *bytes);
+
+/** Media: takes one caller frame of exactly ab_session_frame_bytes bytes. Any other size is
+ *  AB_E_WRONG_FRAME_SIZE and changes nothing. Media thread. REALTIME-SAFE. */
+int ab_session_write_caller(ab_session *session, const void *frame, size_t bytes);
+
+/** Media: writes the next frame the caller hears (silence when no agent audio is queued) into
+ *  `out` and its size into `*written`. AB_E_BUFFER_TOO_SMALL if `capacity` is less than a frame.
+ *  Media thread. REALTIME-SAFE. */
+int ab_session_read_caller(ab_session *session, void *out, size_t capacity, size_t *written);
+
+/** Media: the caller pressed a DTMF key ('0'-'9', '*', '#', 'A'-'D'); reported as an event to the
+ *  host and the agent side. Media thread. REALTIME-SAFE. */
+int ab_session_caller_dtmf(ab_session *session, char digit);
+
+/** Agent side: queues agent audio for `item` (a non-zero id the agent side chooses; a new id
+ *  starts a new item and ends the previous one). `audio` is in the agent format (PCM16
+ *  native-endian at agent_rate_hz, or G.711 bytes in passthrough), in any chunk size and faster
+ *  than real time. `*accepted` receives the bytes taken: fewer than `bytes` when the playout
+ *  queue is full (back-pressure: offer the rest later), whole samples only. Audio for an item
+ *  that a barge-in interrupted is taken and discarded (counted in the stats).
+ *  Agent-side thread. REALTIME-SAFE. */
+int ab_session_write_downlink(ab_session *session, uint64_t item, const void *audio, size_t bytes, size_t *accepted);
+
+/** Agent side: marks the end of `item`; AB_EVENT_PLAYOUT_FINISHED follows once the caller has
+ *  heard its last sample. AB_E_WOULD_BLOCK if the marker queue is full (retry).
+ *  Agent-side thread. REALTIME-SAFE. */
+int ab_session_end_item(ab_session *session, uint64_t item);
+
+/** Agent side: copies caller audio for the agent (agent format, whole samples) into `out`;
+ *  `*written` is 0 when none is waiting. Agent-side thread. REALTIME-SAFE. */
+int ab_session_read_uplink(ab_session *session, void *out, size_t capacity, size_t *written);
+
+/** Cuts agent playout at the next caller frame: a short fade, the queue flushed, and an
+ *  AB_EVENT_BARGE_IN (code AB_BARGE_IN_INTERRUPT) if an item was playing. Any thread.
+ *  REALTIME-SAFE. */
+int ab_session_interrupt(ab_session *session);
+
+/* ---- Events --------------------------------------------------------------------------------- */
+
+enum {
+    AB_EVENT_SPEECH_STARTED = 1,
+    AB_EVENT_SPEECH_STOPPED = 2,
+    AB_EVENT_BARGE_IN = 3,             /* item cut; heard_ms/heard_samples: how much the caller heard */
+    AB_EVENT_PLAYOUT_STARTED = 4,      /* first sample of item handed to the caller */
+    AB_EVENT_PLAYOUT_FINISHED = 5,     /* last sample of item handed to the caller */
+    AB_EVENT_DTMF = 6,                 /* digit */
+    AB_EVENT_TRANSPORT_CONNECTED = 7,
+    AB_EVENT_TRANSPORT_DISCONNECTED = 8,
+    AB_EVENT_TRANSPORT_ERROR = 9,      /* code: the transport's negative status */
+    AB_EVENT_UPLINK_OVERFLOW = 10,     /* count: caller samples dropped so far (agent side not reading) */
+    AB_EVENT_EVENTS_DROPPED = 11       /* count: events lost because nobody polled */
+};
+
+enum {
+    AB_BARGE_IN_CALLER_SPEECH = 0,
+    AB_BARGE_IN_INTERRUPT = 1
+};
+
+typedef struct ab_event {
+    uint32_t kind;            /* AB_EVENT_* */
+    char digit;               /* DTMF digit, or 0 */
+    uint8_t reserved0[3];
+    int32_t code;             /* AB_BARGE_IN_* for barge-in; a status for transport errors */
+    uint32_t heard_ms;        /* heard_samples in whole milliseconds */
+    uint64_t item;            /* the agent item concerned, or 0 */
+    uint64_t heard_samples;   /* samples of item handed to the caller, at 8 kHz */
+    uint64_t count;           /* for AB_EVENT_UPLINK_OVERFLOW and AB_EVENT_EVENTS_DROPPED */
+    uint64_t timestamp_ms;    /* session media time: ms of caller audio processed so far */
+    uint64_t sequence;        /* increases across all of the session's events */
+} ab_event;
+
+/** Takes the next event for the host into `*event`. Returns 1 if it wrote one, 0 if none is
+ *  waiting, or a negative status. One consumer thread. REALTIME-SAFE. */
+int ab_session_poll_event(ab_session *session, ab_event *event);
+
+/** Takes the next event for the agent side (barge-in, speech, DTMF, playout) — what an agent
+ *  transport turns into its protocol's words. Returns 1, 0 or a negative status like
+ *  ab_session_poll_event. With a transport attached, the engine consumes these instead.
+ *  Agent-side thread. REALTIME-SAFE. */
+int ab_session_poll_agent_event(ab_session *session, ab_event *event);
+
+typedef struct ab_session_stats {
+    uint32_t struct_size;                /* set by the caller: sizeof(ab_session_stats) */
+    uint32_t reserved;
+    uint64_t frames_in;
+    uint64_t frames_out;
+    uint64_t underrun_frames;            /* frames of an item that ran short and were padded */
+    uint64_t uplink_dropped_samples;     /* caller samples lost: agent side not reading */
+    uint64_t downlink_discarded_samples; /* agent samples (8 kHz) thrown away by cuts */
+    uint64_t barge_ins;
+    uint64_t events_dropped;
+    uint64_t agent_events_dropped;
+    uint64_t buffer_bytes;               /* memory this session allocated for rings and buffers */
+} ab_session_stats;
+
+/** Copies the session's counters into `*stats` (stats->struct_size must be set). Any thread.
+ *  REALTIME-SAFE. */
+int ab_session_get_stats(const ab_session *session, ab_session_stats *stats);
+
+/* ---- Transports ----------------------------------------------------------------------------- */
+/*
+ * A transport connects a session's agent side to something outside. The engine's I/O thread
+ * calls it (never the media thread); callbacks must not call ab_session_attach_*,
+ * ab_session_detach_transport, ab_session_destroy or ab_engine_destroy.
+ */
+typedef struct ab_transport_ops {
+    uint32_t struct_size;  /* sizeof(ab_transport_ops) */
+    uint32_t abi_version;  /* AB_ABI_VERSION */
+    void *user;            /* passed back to every callback */
+    /* Optional. The first call, made inside ab_session_attach_transport. */
+    void (*attached)(void *user, ab_session *session);
+    /* Required. Caller audio for the agent, in the agent format. Return 0 or a negative status
+       (reported to the host as AB_EVENT_TRANSPORT_ERROR). */
+    int (*send_audio)(void *user, const void *audio, size_t bytes);
+    /* Optional. An agent-side event (e.g. AB_EVENT_BARGE_IN: cancel the response, truncate the
+       item at heard_ms). */
+    void (*on_event)(void *user, const ab_event *event);
+    /* Optional. Called every tick: push agent audio here with ab_session_write_downlink. */
+    void (*poll)(void *user, ab_session *session);
+    /* Required. The transport is being detached (or its session or engine destroyed): stop
+       using the session. */
+    void (*close)(void *user);
+    /* Optional. The very last call, right after close; `user` may be freed once it returns. */
+    void (*detached)(void *user);
+} ab_transport_ops;
+
+/** Attaches a host transport; `ops` is copied. AB_E_INVALID_STATE if one is attached already.
+ *  Control thread. Not realtime-safe. */
+int ab_session_attach_transport(ab_session *session, const ab_transport_ops *ops);
+
+/** Attaches a built-in local agent, no network or key needed:
+ *    "echo"                     plays back each thing the caller says
+ *    "tone" or "tone:HZ[:MS]"   answers with a tone (default 440 Hz, 2000 ms)
+ *    "wav:PATH"                 plays a mono PCM16/G.711 WAV file (8/16/24/48 kHz)
+ *  each at once or after the caller speaks, and interruptible. AB_E_INVALID_ARGUMENT for an
+ *  unknown name, AB_E_UNSUPPORTED_* for an unreadable file. Control thread. Not realtime-safe. */
+int ab_session_attach_agent(ab_session *session, const char *uri);
+
+/** Detaches the session's transport: its close() and detached() are called here, last.
+ *  AB_E_INVALID_STATE if none is attached. Control thread. Not realtime-safe. */
+int ab_session_detach_transport(ab_session *session);
 
 #ifdef __cplusplus
 } /* extern "C" */

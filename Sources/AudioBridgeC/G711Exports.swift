@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The C ABI: G.711 buffer conversions. Realtime-safe.
 import AudioBridgeCore
+import CAudioBridgeABI
 
 /// Wraps a host buffer of `count` elements; nil when the pointer is NULL with a non-zero count
 /// or the count does not fit a Swift Int.

@@ -3,6 +3,7 @@
 // thin `@_cdecl` shim that validates what the host passed and maps onto the Swift API; nothing
 // behind it may trap on host input, because a Swift trap kills the host process.
 import AudioBridgeCore
+import CAudioBridgeABI
 
 @_cdecl("ab_version")
 public func ab_version() -> UInt32 { AudioBridgeVersion.packed }

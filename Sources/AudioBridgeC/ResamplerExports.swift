@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The C ABI: ab_resampler, an opaque handle to a retained `Resampler`.
 import AudioBridgeCore
+import CAudioBridgeABI
 
 /// Borrows the Resampler behind a handle for the duration of `body`, without retain/release.
 @inline(__always)

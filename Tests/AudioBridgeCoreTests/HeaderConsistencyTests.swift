@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 import AudioBridgeCore
+import AudioBridgeSession
 import Foundation
 import Testing
 
@@ -38,12 +39,31 @@ struct HeaderConsistencyTests {
             .invalidArgument: "AB_E_INVALID_ARGUMENT", .unsupportedSampleRate: "AB_E_UNSUPPORTED_SAMPLE_RATE",
             .unsupportedQuality: "AB_E_UNSUPPORTED_QUALITY", .outOfMemory: "AB_E_OUT_OF_MEMORY",
             .bufferTooSmall: "AB_E_BUFFER_TOO_SMALL", .internalFailure: "AB_E_INTERNAL",
+            .wrongFrameSize: "AB_E_WRONG_FRAME_SIZE", .unsupportedCodec: "AB_E_UNSUPPORTED_CODEC",
+            .invalidFrameDuration: "AB_E_INVALID_FRAME_DURATION", .abiMismatch: "AB_E_ABI_MISMATCH",
+            .invalidState: "AB_E_INVALID_STATE", .wouldBlock: "AB_E_WOULD_BLOCK",
         ]
         #expect(names.count == AudioBridgeError.allCases.count, "a new error needs a header name here")
         for error in AudioBridgeError.allCases {
             #expect(Self.value(of: names[error] ?? "?") == Int(error.code), "\(error)")
         }
         #expect(Self.value(of: "AB_OK") == Int(AudioBridgeStatus.ok))
+    }
+
+    @Test func eventKindsAndCodecsMatch() {
+        let kinds: [SessionEvent.Kind: String] = [
+            .speechStarted: "AB_EVENT_SPEECH_STARTED", .speechStopped: "AB_EVENT_SPEECH_STOPPED", .bargeIn: "AB_EVENT_BARGE_IN",
+            .playoutStarted: "AB_EVENT_PLAYOUT_STARTED", .playoutFinished: "AB_EVENT_PLAYOUT_FINISHED", .dtmf: "AB_EVENT_DTMF",
+            .transportConnected: "AB_EVENT_TRANSPORT_CONNECTED", .transportDisconnected: "AB_EVENT_TRANSPORT_DISCONNECTED",
+            .transportError: "AB_EVENT_TRANSPORT_ERROR", .uplinkOverflow: "AB_EVENT_UPLINK_OVERFLOW",
+            .eventsDropped: "AB_EVENT_EVENTS_DROPPED",
+        ]
+        for (kind, name) in kinds { #expect(Self.value(of: name) == Int(kind.rawValue), "\(name)") }
+        #expect(Self.value(of: "AB_CODEC_ULAW") == Int(PhoneCodec.ulaw.rawValue))
+        #expect(Self.value(of: "AB_CODEC_ALAW") == Int(PhoneCodec.alaw.rawValue))
+        #expect(Self.value(of: "AB_CODEC_SLIN16") == Int(PhoneCodec.slin16.rawValue))
+        #expect(Self.value(of: "AB_BARGE_IN_CALLER_SPEECH") == Int(SessionEvent.BargeInCause.callerSpeech.rawValue))
+        #expect(Self.value(of: "AB_BARGE_IN_INTERRUPT") == Int(SessionEvent.BargeInCause.interruptRequest.rawValue))
     }
 
     @Test func everyStatusHasADistinctMessage() {

@@ -11,23 +11,13 @@
  */
 #include <audiobridge.h>
 
+#include "check.h"
+
 #include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int passed, failed;
-
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (cond) {                                                              \
-            passed++;                                                            \
-        } else {                                                                 \
-            failed++;                                                            \
-            fprintf(stderr, "FAILED %s:%d: %s\n", __FILE__, __LINE__, #cond);    \
-        }                                                                        \
-    } while (0)
 
 static unsigned char *read_file(const char *dir, const char *name, size_t expected_size) {
     char path[4096];
@@ -56,7 +46,9 @@ static void check_library_calls(void) {
 
     CHECK(strcmp(ab_strerror(AB_OK), "ok") == 0);
     const int codes[] = {AB_E_INVALID_ARGUMENT, AB_E_UNSUPPORTED_SAMPLE_RATE, AB_E_UNSUPPORTED_QUALITY,
-                         AB_E_OUT_OF_MEMORY, AB_E_BUFFER_TOO_SMALL, AB_E_INTERNAL};
+                         AB_E_OUT_OF_MEMORY, AB_E_BUFFER_TOO_SMALL, AB_E_INTERNAL, AB_E_WRONG_FRAME_SIZE,
+                         AB_E_UNSUPPORTED_CODEC, AB_E_INVALID_FRAME_DURATION, AB_E_ABI_MISMATCH,
+                         AB_E_INVALID_STATE, AB_E_WOULD_BLOCK};
     const size_t n = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < n; i++) {
         const char *text = ab_strerror(codes[i]);
@@ -235,6 +227,5 @@ int main(int argc, char **argv) {
     check_g711(argv[1]);
     check_resampler();
     check_dlopen(argv[2]);
-    printf("abi_check: %d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return FINISH("abi_check");
 }

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: MIT
+// ab_session_config ⇄ SessionConfiguration. Every field is checked here or by
+// SessionConfiguration.validate(), so a bad value from the host is an error code, never a trap.
+import AudioBridgeCore
+import AudioBridgeSession
+import CAudioBridgeABI
+
+enum SessionConfigurationMapping {
+    static func cConfig(from c: SessionConfiguration) -> ab_session_config {
+        var out = ab_session_config()
+        out.struct_size = UInt32(MemoryLayout<ab_session_config>.size)
+        out.abi_version = UInt32(AB_ABI_VERSION)
+        out.phone_codec = c.phoneCodec.rawValue
+        out.frame_ms = UInt32(c.frameMilliseconds)
+        out.agent_format = c.agentFormat == .g711Passthrough ? UInt32(AB_AGENT_G711_PASSTHROUGH) : UInt32(AB_AGENT_PCM16)
+        out.agent_rate_hz = UInt32(c.agentSampleRate)
+        out.resampler_quality = Int32(c.resamplerQuality)
+        out.playout_capacity_ms = UInt32(c.playoutCapacityMilliseconds)
+        out.uplink_capacity_ms = UInt32(c.uplinkCapacityMilliseconds)
+        out.event_capacity = UInt32(c.eventCapacity)
+        out.barge_in_enabled = c.bargeIn.enabled ? 1 : 0
+        out.fade_ms = UInt32(c.bargeIn.fadeMilliseconds)
+        out.min_speech_ms = UInt32(c.bargeIn.detector.minimumSpeechMilliseconds)
+        out.hangover_ms = UInt32(c.bargeIn.detector.hangoverMilliseconds)
+        out.threshold_db = c.bargeIn.detector.thresholdAboveNoiseDecibels
+        out.min_level_dbfs = c.bargeIn.detector.minimumLevelDbfs
+        out.echo_rejection_db = c.bargeIn.detector.echoRejectionDecibels
+        return out
+    }
+
+    static func configuration(from c: ab_session_config) throws(AudioBridgeError) -> SessionConfiguration {
+        var out = SessionConfiguration()
+        guard let codec = PhoneCodec(rawValue: c.phone_codec) else { throw .unsupportedCodec }
+        out.phoneCodec = codec
+        // UInt32 fields go through Int(clamping:) so huge values fail validation, not conversion.
+        out.frameMilliseconds = Int(clamping: c.frame_ms)
+        switch c.agent_format {
+        case UInt32(AB_AGENT_PCM16): out.agentFormat = .pcm16(sampleRate: Int(clamping: c.agent_rate_hz))
+        case UInt32(AB_AGENT_G711_PASSTHROUGH): out.agentFormat = .g711Passthrough
+        default: throw .unsupportedCodec
+        }
+        out.resamplerQuality = Int(c.resampler_quality)
+        out.playoutCapacityMilliseconds = Int(clamping: c.playout_capacity_ms)
+        out.uplinkCapacityMilliseconds = Int(clamping: c.uplink_capacity_ms)
+        out.eventCapacity = Int(clamping: c.event_capacity)
+        out.bargeIn.enabled = c.barge_in_enabled != 0
+        out.bargeIn.fadeMilliseconds = Int(clamping: c.fade_ms)
+        out.bargeIn.detector.minimumSpeechMilliseconds = Int(clamping: c.min_speech_ms)
+        out.bargeIn.detector.hangoverMilliseconds = Int(clamping: c.hangover_ms)
+        out.bargeIn.detector.thresholdAboveNoiseDecibels = c.threshold_db
+        out.bargeIn.detector.minimumLevelDbfs = c.min_level_dbfs
+        out.bargeIn.detector.echoRejectionDecibels = c.echo_rejection_db
+        try out.validate()
+        return out
+    }
+}

@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: MIT
+// The C ABI: ab_session — creation, the media calls, the agent side, events and statistics.
+import AudioBridgeCore
+import AudioBridgeSession
+import AudioBridgeTransports
+import CAudioBridgeABI
+
+/// What an ab_session* points at.
+final class SessionHandle {
+    let session: Session
+    let engine: Engine
+    init(session: Session, engine: Engine) {
+        self.session = session
+        self.engine = engine
+    }
+}
+
+/// Borrows the session behind a handle for `body`, without retain/release (realtime-safe).
+@inline(__always)
+func withSession(_ handle: OpaquePointer?, _ body: (SessionHandle) -> Int32) -> Int32 {
+    guard let handle else { return AudioBridgeError.invalidArgument.code }
+    return Unmanaged<SessionHandle>.fromOpaque(UnsafeRawPointer(handle))._withUnsafeGuaranteedRef(body)
+}
+
+/// The C status of a realtime call's typed result.
+@inline(__always)
+func realtimeStatus(_ body: () throws(AudioBridgeError) -> Void) -> Int32 {
+    do throws(AudioBridgeError) {
+        try body()
+        return AudioBridgeStatus.ok
+    } catch {
+        return error.code
+    }
+}
+
+@_cdecl("ab_session_config_init")
+public func abSessionConfigInit(_ config: UnsafeMutablePointer<ab_session_config>?) -> Int32 {
+    guard let config else { return AudioBridgeError.invalidArgument.code }
+    config.pointee = SessionConfigurationMapping.cConfig(from: SessionConfiguration())
+    return AudioBridgeStatus.ok
+}
+
+@_cdecl("ab_session_create")
+public func abSessionCreate(_ engine: OpaquePointer?, _ config: UnsafePointer<ab_session_config>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guard let engine, let out else { return AudioBridgeError.invalidArgument.code }
+    out.pointee = nil
+    var configuration = SessionConfiguration()
+    if let config {
+        let header = checkHeader(structSize: config.pointee.struct_size, abiVersion: config.pointee.abi_version, expectedSize: MemoryLayout<ab_session_config>.size)
+        guard header == AudioBridgeStatus.ok else { return header }
+        do throws(AudioBridgeError) {
+            configuration = try SessionConfigurationMapping.configuration(from: config.pointee)
+        } catch {
+            return error.code
+        }
+    }
+    let engineHandle = Unmanaged<EngineHandle>.fromOpaque(UnsafeRawPointer(engine)).takeUnretainedValue()
+    return status { () throws(AudioBridgeError) in
+        let session = try Session(configuration: configuration)
+        out.pointee = OpaquePointer(Unmanaged.passRetained(SessionHandle(session: session, engine: engineHandle.engine)).toOpaque())
+    }
+}
+
+@_cdecl("ab_session_destroy")
+public func abSessionDestroy(_ handle: OpaquePointer?) {
+    guard let handle else { return }
+    let sessionHandle = Unmanaged<SessionHandle>.fromOpaque(UnsafeRawPointer(handle)).takeRetainedValue()
+    sessionHandle.engine.detach(sessionHandle.session)
+}
+
+@_cdecl("ab_session_frame_bytes")
+public func abSessionFrameBytes(_ handle: OpaquePointer?, _ bytes: UnsafeMutablePointer<Int>?) -> Int32 {
+    withSession(handle) { s in
+        guard let bytes else { return AudioBridgeError.invalidArgument.code }
+        bytes.pointee = s.session.media.frameBytes
+        return AudioBridgeStatus.ok
+    }
+}
+
+@_cdecl("ab_session_write_caller")
+public func abSessionWriteCaller(_ handle: OpaquePointer?, _ frame: UnsafeRawPointer?, _ bytes: Int) -> Int32 {
+    withSession(handle) { s in
+        guard let frame else { return AudioBridgeError.invalidArgument.code }
+        guard bytes >= 0 else { return AudioBridgeError.wrongFrameSize.code }
+        return realtimeStatus { () throws(AudioBridgeError) in try s.session.media.writeCaller(UnsafeRawBufferPointer(start: frame, count: bytes)) }
+    }
+}
+
+@_cdecl("ab_session_read_caller")
+public func abSessionReadCaller(_ handle: OpaquePointer?, _ out: UnsafeMutableRawPointer?, _ capacity: Int, _ written: UnsafeMutablePointer<Int>?) -> Int32 {
+    withSession(handle) { s in
+        guard let out, let written, capacity >= 0 else { return AudioBridgeError.invalidArgument.code }
+        written.pointee = 0
+        return realtimeStatus { () throws(AudioBridgeError) in
+            written.pointee = try s.session.media.readCaller(into: UnsafeMutableRawBufferPointer(start: out, count: capacity))
+        }
+    }
+}
+
+@_cdecl("ab_session_caller_dtmf")
+public func abSessionCallerDtmf(_ handle: OpaquePointer?, _ digit: CChar) -> Int32 {
+    withSession(handle) { s in
+        realtimeStatus { () throws(AudioBridgeError) in try s.session.media.callerPressed(digit: UInt8(bitPattern: digit)) }
+    }
+}
+
+@_cdecl("ab_session_write_downlink")
+public func abSessionWriteDownlink(_ handle: OpaquePointer?, _ item: UInt64, _ audio: UnsafeRawPointer?, _ bytes: Int, _ accepted: UnsafeMutablePointer<Int>?) -> Int32 {
+    withSession(handle) { s in
+        guard let accepted, bytes >= 0, audio != nil || bytes == 0 else { return AudioBridgeError.invalidArgument.code }
+        accepted.pointee = 0
+        return realtimeStatus { () throws(AudioBridgeError) in
+            accepted.pointee = try s.session.agent.writeDownlink(item: item, UnsafeRawBufferPointer(start: audio, count: bytes))
+        }
+    }
+}
+
+@_cdecl("ab_session_end_item")
+public func abSessionEndItem(_ handle: OpaquePointer?, _ item: UInt64) -> Int32 {
+    withSession(handle) { s in
+        realtimeStatus { () throws(AudioBridgeError) in try s.session.agent.endItem(item) }
+    }
+}
+
+@_cdecl("ab_session_read_uplink")
+public func abSessionReadUplink(_ handle: OpaquePointer?, _ out: UnsafeMutableRawPointer?, _ capacity: Int, _ written: UnsafeMutablePointer<Int>?) -> Int32 {
+    withSession(handle) { s in
+        guard let out, let written, capacity >= 0 else { return AudioBridgeError.invalidArgument.code }
+        written.pointee = s.session.agent.readUplink(into: UnsafeMutableRawBufferPointer(start: out, count: capacity))
+        return AudioBridgeStatus.ok
+    }
+}
+
+@_cdecl("ab_session_interrupt")
+public func abSessionInterrupt(_ handle: OpaquePointer?) -> Int32 {
+    withSession(handle) { s in
+        s.session.interrupt()
+        return AudioBridgeStatus.ok
+    }
+}
+
+@_cdecl("ab_session_poll_event")
+public func abSessionPollEvent(_ handle: OpaquePointer?, _ event: UnsafeMutablePointer<ab_event>?) -> Int32 {
+    withSession(handle) { s in
+        guard let event else { return AudioBridgeError.invalidArgument.code }
+        guard let next = s.session.pollEvent() else { return 0 }
+        event.pointee = cEvent(next)
+        return 1
+    }
+}
+
+@_cdecl("ab_session_poll_agent_event")
+public func abSessionPollAgentEvent(_ handle: OpaquePointer?, _ event: UnsafeMutablePointer<ab_event>?) -> Int32 {
+    withSession(handle) { s in
+        guard let event else { return AudioBridgeError.invalidArgument.code }
+        guard let next = s.session.agent.pollNotification() else { return 0 }
+        event.pointee = cEvent(next)
+        return 1
+    }
+}
+
+@_cdecl("ab_session_get_stats")
+public func abSessionGetStats(_ handle: OpaquePointer?, _ stats: UnsafeMutablePointer<ab_session_stats>?) -> Int32 {
+    withSession(handle) { s in
+        guard let stats else { return AudioBridgeError.invalidArgument.code }
+        guard stats.pointee.struct_size == UInt32(MemoryLayout<ab_session_stats>.size) else { return AudioBridgeError.abiMismatch.code }
+        let counters = s.session.statistics
+        var out = ab_session_stats()
+        out.struct_size = UInt32(MemoryLayout<ab_session_stats>.size)
+        out.frames_in = counters.framesIn
+        out.frames_out = counters.framesOut
+        out.underrun_frames = counters.underrunFrames
+        out.uplink_dropped_samples = counters.uplinkDroppedSamples
+        out.downlink_discarded_samples = counters.downlinkDiscardedSamples
+        out.barge_ins = counters.bargeIns
+        out.events_dropped = counters.eventsDropped
+        out.agent_events_dropped = counters.agentEventsDropped
+        out.buffer_bytes = UInt64(s.session.bufferBytes)
+        stats.pointee = out
+        return AudioBridgeStatus.ok
+    }
+}
+
+/// A SessionEvent as the C struct.
+func cEvent(_ event: SessionEvent) -> ab_event {
+    var out = ab_event()
+    out.kind = event.kind.rawValue
+    out.digit = CChar(bitPattern: event.digit)
+    out.code = event.code
+    out.heard_ms = UInt32(clamping: event.heardMilliseconds)
+    out.item = event.item
+    out.heard_samples = event.heardSamples
+    out.count = event.count
+    out.timestamp_ms = event.timestampMilliseconds
+    out.sequence = event.sequence
+    return out
+}

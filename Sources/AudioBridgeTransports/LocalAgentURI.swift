@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: MIT
+// Names for the built-in local agents, as hosts and the CLI spell them:
+//   "echo"  |  "tone" / "tone:HZ" / "tone:HZ:MS"  |  "wav:PATH"
+import AudioBridgeCore
+
+public enum LocalAgentURI {
+    /// Creates the agent `uri` names. Throws `.invalidArgument` for an unknown or malformed name,
+    /// or the WAV reader's error for a file it cannot use. Control thread (reads files).
+    public static func makeAgent(_ uri: String) throws(AudioBridgeError) -> AgentTransport {
+        let parts = uri.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        let name = parts[0], argument = parts.count > 1 ? String(parts[1]) : nil
+        switch name {
+        case "echo":
+            guard argument == nil else { throw .invalidArgument }
+            return EchoAgent()
+        case "tone":
+            let numbers = argument.map { $0.split(separator: ":", omittingEmptySubsequences: false).map { Double($0) } } ?? []
+            guard numbers.count <= 2, numbers.allSatisfy({ $0 != nil }) else { throw .invalidArgument }
+            let frequency = numbers.first.flatMap { $0 } ?? 440
+            let milliseconds = numbers.count > 1 ? numbers[1]! : 2000
+            guard milliseconds.isFinite, milliseconds >= 1, milliseconds <= 3_600_000 else { throw .invalidArgument }
+            return try ToneAgent(frequency: frequency, milliseconds: Int(milliseconds))
+        case "wav":
+            guard let path = argument, !path.isEmpty else { throw .invalidArgument }
+            return try WavAgent(path: path)
+        default:
+            throw .invalidArgument
+        }
+    }
+}
