@@ -66,6 +66,8 @@ test-c: stage
 	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/abi_check Tests/Vectors/g711 $(STAGE)/lib/libaudiobridge.so.$(ABI)
 	cc $(C_STRICT) -o $(STAGE)/session_check bindings/c/session_check.c $$($(STAGE_PKG) --cflags --libs audiobridge) -lm
 	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/session_check
+	cc -std=c11 -Wall -Wextra -Werror -o $(STAGE)/realtime_check bindings/c/realtime_check.c $$($(STAGE_PKG) --cflags --libs audiobridge) -lm -ldl -lpthread
+	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/realtime_check
 
 # Every benchmark once, briefly, so none can rot (figures from this run mean nothing).
 test-bench:
