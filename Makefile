@@ -68,6 +68,8 @@ test-c: stage
 	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/session_check
 	cc -std=c11 -Wall -Wextra -Werror -o $(STAGE)/realtime_check bindings/c/realtime_check.c $$($(STAGE_PKG) --cflags --libs audiobridge) -lm -ldl -lpthread
 	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/realtime_check
+	cc $(C_STRICT) -o $(STAGE)/example_host bindings/c/example_host.c $$($(STAGE_PKG) --cflags --libs audiobridge) -lm
+	LD_LIBRARY_PATH=$(STAGE)/lib bindings/c/test_example_host.sh $(STAGE)/example_host samples/caller-ulaw-8k.wav $(STAGE)/example-host
 
 # Every benchmark once, briefly, so none can rot (figures from this run mean nothing).
 test-bench:
