@@ -16,7 +16,7 @@ LIB := $(RELEASE_BUILD)/release/libaudiobridge.so
 C_STRICT := -std=c11 -Wall -Wextra -Werror -pedantic
 STAGE_PKG := PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config
 
-.PHONY: deps lib install stage run test test-swift test-release test-tsan test-c test-bench bench bench-ratio clean
+.PHONY: deps lib install stage run test test-swift test-release test-tsan test-c test-python test-bench bench bench-ratio clean
 
 deps:
 	@scripts/install-deps.sh
@@ -43,7 +43,7 @@ run: stage
 	mkdir -p out
 	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/transcode_demo samples/caller-ulaw-8k.wav out
 
-test: deps test-swift test-release test-tsan test-bench test-c
+test: deps test-swift test-release test-tsan test-bench test-c test-python
 
 # Every Swift test, debug build.
 test-swift:
@@ -70,6 +70,10 @@ test-c: stage
 	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/realtime_check
 	cc $(C_STRICT) -o $(STAGE)/example_host bindings/c/example_host.c $$($(STAGE_PKG) --cflags --libs audiobridge) -lm
 	LD_LIBRARY_PATH=$(STAGE)/lib bindings/c/test_example_host.sh $(STAGE)/example_host samples/caller-ulaw-8k.wav $(STAGE)/example-host
+
+# The Python ctypes binding against the staged library.
+test-python: stage
+	AUDIOBRIDGE_LIBRARY=$(STAGE)/lib/libaudiobridge.so.$(ABI) python3 -m pytest -q bindings/python/tests
 
 # Every benchmark once, briefly, so none can rot (figures from this run mean nothing).
 test-bench:

@@ -11,12 +11,17 @@ command -v cc >/dev/null 2>&1 || missing+=(gcc)
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v readelf >/dev/null 2>&1 || missing+=(binutils)
+command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
 
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
 if [ ${#missing[@]} -gt 0 ]; then
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
     echo "install-deps: installing ${missing[*]}"
     $sudo apt-get update
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${missing[@]}"
+fi
+if ! python3 -m pytest --version >/dev/null 2>&1; then
+    echo "install-deps: installing pytest"
+    python3 -m pip install pytest 2>/dev/null || python3 -m pip install --break-system-packages pytest
 fi
 command -v swift >/dev/null 2>&1 || { echo "install-deps: swift is not on PATH (install Swift 6.1 or later)"; exit 1; }

@@ -1,0 +1,249 @@
+# SPDX-License-Identifier: MIT
+"""The ctypes binding against the header and the library: G.711 against the ITU-T vectors,
+resampling, and a session with barge-in, all through the C ABI."""
+import ctypes
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+import audiobridge as ab
+
+ROOT = Path(__file__).resolve().parents[3]
+VECTORS = ROOT / "Tests" / "Vectors" / "g711"
+HEADER = (ROOT / "include" / "audiobridge.h").read_text()
+
+
+def buffer(ctype, values):
+    return (ctype * len(values))(*values)
+
+
+# ---- the binding mirrors the header ------------------------------------------------------------
+
+def test_every_header_function_is_bound_with_its_arity():
+    declared = {}
+    for match in re.finditer(r"^[a-z].*?\b(ab_[a-z0-9_]+)\((.*?)\);", HEADER, re.S | re.M):
+        params = match.group(2).strip()
+        declared[match.group(1)] = 0 if params in ("void", "") else params.count(",") + 1
+    assert declared, "parsed the header"
+    assert set(declared) == set(ab.PROTOTYPES)
+    for name, arity in declared.items():
+        assert len(ab.PROTOTYPES[name][1]) == arity, name
+
+
+def test_every_header_constant_has_the_same_value():
+    constants = dict(re.findall(r"^\s*(AB_[A-Z0-9_]+) = (-?\d+)", HEADER, re.M))
+    constants.update(re.findall(r"^#define (AB_[A-Z0-9_]+) (-?\d+)", HEADER, re.M))
+    assert len(constants) > 30
+    for name, value in constants.items():
+        assert getattr(ab, name) == int(value), name
+
+
+def test_struct_sizes_match_the_library():
+    engine_config, session_config = ab.ab_engine_config(), ab.ab_session_config()
+    ab.check(ab.ab_engine_config_init(ctypes.byref(engine_config)))
+    ab.check(ab.ab_session_config_init(ctypes.byref(session_config)))
+    assert engine_config.struct_size == ctypes.sizeof(ab.ab_engine_config)
+    assert session_config.struct_size == ctypes.sizeof(ab.ab_session_config)
+    assert ctypes.sizeof(ab.ab_event) == 56
+    assert ctypes.sizeof(ab.ab_transport_ops) == 8 + 8 * 7
+
+
+def test_versions_and_errors():
+    assert ab.ab_abi_version() == ab.AB_ABI_VERSION
+    assert ab.ab_version_string() == b"0.1.0"
+    assert ab.ab_strerror(ab.AB_OK) == b"ok"
+    assert ab.ab_strerror(-999) == b"unknown status code"
+    with pytest.raises(ab.AudioBridgeError) as error:
+        ab.check(ab.AB_E_WRONG_FRAME_SIZE)
+    assert "frame size" in str(error.value)
+
+
+# ---- G.711 against ../shared/vectors (the repository's copy) ------------------------------------
+
+@pytest.mark.parametrize("law", ["ulaw", "alaw"])
+def test_g711_encodes_all_65536_samples_like_the_vectors(law):
+    expected = (VECTORS / f"{law}_encode.bin").read_bytes()
+    samples = (ctypes.c_int16 * 65536)(*[i - 65536 if i >= 32768 else i for i in range(65536)])
+    codes = (ctypes.c_uint8 * 65536)()
+    ab.check(getattr(ab, f"ab_{law}_encode")(samples, 65536, codes))
+    assert bytes(codes) == expected
+
+
+@pytest.mark.parametrize("law", ["ulaw", "alaw"])
+def test_g711_decodes_all_256_codes_like_the_vectors(law):
+    raw = (VECTORS / f"{law}_decode.bin").read_bytes()
+    expected = [int.from_bytes(raw[2 * c:2 * c + 2], "little", signed=True) for c in range(256)]
+    out = (ctypes.c_int16 * 256)()
+    ab.check(getattr(ab, f"ab_{law}_decode")(buffer(ctypes.c_uint8, range(256)), 256, out))
+    assert list(out) == expected
+
+
+def test_transcoding_equals_decode_then_encode():
+    ulaw_decode = (VECTORS / "ulaw_decode.bin").read_bytes()
+    alaw_encode = (VECTORS / "alaw_encode.bin").read_bytes()
+    out = (ctypes.c_uint8 * 256)()
+    ab.check(ab.ab_ulaw_to_alaw(buffer(ctypes.c_uint8, range(256)), 256, out))
+    for code in range(256):
+        linear = int.from_bytes(ulaw_decode[2 * code:2 * code + 2], "little", signed=True)
+        assert out[code] == alaw_encode[linear & 0xFFFF]
+
+
+def test_g711_rejects_null_buffers():
+    assert ab.ab_ulaw_encode(None, 160, (ctypes.c_uint8 * 160)()) == ab.AB_E_INVALID_ARGUMENT
+
+
+# ---- resampling ---------------------------------------------------------------------------------
+
+def resample(resampler, samples, chunk):
+    out = []
+    for start in range(0, len(samples), chunk):
+        piece = samples[start:start + chunk]
+        capacity = ctypes.c_size_t()
+        ab.check(ab.ab_resampler_max_output(resampler, len(piece), ctypes.byref(capacity)))
+        dest = (ctypes.c_int16 * capacity.value)()
+        consumed, produced = ctypes.c_size_t(len(piece)), ctypes.c_size_t(capacity.value)
+        ab.check(ab.ab_resampler_process(resampler, buffer(ctypes.c_int16, piece), ctypes.byref(consumed), dest, ctypes.byref(produced)))
+        assert consumed.value == len(piece)
+        out += dest[:produced.value]
+    return out
+
+
+def test_resampler_streams_exactly_and_keeps_the_level():
+    tone = [int(10000 * math.sin(2 * math.pi * 1000 * n / 8000)) for n in range(8000)]
+    outputs = []
+    for chunk in (8000, 160):
+        resampler = ab.ab_resampler_p()
+        ab.check(ab.ab_resampler_create(8000, 24000, ab.AB_RESAMPLER_DEFAULT_QUALITY, ctypes.byref(resampler)))
+        outputs.append(resample(resampler, tone, chunk))
+        ab.ab_resampler_destroy(resampler)
+    assert outputs[0] == outputs[1]
+    assert 23800 < len(outputs[0]) <= 24000
+    assert 9500 < max(abs(s) for s in outputs[0][1000:]) < 10500
+
+
+def test_resampler_rejects_bad_rates_and_qualities_at_creation():
+    resampler = ab.ab_resampler_p()
+    assert ab.ab_resampler_create(11025, 8000, 4, ctypes.byref(resampler)) == ab.AB_E_UNSUPPORTED_SAMPLE_RATE
+    assert ab.ab_resampler_create(8000, 24000, 11, ctypes.byref(resampler)) == ab.AB_E_UNSUPPORTED_QUALITY
+    assert not resampler.value
+
+
+# ---- a session with barge-in --------------------------------------------------------------------
+
+@pytest.fixture
+def engine():
+    config = ab.ab_engine_config()
+    ab.check(ab.ab_engine_config_init(ctypes.byref(config)))
+    config.own_thread = 0
+    handle = ab.ab_engine_p()
+    ab.check(ab.ab_engine_create(ctypes.byref(config), ctypes.byref(handle)))
+    yield handle
+    ab.ab_engine_destroy(handle)
+
+
+def make_session(engine, **fields):
+    config = ab.ab_session_config()
+    ab.check(ab.ab_session_config_init(ctypes.byref(config)))
+    for name, value in fields.items():
+        setattr(config, name, value)
+    session = ab.ab_session_p()
+    ab.check(ab.ab_session_create(engine, ctypes.byref(config), ctypes.byref(session)))
+    return session
+
+
+def events(session):
+    out, event = [], ab.ab_event()
+    while ab.check(ab.ab_session_poll_event(session, ctypes.byref(event))) == 1:
+        out.append((event.kind, event.item, event.heard_samples, event.code, event.timestamp_ms))
+    return out
+
+
+def pcm(values):
+    return (ctypes.c_int16 * len(values))(*values)
+
+
+def test_session_barge_in_reports_the_exact_heard_position(engine):
+    session = make_session(engine, phone_codec=ab.AB_CODEC_SLIN16, agent_rate_hz=8000)
+    agent = pcm([int(6000 * math.sin(2 * math.pi * 440 * n / 8000)) for n in range(24000)])
+    accepted = ctypes.c_size_t()
+    ab.check(ab.ab_session_write_downlink(session, 3, agent, ctypes.sizeof(agent), ctypes.byref(accepted)))
+    assert accepted.value == ctypes.sizeof(agent)
+    ab.check(ab.ab_session_end_item(session, 3))
+
+    heard = (ctypes.c_int16 * 160)()
+    written = ctypes.c_size_t()
+    silence = pcm([0] * 160)
+    log = []
+    for frame in range(30):
+        caller = silence if frame < 10 else pcm([int(12000 * math.sin(2 * math.pi * 300 * (frame * 160 + n) / 8000)) for n in range(160)])
+        ab.check(ab.ab_session_write_caller(session, caller, 320))
+        ab.check(ab.ab_session_read_caller(session, heard, 320, ctypes.byref(written)))
+        assert written.value == 320
+        log += events(session)
+
+    kinds = [e[0] for e in log]
+    assert kinds[:3] == [ab.AB_EVENT_PLAYOUT_STARTED, ab.AB_EVENT_SPEECH_STARTED, ab.AB_EVENT_BARGE_IN]
+    _, item, heard_samples, code, timestamp = log[2]
+    assert (item, code) == (3, ab.AB_BARGE_IN_CALLER_SPEECH)
+    assert heard_samples == (timestamp // 20 - 1) * 160 + 64  # whole frames before the cut + 8 ms fade
+    assert list(heard) == [0] * 160, "nothing plays after the cut"
+
+    stats = ab.ab_session_stats(struct_size=ctypes.sizeof(ab.ab_session_stats))
+    ab.check(ab.ab_session_get_stats(session, ctypes.byref(stats)))
+    assert (stats.barge_ins, stats.frames_in) == (1, 30)
+    assert stats.downlink_discarded_samples == 24000 - heard_samples
+    ab.ab_session_destroy(session)
+
+
+def test_bad_input_through_the_abi_leaves_the_session_working(engine):
+    session = make_session(engine)
+    frame = (ctypes.c_uint8 * 400)()
+    for size in (0, 159, 161, 320):
+        assert ab.ab_session_write_caller(session, frame, size) == ab.AB_E_WRONG_FRAME_SIZE
+    assert ab.ab_session_write_caller(None, frame, 160) == ab.AB_E_INVALID_ARGUMENT
+    assert ab.ab_session_read_caller(session, frame, 10, ctypes.byref(ctypes.c_size_t())) == ab.AB_E_BUFFER_TOO_SMALL
+    assert ab.ab_session_caller_dtmf(session, b"z") == ab.AB_E_INVALID_ARGUMENT
+    bad = ab.ab_session_config()
+    ab.ab_session_config_init(ctypes.byref(bad))
+    bad.frame_ms = 7
+    other = ab.ab_session_p()
+    assert ab.ab_session_create(engine, ctypes.byref(bad), ctypes.byref(other)) == ab.AB_E_INVALID_FRAME_DURATION
+    ab.check(ab.ab_session_write_caller(session, frame, 160))
+    ab.check(ab.ab_session_caller_dtmf(session, b"7"))
+    assert [e[0] for e in events(session)] == [ab.AB_EVENT_DTMF]
+    ab.ab_session_destroy(session)
+
+
+def test_a_python_transport_and_the_echo_agent(engine):
+    session = make_session(engine)
+    seen = {"calls": [], "uplink": 0}
+
+    @ab.ab_transport_send_audio_fn
+    def send_audio(user, audio, size):
+        seen["uplink"] += size
+        return 0
+
+    @ab.ab_transport_close_fn
+    def close(user):
+        seen["calls"].append("close")
+
+    @ab.ab_transport_detached_fn
+    def detached(user):
+        seen["calls"].append("detached")
+
+    ops = ab.ab_transport_ops(struct_size=ctypes.sizeof(ab.ab_transport_ops), abi_version=ab.AB_ABI_VERSION,
+                              send_audio=send_audio, close=close, detached=detached)
+    ab.check(ab.ab_session_attach_transport(session, ctypes.byref(ops)))
+    frame, out, written = (ctypes.c_uint8 * 160)(*[0xFF] * 160), (ctypes.c_uint8 * 160)(), ctypes.c_size_t()
+    for _ in range(5):
+        ab.check(ab.ab_session_write_caller(session, frame, 160))
+        ab.check(ab.ab_engine_service(engine))
+        ab.check(ab.ab_session_read_caller(session, out, 160, ctypes.byref(written)))
+    assert seen["uplink"] == 5 * 480 * 2
+    ab.check(ab.ab_session_detach_transport(session))
+    assert seen["calls"] == ["close", "detached"]
+    assert ab.ab_session_attach_agent(session, b"nonsense") == ab.AB_E_INVALID_ARGUMENT
+    ab.check(ab.ab_session_attach_agent(session, b"echo"))
+    ab.ab_session_destroy(session)
