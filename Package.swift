@@ -20,6 +20,8 @@ let sharedLibraryLinkerFlags: [String] = [
 let package = Package(
     name: "AudioBridge",
     products: [
+        // Everything for Swift users in one import.
+        .library(name: "AudioBridge", targets: ["AudioBridge"]),
         .library(name: "AudioBridgeCore", targets: ["AudioBridgeCore"]),
         .library(name: "AudioBridgeSession", targets: ["AudioBridgeSession"]),
         .library(name: "AudioBridgeTransports", targets: ["AudioBridgeTransports"]),
@@ -45,6 +47,10 @@ let package = Package(
             name: "AudioBridgeTransports",
             dependencies: ["AudioBridgeCore", "AudioBridgeSession"]
         ),
+        .target(
+            name: "AudioBridge",
+            dependencies: ["AudioBridgeCore", "AudioBridgeSession", "AudioBridgeTransports"]
+        ),
         // include/audiobridge.h as a Clang module, so the C ABI shims use the header's own struct
         // layouts and constants instead of Swift copies of them.
         .systemLibrary(name: "CAudioBridgeABI"),
@@ -55,7 +61,7 @@ let package = Package(
         ),
         .target(
             name: "AudioBridgeTestSupport",
-            dependencies: ["AudioBridgeCore"]
+            dependencies: ["AudioBridgeCore", "AudioBridgeSession"]
         ),
         // Counts malloc/free/mutex calls made by the calling thread; interposes libc's
         // allocator inside the test executable. Test-only.
@@ -63,6 +69,10 @@ let package = Package(
             name: "AllocationCounter",
             path: "Tests/AllocationCounter",
             linkerSettings: [.linkedLibrary("dl")]
+        ),
+        .testTarget(
+            name: "AudioBridgeTests",
+            dependencies: ["AudioBridge"]
         ),
         .testTarget(
             name: "AudioBridgeTransportsTests",

@@ -21,7 +21,7 @@ from pathlib import Path
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
 FRAMES = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
 HERE = Path(__file__).resolve().parent
-NAMES = ("Full-duplex frame (Swift)", "Full-duplex frame (C reference)")
+NAMES = ("Full-duplex frame (Swift)", "Full-duplex frame (C reference)", "Session full-duplex frame (Swift)")
 
 
 def instructions_per_frame():
@@ -34,7 +34,7 @@ def instructions_per_frame():
         stripped = Path(tmp) / "FrameCost"
         subprocess.run(["strip", "-o", str(stripped), binary], check=True)
         result = {}
-        for pipeline in ("swift", "c"):
+        for pipeline in ("swift", "session", "c"):
             counts, checksum = [], None
             for frames in (0, FRAMES):
                 run = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
@@ -49,7 +49,7 @@ def instructions_per_frame():
 def wall_clock_once():
     out = subprocess.run(
         ["swift", "package", "--allow-writing-to-package-directory", "benchmark",
-         "--filter", "Full-duplex frame.*", "--no-progress"],
+         "--filter", ".*ull-duplex frame.*", "--no-progress"],
         cwd=HERE, check=True, capture_output=True, text=True).stdout
     figures, current = {}, None
     for line in out.splitlines():
@@ -70,13 +70,18 @@ if shutil.which("valgrind"):
         sys.exit(f"ratio.py: the pipelines' outputs differ (checksums {cost['swift'][1]} vs {cost['c'][1]})")
     print(f"instructions per frame (callgrind, {FRAMES} frames): Swift {cost['swift'][0]:.0f}, "
           f"C {cost['c'][0]:.0f}; Swift/C {cost['swift'][0] / cost['c'][0]:.4f} (identical output)")
+    print(f"instructions per frame, whole session (detector, markers, events): {cost['session'][0]:.0f}; "
+          f"session/C {cost['session'][0] / cost['c'][0]:.4f}")
 else:
     print("valgrind not installed: instruction ratio skipped (apt-get install valgrind)")
 
-ratios = []
+ratios, session_ratios = [], []
 for run in range(1, RUNS + 1):
     f = wall_clock_once()
-    swift, c = f[NAMES[0]], f[NAMES[1]]
+    swift, c, session = f[NAMES[0]], f[NAMES[1]], f[NAMES[2]]
     ratios.append(swift["p50"] / c["p50"])
-    print(f"wall clock run {run}: Swift p50 {swift['p50']} ns, C p50 {c['p50']} ns per frame; Swift/C {ratios[-1]:.3f}")
-print(f"wall clock Swift/C: median of {RUNS} p50 ratios {statistics.median(ratios):.3f}")
+    session_ratios.append(session["p50"] / c["p50"])
+    print(f"wall clock run {run}: Swift p50 {swift['p50']} ns, session p50 {session['p50']} ns, C p50 {c['p50']} ns "
+          f"per frame; Swift/C {ratios[-1]:.3f}, session/C {session_ratios[-1]:.3f}")
+print(f"wall clock: median of {RUNS} p50 ratios Swift/C {statistics.median(ratios):.3f}, "
+      f"session/C {statistics.median(session_ratios):.3f}")

@@ -15,6 +15,11 @@ let quality = Resampler.defaultQuality
 let callerFrames: [[UInt8]] = (0..<50).map { f in
     (0..<160).map { n in ULaw.encode(Int16(9000 * sin(Double(f * 160 + n) * 0.07))) }
 }
+/// The same, 40 dB quieter: under the speech detector's threshold, so the session runs its
+/// steady full path (no barge-in cutting the loop-back item).
+let quietCallerFrames: [[UInt8]] = (0..<50).map { f in
+    (0..<160).map { n in ULaw.encode(Int16(90 * sin(Double(f * 160 + n) * 0.07))) }
+}
 let linearFrame: [Int16] = (0..<160).map { Int16(9000 * sin(Double($0) * 0.07)) }
 let wideFrame: [Int16] = (0..<480).map { Int16(9000 * sin(Double($0) * 0.023)) }
 
@@ -70,6 +75,21 @@ let benchmarks: @Sendable () -> Void = {
         var heard = [UInt8](repeating: 0, count: 160)
         for i in 0..<100 { callerFrames[i % 50].withUnsafeBufferPointer { _ = reference_pipeline_process_frame(pipeline, $0.baseAddress, &heard) } }
         return pipeline
+    }
+
+    // The session's whole frame (detector, markers, events included), against the same C reference.
+    Benchmark("Session full-duplex frame (Swift)") { (benchmark: Benchmark, loop: SessionEchoLoop) in
+        var heard = [UInt8](repeating: 0, count: 160)
+        heard.withUnsafeMutableBytes { out in
+            for i in benchmark.scaledIterations {
+                quietCallerFrames[i % 50].withUnsafeBytes { blackHole(loop.processFrame(caller: $0, heard: out)) }
+            }
+        }
+    } setup: {
+        let loop = try SessionEchoLoop(quality: quality)
+        var heard = [UInt8](repeating: 0, count: 160)
+        for i in 0..<100 { quietCallerFrames[i % 50].withUnsafeBytes { c in heard.withUnsafeMutableBytes { _ = loop.processFrame(caller: c, heard: $0) } } }
+        return loop
     }
 
     // Stages.
