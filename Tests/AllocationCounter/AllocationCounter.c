@@ -7,6 +7,7 @@
 #include "AllocationCounter.h"
 #include <dlfcn.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -94,4 +95,9 @@ int ab_counting_is_interposed(void) {
     void *volatile p = malloc(16);  /* resolved through the PLT like any caller's */
     free(p);
     return interposed_malloc_seen;
+}
+
+size_t ab_heap_in_use(void) {
+    struct mallinfo2 info = mallinfo2();
+    return info.uordblks + info.hblkhd; /* small chunks + mmapped large ones */
 }

@@ -4,6 +4,7 @@
 // memalign and pthread_mutex_lock/trylock for the whole process, and forwards each to libc.
 #ifndef AUDIOBRIDGE_ALLOCATION_COUNTER_H
 #define AUDIOBRIDGE_ALLOCATION_COUNTER_H
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -16,6 +17,8 @@ typedef struct {
 void ab_counting_start(void);
 /** Stops counting on this thread and returns what was counted since the start. */
 ab_allocation_counts ab_counting_stop(void);
+/** Bytes of heap in use now (glibc mallinfo2), for memory-per-object measurements. */
+size_t ab_heap_in_use(void);
 /** True when this process's malloc really is the counter's (the interposition took effect). */
 int ab_counting_is_interposed(void);
 
