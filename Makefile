@@ -38,10 +38,14 @@ install: lib
 stage:
 	$(MAKE) --no-print-directory install PREFIX=$(STAGE)
 
+# Until the bridge server exists: the DSP through the C ABI, then a whole call against the
+# built-in echo agent (what the caller heard goes to out/heard-echo.wav).
 run: stage
 	cc $(C_STRICT) -o $(STAGE)/transcode_demo bindings/c/transcode_demo.c $$($(STAGE_PKG) --cflags --libs audiobridge) -lm
+	cc $(C_STRICT) -o $(STAGE)/example_host bindings/c/example_host.c $$($(STAGE_PKG) --cflags --libs audiobridge) -lm
 	mkdir -p out
 	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/transcode_demo samples/caller-ulaw-8k.wav out
+	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/example_host samples/caller-ulaw-8k.wav out/heard-echo.wav echo
 
 test: deps test-swift test-release test-tsan test-bench test-c test-python
 
