@@ -22,7 +22,8 @@ func cString(_ string: StaticString) -> UnsafePointer<CChar> {
     UnsafeRawPointer(string.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 
-/// The C status of a Swift result.
+/// The C status of a Swift result (typed throws: no allocation, so realtime calls use it too).
+@inline(__always)
 func status(_ body: () throws(AudioBridgeError) -> Void) -> Int32 {
     do throws(AudioBridgeError) {
         try body()

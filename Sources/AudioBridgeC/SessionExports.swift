@@ -22,17 +22,6 @@ func withSession(_ handle: OpaquePointer?, _ body: (SessionHandle) -> Int32) -> 
     return Unmanaged<SessionHandle>.fromOpaque(UnsafeRawPointer(handle))._withUnsafeGuaranteedRef(body)
 }
 
-/// The C status of a realtime call's typed result.
-@inline(__always)
-func realtimeStatus(_ body: () throws(AudioBridgeError) -> Void) -> Int32 {
-    do throws(AudioBridgeError) {
-        try body()
-        return AudioBridgeStatus.ok
-    } catch {
-        return error.code
-    }
-}
-
 @_cdecl("ab_session_config_init")
 public func abSessionConfigInit(_ config: UnsafeMutablePointer<ab_session_config>?) -> Int32 {
     guard let config else { return AudioBridgeError.invalidArgument.code }
@@ -82,7 +71,7 @@ public func abSessionWriteCaller(_ handle: OpaquePointer?, _ frame: UnsafeRawPoi
     withSession(handle) { s in
         guard let frame else { return AudioBridgeError.invalidArgument.code }
         guard bytes >= 0 else { return AudioBridgeError.wrongFrameSize.code }
-        return realtimeStatus { () throws(AudioBridgeError) in try s.session.media.writeCaller(UnsafeRawBufferPointer(start: frame, count: bytes)) }
+        return status { () throws(AudioBridgeError) in try s.session.media.writeCaller(UnsafeRawBufferPointer(start: frame, count: bytes)) }
     }
 }
 
@@ -91,7 +80,7 @@ public func abSessionReadCaller(_ handle: OpaquePointer?, _ out: UnsafeMutableRa
     withSession(handle) { s in
         guard let out, let written, capacity >= 0 else { return AudioBridgeError.invalidArgument.code }
         written.pointee = 0
-        return realtimeStatus { () throws(AudioBridgeError) in
+        return status { () throws(AudioBridgeError) in
             written.pointee = try s.session.media.readCaller(into: UnsafeMutableRawBufferPointer(start: out, count: capacity))
         }
     }
@@ -100,7 +89,7 @@ public func abSessionReadCaller(_ handle: OpaquePointer?, _ out: UnsafeMutableRa
 @_cdecl("ab_session_caller_dtmf")
 public func abSessionCallerDtmf(_ handle: OpaquePointer?, _ digit: CChar) -> Int32 {
     withSession(handle) { s in
-        realtimeStatus { () throws(AudioBridgeError) in try s.session.media.callerPressed(digit: UInt8(bitPattern: digit)) }
+        status { () throws(AudioBridgeError) in try s.session.media.callerPressed(digit: UInt8(bitPattern: digit)) }
     }
 }
 
@@ -109,7 +98,7 @@ public func abSessionWriteDownlink(_ handle: OpaquePointer?, _ item: UInt64, _ a
     withSession(handle) { s in
         guard let accepted, bytes >= 0, audio != nil || bytes == 0 else { return AudioBridgeError.invalidArgument.code }
         accepted.pointee = 0
-        return realtimeStatus { () throws(AudioBridgeError) in
+        return status { () throws(AudioBridgeError) in
             accepted.pointee = try s.session.agent.writeDownlink(item: item, UnsafeRawBufferPointer(start: audio, count: bytes))
         }
     }
@@ -118,7 +107,7 @@ public func abSessionWriteDownlink(_ handle: OpaquePointer?, _ item: UInt64, _ a
 @_cdecl("ab_session_end_item")
 public func abSessionEndItem(_ handle: OpaquePointer?, _ item: UInt64) -> Int32 {
     withSession(handle) { s in
-        realtimeStatus { () throws(AudioBridgeError) in try s.session.agent.endItem(item) }
+        status { () throws(AudioBridgeError) in try s.session.agent.endItem(item) }
     }
 }
 

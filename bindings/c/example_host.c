@@ -17,65 +17,14 @@
  */
 #include <audiobridge.h>
 
+#include "wav_io.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { FRAME = 160, WAV_PCM = 1, WAV_ALAW = 6, WAV_ULAW = 7 };
-
-static uint32_t le32(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint16_t le16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
-
-/* Reads an 8 kHz mono WAV as PCM16; returns the sample count (0 on error). */
-static size_t read_wav(const char *path, int16_t **samples) {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) { perror(path); return 0; }
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *file = malloc((size_t)size);
-    size_t got = fread(file, 1, (size_t)size, f);
-    fclose(f);
-    size_t count = 0;
-    int format = 0, channels = 0, bits = 0;
-    uint32_t rate = 0;
-    if (got == (size_t)size && size >= 12 && memcmp(file, "RIFF", 4) == 0 && memcmp(file + 8, "WAVE", 4) == 0) {
-        for (long at = 12; at + 8 <= size;) {
-            uint32_t chunk = le32(file + at + 4);
-            const unsigned char *body = file + at + 8;
-            if ((long)chunk > size - at - 8) break;
-            if (memcmp(file + at, "fmt ", 4) == 0 && chunk >= 16) {
-                format = le16(body); channels = le16(body + 2); rate = le32(body + 4); bits = le16(body + 14);
-            } else if (memcmp(file + at, "data", 4) == 0 && channels == 1 && rate == 8000) {
-                count = format == WAV_PCM && bits == 16 ? chunk / 2 : (format == WAV_ULAW || format == WAV_ALAW) ? chunk : 0;
-                *samples = malloc(count * sizeof **samples + 1);
-                if (format == WAV_ULAW) ab_ulaw_decode(body, count, *samples);
-                else if (format == WAV_ALAW) ab_alaw_decode(body, count, *samples);
-                else for (size_t i = 0; i < count; i++) (*samples)[i] = (int16_t)le16(body + 2 * i);
-                break;
-            }
-            at += 8 + chunk + (chunk & 1);
-        }
-    }
-    free(file);
-    if (count == 0) fprintf(stderr, "%s: need an 8 kHz mono PCM16/G.711 WAV\n", path);
-    return count;
-}
-
-static void put16(FILE *f, uint16_t v) { fputc(v & 0xFF, f); fputc(v >> 8, f); }
-static void put32(FILE *f, uint32_t v) { put16(f, (uint16_t)(v & 0xFFFF)); put16(f, (uint16_t)(v >> 16)); }
-
-static int write_wav(const char *path, const uint8_t *ulaw, size_t count) {
-    FILE *f = fopen(path, "wb");
-    if (f == NULL) { perror(path); return -1; }
-    fwrite("RIFF", 1, 4, f); put32(f, 36 + (uint32_t)count); fwrite("WAVEfmt ", 1, 8, f);
-    put32(f, 16); put16(f, WAV_ULAW); put16(f, 1); put32(f, 8000); put32(f, 8000); put16(f, 1); put16(f, 8);
-    fwrite("data", 1, 4, f); put32(f, (uint32_t)count);
-    fwrite(ulaw, 1, count, f);
-    fclose(f);
-    return 0;
-}
+enum { FRAME = 160 };
 
 /* ---- "c-beep": an agent in C ---------------------------------------------------------------- */
 
@@ -140,7 +89,8 @@ int main(int argc, char **argv) {
     if (ab_abi_version() != AB_ABI_VERSION) { fprintf(stderr, "ABI mismatch\n"); return 1; }
 
     int16_t *caller = NULL;
-    size_t caller_samples = read_wav(argv[1], &caller);
+    int caller_format = 0;
+    size_t caller_samples = wav_read(argv[1], &caller, &caller_format);
     if (caller_samples == 0) return 1;
     /* recording, 2 s pause, recording again, 10 s of silence */
     size_t second_start = caller_samples + 16000;
@@ -214,7 +164,7 @@ int main(int argc, char **argv) {
     ab_session_get_stats(session, &stats);
     ab_session_destroy(session);
     ab_engine_destroy(engine);
-    if (write_wav(argv[2], heard, frames * frame_bytes) != 0) return 1;
+    if (wav_write(argv[2], WAV_ULAW, 8000, heard, frames * frame_bytes) != 0) return 1;
     printf("summary: agent=%s frames=%llu speech=%u barge_ins=%u items_finished=%u underruns=%llu uplink_dropped=%llu events_dropped=%llu heard=%s\n",
            agent, (unsigned long long)stats.frames_in, counts[AB_EVENT_SPEECH_STARTED], counts[AB_EVENT_BARGE_IN],
            counts[AB_EVENT_PLAYOUT_FINISHED], (unsigned long long)stats.underrun_frames,

@@ -13,80 +13,19 @@
  */
 #include <audiobridge.h>
 
+#include "wav_io.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { WAV_PCM = 1, WAV_ALAW = 6, WAV_ULAW = 7, FRAME = 160, WIDE_FRAME = 480 };
-
-static uint32_t le32(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint16_t le16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
-
-/* Reads an 8 kHz mono WAV as PCM16. Returns the sample count, or 0 on error. */
-static size_t read_wav(const char *path, int16_t **samples, int *format) {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) { perror(path); return 0; }
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *file = malloc((size_t)size);
-    if (fread(file, 1, (size_t)size, f) != (size_t)size) { fclose(f); free(file); return 0; }
-    fclose(f);
-    if (size < 12 || memcmp(file, "RIFF", 4) != 0 || memcmp(file + 8, "WAVE", 4) != 0) {
-        fprintf(stderr, "%s: not a RIFF/WAVE file\n", path);
-        free(file);
-        return 0;
-    }
-    int channels = 0, bits = 0;
-    uint32_t rate = 0;
-    size_t count = 0;
-    *format = 0;
-    for (long at = 12; at + 8 <= size;) {
-        uint32_t chunk = le32(file + at + 4);
-        const unsigned char *body = file + at + 8;
-        if ((long)chunk > size - at - 8) break;
-        if (memcmp(file + at, "fmt ", 4) == 0 && chunk >= 16) {
-            *format = le16(body);
-            channels = le16(body + 2);
-            rate = le32(body + 4);
-            bits = le16(body + 14);
-        } else if (memcmp(file + at, "data", 4) == 0 && *format != 0) {
-            if (channels != 1 || rate != 8000) {
-                fprintf(stderr, "%s: need 8 kHz mono, got %u Hz × %d\n", path, rate, channels);
-                break;
-            }
-            count = (*format == WAV_PCM && bits == 16) ? chunk / 2 : chunk;
-            *samples = malloc(count * sizeof **samples);
-            if (*format == WAV_ULAW) ab_ulaw_decode(body, count, *samples);
-            else if (*format == WAV_ALAW) ab_alaw_decode(body, count, *samples);
-            else if (*format == WAV_PCM && bits == 16) for (size_t i = 0; i < count; i++) (*samples)[i] = (int16_t)le16(body + 2 * i);
-            else { fprintf(stderr, "%s: unsupported WAV format %d/%d bits\n", path, *format, bits); count = 0; }
-            break;
-        }
-        at += 8 + chunk + (chunk & 1);
-    }
-    free(file);
-    return count;
-}
-
-static void put16(FILE *f, uint16_t v) { fputc(v & 0xFF, f); fputc(v >> 8, f); }
-static void put32(FILE *f, uint32_t v) { put16(f, (uint16_t)(v & 0xFFFF)); put16(f, (uint16_t)(v >> 16)); }
+enum { FRAME = 160, WIDE_FRAME = 480 };
 
 static int write_wav(const char *dir, const char *name, int format, uint32_t rate, const void *data, size_t count) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (f == NULL) { perror(path); return -1; }
-    uint16_t bytes_per_sample = format == WAV_PCM ? 2 : 1;
-    uint32_t data_bytes = (uint32_t)(count * bytes_per_sample);
-    fwrite("RIFF", 1, 4, f); put32(f, 36 + data_bytes); fwrite("WAVEfmt ", 1, 8, f);
-    put32(f, 16); put16(f, (uint16_t)format); put16(f, 1); put32(f, rate); put32(f, rate * bytes_per_sample);
-    put16(f, bytes_per_sample); put16(f, (uint16_t)(8 * bytes_per_sample));
-    fwrite("data", 1, 4, f); put32(f, data_bytes);
-    if (format == WAV_PCM) for (size_t i = 0; i < count; i++) put16(f, (uint16_t)((const int16_t *)data)[i]);
-    else fwrite(data, 1, count, f);
-    fclose(f);
+    if (wav_write(path, format, rate, data, count) != 0) return -1;
     printf("  wrote %s (%zu samples at %u Hz)\n", path, count, rate);
     return 0;
 }
@@ -103,7 +42,7 @@ int main(int argc, char **argv) {
 
     int16_t *caller = NULL;
     int format = 0;
-    size_t count = read_wav(argv[1], &caller, &format);
+    size_t count = wav_read(argv[1], &caller, &format);
     if (count == 0) return 1;
     size_t frames = count / FRAME;
     count = frames * FRAME;
