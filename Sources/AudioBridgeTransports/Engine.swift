@@ -15,7 +15,7 @@ import Synchronization
 public final class Engine: Sendable {
     /// How often the I/O thread services transports.
     public let tickMicroseconds: UInt32
-    private let attachments = Mutex<[Attachment]>([])
+    private let attachments = ProtectedList<Attachment>()
     private let running = Atomic<Bool>(true)
     private let thread: IOThread
 
@@ -57,14 +57,15 @@ public final class Engine: Sendable {
     public func attach(_ transport: AgentTransport, to session: Session) throws(AudioBridgeError) {
         guard running.load(ordering: .acquiring) else { throw .invalidState }
         let attachment = Attachment(session: session, transport: transport)
+        // attached(to:) runs under the lock, so the I/O thread cannot call the transport first.
         let added = attachments.withLock { list -> Bool in
             guard !list.contains(where: { $0.session === session }) else { return false }
+            transport.attached(to: session)
+            session.agent.report(SessionEvent(kind: .transportConnected))
             list.append(attachment)
             return true
         }
         guard added else { throw .invalidState }
-        transport.attached(to: session)
-        session.agent.report(SessionEvent(kind: .transportConnected))
     }
 
     /// Detaches whatever transport `session` has; its `close()` is the last call it gets, made
