@@ -39,6 +39,11 @@ let package = Package(
             name: "AudioBridgeCore",
             dependencies: ["CSpeexDSP"]
         ),
+        // Pure wire codecs: bytes in, messages out; no sockets.
+        .target(
+            name: "AudioBridgeProtocols",
+            dependencies: ["AudioBridgeCore"]
+        ),
         .target(
             name: "AudioBridgeSession",
             dependencies: ["AudioBridgeCore"]
@@ -69,6 +74,10 @@ let package = Package(
             name: "AllocationCounter",
             path: "Tests/AllocationCounter",
             linkerSettings: [.linkedLibrary("dl")]
+        ),
+        .testTarget(
+            name: "AudioBridgeProtocolsTests",
+            dependencies: ["AudioBridgeProtocols"]
         ),
         .testTarget(
             name: "AudioBridgeTests",

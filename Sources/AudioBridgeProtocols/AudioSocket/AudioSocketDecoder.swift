@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: MIT
+// The AudioSocket decoder: bytes in, messages out, no socket. Input may be split at any byte and
+// several messages may arrive in one piece (TCP); `next()` returns nil until a whole message is
+// there. Everything malformed is a typed error, and the buffered input never exceeds one
+// message's header plus the maximum payload beyond what the caller appended.
+
+public enum AudioSocketError: Error, Equatable, Sendable {
+    case unknownKind(UInt8)
+    case payloadTooLarge(kind: UInt8, length: Int)
+    case emptyAudio
+    case oddAudioLength(Int)
+    case badUUIDLength(Int)
+    case badDTMF(length: Int, digit: UInt8?)
+    case badHangupLength(Int)
+    case badErrorLength(Int)
+}
+
+public struct AudioSocketDecoder: Sendable {
+    /// The largest payload accepted. 20 ms at 192 kHz is 7,680 bytes; the default leaves room
+    /// for a peer that sends larger frames (Asterisk accepts 1000-byte frames and more).
+    public let maximumPayload: Int
+    private var buffer: [UInt8] = []
+    private var readIndex = 0
+
+    public init(maximumPayload: Int = 16_384) {
+        self.maximumPayload = max(16, min(maximumPayload, 65_535))
+    }
+
+    /// Bytes received and not yet decoded.
+    public var bufferedByteCount: Int { buffer.count - readIndex }
+
+    public mutating func append(_ bytes: some Sequence<UInt8>) {
+        if readIndex > 0, readIndex == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            readIndex = 0
+        }
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// The next whole message, nil if more bytes are needed. After an error the decoder is
+    /// unusable (the stream has lost its framing): close the connection.
+    public mutating func next() throws(AudioSocketError) -> AudioSocketMessage? {
+        guard bufferedByteCount >= 3 else { return nil }
+        let kind = buffer[readIndex]
+        let length = Int(buffer[readIndex + 1]) << 8 | Int(buffer[readIndex + 2])
+        // Header checks come first, so a bad header fails at once instead of waiting for a payload.
+        let sampleRate = AudioSocketMessage.sampleRate(forKind: kind)
+        switch kind {
+        case 0x00: guard length == 0 else { throw .badHangupLength(length) }
+        case 0x01: guard length == 16 else { throw .badUUIDLength(length) }
+        case 0x03: guard length == 1 else { throw .badDTMF(length: length, digit: nil) }
+        case 0xFF: guard length <= 1 else { throw .badErrorLength(length) }
+        default:
+            guard sampleRate != nil else { throw .unknownKind(kind) }
+            guard length <= maximumPayload else { throw .payloadTooLarge(kind: kind, length: length) }
+            guard length > 0 else { throw .emptyAudio }
+            guard length % 2 == 0 else { throw .oddAudioLength(length) }
+        }
+        guard bufferedByteCount >= 3 + length else { return nil }
+        let payload = buffer[(readIndex + 3)..<(readIndex + 3 + length)]
+        readIndex += 3 + length
+        compactIfWorthIt()
+        switch kind {
+        case 0x00: return .hangup
+        case 0x01: return .uuid(AudioSocketUUID(payload)!)
+        case 0x03:
+            guard AudioSocketMessage.isDTMF(payload.first!) else { throw .badDTMF(length: 1, digit: payload.first) }
+            return .dtmf(payload.first!)
+        case 0xFF: return .error(code: payload.first)
+        default: return .audio(sampleRate: sampleRate!, payload: Array(payload))
+        }
+    }
+
+    /// Drops consumed bytes once they are most of the buffer, so memory stays bounded.
+    private mutating func compactIfWorthIt() {
+        guard readIndex > 4096, readIndex * 2 > buffer.count else { return }
+        buffer.removeFirst(readIndex)
+        readIndex = 0
+    }
+}
