@@ -25,9 +25,16 @@ let package = Package(
         .library(name: "AudioBridgeCore", targets: ["AudioBridgeCore"]),
         .library(name: "AudioBridgeSession", targets: ["AudioBridgeSession"]),
         .library(name: "AudioBridgeTransports", targets: ["AudioBridgeTransports"]),
-        .library(name: "audiobridge", type: .dynamic, targets: ["AudioBridgeC"]),
+        // The C ABI shared library; `make install` installs it as libaudiobridge.so.
+        .library(name: "AudioBridgeCABI", type: .dynamic, targets: ["AudioBridgeC"]),
+        .executable(name: "audiobridge", targets: ["audiobridge"]),
         // Fixtures shared by the tests and the benchmarks; not API.
         .library(name: "AudioBridgeTestSupport", targets: ["AudioBridgeTestSupport"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(
@@ -56,6 +63,26 @@ let package = Package(
             name: "AudioBridge",
             dependencies: ["AudioBridgeCore", "AudioBridgeSession", "AudioBridgeTransports"]
         ),
+        // The bridge server: SwiftNIO shells around the protocol codecs, one paced session per call.
+        .target(
+            name: "AudioBridgeServer",
+            dependencies: [
+                "AudioBridgeCore", "AudioBridgeProtocols", "AudioBridgeSession", "AudioBridgeTransports",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "audiobridge",
+            dependencies: [
+                "AudioBridgeServer", "AudioBridgeTransports", "AudioBridgeProtocols",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // include/audiobridge.h as a Clang module, so the C ABI shims use the header's own struct
         // layouts and constants instead of Swift copies of them.
         .systemLibrary(name: "CAudioBridgeABI"),
@@ -78,6 +105,14 @@ let package = Package(
         .testTarget(
             name: "AudioBridgeProtocolsTests",
             dependencies: ["AudioBridgeProtocols"]
+        ),
+        .testTarget(
+            name: "AudioBridgeServerTests",
+            dependencies: [
+                "AudioBridgeServer", "AudioBridgeProtocols", "AudioBridgeSession", "AudioBridgeTransports",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "AudioBridgeTests",

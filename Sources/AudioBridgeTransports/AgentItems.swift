@@ -22,10 +22,15 @@ struct ItemStreamer {
         offset = 0
     }
 
-    /// Offers the rest of the clip; ends the item once all of it has been taken.
+    /// Offers the next part of the clip — at most `maximumBytesPerPoll`, so a long clip does not
+    /// hold up the thread that also paces other calls — and ends the item once all of it is taken.
     mutating func pump(_ session: Session) {
         guard let clip else { return }
-        let taken = (try? session.agent.writeDownlink(item: item, UnsafeRawBufferPointer(rebasing: clip[offset...]))) ?? 0
+        let configuration = session.configuration
+        // 100 ms of agent audio per poll: five times real time at a 20 ms tick.
+        let maximumBytesPerPoll = configuration.agentSampleRate / 10 * configuration.agentFormat.bytesPerSample
+        let end = min(clip.count, offset + maximumBytesPerPoll)
+        let taken = (try? session.agent.writeDownlink(item: item, UnsafeRawBufferPointer(rebasing: clip[offset..<end]))) ?? 0
         offset += taken
         if offset >= clip.count, (try? session.agent.endItem(item)) != nil {
             self.clip = nil

@@ -50,9 +50,19 @@ enum Clip {
     static func tone(frequency: Double, milliseconds: Int, configuration: SessionConfiguration) -> UnsafeMutableRawBufferPointer {
         let rate = configuration.agentSampleRate
         let samples = rate * milliseconds / 1000
-        let pcm = (0..<samples).map { n -> Int16 in
+        // A rotating phasor instead of sin() per sample: long clips are built in a few ms.
+        let step = 2 * Double.pi * frequency / Double(rate)
+        let (stepCos, stepSin) = (cos(step), sin(step))
+        var (c, s) = (1.0, 0.0)
+        var pcm = [Int16](repeating: 0, count: samples)
+        for n in 0..<samples {
             let ramp = min(1, Double(min(n, samples - 1 - n)) / (0.005 * Double(rate)))
-            return Int16(16000 * ramp * sin(2 * Double.pi * frequency * Double(n) / Double(rate)))
+            pcm[n] = Int16(16000 * ramp * s)
+            (c, s) = (c * stepCos - s * stepSin, s * stepCos + c * stepSin)
+            if n % 1024 == 0 {
+                let norm = (c * c + s * s).squareRoot()  // keep the amplitude from drifting
+                (c, s) = (c / norm, s / norm)
+            }
         }
         return encode(pcm, for: configuration)
     }

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+// The AudioSocket bridge server: Asterisk connects (AudioSocket() or the AudioSocket channel
+// driver), sends the call's UUID, then 20 ms slin frames; each connection becomes one session
+// with its own agent. Outbound audio is paced by one timer per event loop for all of its calls.
+import AudioBridgeCore
+import AudioBridgeProtocols
+import AudioBridgeSession
+import AudioBridgeTransports
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+public struct AudioSocketServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 9092
+    /// A built-in agent name for every call: "echo", "tone[:HZ[:MS]]", "wav:PATH".
+    public var agent = "echo"
+    /// The session settings (the phone side is forced to 8 kHz slin, 20 ms: AudioSocket's format).
+    public var session = SessionConfiguration()
+    /// Close a connection that sends nothing for this long (Asterisk sends a frame every 20 ms).
+    public var idleTimeoutSeconds: Int64 = 5
+    /// The largest AudioSocket payload accepted.
+    public var maximumPayload = 16_384
+
+    public init() {}
+}
+
+/// What the server has done, for logs, metrics and tests. Any thread.
+public struct AudioSocketServerCounters: Sendable, Equatable {
+    public var activeCalls = 0
+    public var totalCalls = 0
+    public var framesIn = 0
+    public var framesOut = 0
+    public var protocolErrors = 0
+    public var dtmf = 0
+    public var bargeIns = 0
+    /// Ticks at which a call's socket could not take its frame (the peer is not reading).
+    public var sendStalls = 0
+    /// Frames of agent audio that ran short (the agent side fell behind), over ended calls.
+    public var underrunFrames = 0
+}
+
+public final class AudioSocketServer: Sendable {
+    public let configuration: AudioSocketServerConfiguration
+    let logger: Logger
+    private let group: any EventLoopGroup
+    private let pacers: [ObjectIdentifier: NIOLoopBound<CallPacer>]
+    private let serverChannel = NIOLockedValueBox<Channel?>(nil)
+    let calls = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
+    let counters = NIOLockedValueBox(AudioSocketServerCounters())
+    /// Called on an event loop for every session event of every call (tests, recorders).
+    let eventObserver: (@Sendable (AudioSocketUUID, SessionEvent) -> Void)?
+
+    public init(configuration: AudioSocketServerConfiguration, group: any EventLoopGroup, logger: Logger = Logger(label: "audiobridge.audiosocket"),
+                eventObserver: (@Sendable (AudioSocketUUID, SessionEvent) -> Void)? = nil) throws {
+        var configuration = configuration
+        configuration.session.phoneCodec = .slin16
+        configuration.session.frameMilliseconds = 20
+        try configuration.session.validate()
+        _ = try LocalAgentURI.makeAgent(configuration.agent)  // fail now, not per call
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+        self.eventObserver = eventObserver
+        var pacers: [ObjectIdentifier: NIOLoopBound<CallPacer>] = [:]
+        for loop in group.makeIterator() {
+            pacers[ObjectIdentifier(loop)] = try loop.submit { NIOLoopBound(try CallPacer(eventLoop: loop), eventLoop: loop) }.wait()
+        }
+        self.pacers = pacers
+    }
+
+    /// Binds and starts accepting calls; returns the address it listens on.
+    @discardableResult
+    public func start() async throws -> SocketAddress {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let pacer = self.pacers[ObjectIdentifier(channel.eventLoop)] else { throw ChannelError.inappropriateOperationForState }
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(configuration.idleTimeoutSeconds)))
+                    try channel.pipeline.syncOperations.addHandler(AudioSocketCallHandler(server: self, pacer: pacer.value))
+                }
+            }
+        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        serverChannel.withLockedValue { $0 = channel }
+        return channel.localAddress!
+    }
+
+    /// Stops accepting, hangs up every call (0x00, then close) and waits for them to end.
+    public func shutdown() async {
+        let listener = serverChannel.withLockedValue { channel -> Channel? in
+            defer { channel = nil }
+            return channel
+        }
+        try? await listener?.close()
+        let open = calls.withLockedValue { Array($0.values) }
+        for channel in open {
+            var hangup = channel.allocator.buffer(capacity: 3)
+            hangup.writeBytes([0x00, 0x00, 0x00])
+            channel.writeAndFlush(hangup, promise: nil)
+            try? await channel.close()
+        }
+        for pacer in pacers.values {
+            try? await pacer.eventLoop.submit { pacer.value.stop() }.get()
+        }
+    }
+
+    public var snapshot: AudioSocketServerCounters { counters.withLockedValue { $0 } }
+
+    func count(_ update: (inout AudioSocketServerCounters) -> Void) { counters.withLockedValue(update) }
+}

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT
+// `audiobridge`: the bridge server and its tools.
+//   audiobridge serve --audiosocket 127.0.0.1:9092 --agent echo
+//   audiobridge call --audiosocket 127.0.0.1:9092 --play in.wav --record out.wav --dtmf 12
+import ArgumentParser
+import AudioBridgeProtocols
+import AudioBridgeServer
+import AudioBridgeTransports
+import Dispatch
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+
+@main
+struct AudioBridgeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audiobridge",
+        abstract: "Connects phone calls to AI voice agents in real time.",
+        subcommands: [Serve.self, Call.self]
+    )
+}
+
+/// "HOST:PORT" (IPv6 as "[addr]:port").
+struct HostPort: ExpressibleByArgument {
+    var host: String
+    var port: Int
+
+    init?(argument: String) {
+        guard let colon = argument.lastIndex(of: ":"), let port = Int(argument[argument.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        var host = String(argument[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        self.host = host
+        self.port = port
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the bridge server (Asterisk AudioSocket).")
+
+    @Option(help: "Where Asterisk connects (AudioSocket(uuid,HOST:PORT)).")
+    var audiosocket = HostPort(argument: "127.0.0.1:9092")!
+
+    @Option(help: "The agent for every call: echo, tone[:HZ[:MS]], wav:FILE.")
+    var agent = "echo"
+
+    @Option(help: "Resampler quality, 0–10.")
+    var quality = 4
+
+    @Flag(help: "Do not let caller speech interrupt the agent.")
+    var noBargeIn = false
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    func run() async throws {
+        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level \(logLevel)") }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var configuration = AudioSocketServerConfiguration()
+        configuration.host = audiosocket.host
+        configuration.port = audiosocket.port
+        configuration.agent = agent
+        configuration.session.resamplerQuality = quality
+        configuration.session.bargeIn.enabled = !noBargeIn
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let server = try AudioSocketServer(configuration: configuration, group: group)
+        let address = try await server.start()
+        print("audiobridge: AudioSocket listening on \(address), agent \(agent)")
+        print("audiobridge: in Asterisk: same => n,Answer() / same => n,AudioSocket(\(UUID().uuidString.lowercased()),\(audiosocket.host):\(address.port ?? audiosocket.port))")
+
+        await waitForTerminationSignal()
+        print("audiobridge: shutting down, hanging up \(server.snapshot.activeCalls) call(s)")
+        await server.shutdown()
+        try await group.shutdownGracefully()
+        let counters = server.snapshot
+        print("audiobridge: \(counters.totalCalls) call(s), \(counters.framesIn) frames in, \(counters.framesOut) out, \(counters.bargeIns) barge-ins, \(counters.protocolErrors) protocol errors")
+    }
+}
+
+/// Waits for SIGINT or SIGTERM.
+func waitForTerminationSignal() async {
+    signal(SIGINT, SIG_IGN)
+    signal(SIGTERM, SIG_IGN)
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        let resumed = NSLock()
+        var done = false
+        var sources: [DispatchSourceSignal] = []
+        for number in [SIGINT, SIGTERM] {
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                resumed.lock()
+                defer { resumed.unlock() }
+                guard !done else { return }
+                done = true
+                sources.forEach { $0.cancel() }
+                continuation.resume()
+            }
+            source.resume()
+            sources.append(source)
+        }
+        withExtendedLifetime(sources) {}
+        signalSources = sources
+    }
+}
+
+nonisolated(unsafe) var signalSources: [DispatchSourceSignal] = []
+
+struct Call: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Place a call to an AudioSocket server, as Asterisk would.")
+
+    @Option(help: "The server's HOST:PORT.")
+    var audiosocket = HostPort(argument: "127.0.0.1:9092")!
+
+    @Option(help: "What the caller says: an 8 kHz mono WAV (PCM16, μ-law or A-law).")
+    var play: String
+
+    @Option(help: "Where to write what the caller heard (8 kHz PCM16 WAV).")
+    var record: String?
+
+    @Option(help: "DTMF digits to press, one per second after the start.")
+    var dtmf = ""
+
+    @Option(help: "Seconds to stay on the line after the recording ends.")
+    var linger = 5
+
+    func run() async throws {
+        let file = try WavFile(contentsOf: play)
+        guard file.sampleRate == 8000 else { throw ValidationError("\(play): need 8 kHz audio, got \(file.sampleRate) Hz") }
+        var digits: [Int: UInt8] = [:]
+        for (index, digit) in dtmf.utf8.enumerated() { digits[50 * (index + 1)] = digit }
+        let uuid = AudioSocketUUID(string: UUID().uuidString)!
+        let script = AudioSocketCallScript(uuid: uuid, caller: file.samples, totalFrames: file.samples.count / 160 + 50 * linger, dtmf: digits)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        print("call \(uuid) → \(audiosocket.host):\(audiosocket.port): \(script.totalFrames) frames")
+        let result = try await AudioSocketClient.run(host: audiosocket.host, port: audiosocket.port, script: script, group: group)
+        try await group.shutdownGracefully()
+        print("received \(result.framesReceived) frames\(result.hungUpByServer ? ", server hung up" : "")")
+        if let record {
+            let bytes = WavFile(sampleRate: 8000, samples: result.received).encoded()
+            guard FileManager.default.createFile(atPath: record, contents: Data(bytes)) else { throw ValidationError("cannot write \(record)") }
+            print("wrote \(record)")
+        }
+    }
+}
