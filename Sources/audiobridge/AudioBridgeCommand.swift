@@ -45,6 +45,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The agent for every call: echo, tone[:HZ[:MS]], wav:FILE.")
     var agent = "echo"
 
+    @Option(help: "The agent side's sample rate: 8000, 16000 or 24000 Hz. The built-in agents sound the same at any rate, and 8000 needs no resampling.")
+    var agentRate = 8000
+
     @Option(help: "Resampler quality, 0–10.")
     var quality = 4
 
@@ -65,6 +68,7 @@ struct Serve: AsyncParsableCommand {
         configuration.host = audiosocket.host
         configuration.port = audiosocket.port
         configuration.agent = agent
+        configuration.session.agentFormat = .pcm16(sampleRate: agentRate)
         configuration.session.resamplerQuality = quality
         configuration.session.bargeIn.enabled = !noBargeIn
 
