@@ -10,7 +10,9 @@ final class CallPacer {
     let eventLoop: any EventLoop
     /// The agents of all calls on this loop, serviced here (no extra thread).
     let engine: Engine
-    private var calls: [ObjectIdentifier: AudioSocketCall] = [:]
+    /// In arrival order, which stays stable as calls come and go: each call keeps its place in
+    /// the tick, so its frames keep their spacing (a dictionary would reshuffle on every rehash).
+    private var calls: [AudioSocketCall] = []
     private var start = NIODeadline.now()
     private var ticks: Int64 = 0
     private var scheduled: Scheduled<Void>?
@@ -21,7 +23,7 @@ final class CallPacer {
     }
 
     func add(_ call: AudioSocketCall) {
-        calls[ObjectIdentifier(call)] = call
+        calls.append(call)
         if scheduled == nil {
             start = .now()
             ticks = 0
@@ -30,7 +32,7 @@ final class CallPacer {
     }
 
     func remove(_ call: AudioSocketCall) {
-        calls[ObjectIdentifier(call)] = nil
+        calls.removeAll { $0 === call }
         if calls.isEmpty {
             scheduled?.cancel()
             scheduled = nil
@@ -61,6 +63,6 @@ final class CallPacer {
 
     private func tick() {
         engine.serviceOnce()
-        for call in calls.values { call.sendFrame() }
+        for call in calls { call.sendFrame() }
     }
 }
