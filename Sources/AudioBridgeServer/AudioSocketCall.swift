@@ -19,6 +19,7 @@ final class AudioSocketCall {
     private var pendingCaller: [UInt8] = []
     private var outbound: [UInt8]
     private let frameBytes: Int
+    private let recorder: CallRecorder?
 
     init(uuid: AudioSocketUUID, channel: Channel, server: AudioSocketServer, engine: Engine) throws {
         self.uuid = uuid
@@ -31,6 +32,7 @@ final class AudioSocketCall {
         frameBytes = session.media.frameBytes
         outbound = [UInt8](repeating: 0, count: frameBytes)
         pendingCaller.reserveCapacity(frameBytes)
+        recorder = server.configuration.recordDirectory.map { CallRecorder(directory: $0, callID: "\(uuid)") }
         try engine.attach(try LocalAgentURI.makeAgent(server.configuration.agent), to: session)
     }
 
@@ -44,6 +46,7 @@ final class AudioSocketCall {
             if pendingCaller.count == frameBytes {
                 do {
                     try pendingCaller.withUnsafeBytes { try session.media.writeCaller($0) }
+                    recorder?.recordCaller(pendingCaller)
                 } catch {
                     logger.error("caller frame rejected: \(error)")
                 }
@@ -52,6 +55,9 @@ final class AudioSocketCall {
             }
         }
     }
+
+    /// The call is over: write its recording, if any, off the event loop.
+    func finish() { recorder?.finish(on: channel.eventLoop, logger: logger) }
 
     func dtmf(_ digit: UInt8) {
         try? session.media.callerPressed(digit: digit)
@@ -68,6 +74,7 @@ final class AudioSocketCall {
                 buffer.writeBytes(AudioSocketEncoder.audioHeader(kind: 0x10, length: written))
                 buffer.writeBytes(outbound[..<written])
                 channel.writeAndFlush(buffer, promise: nil)
+                recorder?.recordHeard(outbound[..<written])
                 server.count { $0.framesOut += 1 }
             }
         } else {
@@ -168,6 +175,7 @@ final class AudioSocketCallHandler: ChannelInboundHandler {
         if let call {
             pacer.remove(call)
             pacer.engine.detach(call.session)
+            call.finish()
             let underruns = Int(call.session.statistics.underrunFrames)
             server.count { $0.activeCalls -= 1; $0.underrunFrames += underruns }
             server.logger.info("call ended", metadata: ["call": "\(call.uuid)", "frames_in": "\(call.session.statistics.framesIn)"])

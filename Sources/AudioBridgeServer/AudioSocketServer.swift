@@ -22,6 +22,8 @@ public struct AudioSocketServerConfiguration: Sendable {
     public var idleTimeoutSeconds: Int64 = 5
     /// The largest AudioSocket payload accepted.
     public var maximumPayload = 16_384
+    /// When set, one stereo WAV per call is written here (caller left, agent as heard right).
+    public var recordDirectory: String?
 
     public init() {}
 }

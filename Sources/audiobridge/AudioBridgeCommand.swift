@@ -51,6 +51,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Resampler quality, 0–10.")
     var quality = 4
 
+    @Option(help: "Write one stereo WAV per call into this directory (left: caller, right: what the caller heard).")
+    var record: String?
+
     @Flag(help: "Do not let caller speech interrupt the agent.")
     var noBargeIn = false
 
@@ -71,6 +74,7 @@ struct Serve: AsyncParsableCommand {
         configuration.session.agentFormat = .pcm16(sampleRate: agentRate)
         configuration.session.resamplerQuality = quality
         configuration.session.bargeIn.enabled = !noBargeIn
+        configuration.recordDirectory = record
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let server = try AudioSocketServer(configuration: configuration, group: group)

@@ -18,12 +18,13 @@ final class TestServer: Sendable {
     let port: Int
     private let events = NIOLockedValueBox<[(AudioSocketUUID, SessionEvent)]>([])
 
-    init(agent: String = "echo", threads: Int = 2, idleSeconds: Int64 = 5) async throws {
+    init(agent: String = "echo", threads: Int = 2, idleSeconds: Int64 = 5, recordDirectory: String? = nil) async throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         var configuration = AudioSocketServerConfiguration()
         configuration.port = 0
         configuration.agent = agent
         configuration.idleTimeoutSeconds = idleSeconds
+        configuration.recordDirectory = recordDirectory
         let events = events
         server = try AudioSocketServer(configuration: configuration, group: group) { uuid, event in
             events.withLockedValue { $0.append((uuid, event)) }
@@ -109,6 +110,35 @@ struct AudioSocketServerTests {
         let played = end - first
         #expect(abs(played - Int(cut.heardSamples)) <= 2 * 160, "played \(played) samples, heard position \(cut.heardSamples)")
         #expect(server.server.snapshot.bargeIns >= 1)
+        try await server.stop()
+    }
+
+    /// --record: a stereo WAV per call, caller left, what the caller heard right (the cut included).
+    @Test func callsAreRecordedAsStereoWavs() async throws {
+        let directory = NSTemporaryDirectory() + "audiobridge-record-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try await TestServer(recordDirectory: directory)
+        let uuid = newUUID()
+        let said = talk(seconds: 1)
+        let result = try await server.call(AudioSocketCallScript(uuid: uuid, caller: said, totalFrames: 150))
+        let path = directory + "/\(uuid).wav"
+        var data: Data?
+        for _ in 0..<300 where data == nil {  // written off the event loop, after the call ends
+            data = FileManager.default.contents(atPath: path)
+            if data == nil { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        let bytes = [UInt8](try #require(data))
+        #expect(bytes[22] == 2 && bytes[24] == 0x40 && bytes[25] == 0x1F, "stereo, 8000 Hz")
+        let frames = (bytes.count - 44) / 4
+        func channel(_ c: Int) -> [Int16] {
+            (0..<frames).map { Int16(bitPattern: UInt16(bytes[44 + 4 * $0 + 2 * c]) | UInt16(bytes[45 + 4 * $0 + 2 * c]) << 8) }
+        }
+        let left = channel(0), right = channel(1)
+        #expect(abs(frames - 150 * 160) <= 2 * 160)
+        #expect(Array(left.prefix(said.count)) == said, "left: the caller, sample for sample")
+        #expect(Array(right.prefix(result.received.count)) == result.received, "right: what the caller heard")
+        #expect(right.contains { $0 != 0 }, "the echo is in it")
         try await server.stop()
     }
 

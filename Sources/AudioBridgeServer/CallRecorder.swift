@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: MIT
+// `--record DIR`: one stereo WAV per call — left the caller, right the agent as the caller heard
+// it (barge-in cuts included), 8 kHz PCM16. Frames are collected in memory on the call's event
+// loop (two appends per 20 ms) and the file is written at the end of the call on NIO's blocking
+// thread pool, never on an event loop.
+import AudioBridgeTransports
+import Logging
+import NIOCore
+import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+final class CallRecorder {
+    private let path: String
+    private var caller: [Int16] = []
+    private var heard: [Int16] = []
+
+    init(directory: String, callID: String) {
+        path = directory + "/" + callID + ".wav"
+        caller.reserveCapacity(8000 * 60)
+        heard.reserveCapacity(8000 * 60)
+    }
+
+    /// A caller frame as fed to the session (PCM16 little-endian bytes).
+    func recordCaller(_ frame: some Collection<UInt8>) { Self.append(frame, to: &caller) }
+
+    /// A frame sent to the caller (PCM16 little-endian bytes).
+    func recordHeard(_ frame: some Collection<UInt8>) { Self.append(frame, to: &heard) }
+
+    private static func append(_ bytes: some Collection<UInt8>, to samples: inout [Int16]) {
+        var low: UInt8 = 0, isHigh = false
+        for byte in bytes {
+            if isHigh { samples.append(Int16(bitPattern: UInt16(low) | UInt16(byte) << 8)) } else { low = byte }
+            isHigh.toggle()
+        }
+    }
+
+    /// Writes the file on the thread pool; logs the outcome.
+    func finish(on eventLoop: any EventLoop, logger: Logger) {
+        let path = path, caller = caller, heard = heard
+        _ = NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
+            let bytes = Self.stereoWav(left: caller, right: heard)
+            guard let file = fopen(path, "wb") else { throw RecordingError.cannotOpen(path) }
+            defer { fclose(file) }
+            guard bytes.withUnsafeBytes({ fwrite($0.baseAddress, 1, $0.count, file) }) == bytes.count else { throw RecordingError.cannotWrite(path) }
+        }.map {
+            logger.info("recording written", metadata: ["path": "\(path)"])
+        }.recover { error in
+            logger.error("recording failed: \(error)")
+        }
+    }
+
+    /// Interleaves two 8 kHz channels (the shorter padded with silence) into a WAV file's bytes.
+    static func stereoWav(left: [Int16], right: [Int16]) -> [UInt8] {
+        let frames = max(left.count, right.count)
+        var out: [UInt8] = []
+        out.reserveCapacity(44 + frames * 4)
+        func put16(_ v: Int) { out.append(UInt8(v & 0xFF)); out.append(UInt8((v >> 8) & 0xFF)) }
+        func put32(_ v: Int) { put16(v & 0xFFFF); put16((v >> 16) & 0xFFFF) }
+        out += Array("RIFF".utf8); put32(36 + frames * 4); out += Array("WAVEfmt ".utf8)
+        put32(16); put16(1); put16(2); put32(8000); put32(8000 * 4); put16(4); put16(16)
+        out += Array("data".utf8); put32(frames * 4)
+        for i in 0..<frames {
+            put16(Int(UInt16(bitPattern: i < left.count ? left[i] : 0)))
+            put16(Int(UInt16(bitPattern: i < right.count ? right[i] : 0)))
+        }
+        return out
+    }
+}
+
+enum RecordingError: Error {
+    case cannotOpen(String)
+    case cannotWrite(String)
+}
