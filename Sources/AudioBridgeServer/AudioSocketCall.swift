@@ -7,6 +7,7 @@ import AudioBridgeProtocols
 import AudioBridgeSession
 import AudioBridgeTransports
 import Logging
+import Metrics
 import NIOCore
 
 final class AudioSocketCall {
@@ -20,6 +21,7 @@ final class AudioSocketCall {
     private var outbound: [UInt8]
     private let frameBytes: Int
     private let recorder: CallRecorder?
+    var frameProcessingTimer: Metrics.Timer { server.metrics.frameProcessing }
 
     init(uuid: AudioSocketUUID, channel: Channel, server: AudioSocketServer, engine: Engine) throws {
         self.uuid = uuid
@@ -52,6 +54,7 @@ final class AudioSocketCall {
                 }
                 pendingCaller.removeAll(keepingCapacity: true)
                 server.count { $0.framesIn += 1 }
+                server.metrics.framesIn.increment()
             }
         }
     }
@@ -76,18 +79,22 @@ final class AudioSocketCall {
                 channel.writeAndFlush(buffer, promise: nil)
                 recorder?.recordHeard(outbound[..<written])
                 server.count { $0.framesOut += 1 }
+                server.metrics.framesOut.increment()
             }
         } else {
             // The peer is not reading: keep the agent's audio queued rather than pile up frames.
             server.count { $0.sendStalls += 1 }
+            server.metrics.sendStalls.increment()
         }
         while let event = session.pollEvent() {
             switch event.kind {
             case .bargeIn:
                 server.count { $0.bargeIns += 1 }
+                server.metrics.bargeIns.increment()
                 logger.info("barge-in", metadata: ["item": "\(event.item)", "heard_ms": "\(event.heardMilliseconds)"])
             case .dtmf:
                 server.count { $0.dtmf += 1 }
+                server.metrics.dtmf.increment()
                 logger.info("dtmf", metadata: ["digit": "\(Character(Unicode.Scalar(event.digit)))"])
             case .transportError, .uplinkOverflow, .eventsDropped:
                 logger.warning("session event \(event.kind)", metadata: ["code": "\(event.code)", "count": "\(event.count)"])
@@ -128,6 +135,7 @@ final class AudioSocketCallHandler: ChannelInboundHandler {
             while let message = try decoder.next() { try handle(message, context: context) }
         } catch {
             server.count { $0.protocolErrors += 1 }
+            server.metrics.protocolErrors.increment()
             server.logger.warning("closing connection: \(error)", metadata: ["call": "\(call.map { "\($0.uuid)" } ?? "-")"])
             context.close(promise: nil)
         }
@@ -140,6 +148,8 @@ final class AudioSocketCallHandler: ChannelInboundHandler {
             self.call = call
             pacer.add(call)
             server.count { $0.activeCalls += 1; $0.totalCalls += 1 }
+            server.metrics.calls.increment()
+            server.metrics.activeCalls.record(server.snapshot.activeCalls)
             server.logger.info("call started", metadata: ["call": "\(uuid)"])
         case (_, nil):
             throw ProtocolViolation.notStartedWithUUID
@@ -162,6 +172,7 @@ final class AudioSocketCallHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
             server.count { $0.protocolErrors += 1 }
+            server.metrics.protocolErrors.increment()
             server.logger.warning("closing idle connection", metadata: ["call": "\(call.map { "\($0.uuid)" } ?? "-")"])
             context.close(promise: nil)
             return
@@ -178,6 +189,8 @@ final class AudioSocketCallHandler: ChannelInboundHandler {
             call.finish()
             let underruns = Int(call.session.statistics.underrunFrames)
             server.count { $0.activeCalls -= 1; $0.underrunFrames += underruns }
+            server.metrics.activeCalls.record(server.snapshot.activeCalls)
+            server.metrics.underruns.increment(by: underruns)
             server.logger.info("call ended", metadata: ["call": "\(call.uuid)", "frames_in": "\(call.session.statistics.framesIn)"])
             self.call = nil
         }

@@ -51,6 +51,8 @@ public final class AudioSocketServer: Sendable {
     private let serverChannel = NIOLockedValueBox<Channel?>(nil)
     let calls = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
     let counters = NIOLockedValueBox(AudioSocketServerCounters())
+    /// The same figures (and per-frame processing time) as swift-metrics / Prometheus.
+    public let metrics = ServerMetrics()
     /// Called on an event loop for every session event of every call (tests, recorders).
     let eventObserver: (@Sendable (AudioSocketUUID, SessionEvent) -> Void)?
 

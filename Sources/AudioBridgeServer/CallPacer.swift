@@ -63,6 +63,10 @@ final class CallPacer {
 
     private func tick() {
         engine.serviceOnce()
-        for call in calls { call.sendFrame() }
+        for call in calls {
+            let started = NIODeadline.now()
+            call.sendFrame()
+            call.frameProcessingTimer.recordNanoseconds(Int64((NIODeadline.now() - started).nanoseconds))
+        }
     }
 }

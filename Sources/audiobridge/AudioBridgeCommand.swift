@@ -51,6 +51,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Resampler quality, 0–10.")
     var quality = 4
 
+    @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics.")
+    var metrics: HostPort?
+
     @Option(help: "Write one stereo WAV per call into this directory (left: caller, right: what the caller heard).")
     var record: String?
 
@@ -80,11 +83,17 @@ struct Serve: AsyncParsableCommand {
         let server = try AudioSocketServer(configuration: configuration, group: group)
         let address = try await server.start()
         print("audiobridge: AudioSocket listening on \(address), agent \(agent)")
+        var metricsChannel: Channel?
+        if let metrics {
+            metricsChannel = try await MetricsEndpoint.start(host: metrics.host, port: metrics.port, metrics: server.metrics, group: group)
+            print("audiobridge: metrics at http://\(metrics.host):\(metricsChannel?.localAddress?.port ?? metrics.port)/metrics")
+        }
         print("audiobridge: in Asterisk: same => n,Answer() / same => n,AudioSocket(\(UUID().uuidString.lowercased()),\(audiosocket.host):\(address.port ?? audiosocket.port))")
 
         await waitForTerminationSignal()
         print("audiobridge: shutting down, hanging up \(server.snapshot.activeCalls) call(s)")
         await server.shutdown()
+        try? await metricsChannel?.close()
         try await group.shutdownGracefully()
         let counters = server.snapshot
         print("audiobridge: \(counters.totalCalls) call(s), \(counters.framesIn) frames in, \(counters.framesOut) out, \(counters.bargeIns) barge-ins, \(counters.protocolErrors) protocol errors")

@@ -6,6 +6,9 @@ import AudioBridgeProtocols
 import AudioBridgeServer
 import AudioBridgeSession
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -139,6 +142,27 @@ struct AudioSocketServerTests {
         #expect(Array(left.prefix(said.count)) == said, "left: the caller, sample for sample")
         #expect(Array(right.prefix(result.received.count)) == result.received, "right: what the caller heard")
         #expect(right.contains { $0 != 0 }, "the echo is in it")
+        try await server.stop()
+    }
+
+    /// --metrics: the Prometheus endpoint reports what the server did.
+    @Test func metricsEndpointServesPrometheusText() async throws {
+        let server = try await TestServer()
+        _ = try await server.call(AudioSocketCallScript(uuid: newUUID(), caller: [], totalFrames: 30, dtmf: [3: 0x39]))
+        try await server.waitForIdle()
+        let endpoint = try await MetricsEndpoint.start(host: "127.0.0.1", port: 0, metrics: server.server.metrics, group: server.group)
+        let port = endpoint.localAddress!.port!
+        let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!)
+        let text = String(decoding: data, as: UTF8.self)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        #expect(text.contains("audiobridge_calls_total 1"))
+        #expect(text.contains("audiobridge_frames_in_total 30"))
+        #expect(text.contains("audiobridge_dtmf_total 1"))
+        #expect(text.contains("audiobridge_active_calls 0"))
+        #expect(text.contains("audiobridge_frame_processing_seconds_count"))
+        let (_, missing) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/nothing")!)
+        #expect((missing as? HTTPURLResponse)?.statusCode == 404)
+        try await endpoint.close()
         try await server.stop()
     }
 
