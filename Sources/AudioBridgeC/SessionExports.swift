@@ -130,22 +130,12 @@ public func abSessionInterrupt(_ handle: OpaquePointer?) -> Int32 {
 
 @_cdecl("ab_session_poll_event")
 public func abSessionPollEvent(_ handle: OpaquePointer?, _ event: UnsafeMutablePointer<ab_event>?) -> Int32 {
-    withSession(handle) { s in
-        guard let event else { return AudioBridgeError.invalidArgument.code }
-        guard let next = s.session.pollEvent() else { return 0 }
-        event.pointee = cEvent(next)
-        return 1
-    }
+    withSession(handle) { s in deliver(s.session.pollEvent, into: event) }
 }
 
 @_cdecl("ab_session_poll_agent_event")
 public func abSessionPollAgentEvent(_ handle: OpaquePointer?, _ event: UnsafeMutablePointer<ab_event>?) -> Int32 {
-    withSession(handle) { s in
-        guard let event else { return AudioBridgeError.invalidArgument.code }
-        guard let next = s.session.agent.pollNotification() else { return 0 }
-        event.pointee = cEvent(next)
-        return 1
-    }
+    withSession(handle) { s in deliver(s.session.agent.pollNotification, into: event) }
 }
 
 @_cdecl("ab_session_get_stats")
@@ -168,6 +158,15 @@ public func abSessionGetStats(_ handle: OpaquePointer?, _ stats: UnsafeMutablePo
         stats.pointee = out
         return AudioBridgeStatus.ok
     }
+}
+
+/// The poll calls' contract: 1 and the event written, 0 when none is waiting, or an error.
+@inline(__always)
+func deliver(_ next: () -> SessionEvent?, into out: UnsafeMutablePointer<ab_event>?) -> Int32 {
+    guard let out else { return AudioBridgeError.invalidArgument.code }
+    guard let event = next() else { return 0 }
+    out.pointee = cEvent(event)
+    return 1
 }
 
 /// A SessionEvent as the C struct.
