@@ -53,8 +53,7 @@ final class AudioSocketCall {
                     logger.error("caller frame rejected: \(error)")
                 }
                 pendingCaller.removeAll(keepingCapacity: true)
-                server.count { $0.framesIn += 1 }
-                server.metrics.framesIn.increment()
+                server.countFrameIn()
             }
         }
     }
@@ -78,8 +77,7 @@ final class AudioSocketCall {
                 buffer.writeBytes(outbound[..<written])
                 channel.writeAndFlush(buffer, promise: nil)
                 recorder?.recordHeard(outbound[..<written])
-                server.count { $0.framesOut += 1 }
-                server.metrics.framesOut.increment()
+                server.countFrameOut()
             }
         } else {
             // The peer is not reading: keep the agent's audio queued rather than pile up frames.

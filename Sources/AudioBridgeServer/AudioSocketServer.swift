@@ -10,6 +10,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Synchronization
 
 public struct AudioSocketServerConfiguration: Sendable {
     public var host = "127.0.0.1"
@@ -112,7 +113,26 @@ public final class AudioSocketServer: Sendable {
         }
     }
 
-    public var snapshot: AudioSocketServerCounters { counters.withLockedValue { $0 } }
+    public var snapshot: AudioSocketServerCounters {
+        var snapshot = counters.withLockedValue { $0 }
+        snapshot.framesIn = framesIn.load(ordering: .relaxed)
+        snapshot.framesOut = framesOut.load(ordering: .relaxed)
+        return snapshot
+    }
 
     func count(_ update: (inout AudioSocketServerCounters) -> Void) { counters.withLockedValue(update) }
+
+    // The two per-frame counters are atomics: a lock per frame per call showed up under load.
+    private let framesIn = Atomic<Int>(0)
+    private let framesOut = Atomic<Int>(0)
+
+    func countFrameIn() {
+        framesIn.wrappingAdd(1, ordering: .relaxed)
+        metrics.framesIn.increment()
+    }
+
+    func countFrameOut() {
+        framesOut.wrappingAdd(1, ordering: .relaxed)
+        metrics.framesOut.increment()
+    }
 }
