@@ -50,7 +50,7 @@ extern "C" {
 enum {
     AB_OK = 0,
     AB_E_INVALID_ARGUMENT = -1,       /* NULL pointer, size out of range, or a bad value */
-    AB_E_UNSUPPORTED_SAMPLE_RATE = -2, /* a rate other than 8000, 16000, 24000, 48000 Hz */
+    AB_E_UNSUPPORTED_SAMPLE_RATE = -2, /* a rate the function does not take (see each one) */
     AB_E_UNSUPPORTED_QUALITY = -3,    /* a resampler quality outside 0..10 */
     AB_E_OUT_OF_MEMORY = -4,
     AB_E_BUFFER_TOO_SMALL = -5,
@@ -107,7 +107,8 @@ typedef struct ab_resampler ab_resampler;
 /** The default quality (0 = fastest … 10 = best). */
 #define AB_RESAMPLER_DEFAULT_QUALITY 4
 
-/** Creates a resampler from `in_rate_hz` to `out_rate_hz` (each 8000, 16000, 24000 or 48000)
+/** Creates a resampler from `in_rate_hz` to `out_rate_hz` (each 8000, 12000, 16000, 24000, 32000,
+ *  44100, 48000, 96000 or 192000: Asterisk's slin rates)
  *  at `quality` (0..10) and stores it in `*out`. All checks happen here, never at process time.
  *  Returns AB_OK, AB_E_INVALID_ARGUMENT (out is NULL), AB_E_UNSUPPORTED_SAMPLE_RATE,
  *  AB_E_UNSUPPORTED_QUALITY or AB_E_OUT_OF_MEMORY; on error `*out` is set to NULL.

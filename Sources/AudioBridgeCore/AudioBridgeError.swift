@@ -24,7 +24,7 @@ public enum AudioBridgeError: Int32, Error, Sendable, CaseIterable {
     public var message: StaticString {
         switch self {
         case .invalidArgument: "invalid argument (NULL pointer, size out of range or bad value)"
-        case .unsupportedSampleRate: "unsupported sample rate (use 8000, 16000, 24000 or 48000 Hz)"
+        case .unsupportedSampleRate: "unsupported sample rate"
         case .unsupportedQuality: "unsupported resampler quality (use 0 to 10)"
         case .outOfMemory: "out of memory"
         case .bufferTooSmall: "output buffer too small"

@@ -9,9 +9,10 @@
 import CSpeexDSP
 
 public final class Resampler {
-    /// The rates AudioBridge resamples between: telephony (8 kHz), wideband (16 kHz), the
-    /// realtime models' rate (24 kHz) and studio (48 kHz).
-    public static let supportedRates: [Int] = [8000, 16000, 24000, 48000]
+    /// The rates AudioBridge resamples between: every rate Asterisk's signed-linear formats use
+    /// (slin through slin192, which AudioSocket, chan_websocket and RTP may carry), which covers
+    /// telephony (8 kHz), wideband (16 kHz), the realtime models' rate (24 kHz) and studio (48 kHz).
+    public static let supportedRates: [Int] = [8000, 12000, 16000, 24000, 32000, 44100, 48000, 96000, 192000]
     /// SpeexDSP's quality range; 0 is fastest, 10 best.
     public static let qualityRange: ClosedRange<Int> = 0...10
     /// The default quality: the cheapest that keeps a 300–3400 Hz signal ≥ 40 dB SNR through

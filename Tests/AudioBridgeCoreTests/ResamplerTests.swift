@@ -133,7 +133,7 @@ struct ResamplerTests {
 
     /// (d) Bad rates and qualities fail at creation with a clear error.
     @Test func invalidRatesAndQualitiesAreRejectedAtCreation() {
-        for rate in [0, -8000, 11025, 44100, 96000, Int.max] {
+        for rate in [0, -8000, 11025, 22050, 384000, Int.max] {
             #expect(throws: AudioBridgeError.unsupportedSampleRate) { _ = try Resampler(inputRate: rate, outputRate: 8000) }
             #expect(throws: AudioBridgeError.unsupportedSampleRate) { _ = try Resampler(inputRate: 8000, outputRate: rate) }
         }
