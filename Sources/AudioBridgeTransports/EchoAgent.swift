@@ -35,10 +35,14 @@ public final class EchoAgent: AgentTransport {
     }
 
     public func send(uplink audio: UnsafeRawBufferPointer) -> Int32 {
-        for byte in audio {
-            history[written % history.count] = byte
-            written += 1
-        }
+        // Keep the newest history.count bytes of a (rarely) larger piece.
+        let kept = UnsafeRawBufferPointer(rebasing: audio[(audio.count - min(audio.count, history.count))..<audio.count])
+        written += audio.count - kept.count
+        let at = written % history.count
+        let first = min(kept.count, history.count - at)
+        if first > 0 { (history.baseAddress! + at).copyMemory(from: kept.baseAddress!, byteCount: first) }
+        if kept.count > first { history.baseAddress!.copyMemory(from: kept.baseAddress! + first, byteCount: kept.count - first) }
+        written += kept.count
         return 0
     }
 
@@ -66,7 +70,10 @@ public final class EchoAgent: AgentTransport {
         let from = max(max(0, start - preRoll), written - limit)
         let count = (written - from) / 2 * 2
         guard count > 0 else { return }
-        for i in 0..<count { playback[i] = history[(from + i) % history.count] }
+        let at = from % history.count
+        let first = min(count, history.count - at)
+        playback.baseAddress!.copyMemory(from: history.baseAddress! + at, byteCount: first)
+        if count > first { (playback.baseAddress! + first).copyMemory(from: history.baseAddress!, byteCount: count - first) }
         streamer.start(UnsafeRawBufferPointer(rebasing: playback[..<count]))
     }
 }

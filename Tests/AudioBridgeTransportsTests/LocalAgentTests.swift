@@ -61,6 +61,41 @@ struct LocalAgentTests {
         #expect(call.events(.bargeIn).isEmpty)
     }
 
+    /// An utterance longer than the agent keeps wraps its history buffer: the newest second comes
+    /// back, in one piece. The uplink arrives in odd-sized pieces, so some straddle the wrap (a
+    /// wrong splice there shows as a jump in the sine).
+    @Test func echoAgentKeepsTheLastPartOfALongUtterance() throws {
+        var configuration = SessionConfiguration()
+        configuration.phoneCodec = .slin16
+        let session = try Session(configuration: configuration)  // agent side: 24 kHz PCM16
+        let agent = EchoAgent(maximumSeconds: 1)  // keeps 2 s of history, plays back at most 1 s
+        agent.attached(to: session)
+        agent.handle(SessionEvent(kind: .speechStarted))
+        // 2.5 s: the history wraps, and the last second straddles the wrap, in the uplink
+        // copy and in the playback copy.
+        let sine = (0..<(5 * 12000)).map { Int16(12000 * sin(2 * Double.pi * 300 * Double($0) / 24000)) }
+        sine.withUnsafeBytes { bytes in
+            for start in stride(from: 0, to: bytes.count, by: 1234) {
+                _ = agent.send(uplink: UnsafeRawBufferPointer(rebasing: bytes[start..<min(bytes.count, start + 1234)]))
+            }
+        }
+        agent.handle(SessionEvent(kind: .speechStopped))
+        var heard: [Int16] = []
+        var frame = [Int16](repeating: 0, count: 160)
+        for _ in 0..<60 {
+            agent.poll(session)
+            _ = try frame.withUnsafeMutableBytes { try session.media.readCaller(into: $0) }
+            heard += frame
+        }
+        let first = heard.firstIndex { $0 != 0 } ?? 0, last = heard.lastIndex { $0 != 0 } ?? 0
+        let echo = heard[first...last]
+        #expect(abs(echo.count - 8000) <= 80, "1 s comes back: \(echo.count)")
+        // The item starts mid-wave (after the resampler's first few samples): look past that.
+        let body = echo.dropFirst(80)
+        let largestStep = zip(body.dropFirst(), body).map { abs(Int($0) - Int($1)) }.max() ?? 0
+        #expect(largestStep < 3200, "a 300 Hz sine at 12,000 moves at most ~2,830 per sample: \(largestStep)")
+    }
+
     @Test func talkingOverTheEchoCutsIt() throws {
         let call = try Call(agent: EchoAgent())
         for _ in 0..<100 { try call.step(talking: true) }  // 2 s
