@@ -25,11 +25,11 @@ struct AudioSocketCodecTests {
     static let uuid = AudioSocketUUID(string: "40325ec2-5efd-4bd3-805f-53576e581d13")!
     static let call: [AudioSocketMessage] = [
         .uuid(uuid),
-        .audio(sampleRate: 8000, payload: (0..<320).map { UInt8(truncatingIfNeeded: $0) }),
+        .audio(sampleRate: 8000, payload: ArraySlice((0..<320).map { UInt8(truncatingIfNeeded: $0) })),
         .dtmf(0x35),
-        .audio(sampleRate: 8000, payload: [1, 2] + [UInt8](repeating: 9, count: 274)),  // a short last frame
-        .audio(sampleRate: 16000, payload: [UInt8](repeating: 7, count: 640)),
-        .audio(sampleRate: 192000, payload: [UInt8](repeating: 3, count: 7680)),
+        .audio(sampleRate: 8000, payload: ArraySlice([1, 2] + [UInt8](repeating: 9, count: 274))),  // a short last frame
+        .audio(sampleRate: 16000, payload: ArraySlice(repeating: 7, count: 640)),
+        .audio(sampleRate: 192000, payload: ArraySlice(repeating: 3, count: 7680)),
         .error(code: 4), .error(code: nil),
         .hangup,
     ]
@@ -38,9 +38,27 @@ struct AudioSocketCodecTests {
         #expect(try AudioSocketEncoder.encode(.uuid(Self.uuid)) == [0x01, 0x00, 0x10, 0x40, 0x32, 0x5E, 0xC2, 0x5E, 0xFD, 0x4B, 0xD3, 0x80, 0x5F, 0x53, 0x57, 0x6E, 0x58, 0x1D, 0x13])
         #expect(try AudioSocketEncoder.encode(.dtmf(0x35)) == [0x03, 0x00, 0x01, 0x35])
         #expect(try AudioSocketEncoder.encode(.hangup) == [0x00, 0x00, 0x00])
-        #expect(Array(try AudioSocketEncoder.encode(.audio(sampleRate: 8000, payload: [UInt8](repeating: 0, count: 320))).prefix(3)) == [0x10, 0x01, 0x40])
-        #expect(Array(try AudioSocketEncoder.encode(.audio(sampleRate: 16000, payload: [UInt8](repeating: 0, count: 640))).prefix(3)) == [0x12, 0x02, 0x80])
+        #expect(Array(try AudioSocketEncoder.encode(.audio(sampleRate: 8000, payload: ArraySlice(repeating: 0, count: 320))).prefix(3)) == [0x10, 0x01, 0x40])
+        #expect(Array(try AudioSocketEncoder.encode(.audio(sampleRate: 16000, payload: ArraySlice(repeating: 0, count: 640))).prefix(3)) == [0x12, 0x02, 0x80])
         #expect(Self.uuid.description == "40325ec2-5efd-4bd3-805f-53576e581d13")
+    }
+
+    /// The in-place header (what the server writes before a payload it reads straight into the
+    /// send buffer) is the encoder's header, for every audio kind and length edge.
+    @Test func inPlaceAudioHeaderMatchesTheEncoder() throws {
+        for (kind, rate) in AudioSocketMessage.audioKinds {
+            #expect(AudioSocketEncoder.audioKind(sampleRate: rate) == kind)
+            for length in [2, 254, 256, 320, 7680, 65_534] {
+                var header = [UInt8](repeating: 0xAA, count: 3)
+                header.withUnsafeMutableBytes { AudioSocketEncoder.writeAudioHeader(kind: kind, length: length, into: $0) }
+                let encoded = try AudioSocketEncoder.encode(.audio(sampleRate: rate, payload: ArraySlice(repeating: 1, count: length)))
+                #expect(header == Array(encoded.prefix(3)))
+            }
+        }
+        #expect(AudioSocketEncoder.audioKind(sampleRate: 11025) == nil)
+        let uuids = (0..<100).map { _ in AudioSocketUUID.random() }
+        #expect(Set(uuids).count == 100)
+        #expect(uuids.allSatisfy { $0.bytes[6] >> 4 == 4 && $0.bytes[8] >> 6 == 2 }, "version 4, RFC 4122 variant")
     }
 
     /// The decoder verifier: byte by byte, in every piece size up to 64, all at once, and one

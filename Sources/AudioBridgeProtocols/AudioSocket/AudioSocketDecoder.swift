@@ -57,9 +57,9 @@ public struct AudioSocketDecoder: Sendable {
             guard length % 2 == 0 else { throw .oddAudioLength(length) }
         }
         guard bufferedByteCount >= 3 + length else { return nil }
+        compactIfWorthIt()
         let payload = buffer[(readIndex + 3)..<(readIndex + 3 + length)]
         readIndex += 3 + length
-        compactIfWorthIt()
         switch kind {
         case 0x00: return .hangup
         case 0x01: return .uuid(AudioSocketUUID(payload)!)
@@ -67,11 +67,12 @@ public struct AudioSocketDecoder: Sendable {
             guard AudioSocketMessage.isDTMF(payload.first!) else { throw .badDTMF(length: 1, digit: payload.first) }
             return .dtmf(payload.first!)
         case 0xFF: return .error(code: payload.first)
-        default: return .audio(sampleRate: sampleRate!, payload: Array(payload))
+        default: return .audio(sampleRate: sampleRate!, payload: payload)
         }
     }
 
-    /// Drops consumed bytes once they are most of the buffer, so memory stays bounded.
+    /// Drops consumed bytes once they are most of the buffer, so memory stays bounded. Runs
+    /// before a payload slice is taken, so it never copies storage a slice still shares.
     private mutating func compactIfWorthIt() {
         guard readIndex > 4096, readIndex * 2 > buffer.count else { return }
         buffer.removeFirst(readIndex)

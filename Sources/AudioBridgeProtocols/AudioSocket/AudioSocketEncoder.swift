@@ -20,7 +20,7 @@ public enum AudioSocketEncoder {
             guard !payload.isEmpty else { throw .emptyAudio }
             guard payload.count % 2 == 0 else { throw .oddAudioLength(payload.count) }
             guard payload.count <= 65_535 else { throw .payloadTooLarge(kind: kind, length: payload.count) }
-            bytes += audioHeader(kind: kind, length: payload.count)
+            bytes += [kind, UInt8(truncatingIfNeeded: payload.count >> 8), UInt8(truncatingIfNeeded: payload.count)]
             bytes += payload
         case .error(let code):
             if let code { bytes += [0xFF, 0x00, 0x01, code] } else { bytes += [0xFF, 0x00, 0x00] }
@@ -33,8 +33,17 @@ public enum AudioSocketEncoder {
         return bytes
     }
 
-    /// The three header bytes of an audio message, for writers that put the payload in place.
-    public static func audioHeader(kind: UInt8, length: Int) -> [UInt8] {
-        [kind, UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length)]
+    public static let headerBytes = 3
+
+    /// Writes the three header bytes of an audio message at the start of `header`, for writers
+    /// that put the payload in place right after it (no copy, no allocation).
+    public static func writeAudioHeader(kind: UInt8, length: Int, into header: UnsafeMutableRawBufferPointer) {
+        precondition(header.count >= headerBytes && (0...65_535).contains(length))
+        header[0] = kind
+        header[1] = UInt8(truncatingIfNeeded: length >> 8)
+        header[2] = UInt8(truncatingIfNeeded: length)
     }
+
+    /// The audio kind for `sampleRate` (0x10 for 8 kHz … 0x18 for 192 kHz), nil for another rate.
+    public static func audioKind(sampleRate: Int) -> UInt8? { AudioSocketMessage.audioKind(forSampleRate: sampleRate) }
 }

@@ -39,6 +39,14 @@ public struct AudioSocketUUID: Hashable, Sendable, CustomStringConvertible {
         return text
     }
 
+    /// A random (version 4) UUID, for callers that make up call ids (the client, load tests).
+    public static func random() -> AudioSocketUUID {
+        var bytes = (0..<16).map { _ in UInt8.random(in: .min ... .max) }
+        bytes[6] = bytes[6] & 0x0F | 0x40
+        bytes[8] = bytes[8] & 0x3F | 0x80
+        return AudioSocketUUID(bytes)!
+    }
+
     public static func == (a: Self, b: Self) -> Bool { (0..<16).allSatisfy { a.bytes[$0] == b.bytes[$0] } }
     public func hash(into hasher: inout Hasher) { for i in 0..<16 { hasher.combine(bytes[i]) } }
 }
@@ -51,7 +59,9 @@ public enum AudioSocketMessage: Equatable, Sendable {
     /// 0x03: one DTMF digit as ASCII ('0'–'9', '*', '#', 'A'–'D').
     case dtmf(UInt8)
     /// 0x10–0x18: PCM16 little-endian mono at `sampleRate`; an even number of bytes, at least 2.
-    case audio(sampleRate: Int, payload: [UInt8])
+    /// Decoded payloads share the decoder's storage (no copy per frame); drop them before the
+    /// next `append`, or the decoder's buffer is copied.
+    case audio(sampleRate: Int, payload: ArraySlice<UInt8>)
     /// 0xFF: an error from the peer, with its optional code byte.
     case error(code: UInt8?)
 
