@@ -14,12 +14,23 @@ final class AudioSocketCall {
     let uuid: AudioSocketUUID
     let session: Session
     private let channel: Channel
-    private unowned let server: AudioSocketServer
+    // Strong, not unowned: the server outlives its calls, and an unowned load costs a
+    // retain/release pair on every access, several times per frame.
+    private let server: AudioSocketServer
     private let logger: Logger
-    /// Caller audio waiting to fill a 20 ms frame (Asterisk may send other even lengths).
-    private var pendingCaller: [UInt8] = []
-    private var outbound: [UInt8]
+    /// 8 kHz caller audio waiting to fill a session frame (Asterisk may send other lengths).
+    private let pendingCaller: UnsafeMutableRawBufferPointer
+    private var pendingCount = 0
+    /// The session's outbound frame when it has to be resampled before sending.
+    private let phoneFrame: UnsafeMutableBufferPointer<Int16>
+    /// Reused for every outbound frame: once the socket has written it, NIO drops its
+    /// reference and `clear()` reuses the storage instead of allocating.
+    private var sendBuffer: ByteBuffer
     private let frameBytes: Int
+    /// The call's audio rate, from its first audio message (fixed for the call, as in Asterisk).
+    private var sampleRate: Int?
+    /// Converts to and from 8 kHz when the call uses another slin rate.
+    private var rateAdapter: CallRateAdapter?
     private let recorder: CallRecorder?
     var frameProcessingTimer: Metrics.Timer { server.metrics.frameProcessing }
 
@@ -32,34 +43,89 @@ final class AudioSocketCall {
         self.logger = logger
         session = try Session(configuration: server.configuration.session)
         frameBytes = session.media.frameBytes
-        outbound = [UInt8](repeating: 0, count: frameBytes)
-        pendingCaller.reserveCapacity(frameBytes)
+        pendingCaller = .allocate(byteCount: frameBytes, alignment: 16)
+        phoneFrame = .allocate(capacity: session.media.frameSamples)
+        sendBuffer = channel.allocator.buffer(capacity: AudioSocketEncoder.headerBytes + frameBytes)
         recorder = server.configuration.recordDirectory.map { CallRecorder(directory: $0, callID: "\(uuid)") }
         try engine.attach(try LocalAgentURI.makeAgent(server.configuration.agent), to: session)
     }
 
-    /// Caller audio (8 kHz slin, any even length): fed to the session in whole frames.
-    func receive(audio payload: [UInt8]) {
-        var offset = 0
-        while offset < payload.count {
-            let take = min(frameBytes - pendingCaller.count, payload.count - offset)
-            pendingCaller += payload[offset..<offset + take]
-            offset += take
-            if pendingCaller.count == frameBytes {
-                do {
-                    try pendingCaller.withUnsafeBytes { try session.media.writeCaller($0) }
-                    recorder?.recordCaller(pendingCaller)
-                } catch {
-                    logger.error("caller frame rejected: \(error)")
-                }
-                pendingCaller.removeAll(keepingCapacity: true)
-                server.countFrameIn()
+    deinit {
+        pendingCaller.deallocate()
+        phoneFrame.deallocate()
+    }
+
+    /// Caller audio (slin at the call's rate, any even length): fed to the session in whole
+    /// 8 kHz frames.
+    func receive(audio payload: ArraySlice<UInt8>, sampleRate rate: Int) throws {
+        if sampleRate != rate {
+            guard sampleRate == nil else { throw ProtocolViolation.sampleRateChanged(from: sampleRate!, to: rate) }
+            try start(sampleRate: rate)
+        }
+        payload.withUnsafeBytes { bytes in
+            if let rateAdapter {
+                rateAdapter.toPhoneRate(bytes) { feedPhoneRate($0) }
+            } else {
+                feedPhoneRate(bytes)
             }
         }
     }
 
+    /// The first audio message tells the call's rate; anything but 8 kHz gets resamplers.
+    private func start(sampleRate rate: Int) throws {
+        sampleRate = rate
+        guard rate != SessionConfiguration.phoneSampleRate else { return }
+        let adapter = try CallRateAdapter(sampleRate: rate, quality: server.configuration.session.resamplerQuality,
+                                          maximumPayload: server.configuration.maximumPayload, frameSamples: phoneFrame.count)
+        rateAdapter = adapter
+        sendBuffer.reserveCapacity(AudioSocketEncoder.headerBytes + adapter.maximumFrameBytes)
+        logger.info("call audio is slin at \(rate) Hz: resampling to and from 8 kHz")
+    }
+
+    private func feedPhoneRate(_ bytes: UnsafeRawBufferPointer) {
+        var offset = 0
+        while offset < bytes.count {
+            let take = min(frameBytes - pendingCount, bytes.count - offset)
+            if pendingCount == 0, take == frameBytes {
+                // The usual case (320-byte frames): straight from the socket buffer to the session.
+                feedFrame(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + take]))
+            } else {
+                (pendingCaller.baseAddress! + pendingCount).copyMemory(from: bytes.baseAddress! + offset, byteCount: take)
+                pendingCount += take
+                if pendingCount == frameBytes {
+                    feedFrame(UnsafeRawBufferPointer(pendingCaller))
+                    pendingCount = 0
+                }
+            }
+            offset += take
+        }
+    }
+
+    private func feedFrame(_ frame: UnsafeRawBufferPointer) {
+        do {
+            try session.media.writeCaller(frame)
+            recorder?.recordCaller(frame)
+        } catch {
+            logger.error("caller frame rejected: \(error)")
+        }
+        server.countFrameIn()
+    }
+
     /// The call is over: write its recording, if any, off the event loop.
     func finish() { recorder?.finish(on: channel.eventLoop, logger: logger) }
+
+    /// The session's next frame as the call's payload, at the call's rate; 0 if there is none.
+    private func nextPayload(into payload: UnsafeMutableRawBufferPointer) -> Int {
+        guard let rateAdapter else {
+            let length = (try? session.media.readCaller(into: payload)) ?? 0
+            if length > 0 { recorder?.recordHeard(UnsafeRawBufferPointer(rebasing: payload[..<length])) }
+            return length
+        }
+        let length = (try? session.media.readCaller(into: UnsafeMutableRawBufferPointer(phoneFrame))) ?? 0
+        guard length > 0 else { return 0 }
+        recorder?.recordHeard(UnsafeRawBufferPointer(phoneFrame))
+        return rateAdapter.fromPhoneRate(UnsafeBufferPointer(phoneFrame), into: payload)
+    }
 
     func dtmf(_ digit: UInt8) {
         try? session.media.callerPressed(digit: digit)
@@ -70,13 +136,17 @@ final class AudioSocketCall {
     func sendFrame() {
         guard channel.isActive else { return }
         if channel.isWritable {
-            let written = (try? outbound.withUnsafeMutableBytes { try session.media.readCaller(into: $0) }) ?? 0
+            sendBuffer.clear()
+            let kind = rateAdapter?.kind ?? 0x10
+            let written = sendBuffer.writeWithUnsafeMutableBytes(minimumWritableBytes: sendBuffer.capacity) { out in
+                let payload = UnsafeMutableRawBufferPointer(rebasing: out[AudioSocketEncoder.headerBytes...])
+                let length = nextPayload(into: payload)
+                guard length > 0 else { return 0 }
+                AudioSocketEncoder.writeAudioHeader(kind: kind, length: length, into: out)
+                return AudioSocketEncoder.headerBytes + length
+            }
             if written > 0 {
-                var buffer = channel.allocator.buffer(capacity: 3 + written)
-                buffer.writeBytes(AudioSocketEncoder.audioHeader(kind: 0x10, length: written))
-                buffer.writeBytes(outbound[..<written])
-                channel.writeAndFlush(buffer, promise: nil)
-                recorder?.recordHeard(outbound[..<written])
+                channel.writeAndFlush(sendBuffer, promise: nil)
                 server.countFrameOut()
             }
         } else {
@@ -109,7 +179,7 @@ final class AudioSocketCallHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private unowned let server: AudioSocketServer
+    private let server: AudioSocketServer
     private let pacer: CallPacer
     private var decoder: AudioSocketDecoder
     private var call: AudioSocketCall?
@@ -154,8 +224,7 @@ final class AudioSocketCallHandler: ChannelInboundHandler {
         case (.uuid, _):
             throw ProtocolViolation.secondUUID
         case (.audio(let rate, let payload), let call?):
-            guard rate == 8000 else { throw ProtocolViolation.unsupportedSampleRate(rate) }
-            call.receive(audio: payload)
+            try call.receive(audio: payload, sampleRate: rate)
         case (.dtmf(let digit), let call?):
             call.dtmf(digit)
         case (.hangup, _):
@@ -205,5 +274,5 @@ final class AudioSocketCallHandler: ChannelInboundHandler {
 enum ProtocolViolation: Error {
     case notStartedWithUUID
     case secondUUID
-    case unsupportedSampleRate(Int)
+    case sampleRateChanged(from: Int, to: Int)
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// An AudioSocket client that behaves like Asterisk: UUID first, a 320-byte slin frame every
-// 20 ms, DTMF as 0x03 messages, a plain TCP close at the end. For tests, load checks, and people
+// An AudioSocket client that behaves like Asterisk: UUID first, a 20 ms slin frame every 20 ms
+// (320 bytes at 8 kHz, kind 0x10; other rates use kinds 0x11–0x18 as Asterisk 22.7+ does), DTMF
+// as 0x03 messages, a plain TCP close at the end. For tests, load checks, and people
 // without an Asterisk (`audiobridge call`).
 import AudioBridgeProtocols
 import NIOConcurrencyHelpers
@@ -9,23 +10,28 @@ import NIOPosix
 
 public struct AudioSocketCallScript: Sendable {
     public var uuid: AudioSocketUUID
-    /// What the caller says (8 kHz PCM); silence follows until `totalFrames`.
+    /// What the caller says (PCM at `sampleRate`); silence follows until `totalFrames`.
     public var caller: [Int16]
     public var totalFrames: Int
     /// DTMF digits to send, keyed by frame index.
     public var dtmf: [Int: UInt8] = [:]
+    /// The call's slin rate: 8000 (kind 0x10) or another AudioSocket rate (0x11–0x18).
+    public var sampleRate: Int
 
-    public init(uuid: AudioSocketUUID, caller: [Int16], totalFrames: Int, dtmf: [Int: UInt8] = [:]) {
+    public init(uuid: AudioSocketUUID, caller: [Int16], totalFrames: Int, dtmf: [Int: UInt8] = [:], sampleRate: Int = 8000) {
         self.uuid = uuid
         self.caller = caller
         self.totalFrames = totalFrames
         self.dtmf = dtmf
+        self.sampleRate = sampleRate
     }
 }
 
 public struct AudioSocketCallResult: Sendable {
-    /// Everything the server sent, as 8 kHz PCM, in arrival order.
+    /// Everything the server sent, as PCM, in arrival order.
     public var received: [Int16] = []
+    /// The sample rates of the audio messages the server sent.
+    public var receivedSampleRates: Set<Int> = []
     public var framesReceived = 0
     /// When each audio message arrived (monotonic nanoseconds), for jitter measurements.
     public var arrivalNanoseconds: [UInt64] = []
@@ -85,14 +91,15 @@ public enum AudioSocketClient {
                 }
                 var bytes: [UInt8] = []
                 if let digit = script.dtmf[frame] { try? AudioSocketEncoder.encode(.dtmf(digit), into: &bytes) }
-                var payload = [UInt8](repeating: 0, count: 320)
-                for i in 0..<160 {
-                    let at = frame * 160 + i
+                let samples = script.sampleRate / 50
+                var payload = ArraySlice<UInt8>(repeating: 0, count: 2 * samples)
+                for i in 0..<samples {
+                    let at = frame * samples + i
                     let sample = at < script.caller.count ? script.caller[at] : 0
                     payload[2 * i] = UInt8(truncatingIfNeeded: sample)
                     payload[2 * i + 1] = UInt8(truncatingIfNeeded: sample >> 8)
                 }
-                try? AudioSocketEncoder.encode(.audio(sampleRate: 8000, payload: payload), into: &bytes)
+                try? AudioSocketEncoder.encode(.audio(sampleRate: script.sampleRate, payload: payload), into: &bytes)
                 var buffer = channel.allocator.buffer(capacity: bytes.count)
                 buffer.writeBytes(bytes)
                 channel.writeAndFlush(buffer, promise: nil)
@@ -117,12 +124,13 @@ public enum AudioSocketClient {
             decoder.append(unwrapInboundIn(data).readableBytesView)
             while let message = try? decoder.next() {
                 switch message {
-                case .audio(_, let payload):
+                case .audio(let rate, let payload):
                     let now = NIODeadline.now().uptimeNanoseconds
                     collector.withLockedValue { result in
                         result.framesReceived += 1
+                        result.receivedSampleRates.insert(rate)
                         result.arrivalNanoseconds.append(now)
-                        for i in stride(from: 0, to: payload.count - 1, by: 2) {
+                        for i in stride(from: payload.startIndex, to: payload.endIndex - 1, by: 2) {
                             result.received.append(Int16(bitPattern: UInt16(payload[i]) | UInt16(payload[i + 1]) << 8))
                         }
                     }

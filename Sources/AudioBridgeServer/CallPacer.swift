@@ -1,18 +1,24 @@
 // SPDX-License-Identifier: MIT
-// One pacer per event loop: every 20 ms, on absolute deadlines (no drift), it services the
-// loop's agent engine once and sends each of the loop's calls its next frame. One timer for
-// all calls on the loop, not one per call.
+// One pacer per event loop: one timer for all of the loop's calls, not one per call, on absolute
+// deadlines (no drift). The 20 ms period is cut into `slotCount` slots; each call gets the least
+// busy slot when it starts and keeps it, so it is sent a frame exactly every 20 ms, while the
+// loop writes a quarter of its calls every 5 ms instead of all of them in one burst. Bursts are
+// what make frames late: with 300 calls on a loop one burst of writes takes several ms, and
+// anything that lengthens it (reads arriving, the other thread) shifts every later call.
 import AudioBridgeTransports
 import NIOCore
 
 final class CallPacer {
     static let frame = TimeAmount.milliseconds(20)
+    static let slotCount = 4
+    static let slotInterval = TimeAmount.nanoseconds(frame.nanoseconds / Int64(slotCount))
     let eventLoop: any EventLoop
-    /// The agents of all calls on this loop, serviced here (no extra thread).
+    /// The agents of all calls on this loop, serviced here (no extra thread), once per frame.
     let engine: Engine
-    /// In arrival order, which stays stable as calls come and go: each call keeps its place in
-    /// the tick, so its frames keep their spacing (a dictionary would reshuffle on every rehash).
-    private var calls: [AudioSocketCall] = []
+    /// Calls per slot, in arrival order, which stays stable as calls come and go: each call
+    /// keeps its place in its slot, so its frames keep their spacing.
+    private var slots: [[AudioSocketCall]] = Array(repeating: [], count: slotCount)
+    private var callCount = 0
     private var start = NIODeadline.now()
     private var ticks: Int64 = 0
     private var scheduled: Scheduled<Void>?
@@ -23,7 +29,9 @@ final class CallPacer {
     }
 
     func add(_ call: AudioSocketCall) {
-        calls.append(call)
+        let slot = slots.indices.min { slots[$0].count < slots[$1].count }!
+        slots[slot].append(call)
+        callCount += 1
         if scheduled == nil {
             start = .now()
             ticks = 0
@@ -32,8 +40,12 @@ final class CallPacer {
     }
 
     func remove(_ call: AudioSocketCall) {
-        calls.removeAll { $0 === call }
-        if calls.isEmpty {
+        for slot in slots.indices {
+            let before = slots[slot].count
+            slots[slot].removeAll { $0 === call }
+            callCount -= before - slots[slot].count
+        }
+        if callCount == 0 {
             scheduled?.cancel()
             scheduled = nil
         }
@@ -47,23 +59,25 @@ final class CallPacer {
 
     private func schedule() {
         ticks += 1
-        var deadline = start + CallPacer.frame * ticks
+        var deadline = start + CallPacer.slotInterval * ticks
         let now = NIODeadline.now()
         if now - deadline > .milliseconds(200) {
             // The loop was stalled for a long time: restart the clock rather than send a burst.
-            start = now
-            ticks = 1
-            deadline = now + CallPacer.frame
+            // (Slots keep their order: the restart only moves the whole schedule.)
+            start = now - CallPacer.slotInterval * ticks + CallPacer.slotInterval
+            deadline = now + CallPacer.slotInterval
         }
         scheduled = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
-            tick()
+            tick(slot: Int(ticks % Int64(CallPacer.slotCount)))
             if scheduled != nil { schedule() }
         }
     }
 
-    private func tick() {
-        engine.serviceOnce()
-        for call in calls {
+    private func tick(slot: Int) {
+        // The agents run once per frame, ahead of the first slot; their audio waits in each
+        // session's playout queue until the call's own slot comes.
+        if slot == 0 { engine.serviceOnce() }
+        for call in slots[slot] {
             let started = NIODeadline.now()
             call.sendFrame()
             call.frameProcessingTimer.recordNanoseconds(Int64((NIODeadline.now() - started).nanoseconds))

@@ -2,6 +2,7 @@
 // `audiobridge`: the bridge server and its tools.
 //   audiobridge serve --audiosocket 127.0.0.1:9092 --agent echo
 //   audiobridge call --audiosocket 127.0.0.1:9092 --play in.wav --record out.wav --dtmf 12
+//   audiobridge load --audiosocket 127.0.0.1:9092 --calls 200 --seconds 20
 import ArgumentParser
 import AudioBridgeProtocols
 import AudioBridgeServer
@@ -17,7 +18,7 @@ struct AudioBridgeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audiobridge",
         abstract: "Connects phone calls to AI voice agents in real time.",
-        subcommands: [Serve.self, Call.self]
+        subcommands: [Serve.self, Call.self, Load.self]
     )
 }
 
@@ -63,7 +64,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
+    @Option(help: "Event-loop threads serving calls (default: one per core).")
+    var threads = System.coreCount
+
     func run() async throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level \(logLevel)") }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -79,7 +84,7 @@ struct Serve: AsyncParsableCommand {
         configuration.session.bargeIn.enabled = !noBargeIn
         configuration.recordDirectory = record
 
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let server = try AudioSocketServer(configuration: configuration, group: group)
         let address = try await server.start()
         print("audiobridge: AudioSocket listening on \(address), agent \(agent)")
@@ -96,7 +101,7 @@ struct Serve: AsyncParsableCommand {
         try? await metricsChannel?.close()
         try await group.shutdownGracefully()
         let counters = server.snapshot
-        print("audiobridge: \(counters.totalCalls) call(s), \(counters.framesIn) frames in, \(counters.framesOut) out, \(counters.bargeIns) barge-ins, \(counters.protocolErrors) protocol errors")
+        print("audiobridge: \(counters.totalCalls) call(s), \(counters.framesIn) frames in, \(counters.framesOut) out, \(counters.bargeIns) barge-ins, \(counters.underrunFrames) underrun frames, \(counters.protocolErrors) protocol errors")
     }
 }
 
@@ -134,10 +139,10 @@ struct Call: AsyncParsableCommand {
     @Option(help: "The server's HOST:PORT.")
     var audiosocket = HostPort(argument: "127.0.0.1:9092")!
 
-    @Option(help: "What the caller says: an 8 kHz mono WAV (PCM16, μ-law or A-law).")
+    @Option(help: "What the caller says: a mono WAV (PCM16, μ-law or A-law) at 8 kHz, or at another AudioSocket rate (12, 16, 24, 32, 44.1, 48, 96, 192 kHz) to call with kinds 0x11–0x18.")
     var play: String
 
-    @Option(help: "Where to write what the caller heard (8 kHz PCM16 WAV).")
+    @Option(help: "Where to write what the caller heard (PCM16 WAV at the call's rate).")
     var record: String?
 
     @Option(help: "DTMF digits to press, one per second after the start.")
@@ -148,20 +153,71 @@ struct Call: AsyncParsableCommand {
 
     func run() async throws {
         let file = try WavFile(contentsOf: play)
-        guard file.sampleRate == 8000 else { throw ValidationError("\(play): need 8 kHz audio, got \(file.sampleRate) Hz") }
+        guard AudioSocketMessage.audioKinds.contains(where: { $0.sampleRate == file.sampleRate }) else {
+            throw ValidationError("\(play): \(file.sampleRate) Hz is not an AudioSocket rate")
+        }
         var digits: [Int: UInt8] = [:]
         for (index, digit) in dtmf.utf8.enumerated() { digits[50 * (index + 1)] = digit }
-        let uuid = AudioSocketUUID(string: UUID().uuidString)!
-        let script = AudioSocketCallScript(uuid: uuid, caller: file.samples, totalFrames: file.samples.count / 160 + 50 * linger, dtmf: digits)
+        let uuid = AudioSocketUUID.random()
+        let script = AudioSocketCallScript(uuid: uuid, caller: file.samples, totalFrames: file.samples.count / (file.sampleRate / 50) + 50 * linger,
+                                           dtmf: digits, sampleRate: file.sampleRate)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         print("call \(uuid) → \(audiosocket.host):\(audiosocket.port): \(script.totalFrames) frames")
         let result = try await AudioSocketClient.run(host: audiosocket.host, port: audiosocket.port, script: script, group: group)
         try await group.shutdownGracefully()
         print("received \(result.framesReceived) frames\(result.hungUpByServer ? ", server hung up" : "")")
         if let record {
-            let bytes = WavFile(sampleRate: 8000, samples: result.received).encoded()
+            let bytes = WavFile(sampleRate: file.sampleRate, samples: result.received).encoded()
             guard FileManager.default.createFile(atPath: record, contents: Data(bytes)) else { throw ValidationError("cannot write \(record)") }
             print("wrote \(record)")
         }
     }
+}
+
+struct Load: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run many concurrent Asterisk-like calls against an AudioSocket server and report what the callers got.",
+        discussion: "Every call connects (spread over --ramp seconds), sends its UUID, then talks in bursts (300 ms on, 700 ms off) in 20 ms frames for --seconds, and closes. Prints calls completed, frames received and the received-frame gap percentiles; with --server-pid, also the server's CPU over the run (Linux). scripts/capacity.sh runs it next to asload.")
+
+    @Option(help: "The server's HOST:PORT.")
+    var audiosocket = HostPort(argument: "127.0.0.1:9092")!
+
+    @Option(help: "Concurrent calls.")
+    var calls = 100
+
+    @Option(help: "Length of every call, in seconds.")
+    var seconds = 20
+
+    @Option(help: "Spread the connects over this many seconds.")
+    var ramp = 3.0
+
+    @Option(help: "Event-loop threads for the callers.")
+    var threads = 1
+
+    @Option(help: "The server's process id, to report its CPU time over the run.")
+    var serverPid: Int32?
+
+    func run() async throws {
+        guard calls >= 1, seconds >= 1, threads >= 1, ramp >= 0 else { throw ValidationError("--calls, --seconds and --threads must be at least 1, --ramp at least 0") }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let cpuBefore = serverPid.flatMap(processCPUSeconds)
+        let started = Date()
+        let report = await AudioSocketLoad.run(host: audiosocket.host, port: audiosocket.port, calls: calls, seconds: seconds, rampSeconds: ramp, group: group)
+        let wall = Date().timeIntervalSince(started)
+        try await group.shutdownGracefully()
+        print("audiobridge load: \(calls) calls × \(seconds) s: \(report.summary)")
+        if let pid = serverPid, let before = cpuBefore, let after = processCPUSeconds(pid) {
+            print("audiobridge load: server CPU \(Int(((after - before) / wall * 100).rounded()))% of one core over \(Int(wall.rounded())) s")
+        }
+    }
+}
+
+/// User plus system CPU seconds of a process, from /proc/PID/stat (Linux); nil elsewhere.
+func processCPUSeconds(_ pid: Int32) -> Double? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return nil }
+    // Fields after "(comm)": state is field 3; utime and stime are fields 14 and 15.
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }

@@ -1,0 +1,80 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# How many concurrent paced full-duplex AudioSocket calls `audiobridge serve --agent echo` carries
+# on this machine, with the load generator on the same machine.
+#
+#   scripts/capacity.sh [CALLS ...]        (default: 200 500 600)
+#
+# For each call count it starts a fresh release server and loads it twice: with our own
+# Asterisk-like generator (`audiobridge load`), then — when it is there — with asload, the
+# independent AudioSocket load generator in ../shared/tools/asload (or $ASLOAD_DIR), built into
+# a temporary directory. Our generator is a NIO program with user-space timestamps: on two cores it
+# runs out of CPU before the server does above about 300 calls, so the verdict is asload's, which
+# timestamps in the kernel and reports when it is itself overloaded. A count passes when every
+# call completed, the received-frame gap p99 is at most 25 ms and asload saw 0 underruns. Each run lasts $SECONDS_PER_RUN seconds (default 20).
+# REFERENCE=1 also runs asload against its minimal C echo server (no DSP) at each count: the
+# machine's own ceiling for the same traffic, measured the same day.
+set -eu
+
+cd "$(dirname "$0")/.."
+seconds=${SECONDS_PER_RUN:-20}
+port=${PORT:-9193}
+counts=${*:-200 500 600}
+asload_src=${ASLOAD_DIR:-../shared/tools/asload}
+
+swift build -c release --scratch-path .build-release --product audiobridge >/dev/null
+bin=.build-release/release/audiobridge
+
+asload=""
+if [ -f "$asload_src/asload.c" ]; then
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+    cp -r "$asload_src"/. "$work"/
+    make -s -C "$work" asload echo_server >/dev/null
+    asload="$work/asload"
+else
+    echo "asload not found at $asload_src: running our generator only"
+fi
+
+start_server() {
+    "$bin" serve --audiosocket "127.0.0.1:$port" --agent echo --log-level error >/dev/null &
+    server=$!
+    sleep 1
+}
+
+report() {
+    python3 - "$work/run.json" "$1" "$2" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+calls, gap, und, gen = d["calls"], d["gap_ms"], d["underruns"], d["generator"]
+ok = calls["completed"] == calls["attempted"] and gap["p99"] <= 25 and und["total"] == 0
+print(f"[{sys.argv[2]} calls] asload → {sys.argv[3]}: {calls['completed']}/{calls['attempted']} completed, received-frame gap p50 {gap['p50']} ms, "
+      f"p99 {gap['p99']} ms, underruns {und['total']}, server CPU {d['server']['cpu_pct_of_one_core']}% of one core, "
+      f"generator {gen['cpu_pct_of_one_core']}%{' OVERLOADED: ' + gen['overload_reason'] if gen['overloaded'] else ''} → {'PASS' if ok else 'FAIL'}")
+EOF
+}
+
+stop_server() {
+    kill -INT "$server"
+    wait "$server" || true
+}
+
+for calls in $counts; do
+    start_server
+    "$bin" load --audiosocket "127.0.0.1:$port" --calls "$calls" --seconds "$seconds" --ramp 3 --server-pid "$server" | sed "s/^/[$calls calls] /"
+    stop_server
+    if [ -n "$asload" ]; then
+        start_server
+        "$asload" --port "$port" --calls "$calls" --duration "$seconds" --ramp 3 --server-pid "$server" --json-file "$work/run.json" >/dev/null
+        stop_server
+        report "$calls" audiobridge
+        if [ "${REFERENCE:-0}" = 1 ]; then
+            "$work/echo_server" --port "$port" 2>/dev/null &
+            server=$!
+            sleep 1
+            "$asload" --port "$port" --calls "$calls" --duration "$seconds" --ramp 3 --server-pid "$server" --json-file "$work/run.json" >/dev/null
+            stop_server
+            report "$calls" "C echo_server (reference)"
+        fi
+    fi
+done
