@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: MIT
+// OpenAI Realtime (WebSocket) events the bridge sends and consumes, for both protocol versions:
+// the GA one (`response.output_audio.delta`, `session.audio.input.format` objects) and the beta
+// one (header `OpenAI-Beta: realtime=v1`, `response.audio.delta`, `input_audio_format` strings).
+// Pure: JSON text in, events out; events in, JSON text out. Unknown server events decode as
+// `.unknown(type)` for the transport to count and ignore.
+
+/// The audio format on the model side of the bridge.
+public enum RealtimeAudioFormat: Equatable, Sendable {
+    /// PCM16 little-endian mono at 24 kHz (the only PCM rate the API takes).
+    case pcm16
+    /// G.711 μ-law at 8 kHz: passthrough from a μ-law phone leg, no resampling.
+    case ulaw
+    case alaw
+
+    /// Bytes per millisecond of audio, for converting byte counts to `audio_end_ms`.
+    public var bytesPerMillisecond: Int { self == .pcm16 ? 48 : 8 }
+}
+
+public enum RealtimeProtocolVersion: Equatable, Sendable {
+    case ga
+    case beta
+}
+
+public enum RealtimeTurnDetection: Equatable, Sendable {
+    /// No server VAD: the bridge commits the input buffer and asks for responses itself.
+    case none
+    /// The server's VAD; `speech_started` also triggers the local barge-in path.
+    case serverVAD(threshold: Double, prefixPaddingMilliseconds: Int, silenceDurationMilliseconds: Int,
+                   createResponse: Bool, interruptResponse: Bool)
+    case semanticVAD(eagerness: String, createResponse: Bool, interruptResponse: Bool)
+}
+
+public struct RealtimeSessionSettings: Equatable, Sendable {
+    public var model: String
+    public var voice: String
+    public var instructions: String
+    public var format: RealtimeAudioFormat
+    public var turnDetection: RealtimeTurnDetection
+
+    public init(model: String = "gpt-realtime", voice: String = "marin", instructions: String = "", format: RealtimeAudioFormat = .pcm16,
+                turnDetection: RealtimeTurnDetection = .serverVAD(threshold: 0.5, prefixPaddingMilliseconds: 300, silenceDurationMilliseconds: 500,
+                                                                  createResponse: true, interruptResponse: true)) {
+        self.model = model
+        self.voice = voice
+        self.instructions = instructions
+        self.format = format
+        self.turnDetection = turnDetection
+    }
+}
+
+/// Events the bridge sends.
+public enum RealtimeClientEvent: Equatable, Sendable {
+    case sessionUpdate(RealtimeSessionSettings)
+    case appendAudio([UInt8])
+    case commitAudio
+    case clearAudio
+    case createResponse
+    case cancelResponse(responseID: String?)
+    /// Cuts an assistant audio item to what the caller heard.
+    case truncate(itemID: String, contentIndex: Int, audioEndMilliseconds: Int)
+}
+
+/// Events the bridge consumes (both name sets map to the same case).
+public enum RealtimeServerEvent: Equatable, Sendable {
+    case sessionCreated
+    case sessionUpdated
+    case speechStarted(audioStartMilliseconds: Int?, itemID: String?)
+    case speechStopped(audioEndMilliseconds: Int?, itemID: String?)
+    case inputCommitted(itemID: String?)
+    case responseCreated(responseID: String)
+    case responseDone(responseID: String, status: String)
+    /// Model audio, decoded from base64, in the session's output format.
+    case audioDelta(responseID: String, itemID: String, contentIndex: Int, audio: [UInt8])
+    case audioDone(responseID: String, itemID: String)
+    case truncated(itemID: String, audioEndMilliseconds: Int)
+    case error(type: String, code: String?, message: String)
+    case unknown(type: String)
+}
+
+public enum RealtimeError: Error, Equatable, Sendable {
+    case badJSON(JSONError)
+    case notAnObject
+    case missingField(event: String, field: String)
+    case badAudio(Base64.DecodingError)
+}

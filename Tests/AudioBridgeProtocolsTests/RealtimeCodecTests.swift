@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: MIT
+import AudioBridgeProtocols
+import Testing
+
+struct RealtimeCodecTests {
+    static func decode(_ text: String) throws -> RealtimeServerEvent { try RealtimeCodec.decode(Array(text.utf8)) }
+    static func encoded(_ event: RealtimeClientEvent, _ version: RealtimeProtocolVersion = .ga) throws -> JSONValue {
+        try JSONParser.parse(RealtimeCodec.encode(event, version: version))
+    }
+
+    /// protocols.md §4.9: the GA session for a μ-law leg, field by field.
+    @Test func gaSessionUpdateHasTheCurrentFieldNames() throws {
+        let settings = RealtimeSessionSettings(model: "gpt-realtime", voice: "marin", instructions: "You are a phone agent.", format: .ulaw,
+                                               turnDetection: .serverVAD(threshold: 0.6, prefixPaddingMilliseconds: 300, silenceDurationMilliseconds: 500,
+                                                                         createResponse: true, interruptResponse: true))
+        let update = try Self.encoded(.sessionUpdate(settings))
+        #expect(update["type"] == "session.update")
+        let session = update["session"]
+        #expect(session?["type"] == "realtime")
+        #expect(session?["model"] == "gpt-realtime")
+        #expect(session?["output_modalities"] == ["audio"])
+        #expect(session?["instructions"] == "You are a phone agent.")
+        #expect(session?["audio"]?["input"]?["format"] == ["type": "audio/pcmu"])
+        #expect(session?["audio"]?["output"]?["format"] == ["type": "audio/pcmu"])
+        #expect(session?["audio"]?["output"]?["voice"] == "marin")
+        #expect(session?["audio"]?["input"]?["turn_detection"] == ["type": "server_vad", "threshold": 0.6, "prefix_padding_ms": 300,
+                                                                   "silence_duration_ms": 500, "create_response": true, "interrupt_response": true])
+        #expect(session?["input_audio_format"] == nil, "no beta fields in a GA update")
+        let pcm = try Self.encoded(.sessionUpdate(RealtimeSessionSettings(format: .pcm16, turnDetection: .none)))
+        #expect(pcm["session"]?["audio"]?["input"]?["format"] == ["type": "audio/pcm", "rate": 24000])
+        #expect(pcm["session"]?["audio"]?["input"]?["turn_detection"] == .null, "null turns server VAD off")
+    }
+
+    @Test func betaSessionUpdateHasTheLegacyFieldNames() throws {
+        let update = try Self.encoded(.sessionUpdate(RealtimeSessionSettings(voice: "ash", format: .ulaw,
+                                                                             turnDetection: .semanticVAD(eagerness: "high", createResponse: false, interruptResponse: false))), .beta)
+        let session = update["session"]
+        #expect(session?["input_audio_format"] == "g711_ulaw")
+        #expect(session?["output_audio_format"] == "g711_ulaw")
+        #expect(session?["voice"] == "ash")
+        #expect(session?["modalities"] == ["audio", "text"])
+        #expect(session?["turn_detection"] == ["type": "semantic_vad", "eagerness": "high", "create_response": false, "interrupt_response": false])
+        #expect(session?["audio"] == nil && session?["type"] == nil, "no GA fields in a beta update")
+        #expect(try Self.encoded(.sessionUpdate(RealtimeSessionSettings(format: .alaw)), .beta)["session"]?["input_audio_format"] == "g711_alaw")
+        #expect(try Self.encoded(.sessionUpdate(RealtimeSessionSettings(format: .pcm16)), .beta)["session"]?["output_audio_format"] == "pcm16")
+    }
+
+    @Test func clientEventsCarryExactlyTheirFields() throws {
+        #expect(try Self.encoded(.appendAudio([0xFF, 0x7F, 0x00])) == ["type": "input_audio_buffer.append", "audio": "/38A"])
+        #expect(try Self.encoded(.commitAudio) == ["type": "input_audio_buffer.commit"])
+        #expect(try Self.encoded(.clearAudio) == ["type": "input_audio_buffer.clear"])
+        #expect(try Self.encoded(.createResponse) == ["type": "response.create"])
+        #expect(try Self.encoded(.cancelResponse(responseID: nil)) == ["type": "response.cancel"])
+        #expect(try Self.encoded(.cancelResponse(responseID: "resp_1")) == ["type": "response.cancel", "response_id": "resp_1"])
+        #expect(try Self.encoded(.truncate(itemID: "item_7", contentIndex: 0, audioEndMilliseconds: 1840))
+            == ["type": "conversation.item.truncate", "item_id": "item_7", "content_index": 0, "audio_end_ms": 1840])
+        #expect(try Self.encoded(.truncate(itemID: "i", contentIndex: 0, audioEndMilliseconds: -5))["audio_end_ms"] == 0)
+        let nan = try Self.encoded(.sessionUpdate(RealtimeSessionSettings(turnDetection: .serverVAD(threshold: .nan, prefixPaddingMilliseconds: 300,
+                                                                                                    silenceDurationMilliseconds: 500, createResponse: true, interruptResponse: true))))
+        #expect(nan["session"]?["audio"]?["input"]?["turn_detection"]?["threshold"] == 0.5)
+    }
+
+    /// Both event name sets decode to the same events (the worked example's stream).
+    @Test func serverEventsDecodeUnderBothNames() throws {
+        for name in ["response.output_audio.delta", "response.audio.delta"] {
+            let delta = try Self.decode(#"{"type":"\#(name)","response_id":"resp_1","item_id":"item_7","output_index":0,"content_index":0,"delta":"AAEC"}"#)
+            #expect(delta == .audioDelta(responseID: "resp_1", itemID: "item_7", contentIndex: 0, audio: [0, 1, 2]))
+        }
+        for name in ["response.output_audio.done", "response.audio.done"] {
+            #expect(try Self.decode(#"{"type":"\#(name)","response_id":"resp_1","item_id":"item_7"}"#) == .audioDone(responseID: "resp_1", itemID: "item_7"))
+        }
+        #expect(try Self.decode(#"{"type":"input_audio_buffer.speech_started","event_id":"ev_9","audio_start_ms":48320,"item_id":"item_8"}"#)
+            == .speechStarted(audioStartMilliseconds: 48320, itemID: "item_8"))
+        #expect(try Self.decode(#"{"type":"input_audio_buffer.speech_stopped","audio_end_ms":49000,"item_id":"item_8"}"#)
+            == .speechStopped(audioEndMilliseconds: 49000, itemID: "item_8"))
+        #expect(try Self.decode(#"{"type":"conversation.item.truncated","event_id":"ev_10","item_id":"item_7","content_index":0,"audio_end_ms":1840}"#)
+            == .truncated(itemID: "item_7", audioEndMilliseconds: 1840))
+        #expect(try Self.decode(#"{"type":"response.created","response":{"id":"resp_2","status":"in_progress"}}"#) == .responseCreated(responseID: "resp_2"))
+        #expect(try Self.decode(#"{"type":"response.done","response":{"id":"resp_2","status":"cancelled"}}"#) == .responseDone(responseID: "resp_2", status: "cancelled"))
+        #expect(try Self.decode(#"{"type":"session.created","session":{}}"#) == .sessionCreated)
+        #expect(try Self.decode(#"{"type":"session.updated","session":{}}"#) == .sessionUpdated)
+        #expect(try Self.decode(#"{"type":"input_audio_buffer.committed","item_id":"item_8","previous_item_id":null}"#) == .inputCommitted(itemID: "item_8"))
+        #expect(try Self.decode(#"{"type":"error","event_id":"e","error":{"type":"invalid_request_error","code":"response_cancel_not_active","message":"Cancellation failed: no active response found"}}"#)
+            == .error(type: "invalid_request_error", code: "response_cancel_not_active", message: "Cancellation failed: no active response found"))
+        #expect(try Self.decode(#"{"type":"response.output_audio_transcript.delta","delta":"hi"}"#) == .unknown(type: "response.output_audio_transcript.delta"))
+    }
+
+    @Test func malformedServerEventsAreTypedErrors() {
+        #expect(throws: RealtimeError.badJSON(.unexpectedEnd)) { try Self.decode(#"{"type":"#) }
+        #expect(throws: RealtimeError.notAnObject) { try Self.decode(#""session.created""#) }
+        #expect(throws: RealtimeError.missingField(event: "?", field: "type")) { try Self.decode(#"{"event":"x"}"#) }
+        #expect(throws: RealtimeError.missingField(event: "response.audio.delta", field: "delta")) { try Self.decode(#"{"type":"response.audio.delta","item_id":"i"}"#) }
+        #expect(throws: RealtimeError.badAudio(.badLength(3))) { try Self.decode(#"{"type":"response.audio.delta","delta":"AAE","response_id":"r","item_id":"i"}"#) }
+        #expect(throws: RealtimeError.missingField(event: "response.created", field: "response.id")) { try Self.decode(#"{"type":"response.created"}"#) }
+        #expect(throws: RealtimeError.missingField(event: "conversation.item.truncated", field: "audio_end_ms")) { try Self.decode(#"{"type":"conversation.item.truncated","item_id":"i"}"#) }
+    }
+
+    /// Append → decode as a delta carries any audio length unchanged (base64 both ways).
+    @Test func audioSurvivesBase64AtEveryLength() throws {
+        for length in stride(from: 0, through: 960, by: 7) {
+            let audio = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) }
+            guard case .string(let base64)? = try Self.encoded(.appendAudio(audio))["audio"] else { Issue.record("no audio field"); continue }
+            let delta = try Self.decode(#"{"type":"response.output_audio.delta","response_id":"r","item_id":"i","content_index":0,"delta":"\#(base64)"}"#)
+            #expect(delta == .audioDelta(responseID: "r", itemID: "i", contentIndex: 0, audio: audio))
+        }
+    }
+}
