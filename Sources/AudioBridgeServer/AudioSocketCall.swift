@@ -10,7 +10,7 @@ import Logging
 import Metrics
 import NIOCore
 
-final class AudioSocketCall {
+final class AudioSocketCall: PacedCall {
     let uuid: AudioSocketUUID
     let session: Session
     private let channel: Channel

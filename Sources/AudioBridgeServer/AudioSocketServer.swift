@@ -48,7 +48,7 @@ public final class AudioSocketServer: Sendable {
     public let configuration: AudioSocketServerConfiguration
     let logger: Logger
     private let group: any EventLoopGroup
-    private let pacers: [ObjectIdentifier: NIOLoopBound<CallPacer>]
+    private let pacers: LoopPacers
     private let serverChannel = NIOLockedValueBox<Channel?>(nil)
     let calls = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
     let counters = NIOLockedValueBox(AudioSocketServerCounters())
@@ -68,11 +68,7 @@ public final class AudioSocketServer: Sendable {
         self.group = group
         self.logger = logger
         self.eventObserver = eventObserver
-        var pacers: [ObjectIdentifier: NIOLoopBound<CallPacer>] = [:]
-        for loop in group.makeIterator() {
-            pacers[ObjectIdentifier(loop)] = try loop.submit { NIOLoopBound(try CallPacer(eventLoop: loop), eventLoop: loop) }.wait()
-        }
-        self.pacers = pacers
+        pacers = try LoopPacers(group: group)
     }
 
     /// Binds and starts accepting calls; returns the address it listens on.
@@ -84,9 +80,9 @@ public final class AudioSocketServer: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    guard let pacer = self.pacers[ObjectIdentifier(channel.eventLoop)] else { throw ChannelError.inappropriateOperationForState }
+                    let pacer = try self.pacers.pacer(on: channel.eventLoop)
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(configuration.idleTimeoutSeconds)))
-                    try channel.pipeline.syncOperations.addHandler(AudioSocketCallHandler(server: self, pacer: pacer.value))
+                    try channel.pipeline.syncOperations.addHandler(AudioSocketCallHandler(server: self, pacer: pacer))
                 }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
@@ -108,9 +104,7 @@ public final class AudioSocketServer: Sendable {
             channel.writeAndFlush(hangup, promise: nil)
             try? await channel.close()
         }
-        for pacer in pacers.values {
-            try? await pacer.eventLoop.submit { pacer.value.stop() }.get()
-        }
+        await pacers.stop()
     }
 
     public var snapshot: AudioSocketServerCounters {

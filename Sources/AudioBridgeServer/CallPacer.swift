@@ -6,7 +6,15 @@
 // what make frames late: with 300 calls on a loop one burst of writes takes several ms, and
 // anything that lengthens it (reads arriving, the other thread) shifts every later call.
 import AudioBridgeTransports
+import Metrics
 import NIOCore
+
+/// A call the pacer sends a frame every 20 ms (an AudioSocket call, a Twilio stream, …).
+protocol PacedCall: AnyObject {
+    /// One frame to the peer, then the session's events. On the call's event loop.
+    func sendFrame()
+    var frameProcessingTimer: Metrics.Timer { get }
+}
 
 final class CallPacer {
     static let frame = TimeAmount.milliseconds(20)
@@ -17,7 +25,7 @@ final class CallPacer {
     let engine: Engine
     /// Calls per slot, in arrival order, which stays stable as calls come and go: each call
     /// keeps its place in its slot, so its frames keep their spacing.
-    private var slots: [[AudioSocketCall]] = Array(repeating: [], count: slotCount)
+    private var slots: [[any PacedCall]] = Array(repeating: [], count: slotCount)
     private var callCount = 0
     private var start = NIODeadline.now()
     private var ticks: Int64 = 0
@@ -28,7 +36,7 @@ final class CallPacer {
         engine = try Engine(ownThread: false)
     }
 
-    func add(_ call: AudioSocketCall) {
+    func add(_ call: any PacedCall) {
         let slot = slots.indices.min { slots[$0].count < slots[$1].count }!
         slots[slot].append(call)
         callCount += 1
@@ -39,7 +47,7 @@ final class CallPacer {
         }
     }
 
-    func remove(_ call: AudioSocketCall) {
+    func remove(_ call: any PacedCall) {
         for slot in slots.indices {
             let before = slots[slot].count
             slots[slot].removeAll { $0 === call }
@@ -81,6 +89,32 @@ final class CallPacer {
             let started = NIODeadline.now()
             call.sendFrame()
             call.frameProcessingTimer.recordNanoseconds(Int64((NIODeadline.now() - started).nanoseconds))
+        }
+    }
+}
+
+/// One pacer per event loop of a group, for a server whose connections spread over the loops.
+final class LoopPacers: Sendable {
+    private let pacers: [ObjectIdentifier: NIOLoopBound<CallPacer>]
+
+    init(group: any EventLoopGroup) throws {
+        var pacers: [ObjectIdentifier: NIOLoopBound<CallPacer>] = [:]
+        for loop in group.makeIterator() {
+            pacers[ObjectIdentifier(loop)] = try loop.submit { NIOLoopBound(try CallPacer(eventLoop: loop), eventLoop: loop) }.wait()
+        }
+        self.pacers = pacers
+    }
+
+    /// The pacer of `loop`; on that loop only.
+    func pacer(on loop: any EventLoop) throws -> CallPacer {
+        guard let pacer = pacers[ObjectIdentifier(loop)] else { throw ChannelError.inappropriateOperationForState }
+        return pacer.value
+    }
+
+    /// Stops every pacer and its engine.
+    func stop() async {
+        for pacer in pacers.values {
+            try? await pacer.eventLoop.submit { pacer.value.stop() }.get()
         }
     }
 }

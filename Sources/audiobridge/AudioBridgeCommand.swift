@@ -43,6 +43,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Where Asterisk connects (AudioSocket(uuid,HOST:PORT)).")
     var audiosocket = HostPort(argument: "127.0.0.1:9092")!
 
+    @Option(help: "Also serve Twilio on HOST:PORT: the voice webhooks (\(TwilioServer.voicePath), \(TwilioServer.outboundPath)?purpose=…) and the Media Streams WebSocket (\(TwilioServer.mediaPath)).")
+    var twilio: HostPort?
+
+    @Option(help: "The public URL Twilio reaches the --twilio listener at (e.g. https://bridge.example.com): signatures are checked over it and the stream URL is derived from it. The auth token, when set in TWILIO_AUTH_TOKEN, makes signatures mandatory.")
+    var twilioPublicUrl: String?
+
     @Option(help: "The agent for every call: echo, tone[:HZ[:MS]], wav:FILE.")
     var agent = "echo"
 
@@ -93,11 +99,27 @@ struct Serve: AsyncParsableCommand {
             metricsChannel = try await MetricsEndpoint.start(host: metrics.host, port: metrics.port, metrics: server.metrics, group: group)
             print("audiobridge: metrics at http://\(metrics.host):\(metricsChannel?.localAddress?.port ?? metrics.port)/metrics")
         }
+        var twilioServer: TwilioServer?
+        if let twilio {
+            var twilioConfiguration = TwilioServerConfiguration()
+            twilioConfiguration.host = twilio.host
+            twilioConfiguration.port = twilio.port
+            twilioConfiguration.publicURL = twilioPublicUrl
+            twilioConfiguration.authToken = ProcessInfo.processInfo.environment["TWILIO_AUTH_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+            twilioConfiguration.agent = agent
+            twilioConfiguration.session = configuration.session
+            let server = try TwilioServer(configuration: twilioConfiguration, group: group)
+            let address = try await server.start()
+            twilioServer = server
+            print("audiobridge: Twilio listening on \(address): voice webhook \(TwilioServer.voicePath), outbound \(TwilioServer.outboundPath)?purpose=…, stream \(TwilioServer.mediaPath)"
+                + (twilioConfiguration.authToken == nil ? " (no TWILIO_AUTH_TOKEN: signatures not checked)" : " (signatures checked)"))
+        }
         print("audiobridge: in Asterisk: same => n,Answer() / same => n,AudioSocket(\(UUID().uuidString.lowercased()),\(audiosocket.host):\(address.port ?? audiosocket.port))")
 
         await waitForTerminationSignal()
         print("audiobridge: shutting down, hanging up \(server.snapshot.activeCalls) call(s)")
         await server.shutdown()
+        await twilioServer?.shutdown()
         try? await metricsChannel?.close()
         try await group.shutdownGracefully()
         let counters = server.snapshot
