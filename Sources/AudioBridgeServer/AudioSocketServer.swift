@@ -15,8 +15,10 @@ import Synchronization
 public struct AudioSocketServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 9092
-    /// A built-in agent name for every call: "echo", "tone[:HZ[:MS]]", "wav:PATH".
+    /// The agent for every call: a built-in one ("echo", "tone[:HZ[:MS]]", "wav:PATH") or
+    /// "openai" (then `realtime` says how to reach the model).
     public var agent = "echo"
+    public var realtime: RealtimeAgentConfiguration?
     /// The session settings (the phone side is forced to 8 kHz slin, 20 ms: AudioSocket's format).
     public var session = SessionConfiguration()
     /// Close a connection that sends nothing for this long (Asterisk sends a frame every 20 ms).
@@ -62,8 +64,8 @@ public final class AudioSocketServer: Sendable {
         var configuration = configuration
         configuration.session.phoneCodec = .slin16
         configuration.session.frameMilliseconds = 20
+        configuration.session = try CallAgent.validate(configuration.agent, realtime: configuration.realtime, session: configuration.session)  // fail now, not per call
         try configuration.session.validate()
-        _ = try LocalAgentURI.makeAgent(configuration.agent)  // fail now, not per call
         self.configuration = configuration
         self.group = group
         self.logger = logger

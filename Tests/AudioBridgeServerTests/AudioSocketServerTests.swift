@@ -21,13 +21,15 @@ final class TestServer: Sendable {
     let port: Int
     private let events = NIOLockedValueBox<[(AudioSocketUUID, SessionEvent)]>([])
 
-    init(agent: String = "echo", threads: Int = 2, idleSeconds: Int64 = 5, recordDirectory: String? = nil) async throws {
+    init(agent: String = "echo", threads: Int = 2, idleSeconds: Int64 = 5, recordDirectory: String? = nil,
+         realtime: RealtimeAgentConfiguration? = nil) async throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         var configuration = AudioSocketServerConfiguration()
         configuration.port = 0
         configuration.agent = agent
         configuration.idleTimeoutSeconds = idleSeconds
         configuration.recordDirectory = recordDirectory
+        configuration.realtime = realtime
         let events = events
         server = try AudioSocketServer(configuration: configuration, group: group) { uuid, event in
             events.withLockedValue { $0.append((uuid, event)) }

@@ -25,8 +25,10 @@ public struct TwilioServerConfiguration: Sendable {
     public var publicURL: String?
     /// Twilio's auth token: when set, unsigned or wrongly signed webhook requests get 403.
     public var authToken: String?
-    /// A built-in agent name for every call: "echo", "tone[:HZ[:MS]]", "wav:PATH".
+    /// The agent for every call: a built-in one ("echo", "tone[:HZ[:MS]]", "wav:PATH") or
+    /// "openai" (then `realtime` says how to reach the model).
     public var agent = "echo"
+    public var realtime: RealtimeAgentConfiguration?
     /// The session settings (the phone side is forced to μ-law 20 ms: Twilio's format).
     public var session = SessionConfiguration()
     /// Close a stream that sends nothing for this long (Twilio sends media every 20 ms).
@@ -83,8 +85,8 @@ public final class TwilioServer: Sendable {
         var configuration = configuration
         configuration.session.phoneCodec = .ulaw
         configuration.session.frameMilliseconds = 20
+        configuration.session = try CallAgent.validate(configuration.agent, realtime: configuration.realtime, session: configuration.session)  // fail now, not per call
         try configuration.session.validate()
-        _ = try LocalAgentURI.makeAgent(configuration.agent)  // fail now, not per call
         self.configuration = configuration
         self.group = group
         self.logger = logger

@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: MIT
+// `--agent openai`: a session's agent side spoken over the OpenAI Realtime WebSocket.
+//
+// Everything runs on one event loop — the call's — which is also where the loop's engine calls
+// send/handle/poll, so the WebSocket handler and the engine never race.
+//
+//   caller audio   send(uplink:) → input_audio_buffer.append (held, bounded, while disconnected)
+//   model audio    audio deltas → session.agent.writeDownlink as they arrive; what the playout
+//                  queue cannot take waits here, and past a bound the socket is not read
+//                  (back-pressure: nothing is dropped); audio.done → endItem
+//   barge-in       the session's bargeIn (its own detector, or an interrupt we request when the
+//                  server's VAD hears speech) → response.cancel if a response is running, and
+//                  conversation.item.truncate of the cut item at the heard position (exact ms,
+//                  never past what the model sent); later deltas of that item are discarded
+//   turns          server VAD, or ours: speech stopped → input_audio_buffer.commit + response.create
+//   connection     lost → reconnect with backoff; meanwhile the fallback agent plays
+import AudioBridgeCore
+import AudioBridgeProtocols
+import AudioBridgeSession
+import AudioBridgeTransports
+import Logging
+import NIOCore
+
+public final class RealtimeAgent: AgentTransport {
+    let configuration: RealtimeAgentConfiguration
+    let eventLoop: any EventLoop
+    let logger: Logger
+    private var session: Session?
+    private var format: RealtimeAudioFormat = .pcm16
+    private var connection: RealtimeConnection?
+    private var connected = false
+    private var closed = false
+    private var attempts = 0
+    private var reconnect: Scheduled<Void>?
+
+    /// Model audio not yet taken by the session, in arrival order, and item ends.
+    private enum Queued { case audio(item: UInt64, bytes: [UInt8], offset: Int); case end(item: UInt64) }
+    private var downlink: [Queued] = []
+    private var downlinkBytes = 0
+    /// Model item ids ↔ session items, and what the model sent of each (for truncation).
+    private var sessionItems: [String: UInt64] = [:]
+    private var modelItems: [UInt64: (id: String, receivedBytes: Int)] = [:]
+    private var nextItem: UInt64 = 1 << 32  // above the fallback agent's ids
+    private var cancelledItems: Set<String> = []
+    private var activeResponse: String?
+    /// Caller audio held while disconnected.
+    private var uplinkBacklog: [UInt8] = []
+    private let fallback: AgentTransport?
+    private var fallbackAttached = false
+
+    /// What the agent did, for tests and logs (on the event loop).
+    public private(set) var statistics = Statistics()
+    public struct Statistics: Sendable, Equatable {
+        public var connects = 0
+        public var deltas = 0
+        public var discardedDeltas = 0
+        public var truncates = 0
+        public var cancels = 0
+        public var droppedUplinkBytes = 0
+        public var unknownEvents = 0
+        public var serverErrors = 0
+    }
+
+    public init(configuration: RealtimeAgentConfiguration, eventLoop: any EventLoop, logger: Logger = Logger(label: "audiobridge.openai")) {
+        self.configuration = configuration
+        self.eventLoop = eventLoop
+        self.logger = logger
+        fallback = try? LocalAgentURI.makeAgent(configuration.fallbackAgent)
+    }
+
+    // MARK: AgentTransport (engine calls, on the event loop)
+
+    public func attached(to session: Session) {
+        self.session = session
+        switch session.configuration.agentFormat {
+        case .g711Passthrough: format = session.configuration.phoneCodec == .alaw ? .alaw : .ulaw
+        case .pcm16: format = .pcm16
+        }
+        connect()
+    }
+
+    public func send(uplink audio: UnsafeRawBufferPointer) -> Int32 {
+        if connected, let connection {
+            connection.send(RealtimeCodec.encode(.appendAudio(Array(audio)), version: configuration.version))
+            return 0
+        }
+        uplinkBacklog += audio
+        let limit = configuration.maximumBufferedUplinkMilliseconds * format.bytesPerMillisecond
+        if uplinkBacklog.count > limit {
+            let dropped = uplinkBacklog.count - limit
+            uplinkBacklog.removeFirst(dropped)
+            statistics.droppedUplinkBytes += dropped
+            session?.agent.report(SessionEvent(kind: .uplinkOverflow, count: UInt64(dropped)))
+        }
+        return 0
+    }
+
+    public func handle(_ event: SessionEvent) {
+        if !connected { fallback?.handle(event) }
+        switch event.kind {
+        case .bargeIn:
+            interrupted(item: event.item, heardMilliseconds: Int(event.heardMilliseconds))
+        case .speechStopped where configuration.localTurnDetection && connected:
+            connection?.send(RealtimeCodec.encode(.commitAudio, version: configuration.version))
+            connection?.send(RealtimeCodec.encode(.createResponse, version: configuration.version))
+        default:
+            break
+        }
+    }
+
+    public func poll(_ session: Session) {
+        if connected {
+            drainDownlink()
+        } else if let fallback {
+            if !fallbackAttached { fallback.attached(to: session); fallbackAttached = true }
+            fallback.poll(session)
+        }
+    }
+
+    public func close() {
+        closed = true
+        reconnect?.cancel()
+        connection?.close()
+        connection = nil
+        connected = false
+        fallback?.close()
+    }
+
+    // MARK: Connection
+
+    private func connect() {
+        guard !closed, let url = WebSocketURL(configuration.connectURL) else {
+            if !closed { logger.error("bad Realtime URL", metadata: ["url": "\(configuration.url)"]) }
+            return
+        }
+        var headers: [(String, String)] = [("Authorization", "Bearer " + configuration.apiKey)]
+        if configuration.version == .beta { headers.append(("OpenAI-Beta", "realtime=v1")) }
+        connection = RealtimeConnection.connect(url: url, headers: headers, eventLoop: eventLoop, timeout: .seconds(configuration.connectTimeoutSeconds),
+                                                logger: logger, delegate: self)
+    }
+
+    func connectionOpened() {
+        connected = true
+        attempts = 0
+        statistics.connects += 1
+        var settings = configuration.settings
+        settings.format = format
+        if configuration.localTurnDetection { settings.turnDetection = .none }
+        connection?.send(RealtimeCodec.encode(.sessionUpdate(settings), version: configuration.version))
+        if !uplinkBacklog.isEmpty {
+            connection?.send(RealtimeCodec.encode(.appendAudio(uplinkBacklog), version: configuration.version))
+            uplinkBacklog.removeAll()
+        }
+        // Whatever the fallback is playing stops now: the model speaks from here on.
+        session?.interrupt()
+        session?.agent.report(SessionEvent(kind: .transportConnected))
+        logger.info("Realtime connected")
+    }
+
+    func connectionClosed(error: Error?) {
+        let wasConnected = connected
+        connected = false
+        connection = nil
+        activeResponse = nil
+        downlink.removeAll()
+        downlinkBytes = 0
+        guard !closed else { return }
+        if wasConnected { session?.agent.report(SessionEvent(kind: .transportDisconnected)) }
+        let delay = min(configuration.reconnectMaximumMilliseconds, configuration.reconnectMinimumMilliseconds << Int64(min(attempts, 16)))
+        attempts += 1
+        logger.warning("Realtime connection lost; reconnecting", metadata: ["in_ms": "\(delay)", "error": "\(error.map { "\($0)" } ?? "-")"])
+        reconnect = eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(delay)) { [weak self] in self?.connect() }
+    }
+
+    func received(_ frame: [UInt8]) {
+        let event: RealtimeServerEvent
+        do {
+            event = try RealtimeCodec.decode(frame)
+        } catch {
+            statistics.serverErrors += 1
+            logger.warning("unreadable Realtime event: \(error)")
+            return
+        }
+        switch event {
+        case .audioDelta(let responseID, let itemID, _, let audio):
+            guard !cancelledItems.contains(itemID) else { statistics.discardedDeltas += 1; return }
+            statistics.deltas += 1
+            if activeResponse == nil { activeResponse = responseID }
+            let item = sessionItem(for: itemID)
+            modelItems[item]?.receivedBytes += audio.count
+            downlink.append(.audio(item: item, bytes: audio, offset: 0))
+            downlinkBytes += audio.count
+            drainDownlink()
+        case .audioDone(_, let itemID):
+            if let item = sessionItems[itemID], !cancelledItems.contains(itemID) { downlink.append(.end(item: item)); drainDownlink() }
+        case .responseCreated(let responseID):
+            activeResponse = responseID
+        case .responseDone(let responseID, _):
+            if activeResponse == responseID { activeResponse = nil }
+        case .speechStarted:
+            // The server heard the caller: cut local playout too (the session reports bargeIn,
+            // which comes back here as a truncation).
+            if !configuration.localTurnDetection { session?.interrupt() }
+        case .error(let type, let code, let message):
+            statistics.serverErrors += 1
+            logger.warning("Realtime error", metadata: ["type": "\(type)", "code": "\(code ?? "-")", "message": "\(message)"])
+        case .unknown:
+            statistics.unknownEvents += 1
+        case .sessionCreated, .sessionUpdated, .speechStopped, .inputCommitted, .truncated:
+            break
+        }
+    }
+
+    // MARK: Audio and barge-in
+
+    private func sessionItem(for itemID: String) -> UInt64 {
+        if let item = sessionItems[itemID] { return item }
+        let item = nextItem
+        nextItem &+= 1
+        sessionItems[itemID] = item
+        modelItems[item] = (itemID, 0)
+        return item
+    }
+
+    /// Offers queued model audio to the session until it is full; pauses or resumes reading.
+    private func drainDownlink() {
+        guard let session else { return }
+        while let first = downlink.first {
+            switch first {
+            case .audio(let item, let bytes, let offset):
+                let taken = bytes.withUnsafeBytes { (try? session.agent.writeDownlink(item: item, UnsafeRawBufferPointer(rebasing: $0[offset...]))) ?? 0 }
+                downlinkBytes -= taken
+                if offset + taken < bytes.count {
+                    downlink[0] = .audio(item: item, bytes: bytes, offset: offset + taken)
+                    connection?.pauseReading(downlinkBytes > configuration.maximumQueuedDownlinkMilliseconds * format.bytesPerMillisecond)
+                    return
+                }
+            case .end(let item):
+                guard (try? session.agent.endItem(item)) != nil else { return }
+            }
+            downlink.removeFirst()
+        }
+        connection?.pauseReading(false)
+    }
+
+    private func interrupted(item: UInt64, heardMilliseconds: Int) {
+        guard let model = modelItems[item] else { return }
+        cancelledItems.insert(model.id)
+        downlink.removeAll { if case .audio(let queued, _, _) = $0 { return queued == item } else if case .end(let queued) = $0 { return queued == item } else { return false } }
+        downlinkBytes = downlink.reduce(0) { if case .audio(_, let bytes, let offset) = $1 { return $0 + bytes.count - offset } else { return $0 } }
+        guard connected, let connection else { return }
+        if activeResponse != nil {
+            connection.send(RealtimeCodec.encode(.cancelResponse(responseID: nil), version: configuration.version))
+            statistics.cancels += 1
+            activeResponse = nil
+        }
+        // The model keeps what the caller heard, and never more than it sent.
+        let sentMilliseconds = model.receivedBytes / format.bytesPerMillisecond
+        let end = min(heardMilliseconds, sentMilliseconds)
+        if end > 0 {
+            connection.send(RealtimeCodec.encode(.truncate(itemID: model.id, contentIndex: 0, audioEndMilliseconds: end), version: configuration.version))
+            statistics.truncates += 1
+        }
+        connection.pauseReading(false)
+    }
+}

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: MIT
+// How `--agent openai` reaches the model and what the caller hears while it cannot.
+import AudioBridgeProtocols
+
+public struct RealtimeAgentConfiguration: Sendable {
+    /// ws:// or wss:// endpoint; `model` is added as a query parameter unless the URL has one.
+    public var url = "wss://api.openai.com/v1/realtime"
+    /// Sent as `Authorization: Bearer …`; never logged.
+    public var apiKey = ""
+    public var version: RealtimeProtocolVersion = .ga
+    /// Model, voice, instructions and turn detection. The audio format is chosen per call from
+    /// the session (μ-law/A-law passthrough when the session passes G.711 through, else PCM16).
+    public var settings = RealtimeSessionSettings()
+    /// Pass G.711 through (g711_ulaw / audio/pcmu) when the phone side is G.711: no resampling.
+    public var allowG711Passthrough = true
+    /// Our own detector decides turns (the bridge commits the input and asks for a response);
+    /// otherwise the server's VAD does, and its `speech_started` also cuts local playout.
+    public var localTurnDetection = false
+    /// A built-in agent (tone[:HZ[:MS]] or wav:PATH) the caller hears while the model is unreachable.
+    public var fallbackAgent = "tone:425:400"
+    /// Caller audio kept while disconnected, sent on reconnect; beyond it audio is dropped and counted.
+    public var maximumBufferedUplinkMilliseconds = 2000
+    /// Model audio accepted ahead of playout before the socket stops being read (back-pressure).
+    public var maximumQueuedDownlinkMilliseconds = 2000
+    public var reconnectMinimumMilliseconds: Int64 = 250
+    public var reconnectMaximumMilliseconds: Int64 = 8000
+    public var connectTimeoutSeconds: Int64 = 10
+
+    public init() {}
+
+    /// The URL with the model as a query parameter.
+    var connectURL: String {
+        url.contains("model=") ? url : url + (url.contains("?") ? "&" : "?") + "model=" + settings.model
+    }
+}
+
+/// A ws/wss URL, split for the connection: TLS or not, host, port, and the request target.
+struct WebSocketURL: Equatable {
+    var tls: Bool
+    var host: String
+    var port: Int
+    var target: String
+
+    init?(_ text: String) {
+        let tls: Bool
+        let rest: Substring
+        if text.hasPrefix("wss://") { tls = true; rest = text.dropFirst(6) } else if text.hasPrefix("ws://") { tls = false; rest = text.dropFirst(5) } else { return nil }
+        let slash = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+        var authority = rest[..<slash]
+        var port = tls ? 443 : 80
+        if let colon = authority.lastIndex(of: ":"), !authority.hasSuffix("]") {
+            guard let number = Int(authority[authority.index(after: colon)...]), (1...65535).contains(number) else { return nil }
+            port = number
+            authority = authority[..<colon]
+        }
+        if authority.hasPrefix("["), authority.hasSuffix("]") { authority = authority.dropFirst().dropLast() }
+        guard !authority.isEmpty else { return nil }
+        let target = rest[slash...]
+        self.tls = tls
+        self.host = String(authority)
+        self.port = port
+        self.target = target.isEmpty ? "/" : (target.hasPrefix("?") ? "/" + target : String(target))
+    }
+}

@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: MIT
+// The WebSocket client under RealtimeAgent: TCP (TLS for wss with SNI and the system's trust
+// roots), the HTTP upgrade with the agent's headers, then text frames both ways. Reading can be
+// paused: while paused, the handler holds NIO's read requests, so the kernel's buffer fills and
+// the server slows down instead of us dropping audio.
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import NIOWebSocket
+
+final class RealtimeConnection {
+    private var channel: Channel?
+    private var gate: RealtimeFrameHandler?
+    private var closing = false
+
+    /// Starts connecting; the delegate hears `connectionOpened`, `received` and `connectionClosed`
+    /// on `eventLoop`.
+    static func connect(url: WebSocketURL, headers: [(String, String)], eventLoop: any EventLoop, timeout: TimeAmount,
+                        logger: Logger, delegate: RealtimeAgent) -> RealtimeConnection {
+        let connection = RealtimeConnection()
+        let handler = RealtimeFrameHandler(delegate: delegate)
+        connection.gate = handler
+        let loopBoundHandler = NIOLoopBound(handler, eventLoop: eventLoop)
+        let upgraded = eventLoop.makePromise(of: Void.self)
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(timeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    if url.tls {
+                        let context = try NIOSSLContext(configuration: .makeClientConfiguration())
+                        try sync.addHandler(try NIOSSLClientHandler(context: context, serverHostname: url.host))
+                    }
+                    let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: 1 << 24, upgradePipelineHandler: { channel, _ in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024, maxAccumulatedFrameSize: 1 << 24))
+                            try channel.pipeline.syncOperations.addHandler(loopBoundHandler.value)
+                            // Open only now: the HTTP handlers are gone and the frame codec is in.
+                            upgraded.succeed()
+                        }
+                    })
+                    try sync.addHTTPClientHandlers(withClientUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
+                }
+            }
+        // The bootstrap's group is `eventLoop`: every callback below runs on it.
+        bootstrap.connect(host: url.host, port: url.port).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let channel):
+                guard !connection.closing else { channel.close(promise: nil); return }
+                connection.channel = channel
+                var requestHeaders = HTTPHeaders()
+                requestHeaders.add(name: "Host", value: url.port == (url.tls ? 443 : 80) ? url.host : "\(url.host):\(url.port)")
+                requestHeaders.add(name: "Content-Length", value: "0")
+                for (name, value) in headers { requestHeaders.add(name: name, value: value) }
+                let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: url.target, headers: requestHeaders)
+                channel.write(HTTPClientRequestPart.head(head), promise: nil)
+                channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+                let timer = eventLoop.scheduleTask(in: timeout) { upgraded.fail(ChannelError.connectTimeout(timeout)) }
+                upgraded.futureResult.assumeIsolated().whenComplete { outcome in
+                    timer.cancel()
+                    switch outcome {
+                    case .success: delegate.connectionOpened()
+                    case .failure: channel.close(promise: nil)
+                    }
+                }
+                channel.closeFuture.assumeIsolated().whenComplete { _ in
+                    upgraded.fail(ChannelError.ioOnClosedChannel)
+                    delegate.connectionClosed(error: nil)
+                }
+            case .failure(let error):
+                upgraded.fail(error)
+                delegate.connectionClosed(error: error)
+            }
+        }
+        return connection
+    }
+
+    /// Sends one text frame (client frames are masked, as RFC 6455 requires).
+    func send(_ text: [UInt8]) {
+        guard let channel, channel.isActive else { return }
+        var buffer = channel.allocator.buffer(capacity: text.count)
+        buffer.writeBytes(text)
+        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: buffer), promise: nil)
+    }
+
+    func pauseReading(_ paused: Bool) { gate?.setPaused(paused) }
+
+    func close() {
+        closing = true
+        guard let channel else { return }
+        var reason = channel.allocator.buffer(capacity: 2)
+        reason.write(webSocketErrorCode: .normalClosure)
+        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: reason), promise: nil)
+        channel.close(promise: nil)
+    }
+}
+
+/// Hands text frames to the agent, answers pings, and holds reads while paused.
+final class RealtimeFrameHandler: ChannelDuplexHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private weak var delegate: RealtimeAgent?  // frames arriving after the agent is gone are dropped
+    private var context: ChannelHandlerContext?
+    private var paused = false
+    private var readHeld = false
+
+    init(delegate: RealtimeAgent) { self.delegate = delegate }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text:
+            delegate?.received(Array(frame.unmaskedData.readableBytesView))
+        case .ping:
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)), promise: nil)
+        case .connectionClose:
+            context.close(promise: nil)
+        default:
+            break
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if paused { readHeld = true } else { context.read() }
+    }
+
+    func setPaused(_ paused: Bool) {
+        guard paused != self.paused else { return }
+        self.paused = paused
+        if !paused, readHeld, let context {
+            readHeld = false
+            context.read()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) { context.close(promise: nil) }
+}

@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+import AudioBridgeProtocols
+import AudioBridgeServer
+import AudioBridgeSession
+import Foundation
+import NIOCore
+import Testing
+
+/// `--agent openai` end to end on loopback: an AudioSocket caller, the bridge, and a fake
+/// Realtime server in the model's place.
+@Suite(.serialized)
+struct RealtimeAgentTests {
+    static func configuration(_ fake: FakeRealtimeServer) -> RealtimeAgentConfiguration {
+        var configuration = RealtimeAgentConfiguration()
+        configuration.url = fake.url
+        configuration.apiKey = "sk-test-key"
+        configuration.settings.instructions = "Be brief."
+        return configuration
+    }
+
+    /// PCM16 24 kHz little-endian bytes of a sine.
+    static func tone(milliseconds: Int, frequency: Double = 440, amplitude: Double = 3000) -> [UInt8] {
+        (0..<(24 * milliseconds)).flatMap { n -> [UInt8] in
+            let sample = Int16(amplitude * sin(2 * .pi * frequency * Double(n) / 24000))
+            return [UInt8(truncatingIfNeeded: sample), UInt8(truncatingIfNeeded: sample >> 8)]
+        }
+    }
+
+    /// 20 ms frames of `received` louder than silence.
+    static func loudFrames(_ received: [Int16]) -> Int {
+        stride(from: 0, to: received.count - 159, by: 160).filter { start in received[start..<start + 160].contains { abs(Int($0)) > 500 } }.count
+    }
+
+    static func waitFor(_ condition: () -> Bool) async throws {
+        for _ in 0..<300 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
+    }
+
+    @Test func modelAudioReachesTheCallerAndCallerAudioReachesTheModel() async throws {
+        let fake = try await FakeRealtimeServer()
+        let server = try await TestServer(agent: "openai", realtime: Self.configuration(fake))
+        let uuid = newUUID()
+        // The caller speaks after the model's 1 s answer, so nothing interrupts it.
+        let caller = [Int16](repeating: 0, count: 12000) + talk(seconds: 1)
+        let call = Task { try await server.call(AudioSocketCallScript(uuid: uuid, caller: caller, totalFrames: 150)) }
+        try await Self.waitFor { !fake.events("session.update").isEmpty }
+        fake.respond(response: "resp_1", item: "item_1", audio: Self.tone(milliseconds: 1000), chunk: 4800)
+        let result = try await call.value
+
+        #expect(abs(Self.loudFrames(result.received) - 50) <= 2, "1 s of model audio, all of it: \(Self.loudFrames(result.received)) frames")
+        let update = fake.events("session.update").first?.1["session"]
+        #expect(update?["audio"]?["input"]?["format"] == ["type": "audio/pcm", "rate": 24000], "AudioSocket is slin: PCM16 24 kHz to the model")
+        #expect(update?["instructions"] == "Be brief.")
+        #expect(fake.requestHeaders.first?.first(name: "Authorization") == "Bearer sk-test-key")
+        // 150 frames of caller audio at 24 kHz (960 bytes each), all of it, in order.
+        #expect(fake.appendedAudio.count >= 140 * 960, "caller audio appended: \(fake.appendedAudio.count) bytes")
+        #expect(server.events(.playoutFinished, of: uuid).count == 1)
+        try await server.stop()
+        try await fake.stop()
+    }
+
+    /// The caller talks over the model: its audio stops, the response is cancelled and the item
+    /// truncated at exactly the heard position the session reported.
+    @Test func bargeInCancelsAndTruncatesAtTheHeardPosition() async throws {
+        let fake = try await FakeRealtimeServer()
+        let server = try await TestServer(agent: "openai", realtime: Self.configuration(fake))
+        let caller = [Int16](repeating: 0, count: 12000) + talk(seconds: 1, level: 12000, seed: 1)
+        let uuid = newUUID()
+        let call = Task { try await server.call(AudioSocketCallScript(uuid: uuid, caller: caller, totalFrames: 175)) }
+        try await Self.waitFor { !fake.events("session.update").isEmpty }
+        fake.respond(response: "resp_1", item: "item_1", audio: Self.tone(milliseconds: 5000), chunk: 9600, done: false)
+        let result = try await call.value
+
+        let cuts = server.events(.bargeIn, of: uuid)
+        #expect(cuts.count == 1)
+        try await Self.waitFor { !fake.events("conversation.item.truncate").isEmpty }
+        #expect(fake.events("response.cancel").count == 1)
+        let truncate = fake.events("conversation.item.truncate").first?.1
+        #expect(truncate?["item_id"] == "item_1")
+        #expect(truncate?["audio_end_ms"]?.int == cuts.first.map { Int($0.heardMilliseconds) }, "the heard position, exactly")
+        #expect(Self.loudFrames(result.received) < 120, "the 5 s response stopped early")
+        try await server.stop()
+        try await fake.stop()
+    }
+
+    /// The model sends 4 s of audio at once while at most 300 ms may wait in the agent: the
+    /// socket is read as playout makes room, and the caller hears every frame of it.
+    @Test func fastModelAudioIsPacedNotDropped() async throws {
+        let fake = try await FakeRealtimeServer()
+        var configuration = Self.configuration(fake)
+        configuration.maximumQueuedDownlinkMilliseconds = 300
+        let server = try await TestServer(agent: "openai", realtime: configuration)
+        let uuid = newUUID()
+        let call = Task { try await server.call(AudioSocketCallScript(uuid: uuid, caller: [], totalFrames: 275)) }
+        try await Self.waitFor { !fake.events("session.update").isEmpty }
+        fake.respond(response: "resp_1", item: "item_1", audio: Self.tone(milliseconds: 4000), chunk: 2400)
+        let result = try await call.value
+        #expect(abs(Self.loudFrames(result.received) - 200) <= 2, "4 s heard: \(Self.loudFrames(result.received)) frames")
+        #expect(server.events(.playoutFinished, of: uuid).count == 1)
+        try await server.stop()
+        try await fake.stop()
+    }
+
+    /// The model drops the first connection: the agent reconnects, the caller hears the fallback
+    /// meanwhile, and the caller audio of the gap is sent on the new connection.
+    @Test func reconnectsWithFallbackAudioAndKeepsCallerAudio() async throws {
+        let fake = try await FakeRealtimeServer()
+        fake.dropNextConnections(1)
+        var configuration = Self.configuration(fake)
+        configuration.reconnectMinimumMilliseconds = 700  // long enough to hear the whole 400 ms fallback
+        let server = try await TestServer(agent: "openai", realtime: configuration)
+        let uuid = newUUID()
+        // Quiet first (speech over the fallback would cut it), then talk.
+        let caller = [Int16](repeating: 0, count: 8000) + talk(seconds: 1)
+        let result = try await server.call(AudioSocketCallScript(uuid: uuid, caller: caller, totalFrames: 100))
+        #expect(fake.connectionCount == 2)
+        #expect(fake.events("session.update").map(\.0) == [0, 1])
+        #expect(server.events(.transportDisconnected, of: uuid).count == 1)
+        // One when the engine attached the agent, then one per model connection.
+        #expect(server.events(.transportConnected, of: uuid).count == 3)
+        #expect(Self.loudFrames(Array(result.received.prefix(8000))) >= 10, "the 400 ms fallback tone while disconnected")
+        #expect(fake.appendedAudio.count >= 90 * 960, "no caller audio lost across the reconnect: \(fake.appendedAudio.count) bytes")
+        try await server.stop()
+        try await fake.stop()
+    }
+}
