@@ -134,7 +134,9 @@ final class AudioSocketCall: PacedCall {
     /// The pacer's 20 ms tick: one frame to Asterisk (header and payload in one write), then the
     /// session's events.
     func sendFrame() {
-        guard channel.isActive else { return }
+        // Nothing goes out before the caller's first audio: its kind tells the call's rate, and
+        // Asterisk sends audio from the start, so this waits at most a frame.
+        guard channel.isActive, sampleRate != nil else { return }
         if channel.isWritable {
             sendBuffer.clear()
             let kind = rateAdapter?.kind ?? 0x10

@@ -196,6 +196,9 @@ public final class MediaEnd {
             shared.flushGeneration.store(generation, ordering: .releasing)
             flushing = true
             discardStaleAudio()
+            // Releasing, after the new generation: whoever sees the request handled writes
+            // audio that this cut can no longer flush.
+            shared.interruptsHandled.store(seenInterruptRequests, ordering: .releasing)
         } else if got < frameSamples, currentItem != 0 {
             count(shared.underrunFrames)
         }

@@ -77,7 +77,13 @@ public final class Session: @unchecked Sendable {
 
     /// Cuts agent playout at the next caller frame (fade, flush, `bargeIn` event with cause
     /// `.interruptRequest` if an item was playing), e.g. on a DTMF key. Any thread. Realtime-safe.
-    public func interrupt() { shared.interruptRequests.wrappingAdd(1, ordering: .releasing) }
+    /// Returns the request's number, for `interruptHandled(_:)`.
+    @discardableResult
+    public func interrupt() -> UInt64 { shared.interruptRequests.wrappingAdd(1, ordering: .releasing).newValue }
+
+    /// Whether the media side has carried out interrupt request `request` (or a later one):
+    /// agent audio written from now on is not flushed by it. Any thread. Realtime-safe.
+    public func interruptHandled(_ request: UInt64) -> Bool { shared.interruptsHandled.load(ordering: .acquiring) >= request }
 
     /// Counters so far. Any thread.
     public var statistics: SessionStatistics { shared.statistics() }

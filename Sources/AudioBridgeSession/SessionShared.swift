@@ -25,6 +25,8 @@ public struct SessionStatistics: Equatable, Sendable {
 final class SessionShared: Sendable {
     /// Bumped by any thread to ask the media thread to cut playout (`Session.interrupt`).
     let interruptRequests = Atomic<UInt64>(0)
+    /// The last interrupt request the media side has carried out (cut and flush done).
+    let interruptsHandled = Atomic<UInt64>(0)
     /// Bumped by the media thread each time it cuts playout; playout markers carry the value
     /// the agent side saw, so audio queued before a cut can be told from audio sent after it.
     let flushGeneration = Atomic<UInt64>(0)

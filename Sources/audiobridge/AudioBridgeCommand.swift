@@ -49,8 +49,32 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The public URL Twilio reaches the --twilio listener at (e.g. https://bridge.example.com): signatures are checked over it and the stream URL is derived from it. The auth token, when set in TWILIO_AUTH_TOKEN, makes signatures mandatory.")
     var twilioPublicUrl: String?
 
-    @Option(help: "The agent for every call: echo, tone[:HZ[:MS]], wav:FILE.")
+    @Option(help: "The agent for every call: echo, tone[:HZ[:MS]], wav:FILE, or openai (the Realtime API; key in OPENAI_API_KEY).")
     var agent = "echo"
+
+    @Option(help: "openai: the model.")
+    var openaiModel = "gpt-realtime"
+
+    @Option(help: "openai: the voice.")
+    var openaiVoice = "marin"
+
+    @Option(help: "openai: the instructions (system prompt).")
+    var instructions = "You are a helpful voice assistant on a phone call. Keep answers short."
+
+    @Option(help: "openai: another Realtime endpoint (ws:// or wss://), e.g. a local one.")
+    var openaiUrl = "wss://api.openai.com/v1/realtime"
+
+    @Flag(help: "openai: speak the beta protocol (OpenAI-Beta: realtime=v1, beta field and event names).")
+    var openaiBeta = false
+
+    @Option(help: "openai: who decides turns: server (the model's VAD; its speech_started also cuts playout) or local (our detector; we commit and ask for responses).")
+    var turnDetection = "server"
+
+    @Flag(help: "openai: always send PCM16 24 kHz, even when the phone side is G.711.")
+    var noG711Passthrough = false
+
+    @Option(help: "openai: what the caller hears while the model is unreachable (tone[:HZ[:MS]] or wav:FILE).")
+    var fallback = "tone:425:400"
 
     @Option(help: "The agent side's sample rate: 8000, 16000 or 24000 Hz. The built-in agents sound the same at any rate, and 8000 needs no resampling.")
     var agentRate = 8000
@@ -89,6 +113,7 @@ struct Serve: AsyncParsableCommand {
         configuration.session.resamplerQuality = quality
         configuration.session.bargeIn.enabled = !noBargeIn
         configuration.recordDirectory = record
+        configuration.realtime = try realtimeConfiguration()
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let server = try AudioSocketServer(configuration: configuration, group: group)
@@ -108,6 +133,7 @@ struct Serve: AsyncParsableCommand {
             twilioConfiguration.authToken = ProcessInfo.processInfo.environment["TWILIO_AUTH_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
             twilioConfiguration.agent = agent
             twilioConfiguration.session = configuration.session
+            twilioConfiguration.realtime = configuration.realtime
             let server = try TwilioServer(configuration: twilioConfiguration, group: group)
             let address = try await server.start()
             twilioServer = server
@@ -124,6 +150,28 @@ struct Serve: AsyncParsableCommand {
         try await group.shutdownGracefully()
         let counters = server.snapshot
         print("audiobridge: \(counters.totalCalls) call(s), \(counters.framesIn) frames in, \(counters.framesOut) out, \(counters.bargeIns) barge-ins, \(counters.underrunFrames) underrun frames, \(counters.protocolErrors) protocol errors")
+    }
+}
+
+extension Serve {
+    /// The Realtime settings when `--agent openai`; nil otherwise. The key is read from the
+    /// environment only, so it never shows in `ps` or in logs.
+    func realtimeConfiguration() throws -> RealtimeAgentConfiguration? {
+        guard agent == "openai" else { return nil }
+        guard ["server", "local"].contains(turnDetection) else { throw ValidationError("--turn-detection is server or local") }
+        let key = ProcessInfo.processInfo.environment["OPENAI_API_KEY"] ?? ""
+        guard !key.isEmpty || !openaiUrl.hasPrefix("wss://api.openai.com") else { throw ValidationError("--agent openai needs OPENAI_API_KEY") }
+        var realtime = RealtimeAgentConfiguration()
+        realtime.url = openaiUrl
+        realtime.apiKey = key
+        realtime.version = openaiBeta ? .beta : .ga
+        realtime.settings.model = openaiModel
+        realtime.settings.voice = openaiVoice
+        realtime.settings.instructions = instructions
+        realtime.localTurnDetection = turnDetection == "local"
+        realtime.allowG711Passthrough = !noG711Passthrough
+        realtime.fallbackAgent = fallback
+        return realtime
     }
 }
 

@@ -122,4 +122,22 @@ struct RealtimeAgentTests {
         try await server.stop()
         try await fake.stop()
     }
+
+    /// Local turn detection: server VAD off in session.update; when our detector hears the
+    /// caller stop, the bridge commits the input and asks for a response.
+    @Test func localTurnDetectionCommitsAndRequestsAResponse() async throws {
+        let fake = try await FakeRealtimeServer()
+        var configuration = Self.configuration(fake)
+        configuration.localTurnDetection = true
+        let server = try await TestServer(agent: "openai", realtime: configuration)
+        let uuid = newUUID()
+        _ = try await server.call(AudioSocketCallScript(uuid: uuid, caller: talk(seconds: 1), totalFrames: 100))
+        #expect(fake.events("session.update").first?.1["session"]?["audio"]?["input"]?["turn_detection"] == .null)
+        #expect(server.events(.speechStopped, of: uuid).count == 1)
+        #expect(fake.events("input_audio_buffer.commit").count == 1)
+        #expect(fake.events("response.create").count == 1)
+        try await server.stop()
+        try await fake.stop()
+    }
 }
+

@@ -15,8 +15,12 @@ final class TwilioTestServer: Sendable {
     let port: Int
     private let events = NIOLockedValueBox<[(String, TwilioStreamEvent)]>([])
 
-    init(authToken: String? = nil, publicURL: String? = nil, idleSeconds: Int64 = 10) async throws {
+    init(authToken: String? = nil, publicURL: String? = nil, idleSeconds: Int64 = 10, realtime: RealtimeAgentConfiguration? = nil) async throws {
         var configuration = TwilioServerConfiguration()
+        if let realtime {
+            configuration.agent = "openai"
+            configuration.realtime = realtime
+        }
         configuration.port = 0
         configuration.authToken = authToken
         configuration.publicURL = publicURL
@@ -106,7 +110,8 @@ struct TwilioServerTests {
         #expect(server.server.snapshot.clears == cuts.count)
         // Nothing of the cut item plays after the clear (beyond the fade in the same frame).
         if let clearedAt = result.clears.first {
-            let after = result.received[min(result.received.count, clearedAt + 160)...].prefix(8000)
+            // (Half a second: after that the echo of the caller's barge-in words may begin.)
+            let after = result.received[min(result.received.count, clearedAt + 160)...].prefix(4000)
             #expect(after.allSatisfy { abs(Int($0)) < 64 }, "silence after the clear")
         }
         try await server.stop()
@@ -135,5 +140,35 @@ struct TwilioServerTests {
         #expect(server.server.snapshot.protocolErrors == bad.count)
         #expect(server.server.snapshot.unknownEvents == 1)
         try await server.stop()
+    }
+
+    /// Twilio's μ-law meets the model's μ-law: the bridge passes G.711 through both ways, so the
+    /// caller gets exactly the bytes the model sent.
+    @Test func openAIOverTwilioPassesG711Through() async throws {
+        let fake = try await FakeRealtimeServer()
+        var realtime = RealtimeAgentConfiguration()
+        realtime.url = fake.url
+        realtime.apiKey = "sk-test"
+        let server = try await TwilioTestServer(realtime: realtime)
+        let stream = Task { try await TwilioTestClient.stream(port: server.port, streamSid: "MZai", caller: [], frames: 100, group: server.group) }
+        for _ in 0..<300 where fake.events("session.update").isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(fake.events("session.update").first?.1["session"]?["audio"]?["output"]?["format"] == ["type": "audio/pcmu"])
+        // Half a second of a μ-law tone from the model.
+        let pcm = (0..<4000).map { Int16(6000 * sin(2 * Double.pi * 500 * Double($0) / 8000)) }
+        var model = [UInt8](repeating: 0, count: pcm.count)
+        pcm.withUnsafeBufferPointer { input in model.withUnsafeMutableBufferPointer { _ = ULaw.encode(input, into: $0) } }
+        fake.respond(response: "r1", item: "i1", audio: model, chunk: 800)
+        let result = try await stream.value
+        var expected = [Int16](repeating: 0, count: model.count)
+        model.withUnsafeBufferPointer { codes in expected.withUnsafeMutableBufferPointer { _ = ULaw.decode(codes, into: $0) } }
+        guard let first = result.received.firstIndex(where: { $0 != 0 && $0 != expected.first }) ?? result.received.firstIndex(where: { $0 != 0 }) else {
+            Issue.record("no model audio reached the caller: \(result.received.count) samples, events \(server.events(of: "MZai"))"); return
+        }
+        let start = max(0, first - 1)
+        #expect(Array(result.received[start..<min(result.received.count, start + expected.count)]) == expected, "bit-exact passthrough")
+        // The caller's μ-law went to the model as μ-law: 100 frames of 160 bytes.
+        #expect(fake.appendedAudio.count >= 95 * 160 && fake.appendedAudio.count <= 100 * 160)
+        try await server.stop()
+        try await fake.stop()
     }
 }

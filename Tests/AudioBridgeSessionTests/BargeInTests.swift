@@ -79,6 +79,24 @@ struct BargeInTests {
         #expect(h.heard.suffix(8 * 160).prefix(800) == answer[...])
     }
 
+    /// interruptHandled tells the agent side when a cut is done: audio written before it is
+    /// flushed, audio written after it plays — even when nothing was playing at the cut.
+    @Test func interruptHandledSaysWhenAudioIsSafeToWrite() throws {
+        let h = try SessionHarness()
+        try h.agentSays(item: 1, h.agentTone(milliseconds: 100))
+        let request = h.session.interrupt()
+        #expect(!h.session.interruptHandled(request))
+        try h.silence(frames: 1)
+        #expect(h.session.interruptHandled(request))
+        #expect(!h.session.interruptHandled(request + 1))
+        let answer = h.agentTone(milliseconds: 100, amplitude: 5000, frequency: 700)
+        try h.agentSays(item: 2, answer)
+        try h.agentEnds(item: 2)
+        try h.silence(frames: 8)
+        #expect(h.events(.playoutFinished).map(\.item) == [2])
+        #expect(h.heard.contains { abs(Int($0)) > 2000 })
+    }
+
     @Test func queuedAudioIsFlushedEvenIfItHadNotStarted() throws {
         let h = try SessionHarness()
         try h.agentSays(item: 5, h.agentTone(milliseconds: 300))

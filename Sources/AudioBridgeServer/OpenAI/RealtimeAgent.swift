@@ -40,13 +40,17 @@ public final class RealtimeAgent: AgentTransport {
     /// Model item ids ↔ session items, and what the model sent of each (for truncation).
     private var sessionItems: [String: UInt64] = [:]
     private var modelItems: [UInt64: (id: String, receivedBytes: Int)] = [:]
-    private var nextItem: UInt64 = 1 << 32  // above the fallback agent's ids
+    private static let firstModelItem: UInt64 = 1 << 32  // above the fallback agent's ids
+    private var nextItem = firstModelItem
     private var cancelledItems: Set<String> = []
     private var activeResponse: String?
     /// Caller audio held while disconnected.
     private var uplinkBacklog: [UInt8] = []
     private let fallback: AgentTransport?
     private var fallbackAttached = false
+    /// The interrupt that cuts the fallback when the model connects: model audio waits until
+    /// the media side has carried it out, or the cut would flush it along with the fallback.
+    private var fallbackCut: UInt64?
 
     /// What the agent did, for tests and logs (on the event loop).
     public private(set) var statistics = Statistics()
@@ -97,6 +101,8 @@ public final class RealtimeAgent: AgentTransport {
 
     public func handle(_ event: SessionEvent) {
         if !connected { fallback?.handle(event) }
+        // The fallback's own items (cut when the model connects) are none of the model's business.
+        if event.item != 0, event.item < Self.firstModelItem { return }
         switch event.kind {
         case .bargeIn:
             interrupted(item: event.item, heardMilliseconds: Int(event.heardMilliseconds))
@@ -152,7 +158,7 @@ public final class RealtimeAgent: AgentTransport {
             uplinkBacklog.removeAll()
         }
         // Whatever the fallback is playing stops now: the model speaks from here on.
-        session?.interrupt()
+        if fallbackAttached { fallbackCut = session?.interrupt() }
         session?.agent.report(SessionEvent(kind: .transportConnected))
         logger.info("Realtime connected")
     }
@@ -225,6 +231,10 @@ public final class RealtimeAgent: AgentTransport {
     /// Offers queued model audio to the session until it is full; pauses or resumes reading.
     private func drainDownlink() {
         guard let session else { return }
+        if let cut = fallbackCut {
+            guard session.interruptHandled(cut) else { return }  // poll() tries again next tick
+            fallbackCut = nil
+        }
         while let first = downlink.first {
             switch first {
             case .audio(let item, let bytes, let offset):
