@@ -171,4 +171,37 @@ struct TwilioServerTests {
         try await server.stop()
         try await fake.stop()
     }
+
+    /// The whole path: a Twilio caller talks over the model. Twilio gets `clear`; the model gets
+    /// `response.cancel` and a truncate at what the caller heard — the session's heard position,
+    /// and (±20 ms) the model audio the Twilio client actually received before the clear.
+    @Test func bargeInOverTwilioClearsTwilioAndTruncatesTheModel() async throws {
+        let fake = try await FakeRealtimeServer()
+        var realtime = RealtimeAgentConfiguration()
+        realtime.url = fake.url
+        realtime.apiKey = "sk-test"
+        let server = try await TwilioTestServer(realtime: realtime)
+        let caller = [Int16](repeating: 0, count: 12000) + talk(seconds: 1, level: 12000, seed: 1)
+        let stream = Task { try await TwilioTestClient.stream(port: server.port, streamSid: "MZcut", caller: caller, frames: 150, group: server.group) }
+        for _ in 0..<300 where fake.events("session.update").isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+        let pcm = (0..<40000).map { Int16(3000 * sin(2 * Double.pi * 300 * Double($0) / 8000)) }
+        var model = [UInt8](repeating: 0, count: pcm.count)
+        pcm.withUnsafeBufferPointer { input in model.withUnsafeMutableBufferPointer { _ = ULaw.encode(input, into: $0) } }
+        fake.respond(response: "r1", item: "i1", audio: model, chunk: 1600, done: false)
+        let result = try await stream.value
+        for _ in 0..<100 where fake.events("conversation.item.truncate").isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+
+        let cuts = server.sessionEvents(.bargeIn, of: "MZcut")
+        #expect(cuts.count == 1)
+        #expect(result.clears.count == 1)
+        #expect(fake.events("response.cancel").count == 1)
+        let end = fake.events("conversation.item.truncate").first?.1["audio_end_ms"]?.int
+        #expect(end == cuts.first.map { Int($0.heardMilliseconds) })
+        // What the Twilio client received of the item before the clear, in ms.
+        let firstAudio = result.received.firstIndex { $0 != 0 } ?? 0
+        let heardByClient = ((result.clears.first ?? 0) - firstAudio) / 8
+        #expect(abs((end ?? -1000) - heardByClient) <= 20, "truncated at \(end ?? -1) ms, the client heard \(heardByClient) ms")
+        try await server.stop()
+        try await fake.stop()
+    }
 }
