@@ -47,7 +47,8 @@ final class AudioSocketCall: PacedCall {
         phoneFrame = .allocate(capacity: session.media.frameSamples)
         sendBuffer = channel.allocator.buffer(capacity: AudioSocketEncoder.headerBytes + frameBytes)
         recorder = server.configuration.recordDirectory.map { CallRecorder(directory: $0, callID: "\(uuid)") }
-        try engine.attach(try CallAgent.make(server.configuration.agent, realtime: server.configuration.realtime, eventLoop: channel.eventLoop, logger: logger), to: session)
+        try engine.attach(try CallAgent.make(server.configuration.agent, realtime: server.configuration.realtime, metadata: [("callId", "\(uuid)")],
+                                              eventLoop: channel.eventLoop, logger: logger), to: session)
     }
 
     deinit {

@@ -24,9 +24,15 @@ enum CallAgent {
         return session
     }
 
-    /// A new agent for one call, living on the call's event loop.
-    static func make(_ name: String, realtime: RealtimeAgentConfiguration?, eventLoop: any EventLoop, logger: Logger) throws -> AgentTransport {
-        if name == openAI, let realtime { return RealtimeAgent(configuration: realtime, eventLoop: eventLoop, logger: logger) }
+    /// A new agent for one call, living on the call's event loop. `metadata` describes the call
+    /// (Twilio's stream parameters: caller, callSid, direction, purpose; AudioSocket's call id):
+    /// the model gets it with its instructions; the local agents have no use for it.
+    static func make(_ name: String, realtime: RealtimeAgentConfiguration?, metadata: [(String, String)], eventLoop: any EventLoop,
+                     logger: Logger) throws -> AgentTransport {
+        if name == openAI, var realtime {
+            realtime.callMetadata = metadata
+            return RealtimeAgent(configuration: realtime, eventLoop: eventLoop, logger: logger)
+        }
         return try LocalAgentURI.makeAgent(name)
     }
 }

@@ -49,7 +49,7 @@ struct RealtimeAgentTests {
         #expect(abs(Self.loudFrames(result.received) - 50) <= 2, "1 s of model audio, all of it: \(Self.loudFrames(result.received)) frames")
         let update = fake.events("session.update").first?.1["session"]
         #expect(update?["audio"]?["input"]?["format"] == ["type": "audio/pcm", "rate": 24000], "AudioSocket is slin: PCM16 24 kHz to the model")
-        #expect(update?["instructions"] == "Be brief.")
+        #expect(update?["instructions"]?.string == "Be brief.\n\nCall context: callId=\(uuid)", "the call's id reaches the model")
         #expect(fake.requestHeaders.first?.first(name: "Authorization") == "Bearer sk-test-key")
         // 150 frames of caller audio at 24 kHz (960 bytes each), all of it, in order.
         #expect(fake.appendedAudio.count >= 140 * 960, "caller audio appended: \(fake.appendedAudio.count) bytes")

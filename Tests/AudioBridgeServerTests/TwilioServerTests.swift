@@ -150,9 +150,15 @@ struct TwilioServerTests {
         realtime.url = fake.url
         realtime.apiKey = "sk-test"
         let server = try await TwilioTestServer(realtime: realtime)
-        let stream = Task { try await TwilioTestClient.stream(port: server.port, streamSid: "MZai", caller: [], frames: 100, group: server.group) }
+        let stream = Task {
+            try await TwilioTestClient.stream(port: server.port, streamSid: "MZai", caller: [], frames: 100,
+                                              parameters: [("caller", "+14158675309"), ("purpose", "renewal")], group: server.group)
+        }
         for _ in 0..<300 where fake.events("session.update").isEmpty { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(fake.events("session.update").first?.1["session"]?["audio"]?["output"]?["format"] == ["type": "audio/pcmu"])
+        let update = fake.events("session.update").first?.1["session"]
+        #expect(update?["audio"]?["output"]?["format"] == ["type": "audio/pcmu"])
+        #expect(update?["instructions"]?.string?.hasSuffix("Call context: caller=+14158675309, purpose=renewal") == true,
+                "the stream parameters reach the model: \(update?["instructions"]?.string ?? "-")")
         // Half a second of a μ-law tone from the model.
         let pcm = (0..<4000).map { Int16(6000 * sin(2 * Double.pi * 500 * Double($0) / 8000)) }
         var model = [UInt8](repeating: 0, count: pcm.count)

@@ -151,6 +151,7 @@ public final class RealtimeAgent: AgentTransport {
         statistics.connects += 1
         var settings = configuration.settings
         settings.format = format
+        settings.instructions = configuration.instructionsWithContext
         if configuration.localTurnDetection { settings.turnDetection = .none }
         connection?.send(RealtimeCodec.encode(.sessionUpdate(settings), version: configuration.version))
         if !uplinkBacklog.isEmpty {

@@ -25,8 +25,18 @@ public struct RealtimeAgentConfiguration: Sendable {
     public var reconnectMinimumMilliseconds: Int64 = 250
     public var reconnectMaximumMilliseconds: Int64 = 8000
     public var connectTimeoutSeconds: Int64 = 10
+    /// What the bridge knows about the call (set per call): added to the instructions as
+    /// "Call context: name=value, …" so the model knows who it is talking to and why.
+    public var callMetadata: [(String, String)] = []
 
     public init() {}
+
+    /// The instructions with the call's context.
+    var instructionsWithContext: String {
+        let context = callMetadata.filter { !$0.1.isEmpty }.map { "\($0.0)=\($0.1)" }.joined(separator: ", ")
+        guard !context.isEmpty else { return settings.instructions }
+        return settings.instructions + (settings.instructions.isEmpty ? "" : "\n\n") + "Call context: " + context
+    }
 
     /// The URL with the model as a query parameter.
     var connectURL: String {

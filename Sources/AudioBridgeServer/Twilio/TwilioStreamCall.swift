@@ -34,7 +34,8 @@ final class TwilioStreamCall: PacedCall {
         outbound = [UInt8](repeating: 0xFF, count: session.media.frameBytes)
         pendingCaller.reserveCapacity(session.media.frameBytes)
         frameProcessingTimer = Metrics.Timer(label: "audiobridge_twilio_frame_processing_seconds")
-        try engine.attach(try CallAgent.make(server.configuration.agent, realtime: server.configuration.realtime, eventLoop: channel.eventLoop, logger: logger), to: session)
+        try engine.attach(try CallAgent.make(server.configuration.agent, realtime: server.configuration.realtime, metadata: start.customParameters,
+                                              eventLoop: channel.eventLoop, logger: logger), to: session)
     }
 
     /// Caller audio (μ-law, any length): fed to the session in whole frames.
