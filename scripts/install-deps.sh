@@ -12,6 +12,8 @@ command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v readelf >/dev/null 2>&1 || missing+=(binutils)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
+# The TLS test makes itself a self-signed certificate with the openssl command.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

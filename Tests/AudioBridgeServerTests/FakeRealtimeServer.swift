@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// A stand-in for the OpenAI Realtime endpoint on loopback (plain ws://): it records every client
+// A stand-in for the OpenAI Realtime endpoint on loopback (ws://, or wss:// with a given
+// certificate): it records every client
 // event with the connection it came on, answers session.update with session.updated, and lets
 // a test push server events (audio deltas, speech started, …) or drop the connection.
 import AudioBridgeProtocols
@@ -7,6 +8,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 
 final class FakeRealtimeServer: Sendable {
@@ -14,6 +16,7 @@ final class FakeRealtimeServer: Sendable {
     let port: Int
     private let state = NIOLockedValueBox(State())
     private let channel: Channel
+    private let tls: Bool
 
     struct State {
         var connections: [Channel] = []
@@ -24,11 +27,23 @@ final class FakeRealtimeServer: Sendable {
         var dropsLeft = 0
     }
 
-    init() async throws {
+    /// With `certificatePEM` and `keyPEM`, it serves wss:// with that certificate.
+    init(certificatePEM: [UInt8]? = nil, keyPEM: [UInt8]? = nil) async throws {
         let state = state
+        let sslContext: NIOSSLContext? = try certificatePEM.flatMap { certificatePEM in
+            try keyPEM.map { keyPEM in
+                try NIOSSLContext(configuration: TLSConfiguration.makeServerConfiguration(
+                    certificateChain: try NIOSSLCertificate.fromPEMBytes(certificatePEM).map { .certificate($0) },
+                    privateKey: .privateKey(try NIOSSLPrivateKey(bytes: keyPEM, format: .pem))))
+            }
+        }
+        tls = sslContext != nil
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
+                if let sslContext {
+                    do { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext)) } catch { return channel.eventLoop.makeFailedFuture(error) }
+                }
                 let upgrader = NIOWebSocketServerUpgrader(
                     maxFrameSize: 1 << 24,
                     shouldUpgrade: { channel, head in
@@ -51,7 +66,7 @@ final class FakeRealtimeServer: Sendable {
         port = channel.localAddress!.port!
     }
 
-    var url: String { "ws://127.0.0.1:\(port)/v1/realtime" }
+    var url: String { (tls ? "wss" : "ws") + "://127.0.0.1:\(port)/v1/realtime" }
 
     func dropNextConnections(_ count: Int) { state.withLockedValue { $0.dropsLeft = count } }
 

@@ -31,18 +31,22 @@ struct RealtimeAgentTests {
         stride(from: 0, to: received.count - 159, by: 160).filter { start in received[start..<start + 160].contains { abs(Int($0)) > 500 } }.count
     }
 
+    /// Waits until `condition` holds, at most 5 s.
     static func waitFor(_ condition: () -> Bool) async throws {
-        for _ in 0..<300 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
+        for _ in 0..<500 {
+            if condition() { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
     }
 
     @Test func modelAudioReachesTheCallerAndCallerAudioReachesTheModel() async throws {
         let fake = try await FakeRealtimeServer()
         let server = try await TestServer(agent: "openai", realtime: Self.configuration(fake))
         let uuid = newUUID()
-        // The caller speaks after the model's 1 s answer, so nothing interrupts it.
-        let caller = [Int16](repeating: 0, count: 12000) + talk(seconds: 1)
-        let call = Task { try await server.call(AudioSocketCallScript(uuid: uuid, caller: caller, totalFrames: 150)) }
-        try await Self.waitFor { !fake.events("session.update").isEmpty }
+        // The caller speaks first; the model answers once it has 1.5 s of caller audio, when the
+        // caller is quiet, so nothing interrupts the answer however loaded the machine is.
+        let call = Task { try await server.call(AudioSocketCallScript(uuid: uuid, caller: talk(seconds: 1), totalFrames: 200)) }
+        try await Self.waitFor { fake.events("input_audio_buffer.append").count >= 75 }  // 75 frames of 20 ms
         fake.respond(response: "resp_1", item: "item_1", audio: Self.tone(milliseconds: 1000), chunk: 4800)
         let result = try await call.value
 
@@ -51,8 +55,8 @@ struct RealtimeAgentTests {
         #expect(update?["audio"]?["input"]?["format"] == ["type": "audio/pcm", "rate": 24000], "AudioSocket is slin: PCM16 24 kHz to the model")
         #expect(update?["instructions"]?.string == "Be brief.\n\nCall context: callId=\(uuid)", "the call's id reaches the model")
         #expect(fake.requestHeaders.first?.first(name: "Authorization") == "Bearer sk-test-key")
-        // 150 frames of caller audio at 24 kHz (960 bytes each), all of it, in order.
-        #expect(fake.appendedAudio.count >= 140 * 960, "caller audio appended: \(fake.appendedAudio.count) bytes")
+        // 200 frames of caller audio at 24 kHz (960 bytes each), all of it.
+        #expect(fake.appendedAudio.count >= 190 * 960, "caller audio appended: \(fake.appendedAudio.count) bytes")
         #expect(server.events(.playoutFinished, of: uuid).count == 1)
         try await server.stop()
         try await fake.stop()
@@ -138,6 +142,53 @@ struct RealtimeAgentTests {
         #expect(fake.events("response.create").count == 1)
         try await server.stop()
         try await fake.stop()
+    }
+
+    /// wss:// end to end: a self-signed certificate made for 127.0.0.1 by the openssl command,
+    /// trusted through the configuration; an untrusted one is refused (the agent keeps retrying).
+    @Test func connectsOverTLS() async throws {
+        let (certificate, key) = try Self.selfSignedCertificate()
+        let fake = try await FakeRealtimeServer(certificatePEM: certificate, keyPEM: key)
+        #expect(fake.url.hasPrefix("wss://"))
+        var configuration = Self.configuration(fake)
+        configuration.additionalTrustRootsPEM = certificate
+        let server = try await TestServer(agent: "openai", realtime: configuration)
+        let uuid = newUUID()
+        let call = Task { try await server.call(AudioSocketCallScript(uuid: uuid, caller: [], totalFrames: 100)) }
+        try await Self.waitFor { !fake.events("session.update").isEmpty }
+        fake.respond(response: "resp_1", item: "item_1", audio: Self.tone(milliseconds: 500), chunk: 4800)
+        let result = try await call.value
+        // (The fallback tone may play while the handshake runs: count the model's item by its events.)
+        #expect(Self.loudFrames(result.received) >= 23, "500 ms of model audio over TLS")
+        #expect(server.events(.playoutFinished, of: uuid).contains { $0.item >= 1 << 32 }, "the model's item played to its end")
+        try await server.stop()
+
+        // Without trusting the certificate the handshake fails: no session.update ever arrives.
+        var untrusted = Self.configuration(fake)
+        untrusted.reconnectMinimumMilliseconds = 100
+        let before = fake.events("session.update").count
+        let strict = try await TestServer(agent: "openai", realtime: untrusted)
+        _ = try await strict.call(AudioSocketCallScript(uuid: newUUID(), caller: [], totalFrames: 25))
+        #expect(fake.events("session.update").count == before)
+        try await strict.stop()
+        try await fake.stop()
+    }
+
+    /// A key and a certificate for 127.0.0.1, valid for a day, from the openssl command.
+    static func selfSignedCertificate() throws -> (certificate: [UInt8], key: [UInt8]) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("audiobridge-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let key = directory.appendingPathComponent("key.pem"), certificate = directory.appendingPathComponent("cert.pem")
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        openssl.arguments = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key.path, "-out", certificate.path]
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        guard openssl.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown) }
+        return (Array(try Data(contentsOf: certificate)), Array(try Data(contentsOf: key)))
     }
 }
 

@@ -141,8 +141,8 @@ public final class RealtimeAgent: AgentTransport {
         }
         var headers: [(String, String)] = [("Authorization", "Bearer " + configuration.apiKey)]
         if configuration.version == .beta { headers.append(("OpenAI-Beta", "realtime=v1")) }
-        connection = RealtimeConnection.connect(url: url, headers: headers, eventLoop: eventLoop, timeout: .seconds(configuration.connectTimeoutSeconds),
-                                                logger: logger, delegate: self)
+        connection = RealtimeConnection.connect(url: url, headers: headers, additionalTrustRootsPEM: configuration.additionalTrustRootsPEM,
+                                                eventLoop: eventLoop, timeout: .seconds(configuration.connectTimeoutSeconds), logger: logger, delegate: self)
     }
 
     func connectionOpened() {

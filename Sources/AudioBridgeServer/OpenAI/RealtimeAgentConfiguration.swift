@@ -25,6 +25,9 @@ public struct RealtimeAgentConfiguration: Sendable {
     public var reconnectMinimumMilliseconds: Int64 = 250
     public var reconnectMaximumMilliseconds: Int64 = 8000
     public var connectTimeoutSeconds: Int64 = 10
+    /// PEM certificates trusted in addition to the system's roots for wss:// (a private CA, or
+    /// a test's self-signed certificate).
+    public var additionalTrustRootsPEM: [UInt8]?
     /// What the bridge knows about the call (set per call): added to the instructions as
     /// "Call context: name=value, …" so the model knows who it is talking to and why.
     public var callMetadata: [(String, String)] = []

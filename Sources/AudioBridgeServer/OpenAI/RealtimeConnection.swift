@@ -14,16 +14,20 @@ final class RealtimeConnection {
     private var channel: Channel?
     private var gate: RealtimeFrameHandler?
     private var closing = false
+    /// Completed when the upgrade is done, or failed: by close() too, so that a connect still
+    /// in flight when the agent goes away never leaves it pending.
+    private var upgraded: EventLoopPromise<Void>?
 
     /// Starts connecting; the delegate hears `connectionOpened`, `received` and `connectionClosed`
     /// on `eventLoop`.
-    static func connect(url: WebSocketURL, headers: [(String, String)], eventLoop: any EventLoop, timeout: TimeAmount,
-                        logger: Logger, delegate: RealtimeAgent) -> RealtimeConnection {
+    static func connect(url: WebSocketURL, headers: [(String, String)], additionalTrustRootsPEM: [UInt8]?, eventLoop: any EventLoop,
+                        timeout: TimeAmount, logger: Logger, delegate: RealtimeAgent) -> RealtimeConnection {
         let connection = RealtimeConnection()
         let handler = RealtimeFrameHandler(delegate: delegate)
         connection.gate = handler
         let loopBoundHandler = NIOLoopBound(handler, eventLoop: eventLoop)
         let upgraded = eventLoop.makePromise(of: Void.self)
+        connection.upgraded = upgraded
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -31,8 +35,13 @@ final class RealtimeConnection {
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     if url.tls {
-                        let context = try NIOSSLContext(configuration: .makeClientConfiguration())
-                        try sync.addHandler(try NIOSSLClientHandler(context: context, serverHostname: url.host))
+                        var tls = TLSConfiguration.makeClientConfiguration()
+                        if let pem = additionalTrustRootsPEM {
+                            tls.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMBytes(pem))]
+                        }
+                        // SNI takes names only; for an IP literal the peer's address is verified instead.
+                        let isAddress = url.host.contains(":") || url.host.allSatisfy { $0.isNumber || $0 == "." }
+                        try sync.addHandler(try NIOSSLClientHandler(context: try NIOSSLContext(configuration: tls), serverHostname: isAddress ? nil : url.host))
                     }
                     let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: 1 << 24, upgradePipelineHandler: { channel, _ in
                         channel.eventLoop.makeCompletedFuture {
@@ -90,6 +99,7 @@ final class RealtimeConnection {
 
     func close() {
         closing = true
+        upgraded?.fail(ChannelError.ioOnClosedChannel)
         guard let channel else { return }
         var reason = channel.allocator.buffer(capacity: 2)
         reason.write(webSocketErrorCode: .normalClosure)
