@@ -25,6 +25,8 @@ let package = Package(
         .library(name: "AudioBridgeCore", targets: ["AudioBridgeCore"]),
         .library(name: "AudioBridgeSession", targets: ["AudioBridgeSession"]),
         .library(name: "AudioBridgeTransports", targets: ["AudioBridgeTransports"]),
+        // The pure wire codecs (AudioSocket, Twilio Media Streams, OpenAI Realtime, JSON, Base64).
+        .library(name: "AudioBridgeProtocols", targets: ["AudioBridgeProtocols"]),
         // The C ABI shared library; `make install` installs it as libaudiobridge.so.
         .library(name: "AudioBridgeCABI", type: .dynamic, targets: ["AudioBridgeC"]),
         .executable(name: "audiobridge", targets: ["audiobridge"]),

@@ -39,5 +39,14 @@ let package = Package(
             path: "Benchmarks/FramePipeline",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "ProtocolMessages",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "AudioBridgeProtocols", package: "AudioBridge"),
+            ],
+            path: "Benchmarks/ProtocolMessages",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

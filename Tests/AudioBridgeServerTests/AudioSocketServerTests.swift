@@ -22,9 +22,10 @@ final class TestServer: Sendable {
     private let events = NIOLockedValueBox<[(AudioSocketUUID, SessionEvent)]>([])
 
     init(agent: String = "echo", threads: Int = 2, idleSeconds: Int64 = 5, recordDirectory: String? = nil,
-         realtime: RealtimeAgentConfiguration? = nil) async throws {
+         realtime: RealtimeAgentConfiguration? = nil, localBargeIn: Bool = true) async throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         var configuration = AudioSocketServerConfiguration()
+        configuration.session.bargeIn.enabled = localBargeIn
         configuration.port = 0
         configuration.agent = agent
         configuration.idleTimeoutSeconds = idleSeconds

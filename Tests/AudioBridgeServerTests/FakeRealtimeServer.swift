@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // A stand-in for the OpenAI Realtime endpoint on loopback (ws://, or wss:// with a given
 // certificate): it records every client
-// event with the connection it came on, answers session.update with session.updated, and lets
-// a test push server events (audio deltas, speech started, …) or drop the connection.
+// event with the connection it came on, answers session.update with session.updated, emits
+// input_audio_buffer.speech_started when appended PCM16 audio turns loud (a crude server VAD),
+// and lets a test push server events (audio deltas, …) or drop the connection.
 import AudioBridgeProtocols
 import NIOConcurrencyHelpers
 import NIOCore
@@ -25,6 +26,11 @@ final class FakeRealtimeServer: Sendable {
         var headers: [HTTPHeaders] = []
         /// Close each new connection right after its session.update, this many times.
         var dropsLeft = 0
+        /// The crude VAD's state: whether the caller is talking, and ms of audio appended so far.
+        var callerTalking = false
+        var appendedMilliseconds = 0
+        /// Whether the session is PCM16 (the crude VAD reads only that).
+        var pcm = false
     }
 
     /// With `certificatePEM` and `keyPEM`, it serves wss:// with that certificate.
@@ -126,11 +132,27 @@ final class FakeRealtimeServer: Sendable {
                 if frame.opcode == .connectionClose { context.close(promise: nil) }
                 return
             }
-            let drop = state.withLockedValue { state -> Bool in
+            let (drop, speechStartedAt) = state.withLockedValue { state -> (Bool, Int?) in
                 state.events.append((index, event))
-                guard event["type"]?.string == "session.update", state.dropsLeft > 0 else { return false }
+                if event["type"]?.string == "session.update" {
+                    state.pcm = event["session"]?["audio"]?["input"]?["format"]?["type"]?.string == "audio/pcm"
+                }
+                if state.pcm, event["type"]?.string == "input_audio_buffer.append", let audio = try? Base64.decode(event["audio"]?.string ?? "") {
+                    // PCM16 24 kHz little-endian: loud means a mean level over 1,000.
+                    let samples = stride(from: 0, to: audio.count - 1, by: 2).map { Int(Int16(bitPattern: UInt16(audio[$0]) | UInt16(audio[$0 + 1]) << 8)) }
+                    let loud = !samples.isEmpty && samples.map(abs).reduce(0, +) / samples.count > 1000
+                    defer { state.appendedMilliseconds += audio.count / 48; state.callerTalking = loud }
+                    if loud, !state.callerTalking { return (false, state.appendedMilliseconds) }
+                    return (false, nil)
+                }
+                guard event["type"]?.string == "session.update", state.dropsLeft > 0 else { return (false, nil) }
                 state.dropsLeft -= 1
-                return true
+                return (true, nil)
+            }
+            if let speechStartedAt {
+                var buffer = context.channel.allocator.buffer(capacity: 128)
+                buffer.writeString(#"{"type":"input_audio_buffer.speech_started","audio_start_ms":\#(speechStartedAt),"item_id":"item_caller"}"#)
+                context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: buffer)), promise: nil)
             }
             if drop {
                 context.close(promise: nil)

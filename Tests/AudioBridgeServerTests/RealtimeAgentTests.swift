@@ -86,6 +86,27 @@ struct RealtimeAgentTests {
         try await fake.stop()
     }
 
+    /// Server turn detection: with our own detector switched off, the server's speech_started
+    /// alone cuts local playout, and the item is truncated at the heard position.
+    @Test func serverSpeechStartedCutsPlayout() async throws {
+        let fake = try await FakeRealtimeServer()
+        let server = try await TestServer(agent: "openai", realtime: Self.configuration(fake), localBargeIn: false)
+        let uuid = newUUID()
+        let caller = [Int16](repeating: 0, count: 12000) + talk(seconds: 1, level: 12000, seed: 1)
+        let call = Task { try await server.call(AudioSocketCallScript(uuid: uuid, caller: caller, totalFrames: 175)) }
+        try await Self.waitFor { !fake.events("session.update").isEmpty }
+        fake.respond(response: "resp_1", item: "item_1", audio: Self.tone(milliseconds: 5000), chunk: 9600, done: false)
+        let result = try await call.value
+        try await Self.waitFor { !fake.events("conversation.item.truncate").isEmpty }
+        let cuts = server.events(.bargeIn, of: uuid)
+        #expect(cuts.count == 1)
+        #expect(cuts.first?.code == SessionEvent.BargeInCause.interruptRequest.rawValue, "cut by the server's VAD, not ours")
+        #expect(fake.events("conversation.item.truncate").first?.1["audio_end_ms"]?.int == cuts.first.map { Int($0.heardMilliseconds) })
+        #expect(Self.loudFrames(result.received) < 120, "the 5 s response stopped early")
+        try await server.stop()
+        try await fake.stop()
+    }
+
     /// The model sends 4 s of audio at once while at most 300 ms may wait in the agent: the
     /// socket is read as playout makes room, and the caller hears every frame of it.
     @Test func fastModelAudioIsPacedNotDropped() async throws {

@@ -134,6 +134,10 @@ struct TwilioServerTests {
             #expect(result.closeCode == .unacceptableData, "\(text)")
         }
         _ = try await TwilioTestClient.stream(port: server.port, streamSid: "MZunknown", caller: [], frames: 0, rawFirst: #"{"event":"somethingNew"}"#, group: server.group)
+        // A message over the 64 KiB frame limit: refused by the WebSocket layer (1009).
+        let huge = #"{"event":"media","media":{"payload":""# + String(repeating: "A", count: 100_000) + #""}}"#
+        let oversize = try await TwilioTestClient.stream(port: server.port, streamSid: "MZhuge", caller: [], frames: 0, rawFirst: huge, group: server.group)
+        #expect(oversize.closedByServer && oversize.closeCode == .messageTooLarge)
         let goodResult = try await good.value
         #expect(goodResult.received.count >= 95 * 160, "the good stream kept its frames")
         #expect(!goodResult.closedByServer)

@@ -33,6 +33,11 @@ public enum Base64 {
         }
     }
 
+    /// Array overloads: what other modules should call (generic calls across a module
+    /// boundary run unspecialized, about one allocation per byte).
+    public static func encode(_ bytes: [UInt8], into out: inout [UInt8]) { encode(bytes[...], into: &out) }
+    public static func decode(_ text: [UInt8], into out: inout [UInt8]) throws(DecodingError) { try decode(text[...], into: &out) }
+
     public static func encode(_ bytes: some Collection<UInt8>) -> String {
         var out: [UInt8] = []
         encode(bytes, into: &out)

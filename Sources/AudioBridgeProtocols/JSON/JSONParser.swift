@@ -20,8 +20,14 @@ public struct JSONParser {
 
     /// Parses one JSON text. Inputs over `maximumBytes` are refused before any work.
     public static func parse(_ bytes: some Collection<UInt8>, maximumBytes: Int = defaultMaximumBytes) throws(JSONError) -> JSONValue {
+        try parse(Array(bytes), maximumBytes: maximumBytes)
+    }
+
+    /// The same for an array: the entry point other modules get specialized code for (a generic
+    /// call from outside this module runs unspecialized, about one allocation per byte).
+    public static func parse(_ bytes: [UInt8], maximumBytes: Int = defaultMaximumBytes) throws(JSONError) -> JSONValue {
         guard bytes.count <= maximumBytes else { throw .tooLarge(bytes.count) }
-        var parser = JSONParser(bytes: Array(bytes))
+        var parser = JSONParser(bytes: bytes)
         parser.skipWhitespace()
         let value = try parser.value(depth: 0)
         parser.skipWhitespace()

@@ -69,7 +69,10 @@ public enum RealtimeCodec {
     }
 
     /// Decodes one server event (a TEXT frame).
-    public static func decode(_ frame: some Collection<UInt8>) throws(RealtimeError) -> RealtimeServerEvent {
+    public static func decode(_ frame: some Collection<UInt8>) throws(RealtimeError) -> RealtimeServerEvent { try decode(Array(frame)) }
+
+    /// The same for an array (specialized for callers in other modules).
+    public static func decode(_ frame: [UInt8]) throws(RealtimeError) -> RealtimeServerEvent {
         let event: JSONValue
         do throws(JSONError) { event = try JSONParser.parse(frame) } catch { throw .badJSON(error) }
         guard case .object = event else { throw .notAnObject }

@@ -67,7 +67,10 @@ public enum TwilioError: Error, Equatable, Sendable {
 
 public enum TwilioMediaStreamCodec {
     /// Decodes one TEXT frame from Twilio.
-    public static func decode(_ frame: some Collection<UInt8>) throws(TwilioError) -> TwilioInbound {
+    public static func decode(_ frame: some Collection<UInt8>) throws(TwilioError) -> TwilioInbound { try decode(Array(frame)) }
+
+    /// The same for an array (specialized for callers in other modules).
+    public static func decode(_ frame: [UInt8]) throws(TwilioError) -> TwilioInbound {
         let message: JSONValue
         do throws(JSONError) { message = try JSONParser.parse(frame, maximumBytes: 1 << 20) } catch { throw .badJSON(error) }
         guard case .object = message else { throw .notAnObject }

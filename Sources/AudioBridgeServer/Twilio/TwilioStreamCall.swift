@@ -124,7 +124,7 @@ final class TwilioStreamHandler: ChannelInboundHandler {
         switch frame.opcode {
         case .text:
             do {
-                try handle(TwilioMediaStreamCodec.decode(frame.unmaskedData.readableBytesView), context: context)
+                try handle(TwilioMediaStreamCodec.decode(Array(frame.unmaskedData.readableBytesView)), context: context)
             } catch {
                 close(context: context, code: .unacceptableData, reason: "\(error)")
             }
