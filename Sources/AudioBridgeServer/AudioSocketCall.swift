@@ -18,9 +18,8 @@ final class AudioSocketCall: PacedCall {
     // retain/release pair on every access, several times per frame.
     private let server: AudioSocketServer
     private let logger: Logger
-    /// 8 kHz caller audio waiting to fill a session frame (Asterisk may send other lengths).
-    private let pendingCaller: UnsafeMutableRawBufferPointer
-    private var pendingCount = 0
+    /// 8 kHz caller audio, gathered into session frames.
+    private let callerFrames: CallerFrameAssembler
     /// The session's outbound frame when it has to be resampled before sending.
     private let phoneFrame: UnsafeMutableBufferPointer<Int16>
     /// Reused for every outbound frame: once the socket has written it, NIO drops its
@@ -43,7 +42,7 @@ final class AudioSocketCall: PacedCall {
         self.logger = logger
         session = try Session(configuration: server.configuration.session)
         frameBytes = session.media.frameBytes
-        pendingCaller = .allocate(byteCount: frameBytes, alignment: 16)
+        callerFrames = CallerFrameAssembler(frameBytes: frameBytes)
         phoneFrame = .allocate(capacity: session.media.frameSamples)
         sendBuffer = channel.allocator.buffer(capacity: AudioSocketEncoder.headerBytes + frameBytes)
         recorder = server.configuration.recordDirectory.map { CallRecorder(directory: $0, callID: "\(uuid)") }
@@ -52,7 +51,6 @@ final class AudioSocketCall: PacedCall {
     }
 
     deinit {
-        pendingCaller.deallocate()
         phoneFrame.deallocate()
     }
 
@@ -65,9 +63,9 @@ final class AudioSocketCall: PacedCall {
         }
         payload.withUnsafeBytes { bytes in
             if let rateAdapter {
-                rateAdapter.toPhoneRate(bytes) { feedPhoneRate($0) }
+                rateAdapter.toPhoneRate(bytes) { callerFrames.append($0, feedFrame) }
             } else {
-                feedPhoneRate(bytes)
+                callerFrames.append(bytes, feedFrame)
             }
         }
     }
@@ -81,25 +79,6 @@ final class AudioSocketCall: PacedCall {
         rateAdapter = adapter
         sendBuffer.reserveCapacity(AudioSocketEncoder.headerBytes + adapter.maximumFrameBytes)
         logger.info("call audio is slin at \(rate) Hz: resampling to and from 8 kHz")
-    }
-
-    private func feedPhoneRate(_ bytes: UnsafeRawBufferPointer) {
-        var offset = 0
-        while offset < bytes.count {
-            let take = min(frameBytes - pendingCount, bytes.count - offset)
-            if pendingCount == 0, take == frameBytes {
-                // The usual case (320-byte frames): straight from the socket buffer to the session.
-                feedFrame(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + take]))
-            } else {
-                (pendingCaller.baseAddress! + pendingCount).copyMemory(from: bytes.baseAddress! + offset, byteCount: take)
-                pendingCount += take
-                if pendingCount == frameBytes {
-                    feedFrame(UnsafeRawBufferPointer(pendingCaller))
-                    pendingCount = 0
-                }
-            }
-            offset += take
-        }
     }
 
     private func feedFrame(_ frame: UnsafeRawBufferPointer) {

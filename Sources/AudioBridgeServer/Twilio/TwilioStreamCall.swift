@@ -19,7 +19,7 @@ final class TwilioStreamCall: PacedCall {
     private let channel: Channel
     private let server: TwilioServer
     private let logger: Logger
-    private var pendingCaller: [UInt8] = []
+    private let callerFrames: CallerFrameAssembler
     private var outbound: [UInt8]
     let frameProcessingTimer: Metrics.Timer
 
@@ -32,7 +32,7 @@ final class TwilioStreamCall: PacedCall {
         self.logger = logger
         session = try Session(configuration: server.configuration.session)
         outbound = [UInt8](repeating: 0xFF, count: session.media.frameBytes)
-        pendingCaller.reserveCapacity(session.media.frameBytes)
+        callerFrames = CallerFrameAssembler(frameBytes: session.media.frameBytes)
         frameProcessingTimer = Metrics.Timer(label: "audiobridge_twilio_frame_processing_seconds")
         try engine.attach(try CallAgent.make(server.configuration.agent, realtime: server.configuration.realtime, metadata: start.customParameters,
                                               eventLoop: channel.eventLoop, logger: logger), to: session)
@@ -40,22 +40,16 @@ final class TwilioStreamCall: PacedCall {
 
     /// Caller audio (μ-law, any length): fed to the session in whole frames.
     func receive(audio payload: [UInt8]) {
-        let frameBytes = session.media.frameBytes
-        var offset = 0
-        while offset < payload.count {
-            let take = min(frameBytes - pendingCaller.count, payload.count - offset)
-            pendingCaller += payload[offset..<offset + take]
-            offset += take
-            if pendingCaller.count == frameBytes {
-                do {
-                    try pendingCaller.withUnsafeBytes { try session.media.writeCaller($0) }
-                } catch {
-                    logger.error("caller frame rejected: \(error)")
-                }
-                pendingCaller.removeAll(keepingCapacity: true)
-                server.count { $0.framesIn += 1 }
-            }
+        payload.withUnsafeBytes { callerFrames.append($0, feedFrame) }
+    }
+
+    private func feedFrame(_ frame: UnsafeRawBufferPointer) {
+        do {
+            try session.media.writeCaller(frame)
+        } catch {
+            logger.error("caller frame rejected: \(error)")
         }
+        server.count { $0.framesIn += 1 }
     }
 
     func dtmf(_ digit: UInt8) { try? session.media.callerPressed(digit: digit) }
