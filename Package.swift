@@ -32,6 +32,8 @@ let package = Package(
         .executable(name: "audiobridge", targets: ["audiobridge"]),
         // Fixtures shared by the tests and the benchmarks; not API.
         .library(name: "AudioBridgeTestSupport", targets: ["AudioBridgeTestSupport"]),
+        // A local stand-in for the OpenAI Realtime endpoint, for tests and demos; not an agent.
+        .executable(name: "realtime-standin", targets: ["realtime-standin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -102,6 +104,21 @@ let package = Package(
             linkerSettings: [.unsafeFlags(sharedLibraryLinkerFlags)]
         ),
         .target(
+            name: "AudioBridgeModelStandIn",
+            dependencies: [
+                "AudioBridgeCore", "AudioBridgeProtocols",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .executableTarget(
+            name: "realtime-standin",
+            dependencies: ["AudioBridgeModelStandIn", "AudioBridgeProtocols"]
+        ),
+        .target(
             name: "AudioBridgeTestSupport",
             dependencies: ["AudioBridgeCore", "AudioBridgeSession"]
         ),
@@ -120,6 +137,7 @@ let package = Package(
             name: "AudioBridgeServerTests",
             dependencies: [
                 "AudioBridgeServer", "AudioBridgeProtocols", "AudioBridgeSession", "AudioBridgeTransports", "AudioBridgeCore",
+                "AudioBridgeModelStandIn",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

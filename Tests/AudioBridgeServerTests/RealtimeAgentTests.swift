@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+import AudioBridgeModelStandIn
 import AudioBridgeProtocols
 import AudioBridgeServer
 import AudioBridgeSession
@@ -10,7 +11,7 @@ import Testing
 /// Realtime server in the model's place.
 @Suite(.serialized)
 struct RealtimeAgentTests {
-    static func configuration(_ fake: FakeRealtimeServer) -> RealtimeAgentConfiguration {
+    static func configuration(_ fake: RealtimeModelStandIn) -> RealtimeAgentConfiguration {
         var configuration = RealtimeAgentConfiguration()
         configuration.url = fake.url
         configuration.apiKey = "sk-test-key"
@@ -40,7 +41,7 @@ struct RealtimeAgentTests {
     }
 
     @Test func modelAudioReachesTheCallerAndCallerAudioReachesTheModel() async throws {
-        let fake = try await FakeRealtimeServer()
+        let fake = try await RealtimeModelStandIn()
         let server = try await TestServer(agent: "openai", realtime: Self.configuration(fake))
         let uuid = newUUID()
         // The caller speaks first; the model answers once it has 1.5 s of caller audio, when the
@@ -62,10 +63,39 @@ struct RealtimeAgentTests {
         try await fake.stop()
     }
 
+    /// A conversation with the stand-in answering on its own: it hears each caller turn end
+    /// (its VAD on the appended audio) and streams a 2 s reply at four times real time. The
+    /// caller talks over the first reply while it is still streaming — cancelled, and truncated
+    /// where the session says the caller stopped hearing it — then lets the second one finish.
+    @Test func standInConversationWithBargeIn() async throws {
+        var options = RealtimeModelStandIn.Options()
+        options.replyMilliseconds = 2000
+        let fake = try await RealtimeModelStandIn(options: options)
+        let server = try await TestServer(agent: "openai", realtime: Self.configuration(fake))
+        let uuid = newUUID()
+        // talk 1 s · quiet 0.6 s (reply 1 starts after 0.4 s) · talk 0.6 s · quiet (reply 2)
+        let caller = talk(seconds: 1) + [Int16](repeating: 0, count: 4800) + talk(seconds: 0.6, seed: 1)
+        let result = try await server.call(AudioSocketCallScript(uuid: uuid, caller: caller, totalFrames: 300))
+        try await Self.waitFor { !fake.events("conversation.item.truncate").isEmpty }
+
+        #expect(fake.events("response.cancel").count == 1, "the first reply is cancelled")
+        let cuts = server.events(.bargeIn, of: uuid).filter { $0.heardMilliseconds > 0 }
+        #expect(cuts.count == 1)
+        let truncate = fake.events("conversation.item.truncate").first?.1
+        #expect(truncate?["item_id"]?.string == "item_standin_1")
+        #expect(truncate?["audio_end_ms"]?.int == cuts.first.map { Int($0.heardMilliseconds) })
+        #expect((truncate?["audio_end_ms"]?.int ?? 0) > 50 && (truncate?["audio_end_ms"]?.int ?? 2000) < 1000, "cut while it played")
+        #expect(fake.events("response.create").isEmpty, "server VAD: the stand-in answers on its own")
+        #expect(server.events(.playoutFinished, of: uuid).count == 1, "the second reply played to its end")
+        #expect(Self.loudFrames(result.received) >= 100, "reply 2 (2 s) and part of reply 1 reached the caller: \(Self.loudFrames(result.received))")
+        try await server.stop()
+        try await fake.stop()
+    }
+
     /// The caller talks over the model: its audio stops, the response is cancelled and the item
     /// truncated at exactly the heard position the session reported.
     @Test func bargeInCancelsAndTruncatesAtTheHeardPosition() async throws {
-        let fake = try await FakeRealtimeServer()
+        let fake = try await RealtimeModelStandIn()
         let server = try await TestServer(agent: "openai", realtime: Self.configuration(fake))
         let caller = [Int16](repeating: 0, count: 12000) + talk(seconds: 1, level: 12000, seed: 1)
         let uuid = newUUID()
@@ -89,7 +119,7 @@ struct RealtimeAgentTests {
     /// Server turn detection: with our own detector switched off, the server's speech_started
     /// alone cuts local playout, and the item is truncated at the heard position.
     @Test func serverSpeechStartedCutsPlayout() async throws {
-        let fake = try await FakeRealtimeServer()
+        let fake = try await RealtimeModelStandIn()
         let server = try await TestServer(agent: "openai", realtime: Self.configuration(fake), localBargeIn: false)
         let uuid = newUUID()
         let caller = [Int16](repeating: 0, count: 12000) + talk(seconds: 1, level: 12000, seed: 1)
@@ -110,7 +140,7 @@ struct RealtimeAgentTests {
     /// The model sends 4 s of audio at once while at most 300 ms may wait in the agent: the
     /// socket is read as playout makes room, and the caller hears every frame of it.
     @Test func fastModelAudioIsPacedNotDropped() async throws {
-        let fake = try await FakeRealtimeServer()
+        let fake = try await RealtimeModelStandIn()
         var configuration = Self.configuration(fake)
         configuration.maximumQueuedDownlinkMilliseconds = 300
         let server = try await TestServer(agent: "openai", realtime: configuration)
@@ -128,7 +158,7 @@ struct RealtimeAgentTests {
     /// The model drops the first connection: the agent reconnects, the caller hears the fallback
     /// meanwhile, and the caller audio of the gap is sent on the new connection.
     @Test func reconnectsWithFallbackAudioAndKeepsCallerAudio() async throws {
-        let fake = try await FakeRealtimeServer()
+        let fake = try await RealtimeModelStandIn()
         fake.dropNextConnections(1)
         var configuration = Self.configuration(fake)
         configuration.reconnectMinimumMilliseconds = 700  // long enough to hear the whole 400 ms fallback
@@ -151,7 +181,7 @@ struct RealtimeAgentTests {
     /// Local turn detection: server VAD off in session.update; when our detector hears the
     /// caller stop, the bridge commits the input and asks for a response.
     @Test func localTurnDetectionCommitsAndRequestsAResponse() async throws {
-        let fake = try await FakeRealtimeServer()
+        let fake = try await RealtimeModelStandIn()
         var configuration = Self.configuration(fake)
         configuration.localTurnDetection = true
         let server = try await TestServer(agent: "openai", realtime: configuration)
@@ -169,7 +199,10 @@ struct RealtimeAgentTests {
     /// trusted through the configuration; an untrusted one is refused (the agent keeps retrying).
     @Test func connectsOverTLS() async throws {
         let (certificate, key) = try Self.selfSignedCertificate()
-        let fake = try await FakeRealtimeServer(certificatePEM: certificate, keyPEM: key)
+        var options = RealtimeModelStandIn.Options()
+        options.certificatePEM = certificate
+        options.keyPEM = key
+        let fake = try await RealtimeModelStandIn(options: options)
         #expect(fake.url.hasPrefix("wss://"))
         var configuration = Self.configuration(fake)
         configuration.additionalTrustRootsPEM = certificate

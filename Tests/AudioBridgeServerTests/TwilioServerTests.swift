@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 import AudioBridgeCore
+import AudioBridgeModelStandIn
 import AudioBridgeProtocols
 import AudioBridgeServer
 import AudioBridgeSession
@@ -149,7 +150,7 @@ struct TwilioServerTests {
     /// Twilio's μ-law meets the model's μ-law: the bridge passes G.711 through both ways, so the
     /// caller gets exactly the bytes the model sent.
     @Test func openAIOverTwilioPassesG711Through() async throws {
-        let fake = try await FakeRealtimeServer()
+        let fake = try await RealtimeModelStandIn()
         var realtime = RealtimeAgentConfiguration()
         realtime.url = fake.url
         realtime.apiKey = "sk-test"
@@ -186,7 +187,7 @@ struct TwilioServerTests {
     /// `response.cancel` and a truncate at what the caller heard — the session's heard position,
     /// and (±20 ms) the model audio the Twilio client actually received before the clear.
     @Test func bargeInOverTwilioClearsTwilioAndTruncatesTheModel() async throws {
-        let fake = try await FakeRealtimeServer()
+        let fake = try await RealtimeModelStandIn()
         var realtime = RealtimeAgentConfiguration()
         realtime.url = fake.url
         realtime.apiKey = "sk-test"

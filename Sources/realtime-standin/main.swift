@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+// The Realtime model stand-in as a process, for demos and the Python end-to-end tests:
+//
+//   realtime-standin [--port N] [--reply-ms MS] [--events FILE]
+//
+// prints "realtime-standin listening on ws://127.0.0.1:PORT/v1/realtime", replies MS ms of its
+// voiced signal after each caller turn (default 1000), and appends every client event it
+// receives to FILE as one JSON line (audio payloads replaced by their decoded length).
+import AudioBridgeModelStandIn
+import AudioBridgeProtocols
+import Foundation
+
+func value(of flag: String) -> String? {
+    let arguments = CommandLine.arguments
+    guard let index = arguments.firstIndex(of: flag), index + 1 < arguments.count else { return nil }
+    return arguments[index + 1]
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("realtime-standin: \(message)\n".utf8))
+    exit(2)
+}
+
+func number(_ flag: String) -> Int? {
+    guard let text = value(of: flag) else { return nil }
+    guard let number = Int(text) else { fail("\(flag) takes a number") }
+    return number
+}
+
+/// The event as logged: an append's audio becomes "audio_bytes": N.
+func loggable(_ event: JSONValue) -> JSONValue {
+    guard case .object(let members) = event, event["type"]?.string == "input_audio_buffer.append" else { return event }
+    let bytes = (try? Base64.decode(event["audio"]?.string ?? ""))?.count ?? -1
+    return .object(members.filter { $0.0 != "audio" } + [("audio_bytes", .number(String(bytes)))])
+}
+
+var options = RealtimeModelStandIn.Options()
+options.replyMilliseconds = number("--reply-ms") ?? 1000
+if let path = value(of: "--events") {
+    guard FileManager.default.createFile(atPath: path, contents: nil), let log = FileHandle(forWritingAtPath: path) else { fail("cannot write \(path)") }
+    options.onEvent = { connection, event in
+        // The stand-in's one thread calls this; each line is written whole.
+        let line = JSONValue.object([("connection", .number(String(connection))), ("event", loggable(event))]).jsonText + "\n"
+        log.write(Data(line.utf8))
+    }
+}
+let standIn = try await RealtimeModelStandIn(options: options, port: number("--port") ?? 0)
+FileHandle.standardOutput.write(Data("realtime-standin listening on \(standIn.url)\n".utf8))
+while true { try await Task.sleep(for: .seconds(3600)) }
