@@ -16,7 +16,7 @@ LIB := $(RELEASE_BUILD)/release/libAudioBridgeCABI.so
 C_STRICT := -std=c11 -Wall -Wextra -Werror -pedantic
 STAGE_PKG := PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config
 
-.PHONY: deps lib install stage run demo test test-swift test-release test-tsan test-c test-python test-bench bench bench-ratio clean
+.PHONY: deps lib install stage run demo test test-swift test-release test-tsan test-c test-python test-peers test-bench bench bench-ratio clean
 
 deps:
 	@scripts/install-deps.sh
@@ -53,7 +53,7 @@ demo: stage
 	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/transcode_demo samples/caller-ulaw-8k.wav out
 	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/example_host samples/caller-ulaw-8k.wav out/heard-echo.wav echo
 
-test: deps test-swift test-release test-tsan test-bench test-c test-python
+test: deps test-swift test-release test-tsan test-bench test-c test-python test-peers
 
 # Every Swift test, debug build (the load test runs on the release build below).
 test-swift:
@@ -84,6 +84,13 @@ test-c: stage
 # The Python ctypes binding against the staged library.
 test-python: stage
 	AUDIOBRIDGE_LIBRARY=$(STAGE)/lib/libaudiobridge.so.$(ABI) python3 -m pytest -q bindings/python/tests
+
+# The release server and the model stand-in as processes, against independent peers written in
+# Python from the protocol documents (websockets in Twilio's role, …).
+test-peers: deps
+	$(SWIFT) build -c release --scratch-path $(RELEASE_BUILD) --product audiobridge
+	$(SWIFT) build -c release --scratch-path $(RELEASE_BUILD) --product realtime-standin
+	AUDIOBRIDGE_BIN_DIR=$(RELEASE_BUILD)/release python3 -m pytest -q Tests/Peers
 
 # Every benchmark once, briefly, so none can rot (figures from this run mean nothing).
 test-bench:

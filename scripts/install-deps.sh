@@ -22,8 +22,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo apt-get update
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${missing[@]}"
 fi
-if ! python3 -m pytest --version >/dev/null 2>&1; then
-    echo "install-deps: installing pytest"
-    python3 -m pip install pytest 2>/dev/null || python3 -m pip install --break-system-packages pytest
-fi
+# pytest runs the Python tests; websockets is the independent WebSocket peer in Tests/Peers.
+for module in pytest websockets; do
+    if ! python3 -c "import $module" >/dev/null 2>&1; then
+        echo "install-deps: installing $module"
+        python3 -m pip install "$module" 2>/dev/null || python3 -m pip install --break-system-packages "$module"
+    fi
+done
 command -v swift >/dev/null 2>&1 || { echo "install-deps: swift is not on PATH (install Swift 6.1 or later)"; exit 1; }

@@ -118,11 +118,11 @@ struct Serve: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let server = try AudioSocketServer(configuration: configuration, group: group)
         let address = try await server.start()
-        print("audiobridge: AudioSocket listening on \(address), agent \(agent)")
+        announce("audiobridge: AudioSocket listening on \(address), agent \(agent)")
         var metricsChannel: Channel?
         if let metrics {
             metricsChannel = try await MetricsEndpoint.start(host: metrics.host, port: metrics.port, metrics: server.metrics, group: group)
-            print("audiobridge: metrics at http://\(metrics.host):\(metricsChannel?.localAddress?.port ?? metrics.port)/metrics")
+            announce("audiobridge: metrics at http://\(metrics.host):\(metricsChannel?.localAddress?.port ?? metrics.port)/metrics")
         }
         var twilioServer: TwilioServer?
         if let twilio {
@@ -137,19 +137,19 @@ struct Serve: AsyncParsableCommand {
             let server = try TwilioServer(configuration: twilioConfiguration, group: group)
             let address = try await server.start()
             twilioServer = server
-            print("audiobridge: Twilio listening on \(address): voice webhook \(TwilioServer.voicePath), outbound \(TwilioServer.outboundPath)?purpose=…, stream \(TwilioServer.mediaPath)"
+            announce("audiobridge: Twilio listening on \(address): voice webhook \(TwilioServer.voicePath), outbound \(TwilioServer.outboundPath)?purpose=…, stream \(TwilioServer.mediaPath)"
                 + (twilioConfiguration.authToken == nil ? " (no TWILIO_AUTH_TOKEN: signatures not checked)" : " (signatures checked)"))
         }
-        print("audiobridge: in Asterisk: same => n,Answer() / same => n,AudioSocket(\(UUID().uuidString.lowercased()),\(audiosocket.host):\(address.port ?? audiosocket.port))")
+        announce("audiobridge: in Asterisk: same => n,Answer() / same => n,AudioSocket(\(UUID().uuidString.lowercased()),\(audiosocket.host):\(address.port ?? audiosocket.port))")
 
         await waitForTerminationSignal()
-        print("audiobridge: shutting down, hanging up \(server.snapshot.activeCalls) call(s)")
+        announce("audiobridge: shutting down, hanging up \(server.snapshot.activeCalls) call(s)")
         await server.shutdown()
         await twilioServer?.shutdown()
         try? await metricsChannel?.close()
         try await group.shutdownGracefully()
         let counters = server.snapshot
-        print("audiobridge: \(counters.totalCalls) call(s), \(counters.framesIn) frames in, \(counters.framesOut) out, \(counters.bargeIns) barge-ins, \(counters.underrunFrames) underrun frames, \(counters.protocolErrors) protocol errors")
+        announce("audiobridge: \(counters.totalCalls) call(s), \(counters.framesIn) frames in, \(counters.framesOut) out, \(counters.bargeIns) barge-ins, \(counters.underrunFrames) underrun frames, \(counters.protocolErrors) protocol errors")
     }
 }
 
@@ -173,6 +173,12 @@ extension Serve {
         realtime.fallbackAgent = fallback
         return realtime
     }
+}
+
+/// A status line, written at once: a supervisor or test reading a pipe sees the listening
+/// addresses without waiting for stdio's block buffer.
+func announce(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
 /// Waits for SIGINT or SIGTERM.

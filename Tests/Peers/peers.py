@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: MIT
+"""What the independent-peer tests share: G.711 μ-law written from the ITU-T G.711 description
+(not from our Swift code), a talking caller, and the release binaries started as processes on
+loopback and stopped at the end."""
+import contextlib
+import math
+import os
+import re
+import subprocess
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(os.environ.get("AUDIOBRIDGE_BIN_DIR", ROOT / ".build-release" / "release"))
+
+_BIAS = 0x84
+
+
+def ulaw_encode(sample: int) -> int:
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), 32635) + _BIAS
+    exponent = max(0, magnitude.bit_length() - 8)
+    exponent = min(exponent, 7)
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | exponent << 4 | mantissa) & 0xFF
+
+
+def ulaw_decode(code: int) -> int:
+    code = ~code & 0xFF
+    magnitude = (((code & 0x0F) << 3) + _BIAS) << ((code >> 4) & 0x07)
+    return _BIAS - magnitude if code & 0x80 else magnitude - _BIAS
+
+
+def talk(seconds: float, level: float = 9000, seed: float = 0, rate: int = 8000) -> list:
+    """A voiced, syllable-modulated caller: loud enough for any speech detector."""
+    out = []
+    for n in range(int(rate * seconds)):
+        t = n / rate
+        tone = math.sin(2 * math.pi * 310 * t + seed) + 0.7 * math.sin(2 * math.pi * 1130 * t) + 0.5 * math.sin(2 * math.pi * 2470 * t + seed)
+        syllable = 0.6 + 0.4 * math.sin(2 * math.pi * 4 * t)
+        out.append(int(level * tone * syllable / 2.2))
+    return out
+
+
+def loud_frames(samples: list, frame: int = 160, threshold: int = 500) -> int:
+    return sum(1 for i in range(0, len(samples) - frame + 1, frame) if max(abs(s) for s in samples[i:i + frame]) > threshold)
+
+
+class Process:
+    """A binary started with its output read line by line on a thread; `wait_for` finds a line."""
+
+    def __init__(self, args: list, env: dict = None):
+        self.lines = []
+        self._changed = threading.Condition()
+        self.proc = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env={**os.environ, **(env or {})})
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float = 30) -> re.Match:
+        regex = re.compile(pattern)
+        with self._changed:
+            found = self._changed.wait_for(lambda: next((m for m in map(regex.search, self.lines) if m), None) or self.proc.poll() is not None, timeout)
+            match = next((m for m in map(regex.search, self.lines) if m), None)
+        assert match, f"no line matching {pattern!r} from {self.proc.args[0]} (exit {self.proc.poll()}):\n" + "\n".join(self.lines[-20:])
+        return match
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@contextlib.contextmanager
+def running(args: list, env: dict = None):
+    process = Process(args, env)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def listening_port(process: Process, label: str) -> int:
+    """The port from a line like 'audiobridge: Twilio listening on [IPv4]127.0.0.1/127.0.0.1:40123: …'."""
+    return int(process.wait_for(label + r" listening on \S*?:(\d+)").group(1))

@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: MIT
+"""`audiobridge serve --twilio … --agent openai` against independent peers: Python `websockets`
+in Twilio's role (Media Streams, real-time paced μ-law, marks echoed as Twilio does once played)
+and the Realtime model stand-in (`realtime-standin`) in the model's role, whose log of the
+events it received is what the model-side assertions read."""
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import websockets
+
+from peers import BIN, listening_port, loud_frames, running, talk, ulaw_decode, ulaw_encode
+
+FRAME = 160  # 20 ms of 8 kHz μ-law
+
+
+async def twilio_stream(url: str, caller: list, frames: int, parameters: dict) -> dict:
+    """Streams `caller` (then silence) for `frames` frames in real time, as Twilio does, and
+    records what comes back: decoded audio, marks (echoed at once: the bridge keeps Twilio's
+    buffer about a frame deep, so received is played) and where the clears fell."""
+    got = {"received": [], "marks": [], "clears": [], "unknown": []}
+    sid = "MZpeer"
+    async with websockets.connect(url, max_size=1 << 20, compression=None) as ws:
+        await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+        await ws.send(json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": sid, "start": {
+            "streamSid": sid, "accountSid": "ACpeer", "callSid": "CApeer", "tracks": ["inbound"],
+            "customParameters": parameters,
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}))
+
+        async def receive():
+            async for text in ws:
+                message = json.loads(text)
+                event = message.get("event")
+                if event == "media":
+                    got["received"].extend(ulaw_decode(b) for b in base64.b64decode(message["media"]["payload"]))
+                elif event == "mark":
+                    name = message["mark"]["name"]
+                    got["marks"].append((name, len(got["received"])))
+                    await ws.send(json.dumps({"event": "mark", "sequenceNumber": "0", "streamSid": sid, "mark": {"name": name}}))
+                elif event == "clear":
+                    got["clears"].append(len(got["received"]))
+                else:
+                    got["unknown"].append(message)
+
+        receiver = asyncio.create_task(receive())
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        padded = caller + [0] * max(0, frames * FRAME - len(caller))
+        for n in range(frames):
+            payload = bytes(ulaw_encode(s) for s in padded[n * FRAME:(n + 1) * FRAME])
+            await ws.send(json.dumps({"event": "media", "sequenceNumber": str(n + 2), "streamSid": sid, "media": {
+                "track": "inbound", "chunk": str(n + 1), "timestamp": str(n * 20), "payload": base64.b64encode(payload).decode()}}))
+            await asyncio.sleep(max(0, start + (n + 1) * 0.02 - loop.time()))
+        await asyncio.sleep(0.3)  # the last agent audio and marks
+        await ws.send(json.dumps({"event": "stop", "sequenceNumber": str(frames + 2), "streamSid": sid,
+                                  "stop": {"accountSid": "ACpeer", "callSid": "CApeer"}}))
+        receiver.cancel()
+    return got
+
+
+def read_events(path) -> list:
+    return [json.loads(line)["event"] for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_twilio_call_through_the_model_stand_in(tmp_path):
+    events_file = tmp_path / "model-events.jsonl"
+    with running([BIN / "realtime-standin", "--reply-ms", "2000", "--events", events_file]) as model:
+        model_url = model.wait_for(r"listening on (ws://\S+)").group(1)
+        with running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--twilio", "127.0.0.1:0", "--agent", "openai",
+                      "--openai-url", model_url, "--log-level", "warning"], env={"OPENAI_API_KEY": "sk-peer-test"}) as bridge:
+            port = listening_port(bridge, "Twilio")
+            # talk 1 s · quiet 0.6 s (the model's reply 1 starts after 0.4 s) · talk 0.6 s over
+            # it · quiet (reply 2 plays to its end)
+            caller = talk(1) + [0] * 4800 + talk(0.6, seed=1)
+            got = asyncio.run(twilio_stream(f"ws://127.0.0.1:{port}/twilio/media", caller, 275,
+                                            {"caller": "+14155550100", "purpose": "peer-test"}))
+    events = read_events(events_file)
+    by_type = lambda kind: [e for e in events if e.get("type") == kind]
+
+    # The model was set up for μ-law passthrough and told who calls and why.
+    update = by_type("session.update")[0]["session"]
+    assert update["audio"]["input"]["format"]["type"] == "audio/pcmu"
+    assert "caller=+14155550100" in update["instructions"] and "purpose=peer-test" in update["instructions"]
+    # Caller audio reached the model: 275 frames of 160 μ-law bytes (± a frame or two at the ends).
+    appended = sum(e["audio_bytes"] for e in by_type("input_audio_buffer.append"))
+    assert 270 * FRAME <= appended <= 275 * FRAME, appended
+
+    # Barge-in: one clear to Twilio; the model's reply 1 cancelled and truncated where the
+    # caller stopped hearing it — the reply audio this client received before the clear.
+    assert len(got["clears"]) == 1, got["clears"]
+    assert len(by_type("response.cancel")) == 1
+    truncates = by_type("conversation.item.truncate")
+    assert [t["item_id"] for t in truncates] == ["item_standin_1"]
+    first_reply_sample = next(i for i, s in enumerate(got["received"]) if s != 0)
+    heard_ms = (got["clears"][0] - first_reply_sample) / 8
+    print(f"truncated at {truncates[0]['audio_end_ms']} ms; this client received {heard_ms:.0f} ms of the reply before the clear")
+    assert abs(truncates[0]["audio_end_ms"] - heard_ms) <= 20, (truncates[0]["audio_end_ms"], heard_ms)
+
+    # Reply 2 played in full after the clear, and its mark came back after its audio.
+    after_clear = got["received"][got["clears"][0]:]
+    assert loud_frames(after_clear) >= 95, loud_frames(after_clear)
+    assert len(got["marks"]) == 1, got["marks"]
+    assert got["marks"][0][1] >= got["clears"][0] + 1900 * 8
+    assert not got["unknown"], got["unknown"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def twilio_signature(token: str, url: str, form: dict) -> str:
+    """Twilio's documented scheme: HMAC-SHA1 over the URL and the sorted name+value pairs, base64."""
+    data = url + "".join(name + form[name] for name in sorted(form))
+    return base64.b64encode(hmac.new(token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
+def post(url: str, form: dict, signature: str = None):
+    request = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(), method="POST")
+    request.add_header("Content-Type", "application/x-www-form-urlencoded")
+    if signature is not None:
+        request.add_header("X-Twilio-Signature", signature)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+
+
+def test_webhook_signatures_from_an_independent_signer():
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    token = "peer-test-auth-token"
+    with running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--twilio", f"127.0.0.1:{port}",
+                  "--twilio-public-url", public, "--agent", "echo", "--log-level", "warning"], env={"TWILIO_AUTH_TOKEN": token}) as bridge:
+        listening_port(bridge, "Twilio")
+        form = {"CallSid": "CA0123456789abcdef", "From": "+14155550100", "To": "+14155550199", "Direction": "inbound"}
+        url = public + "/twilio/voice"
+        status, twiml = post(url, form, twilio_signature(token, url, form))
+        assert status == 200
+        assert f'url="ws://127.0.0.1:{port}/twilio/media"' in twiml and 'value="+14155550100"' in twiml, twiml
+        # Tampered (another caller), signed for another URL, or unsigned: 403.
+        assert post(url, {**form, "From": "+19005550000"}, twilio_signature(token, url, form))[0] == 403
+        assert post(url, form, twilio_signature(token, url + "?x=1", form))[0] == 403
+        assert post(url, form)[0] == 403
+        # The outbound webhook signs over its query string too.
+        outbound = public + "/twilio/outbound?purpose=renewal"
+        status, twiml = post(outbound, form, twilio_signature(token, outbound, form))
+        assert status == 200 and 'value="renewal"' in twiml, twiml
