@@ -60,7 +60,10 @@ enum {
     AB_E_INVALID_FRAME_DURATION = -9, /* a frame duration other than 10, 20 or 30 ms */
     AB_E_ABI_MISMATCH = -10,          /* a struct whose struct_size/abi_version this library does not know */
     AB_E_INVALID_STATE = -11,         /* not allowed now (e.g. a second transport on a session) */
-    AB_E_WOULD_BLOCK = -12            /* no room now: retry later (back-pressure) */
+    AB_E_WOULD_BLOCK = -12,           /* no room now: retry later (back-pressure) */
+    AB_E_PROTOCOL = -13               /* a peer broke its protocol (malformed message, bad audio
+                                         encoding): the code of a transport error event; the
+                                         call goes on */
 };
 
 /** The library's version packed as (major << 16) | (minor << 8) | patch.

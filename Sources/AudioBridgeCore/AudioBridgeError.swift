@@ -16,6 +16,7 @@ public enum AudioBridgeError: Int32, Error, Sendable, CaseIterable {
     case abiMismatch = -10
     case invalidState = -11
     case wouldBlock = -12
+    case protocolViolation = -13
 
     /// The C status code (`AB_E_*`), always negative.
     public var code: Int32 { rawValue }
@@ -35,6 +36,7 @@ public enum AudioBridgeError: Int32, Error, Sendable, CaseIterable {
         case .abiMismatch: "struct size or ABI version does not match this library"
         case .invalidState: "not allowed in the object's current state"
         case .wouldBlock: "no room now; retry later (back-pressure)"
+        case .protocolViolation: "a peer broke its protocol (malformed message or audio)"
         }
     }
 }

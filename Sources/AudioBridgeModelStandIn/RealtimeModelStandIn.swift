@@ -111,21 +111,41 @@ public final class RealtimeModelStandIn: Sendable {
         events("input_audio_buffer.append").flatMap { (try? Base64.decode($0.1["audio"]?.string ?? "")) ?? [] }
     }
 
-    /// Sends `event` on the newest connection.
-    public func send(_ event: JSONValue) {
-        guard let channel = state.withLockedValue({ $0.connections.last }) else { return }
-        channel.writeAndFlush(StandInConnection.textFrame(event, allocator: channel.allocator), promise: nil)
+    /// Sends `event` on connection `index` (by default the newest).
+    public func send(_ event: JSONValue, connection index: Int? = nil) {
+        sendText(event.jsonText, connection: index)
+    }
+
+    /// Sends any text as one message — malformed JSON too, to test the client's handling.
+    public func sendText(_ text: String, connection index: Int? = nil) {
+        send(Array(text.utf8), opcode: .text, connection: index)
+    }
+
+    /// Sends one binary message (the Realtime protocol has none: the client must reject it).
+    public func sendBinary(_ bytes: [UInt8], connection index: Int? = nil) {
+        send(bytes, opcode: .binary, connection: index)
+    }
+
+    private func send(_ bytes: [UInt8], opcode: WebSocketOpcode, connection index: Int?) {
+        let channel = state.withLockedValue { recorded -> Channel? in
+            guard let index else { return recorded.connections.last }
+            return recorded.connections.indices.contains(index) ? recorded.connections[index] : nil
+        }
+        guard let channel else { return }
+        var buffer = channel.allocator.buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: opcode, data: buffer), promise: nil)
     }
 
     /// A response of `audio` (agent-format bytes) as one item, sent in `chunk`-byte deltas at once.
-    public func respond(response: String, item: String, audio: [UInt8], chunk: Int, done: Bool = true) {
-        send(["type": "response.created", "response": ["id": .string(response), "status": "in_progress"]])
+    public func respond(response: String, item: String, audio: [UInt8], chunk: Int, done: Bool = true, connection index: Int? = nil) {
+        send(["type": "response.created", "response": ["id": .string(response), "status": "in_progress"]], connection: index)
         for start in stride(from: 0, to: audio.count, by: chunk) {
-            send(StandInConnection.delta(response: response, item: item, audio: audio[start..<min(audio.count, start + chunk)]))
+            send(StandInConnection.delta(response: response, item: item, audio: audio[start..<min(audio.count, start + chunk)]), connection: index)
         }
         if done {
-            send(["type": "response.output_audio.done", "response_id": .string(response), "item_id": .string(item)])
-            send(["type": "response.done", "response": ["id": .string(response), "status": "completed"]])
+            send(["type": "response.output_audio.done", "response_id": .string(response), "item_id": .string(item)], connection: index)
+            send(["type": "response.done", "response": ["id": .string(response), "status": "completed"]], connection: index)
         }
     }
 

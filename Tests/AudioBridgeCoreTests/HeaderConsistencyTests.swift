@@ -42,6 +42,7 @@ struct HeaderConsistencyTests {
             .wrongFrameSize: "AB_E_WRONG_FRAME_SIZE", .unsupportedCodec: "AB_E_UNSUPPORTED_CODEC",
             .invalidFrameDuration: "AB_E_INVALID_FRAME_DURATION", .abiMismatch: "AB_E_ABI_MISMATCH",
             .invalidState: "AB_E_INVALID_STATE", .wouldBlock: "AB_E_WOULD_BLOCK",
+            .protocolViolation: "AB_E_PROTOCOL",
         ]
         #expect(names.count == AudioBridgeError.allCases.count, "a new error needs a header name here")
         for error in AudioBridgeError.allCases {

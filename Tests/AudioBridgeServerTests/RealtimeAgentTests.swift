@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+import AudioBridgeCore
 import AudioBridgeModelStandIn
 import AudioBridgeProtocols
 import AudioBridgeServer
@@ -88,6 +89,48 @@ struct RealtimeAgentTests {
         #expect(fake.events("response.create").isEmpty, "server VAD: the stand-in answers on its own")
         #expect(server.events(.playoutFinished, of: uuid).count == 1, "the second reply played to its end")
         #expect(Self.loudFrames(result.received) >= 100, "reply 2 (2 s) and part of reply 1 reached the caller: \(Self.loudFrames(result.received))")
+        try await server.stop()
+        try await fake.stop()
+    }
+
+    /// One call's model misbehaves — malformed JSON, bad base64 audio, an unknown event, a binary
+    /// message, then a message over the size limit. Each unreadable message is a transportError
+    /// (protocolViolation) event and is skipped; the oversize one costs the connection, which is
+    /// re-established. The call keeps its audio both ways, and the other call notices nothing.
+    @Test func misbehavingModelDoesNotEndCalls() async throws {
+        let fake = try await RealtimeModelStandIn()
+        var configuration = Self.configuration(fake)
+        configuration.maximumMessageBytes = 64 * 1024
+        configuration.reconnectMinimumMilliseconds = 100
+        let server = try await TestServer(agent: "openai", realtime: configuration)
+        let (calm, troubled) = (newUUID(), newUUID())
+        let calmCall = Task { try await server.call(AudioSocketCallScript(uuid: calm, caller: [], totalFrames: 250)) }
+        try await Self.waitFor { fake.events("session.update").count == 1 }
+        let troubledCall = Task { try await server.call(AudioSocketCallScript(uuid: troubled, caller: [], totalFrames: 250)) }
+        try await Self.waitFor { fake.events("session.update").count == 2 }
+        fake.respond(response: "resp_calm", item: "item_calm", audio: Self.tone(milliseconds: 500), chunk: 4800, connection: 0)
+
+        fake.sendText("{not json", connection: 1)
+        fake.sendText(#"{"type":"response.output_audio.delta","response_id":"r","item_id":"i","delta":"!!!!"}"#, connection: 1)
+        fake.sendText(#"{"type":"rate_limits.updated","rate_limits":[]}"#, connection: 1)
+        fake.sendBinary([1, 2, 3], connection: 1)
+        fake.respond(response: "resp_1", item: "item_1", audio: Self.tone(milliseconds: 500), chunk: 4800, connection: 1)
+        try await Task.sleep(for: .milliseconds(800))
+        fake.sendText(#"{"type":"response.output_audio.delta","delta":""# + String(repeating: "A", count: 100_000) + #""}"#, connection: 1)
+        try await Self.waitFor { fake.events("session.update").count == 3 }
+        #expect(fake.events("session.update").map(\.0) == [0, 1, 2], "the troubled call reconnected on a new connection")
+        fake.respond(response: "resp_2", item: "item_2", audio: Self.tone(milliseconds: 500), chunk: 4800, connection: 2)
+        let (calmResult, troubledResult) = (try await calmCall.value, try await troubledCall.value)
+
+        let violation = AudioBridgeError.protocolViolation.code
+        #expect(server.events(.transportError, of: troubled).filter { $0.code == violation }.count == 4,
+                "JSON, base64, binary and the oversize message: \(server.events(.transportError, of: troubled).map(\.code))")
+        #expect(server.events(.transportDisconnected, of: troubled).count == 1)
+        #expect(server.events(.transportConnected, of: troubled).count == server.events(.transportConnected, of: calm).count + 1, "one reconnect")
+        #expect(Self.loudFrames(troubledResult.received) >= 48, "both responses reached the troubled caller: \(Self.loudFrames(troubledResult.received))")
+        #expect(server.events(.transportError, of: calm).isEmpty && server.events(.transportDisconnected, of: calm).isEmpty)
+        #expect(abs(Self.loudFrames(calmResult.received) - 25) <= 2, "the calm call: its response, nothing else")
+        #expect(fake.events("input_audio_buffer.append").filter { $0.0 == 0 }.count >= 245, "the calm call's audio kept flowing")
         try await server.stop()
         try await fake.stop()
     }

@@ -48,7 +48,7 @@ static void check_library_calls(void) {
     const int codes[] = {AB_E_INVALID_ARGUMENT, AB_E_UNSUPPORTED_SAMPLE_RATE, AB_E_UNSUPPORTED_QUALITY,
                          AB_E_OUT_OF_MEMORY, AB_E_BUFFER_TOO_SMALL, AB_E_INTERNAL, AB_E_WRONG_FRAME_SIZE,
                          AB_E_UNSUPPORTED_CODEC, AB_E_INVALID_FRAME_DURATION, AB_E_ABI_MISMATCH,
-                         AB_E_INVALID_STATE, AB_E_WOULD_BLOCK};
+                         AB_E_INVALID_STATE, AB_E_WOULD_BLOCK, AB_E_PROTOCOL};
     const size_t n = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < n; i++) {
         const char *text = ab_strerror(codes[i]);

@@ -27,7 +27,7 @@ public final class RealtimeAgent: AgentTransport {
     let logger: Logger
     private var session: Session?
     private var format: RealtimeAudioFormat = .pcm16
-    private var connection: RealtimeConnection?
+    private var connection: WebSocketClient?
     private var connected = false
     private var closed = false
     private var attempts = 0
@@ -62,7 +62,11 @@ public final class RealtimeAgent: AgentTransport {
         public var cancels = 0
         public var droppedUplinkBytes = 0
         public var unknownEvents = 0
+        /// `error` events from the server.
         public var serverErrors = 0
+        /// Messages we could not read (malformed JSON, bad base64, binary) and broken frames;
+        /// each is also a transportError event with AudioBridgeError.protocolViolation.
+        public var protocolErrors = 0
     }
 
     public init(configuration: RealtimeAgentConfiguration, eventLoop: any EventLoop, logger: Logger = Logger(label: "audiobridge.openai")) {
@@ -141,11 +145,20 @@ public final class RealtimeAgent: AgentTransport {
         }
         var headers: [(String, String)] = [("Authorization", "Bearer " + configuration.apiKey)]
         if configuration.version == .beta { headers.append(("OpenAI-Beta", "realtime=v1")) }
-        connection = RealtimeConnection.connect(url: url, headers: headers, additionalTrustRootsPEM: configuration.additionalTrustRootsPEM,
-                                                eventLoop: eventLoop, timeout: .seconds(configuration.connectTimeoutSeconds), logger: logger, delegate: self)
+        connection = WebSocketClient.connect(url: url, headers: headers, additionalTrustRootsPEM: configuration.additionalTrustRootsPEM,
+                                             maximumMessageBytes: configuration.maximumMessageBytes, eventLoop: eventLoop,
+                                             timeout: .seconds(configuration.connectTimeoutSeconds), delegate: self)
     }
 
-    func connectionOpened() {
+    private func protocolError(_ reason: String) {
+        statistics.protocolErrors += 1
+        session?.agent.report(SessionEvent(kind: .transportError, code: AudioBridgeError.protocolViolation.code))
+        logger.warning("Realtime protocol error: \(reason)")
+    }
+}
+
+extension RealtimeAgent: WebSocketClientDelegate {
+    func webSocketOpened() {
         connected = true
         attempts = 0
         statistics.connects += 1
@@ -164,7 +177,11 @@ public final class RealtimeAgent: AgentTransport {
         logger.info("Realtime connected")
     }
 
-    func connectionClosed(error: Error?) {
+    func webSocketProtocolError(_ error: Error) { protocolError("\(error)") }
+
+    func webSocketReceived(binary: ByteBuffer) { protocolError("a binary message (\(binary.readableBytes) bytes)") }
+
+    func webSocketClosed(error: Error?) {
         let wasConnected = connected
         connected = false
         connection = nil
@@ -179,13 +196,12 @@ public final class RealtimeAgent: AgentTransport {
         reconnect = eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(delay)) { [weak self] in self?.connect() }
     }
 
-    func received(_ frame: [UInt8]) {
+    func webSocketReceived(text: [UInt8]) {
         let event: RealtimeServerEvent
         do {
-            event = try RealtimeCodec.decode(frame)
+            event = try RealtimeCodec.decode(text)
         } catch {
-            statistics.serverErrors += 1
-            logger.warning("unreadable Realtime event: \(error)")
+            protocolError("unreadable event: \(error)")
             return
         }
         switch event {
@@ -218,6 +234,9 @@ public final class RealtimeAgent: AgentTransport {
         }
     }
 
+}
+
+extension RealtimeAgent {
     // MARK: Audio and barge-in
 
     private func sessionItem(for itemID: String) -> UInt64 {

@@ -25,6 +25,8 @@ public struct RealtimeAgentConfiguration: Sendable {
     public var reconnectMinimumMilliseconds: Int64 = 250
     public var reconnectMaximumMilliseconds: Int64 = 8000
     public var connectTimeoutSeconds: Int64 = 10
+    /// A larger message from the server is a protocol error (close 1009, then a reconnect).
+    public var maximumMessageBytes = 1 << 24
     /// PEM certificates trusted in addition to the system's roots for wss:// (a private CA, or
     /// a test's self-signed certificate).
     public var additionalTrustRootsPEM: [UInt8]?

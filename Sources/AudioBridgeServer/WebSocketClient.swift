@@ -1,18 +1,29 @@
 // SPDX-License-Identifier: MIT
-// The WebSocket client under RealtimeAgent: TCP (TLS for wss with SNI and the system's trust
-// roots), the HTTP upgrade with the agent's headers, then text frames both ways. Reading can be
-// paused: while paused, the handler holds NIO's read requests, so the kernel's buffer fills and
-// the server slows down instead of us dropping audio.
-import Logging
+// The WebSocket client under the network agents (Realtime, raw PCM): TCP (TLS for wss with SNI
+// and the system's trust roots), the HTTP upgrade with the agent's headers, then text and binary
+// messages both ways. Reading can be paused: while paused, the handler holds NIO's read
+// requests, so the kernel's buffer fills and the server slows down instead of us dropping audio.
+// A message over `maximumMessageBytes` or a broken frame is a protocol error: NIO answers with
+// the matching close code (1009, 1002), the delegate hears `webSocketProtocolError`, then the
+// connection closes.
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import NIOWebSocket
 
-final class RealtimeConnection {
+/// What a client's owner hears, always on the client's event loop.
+protocol WebSocketClientDelegate: AnyObject {
+    func webSocketOpened()
+    func webSocketReceived(text: [UInt8])
+    func webSocketReceived(binary: ByteBuffer)
+    func webSocketProtocolError(_ error: Error)
+    func webSocketClosed(error: Error?)
+}
+
+final class WebSocketClient {
     private var channel: Channel?
-    private var gate: RealtimeFrameHandler?
+    private var gate: WebSocketClientHandler?
     private var closing = false
     /// Completed when the upgrade is done, or failed: by close() too, so that a connect still
     /// in flight when the agent goes away never leaves it pending.
@@ -20,10 +31,10 @@ final class RealtimeConnection {
 
     /// Starts connecting; the delegate hears `connectionOpened`, `received` and `connectionClosed`
     /// on `eventLoop`.
-    static func connect(url: WebSocketURL, headers: [(String, String)], additionalTrustRootsPEM: [UInt8]?, eventLoop: any EventLoop,
-                        timeout: TimeAmount, logger: Logger, delegate: RealtimeAgent) -> RealtimeConnection {
-        let connection = RealtimeConnection()
-        let handler = RealtimeFrameHandler(delegate: delegate)
+    static func connect(url: WebSocketURL, headers: [(String, String)], additionalTrustRootsPEM: [UInt8]?, maximumMessageBytes: Int,
+                        eventLoop: any EventLoop, timeout: TimeAmount, delegate: WebSocketClientDelegate) -> WebSocketClient {
+        let connection = WebSocketClient()
+        let handler = WebSocketClientHandler(delegate: delegate)
         connection.gate = handler
         let loopBoundHandler = NIOLoopBound(handler, eventLoop: eventLoop)
         let upgraded = eventLoop.makePromise(of: Void.self)
@@ -43,9 +54,10 @@ final class RealtimeConnection {
                         let isAddress = url.host.contains(":") || url.host.allSatisfy { $0.isNumber || $0 == "." }
                         try sync.addHandler(try NIOSSLClientHandler(context: try NIOSSLContext(configuration: tls), serverHostname: isAddress ? nil : url.host))
                     }
-                    let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: 1 << 24, upgradePipelineHandler: { channel, _ in
+                    let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: maximumMessageBytes, upgradePipelineHandler: { channel, _ in
                         channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024, maxAccumulatedFrameSize: 1 << 24))
+                            try channel.pipeline.syncOperations.addHandler(NIOWebSocketFrameAggregator(
+                                minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024, maxAccumulatedFrameSize: maximumMessageBytes))
                             try channel.pipeline.syncOperations.addHandler(loopBoundHandler.value)
                             // Open only now: the HTTP handlers are gone and the frame codec is in.
                             upgraded.succeed()
@@ -71,28 +83,33 @@ final class RealtimeConnection {
                 upgraded.futureResult.assumeIsolated().whenComplete { outcome in
                     timer.cancel()
                     switch outcome {
-                    case .success: delegate.connectionOpened()
+                    case .success: delegate.webSocketOpened()
                     case .failure: channel.close(promise: nil)
                     }
                 }
                 channel.closeFuture.assumeIsolated().whenComplete { _ in
                     upgraded.fail(ChannelError.ioOnClosedChannel)
-                    delegate.connectionClosed(error: nil)
+                    delegate.webSocketClosed(error: nil)
                 }
             case .failure(let error):
                 upgraded.fail(error)
-                delegate.connectionClosed(error: error)
+                delegate.webSocketClosed(error: error)
             }
         }
         return connection
     }
 
-    /// Sends one text frame (client frames are masked, as RFC 6455 requires).
-    func send(_ text: [UInt8]) {
+    /// Sends one text message (client frames are masked, as RFC 6455 requires).
+    func send(_ text: [UInt8]) { send(text, opcode: .text) }
+
+    /// Sends one binary message.
+    func send(binary: some Collection<UInt8>) { send(binary, opcode: .binary) }
+
+    private func send(_ bytes: some Collection<UInt8>, opcode: WebSocketOpcode) {
         guard let channel, channel.isActive else { return }
-        var buffer = channel.allocator.buffer(capacity: text.count)
-        buffer.writeBytes(text)
-        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: buffer), promise: nil)
+        var buffer = channel.allocator.buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: opcode, maskKey: .random(), data: buffer), promise: nil)
     }
 
     func pauseReading(_ paused: Bool) { gate?.setPaused(paused) }
@@ -108,18 +125,18 @@ final class RealtimeConnection {
     }
 }
 
-/// Hands text frames to the agent, answers pings, and holds reads while paused.
-final class RealtimeFrameHandler: ChannelDuplexHandler {
+/// Hands messages to the delegate, answers pings, and holds reads while paused.
+final class WebSocketClientHandler: ChannelDuplexHandler {
     typealias InboundIn = WebSocketFrame
     typealias OutboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
-    private weak var delegate: RealtimeAgent?  // frames arriving after the agent is gone are dropped
+    private weak var delegate: WebSocketClientDelegate?  // messages arriving after the agent is gone are dropped
     private var context: ChannelHandlerContext?
     private var paused = false
     private var readHeld = false
 
-    init(delegate: RealtimeAgent) { self.delegate = delegate }
+    init(delegate: WebSocketClientDelegate) { self.delegate = delegate }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
@@ -128,7 +145,9 @@ final class RealtimeFrameHandler: ChannelDuplexHandler {
         let frame = unwrapInboundIn(data)
         switch frame.opcode {
         case .text:
-            delegate?.received(Array(frame.unmaskedData.readableBytesView))
+            delegate?.webSocketReceived(text: Array(frame.unmaskedData.readableBytesView))
+        case .binary:
+            delegate?.webSocketReceived(binary: frame.unmaskedData)
         case .ping:
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)), promise: nil)
         case .connectionClose:
@@ -151,5 +170,8 @@ final class RealtimeFrameHandler: ChannelDuplexHandler {
         }
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) { context.close(promise: nil) }
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        delegate?.webSocketProtocolError(error)
+        context.close(promise: nil)
+    }
 }
