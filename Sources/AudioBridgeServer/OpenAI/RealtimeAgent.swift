@@ -34,23 +34,16 @@ public final class RealtimeAgent: AgentTransport {
     private var reconnect: Scheduled<Void>?
 
     /// Model audio not yet taken by the session, in arrival order, and item ends.
-    private enum Queued { case audio(item: UInt64, bytes: [UInt8], offset: Int); case end(item: UInt64) }
-    private var downlink: [Queued] = []
-    private var downlinkBytes = 0
+    private var downlink = DownlinkQueue()
     /// Model item ids ↔ session items, and what the model sent of each (for truncation).
     private var sessionItems: [String: UInt64] = [:]
     private var modelItems: [UInt64: (id: String, receivedBytes: Int)] = [:]
-    private static let firstModelItem: UInt64 = 1 << 32  // above the fallback agent's ids
-    private var nextItem = firstModelItem
+    private var nextItem = AgentFallback.firstNetworkItem
     private var cancelledItems: Set<String> = []
     private var activeResponse: String?
     /// Caller audio held while disconnected.
     private var uplinkBacklog: [UInt8] = []
-    private let fallback: AgentTransport?
-    private var fallbackAttached = false
-    /// The interrupt that cuts the fallback when the model connects: model audio waits until
-    /// the media side has carried it out, or the cut would flush it along with the fallback.
-    private var fallbackCut: UInt64?
+    private let fallback: AgentFallback
 
     /// What the agent did, for tests and logs (on the event loop).
     public private(set) var statistics = Statistics()
@@ -73,7 +66,7 @@ public final class RealtimeAgent: AgentTransport {
         self.configuration = configuration
         self.eventLoop = eventLoop
         self.logger = logger
-        fallback = try? LocalAgentURI.makeAgent(configuration.fallbackAgent)
+        fallback = AgentFallback(configuration.fallbackAgent)
     }
 
     // MARK: AgentTransport (engine calls, on the event loop)
@@ -104,9 +97,8 @@ public final class RealtimeAgent: AgentTransport {
     }
 
     public func handle(_ event: SessionEvent) {
-        if !connected { fallback?.handle(event) }
-        // The fallback's own items (cut when the model connects) are none of the model's business.
-        if event.item != 0, event.item < Self.firstModelItem { return }
+        if !connected { fallback.handle(event) }
+        if AgentFallback.isFallbackItem(event) { return }
         switch event.kind {
         case .bargeIn:
             interrupted(item: event.item, heardMilliseconds: Int(event.heardMilliseconds))
@@ -119,12 +111,7 @@ public final class RealtimeAgent: AgentTransport {
     }
 
     public func poll(_ session: Session) {
-        if connected {
-            drainDownlink()
-        } else if let fallback {
-            if !fallbackAttached { fallback.attached(to: session); fallbackAttached = true }
-            fallback.poll(session)
-        }
+        if connected { drainDownlink() } else { fallback.poll(session) }
     }
 
     public func close() {
@@ -133,7 +120,7 @@ public final class RealtimeAgent: AgentTransport {
         connection?.close()
         connection = nil
         connected = false
-        fallback?.close()
+        fallback.close()
     }
 
     // MARK: Connection
@@ -172,7 +159,7 @@ extension RealtimeAgent: WebSocketClientDelegate {
             uplinkBacklog.removeAll()
         }
         // Whatever the fallback is playing stops now: the model speaks from here on.
-        if fallbackAttached { fallbackCut = session?.interrupt() }
+        fallback.connected(session)
         session?.agent.report(SessionEvent(kind: .transportConnected))
         logger.info("Realtime connected")
     }
@@ -187,7 +174,6 @@ extension RealtimeAgent: WebSocketClientDelegate {
         connection = nil
         activeResponse = nil
         downlink.removeAll()
-        downlinkBytes = 0
         guard !closed else { return }
         if wasConnected { session?.agent.report(SessionEvent(kind: .transportDisconnected)) }
         let delay = min(configuration.reconnectMaximumMilliseconds, configuration.reconnectMinimumMilliseconds << Int64(min(attempts, 16)))
@@ -211,11 +197,10 @@ extension RealtimeAgent: WebSocketClientDelegate {
             if activeResponse == nil { activeResponse = responseID }
             let item = sessionItem(for: itemID)
             modelItems[item]?.receivedBytes += audio.count
-            downlink.append(.audio(item: item, bytes: audio, offset: 0))
-            downlinkBytes += audio.count
+            downlink.append(item: item, audio)
             drainDownlink()
         case .audioDone(_, let itemID):
-            if let item = sessionItems[itemID], !cancelledItems.contains(itemID) { downlink.append(.end(item: item)); drainDownlink() }
+            if let item = sessionItems[itemID], !cancelledItems.contains(itemID) { downlink.end(item: item); drainDownlink() }
         case .responseCreated(let responseID):
             activeResponse = responseID
         case .responseDone(let responseID, _):
@@ -250,34 +235,15 @@ extension RealtimeAgent {
 
     /// Offers queued model audio to the session until it is full; pauses or resumes reading.
     private func drainDownlink() {
-        guard let session else { return }
-        if let cut = fallbackCut {
-            guard session.interruptHandled(cut) else { return }  // poll() tries again next tick
-            fallbackCut = nil
-        }
-        while let first = downlink.first {
-            switch first {
-            case .audio(let item, let bytes, let offset):
-                let taken = bytes.withUnsafeBytes { (try? session.agent.writeDownlink(item: item, UnsafeRawBufferPointer(rebasing: $0[offset...]))) ?? 0 }
-                downlinkBytes -= taken
-                if offset + taken < bytes.count {
-                    downlink[0] = .audio(item: item, bytes: bytes, offset: offset + taken)
-                    connection?.pauseReading(downlinkBytes > configuration.maximumQueuedDownlinkMilliseconds * format.bytesPerMillisecond)
-                    return
-                }
-            case .end(let item):
-                guard (try? session.agent.endItem(item)) != nil else { return }
-            }
-            downlink.removeFirst()
-        }
-        connection?.pauseReading(false)
+        guard let session, fallback.allowsNetworkAudio(session) else { return }  // poll() tries again next tick
+        let limit = configuration.maximumQueuedDownlinkMilliseconds * format.bytesPerMillisecond
+        connection?.pauseReading(!downlink.drain(into: session) && downlink.byteCount > limit)
     }
 
     private func interrupted(item: UInt64, heardMilliseconds: Int) {
         guard let model = modelItems[item] else { return }
         cancelledItems.insert(model.id)
-        downlink.removeAll { if case .audio(let queued, _, _) = $0 { return queued == item } else if case .end(let queued) = $0 { return queued == item } else { return false } }
-        downlinkBytes = downlink.reduce(0) { if case .audio(_, let bytes, let offset) = $1 { return $0 + bytes.count - offset } else { return $0 } }
+        downlink.remove(item: item)
         guard connected, let connection else { return }
         if activeResponse != nil {
             connection.send(RealtimeCodec.encode(.cancelResponse(responseID: nil), version: configuration.version))

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: MIT
+// What the caller hears while a network agent cannot reach its server: a built-in local agent
+// (a tone, a WAV) played into the same session, and cut when the connection is back. Its items
+// use ids below `firstNetworkItem`, so the network agent can tell their events from its own.
+import AudioBridgeSession
+import AudioBridgeTransports
+
+final class AgentFallback {
+    /// Network agents number their items from here up.
+    static let firstNetworkItem: UInt64 = 1 << 32
+
+    private let agent: AgentTransport?
+    private var attached = false
+    /// The interrupt that cut the fallback on reconnect: network audio waits until the media side
+    /// has carried it out, or the cut would flush that audio along with the fallback's.
+    private var cut: UInt64?
+
+    /// `name` is a built-in agent (tone[:HZ[:MS]], wav:PATH); an unknown one plays nothing.
+    init(_ name: String) { agent = try? LocalAgentURI.makeAgent(name) }
+
+    /// Whether `event` concerns one of the fallback's own items (none of the network's business).
+    static func isFallbackItem(_ event: SessionEvent) -> Bool { event.item != 0 && event.item < firstNetworkItem }
+
+    /// While disconnected: events and ticks go to the fallback.
+    func handle(_ event: SessionEvent) { agent?.handle(event) }
+
+    func poll(_ session: Session) {
+        guard let agent else { return }
+        if !attached { agent.attached(to: session); attached = true }
+        agent.poll(session)
+    }
+
+    /// The network is back: stop what the fallback is playing.
+    func connected(_ session: Session?) {
+        if attached { cut = session?.interrupt() }
+    }
+
+    /// Whether network audio may be written now (the cut, if any, has been carried out).
+    func allowsNetworkAudio(_ session: Session) -> Bool {
+        guard let request = cut else { return true }
+        guard session.interruptHandled(request) else { return false }
+        cut = nil
+        return true
+    }
+
+    func close() { agent?.close() }
+}
