@@ -46,7 +46,7 @@ final class AudioSocketCall: PacedCall {
         phoneFrame = .allocate(capacity: session.media.frameSamples)
         sendBuffer = channel.allocator.buffer(capacity: AudioSocketEncoder.headerBytes + frameBytes)
         recorder = server.configuration.recordDirectory.map { CallRecorder(directory: $0, callID: "\(uuid)") }
-        try engine.attach(try CallAgent.make(server.configuration.agent, realtime: server.configuration.realtime, metadata: [("callId", "\(uuid)")],
+        try engine.attach(try CallAgent.make(server.configuration.agent, realtime: server.configuration.realtime, pcmStream: server.configuration.pcmStream, metadata: [("callId", "\(uuid)")],
                                               eventLoop: channel.eventLoop, logger: logger), to: session)
     }
 

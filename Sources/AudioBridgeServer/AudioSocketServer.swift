@@ -16,9 +16,11 @@ public struct AudioSocketServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 9092
     /// The agent for every call: a built-in one ("echo", "tone[:HZ[:MS]]", "wav:PATH") or
-    /// "openai" (then `realtime` says how to reach the model).
+    /// "openai" (then `realtime` says how to reach the model), or a ws:// / wss:// URL (raw PCM).
     public var agent = "echo"
     public var realtime: RealtimeAgentConfiguration?
+    /// For a ws:// or wss:// agent: how to reach it (its URL is the agent name).
+    public var pcmStream = PCMWebSocketAgentConfiguration()
     /// The session settings (the phone side is forced to 8 kHz slin, 20 ms: AudioSocket's format).
     public var session = SessionConfiguration()
     /// Close a connection that sends nothing for this long (Asterisk sends a frame every 20 ms).

@@ -49,7 +49,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The public URL Twilio reaches the --twilio listener at (e.g. https://bridge.example.com): signatures are checked over it and the stream URL is derived from it. The auth token, when set in TWILIO_AUTH_TOKEN, makes signatures mandatory.")
     var twilioPublicUrl: String?
 
-    @Option(help: "The agent for every call: echo, tone[:HZ[:MS]], wav:FILE, or openai (the Realtime API; key in OPENAI_API_KEY).")
+    @Option(help: "The agent for every call: echo, tone[:HZ[:MS]], wav:FILE, openai (the Realtime API; key in OPENAI_API_KEY), or ws://HOST:PORT/PATH (wss:// too): your own server speaking raw PCM16 at --agent-rate with JSON control messages (README: \"Your own model server\").")
     var agent = "echo"
 
     @Option(help: "openai: the model.")
@@ -73,10 +73,10 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "openai: always send PCM16 24 kHz, even when the phone side is G.711.")
     var noG711Passthrough = false
 
-    @Option(help: "openai: what the caller hears while the model is unreachable (tone[:HZ[:MS]] or wav:FILE).")
+    @Option(help: "openai and ws://: what the caller hears while the agent is unreachable (tone[:HZ[:MS]] or wav:FILE).")
     var fallback = "tone:425:400"
 
-    @Option(help: "The agent side's sample rate: 8000, 16000 or 24000 Hz. The built-in agents sound the same at any rate, and 8000 needs no resampling.")
+    @Option(help: "The agent side's sample rate: 8000, 16000 or 24000 Hz (the rate a ws:// agent speaks). The built-in agents sound the same at any rate, and 8000 needs no resampling.")
     var agentRate = 8000
 
     @Option(help: "Resampler quality, 0–10.")
@@ -114,6 +114,7 @@ struct Serve: AsyncParsableCommand {
         configuration.session.bargeIn.enabled = !noBargeIn
         configuration.recordDirectory = record
         configuration.realtime = try realtimeConfiguration()
+        configuration.pcmStream.fallbackAgent = fallback
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let server = try AudioSocketServer(configuration: configuration, group: group)
@@ -134,6 +135,7 @@ struct Serve: AsyncParsableCommand {
             twilioConfiguration.agent = agent
             twilioConfiguration.session = configuration.session
             twilioConfiguration.realtime = configuration.realtime
+            twilioConfiguration.pcmStream = configuration.pcmStream
             let server = try TwilioServer(configuration: twilioConfiguration, group: group)
             let address = try await server.start()
             twilioServer = server

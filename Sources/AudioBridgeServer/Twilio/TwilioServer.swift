@@ -26,9 +26,11 @@ public struct TwilioServerConfiguration: Sendable {
     /// Twilio's auth token: when set, unsigned or wrongly signed webhook requests get 403.
     public var authToken: String?
     /// The agent for every call: a built-in one ("echo", "tone[:HZ[:MS]]", "wav:PATH") or
-    /// "openai" (then `realtime` says how to reach the model).
+    /// "openai" (then `realtime` says how to reach the model), or a ws:// / wss:// URL (raw PCM).
     public var agent = "echo"
     public var realtime: RealtimeAgentConfiguration?
+    /// For a ws:// or wss:// agent: how to reach it (its URL is the agent name).
+    public var pcmStream = PCMWebSocketAgentConfiguration()
     /// The session settings (the phone side is forced to μ-law 20 ms: Twilio's format).
     public var session = SessionConfiguration()
     /// Close a stream that sends nothing for this long (Twilio sends media every 20 ms).

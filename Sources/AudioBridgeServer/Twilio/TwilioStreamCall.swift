@@ -34,7 +34,7 @@ final class TwilioStreamCall: PacedCall {
         outbound = [UInt8](repeating: 0xFF, count: session.media.frameBytes)
         callerFrames = CallerFrameAssembler(frameBytes: session.media.frameBytes)
         frameProcessingTimer = Metrics.Timer(label: "audiobridge_twilio_frame_processing_seconds")
-        try engine.attach(try CallAgent.make(server.configuration.agent, realtime: server.configuration.realtime, metadata: start.customParameters,
+        try engine.attach(try CallAgent.make(server.configuration.agent, realtime: server.configuration.realtime, pcmStream: server.configuration.pcmStream, metadata: start.customParameters,
                                               eventLoop: channel.eventLoop, logger: logger), to: session)
     }
 
