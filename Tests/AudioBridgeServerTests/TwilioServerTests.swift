@@ -92,7 +92,10 @@ struct TwilioServerTests {
         let finished = server.sessionEvents(.playoutFinished, of: "MZ1")
         #expect(finished.count == 1)
         #expect(result.marks == finished.map { "item-\($0.item)" })
-        #expect(server.events(of: "MZ1").contains(.markPlayed(name: "item-\(finished.first?.item ?? 0)")))
+        // playoutFinished is reported when the echo arrives, right before the echo itself.
+        let events = server.events(of: "MZ1")
+        let echoAt = events.firstIndex(of: .markPlayed(name: "item-\(finished.first?.item ?? 0)"))
+        #expect(echoAt.map { $0 > 0 && events[$0 - 1] == finished.first.map { .session($0) } } == true)
         #expect(server.sessionEvents(.dtmf, of: "MZ1").map(\.digit) == [UInt8(ascii: "7")])
         guard case .started(let start)? = server.events(of: "MZ1").first else { Issue.record("no start"); return try await server.stop() }
         #expect(start.customParameters.map(\.0) == ["caller", "purpose"] && start.customParameters.map(\.1) == ["+14158675309", "demo"])

@@ -61,6 +61,7 @@ public struct TwilioServerCounters: Sendable, Equatable {
 /// What a stream reports to an observer (tests, logs).
 public enum TwilioStreamEvent: Sendable, Equatable {
     case started(TwilioStreamStart)
+    /// The session's events; playoutFinished comes when Twilio echoes the item's mark.
     case session(SessionEvent)
     /// Twilio echoed a mark we sent after an agent item: the caller heard it to its end.
     case markPlayed(name: String)

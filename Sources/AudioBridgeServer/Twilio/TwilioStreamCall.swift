@@ -3,8 +3,9 @@
 // μ-law goes into the session as it arrives (re-framed to 160 bytes); the loop's pacer sends one
 // 20 ms `media` message per tick, so Twilio's playout buffer stays about a frame deep and a
 // `clear` takes effect at once. After the last frame of each agent item a `mark` follows; Twilio
-// echoes it when the caller has heard the item to its end. On barge-in the session cuts its own
-// playout and we send `clear`, which empties Twilio's buffer as well.
+// echoes it when the caller has heard the item to its end, and only then is the item's
+// playoutFinished reported (to the observer, metrics and logs). On barge-in the session cuts its
+// own playout and we send `clear`, which empties Twilio's buffer as well.
 import AudioBridgeProtocols
 import AudioBridgeSession
 import AudioBridgeTransports
@@ -21,6 +22,8 @@ final class TwilioStreamCall: PacedCall {
     private let logger: Logger
     private let callerFrames: CallerFrameAssembler
     private var outbound: [UInt8]
+    /// playoutFinished events waiting for Twilio's echo of their mark, by mark name.
+    private var unconfirmed: [String: SessionEvent] = [:]
     let frameProcessingTimer: Metrics.Timer
 
     init(start: TwilioStreamStart, channel: Channel, server: TwilioServer, engine: Engine) throws {
@@ -65,9 +68,12 @@ final class TwilioStreamCall: PacedCall {
         while let event = session.pollEvent() {
             switch event.kind {
             case .playoutFinished:
-                // Everything of the item has been handed to Twilio: the echo says it was heard.
-                send(.mark(name: "item-\(event.item)"))
+                // Everything of the item has been handed to Twilio; its echo will say it was heard.
+                let name = "item-\(event.item)"
+                send(.mark(name: name))
+                unconfirmed[name] = event
                 server.count { $0.marksSent += 1 }
+                continue
             case .bargeIn:
                 send(.clear)
                 server.count { $0.clears += 1; $0.bargeIns += 1 }
@@ -83,6 +89,7 @@ final class TwilioStreamCall: PacedCall {
 
     func markEchoed(_ name: String) {
         server.count { $0.marksEchoed += 1 }
+        if let finished = unconfirmed.removeValue(forKey: name) { server.observer?(start.streamSid, .session(finished)) }
         server.observer?(start.streamSid, .markPlayed(name: name))
     }
 
