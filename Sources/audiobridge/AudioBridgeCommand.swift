@@ -120,11 +120,6 @@ struct Serve: AsyncParsableCommand {
         let server = try AudioSocketServer(configuration: configuration, group: group)
         let address = try await server.start()
         announce("audiobridge: AudioSocket listening on \(address), agent \(agent)")
-        var metricsChannel: Channel?
-        if let metrics {
-            metricsChannel = try await MetricsEndpoint.start(host: metrics.host, port: metrics.port, metrics: server.metrics, group: group)
-            announce("audiobridge: metrics at http://\(metrics.host):\(metricsChannel?.localAddress?.port ?? metrics.port)/metrics")
-        }
         var twilioServer: TwilioServer?
         if let twilio {
             var twilioConfiguration = TwilioServerConfiguration()
@@ -141,6 +136,12 @@ struct Serve: AsyncParsableCommand {
             twilioServer = server
             announce("audiobridge: Twilio listening on \(address): voice webhook \(TwilioServer.voicePath), outbound \(TwilioServer.outboundPath)?purpose=…, stream \(TwilioServer.mediaPath)"
                 + (twilioConfiguration.authToken == nil ? " (no TWILIO_AUTH_TOKEN: signatures not checked)" : " (signatures checked)"))
+        }
+        var metricsChannel: Channel?
+        if let metrics {
+            metricsChannel = try await MetricsEndpoint.start(host: metrics.host, port: metrics.port, metrics: server.metrics,
+                                                          more: twilioServer.map { twilio in [{ twilio.snapshot.prometheusText }] } ?? [], group: group)
+            announce("audiobridge: metrics at http://\(metrics.host):\(metricsChannel?.localAddress?.port ?? metrics.port)/metrics")
         }
         announce("audiobridge: in Asterisk: same => n,Answer() / same => n,AudioSocket(\(UUID().uuidString.lowercased()),\(audiosocket.host):\(address.port ?? audiosocket.port))")
 

@@ -73,13 +73,17 @@ def test_twilio_call_through_the_model_stand_in(tmp_path):
     with running([BIN / "realtime-standin", "--reply-ms", "2000", "--events", events_file]) as model:
         model_url = model.wait_for(r"listening on (ws://\S+)").group(1)
         with running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--twilio", "127.0.0.1:0", "--agent", "openai",
-                      "--openai-url", model_url, "--log-level", "warning"], env={"OPENAI_API_KEY": "sk-peer-test"}) as bridge:
+                      "--openai-url", model_url, "--metrics", "127.0.0.1:0", "--log-level", "warning"],
+                     env={"OPENAI_API_KEY": "sk-peer-test"}) as bridge:
             port = listening_port(bridge, "Twilio")
+            metrics_port = int(bridge.wait_for(r"metrics at http://\S+?:(\d+)/metrics").group(1))
             # talk 1 s · quiet 0.6 s (the model's reply 1 starts after 0.4 s) · talk 0.6 s over
             # it · quiet (reply 2 plays to its end)
             caller = talk(1) + [0] * 4800 + talk(0.6, seed=1)
             got = asyncio.run(twilio_stream(f"ws://127.0.0.1:{port}/twilio/media", caller, 275,
                                             {"caller": "+14155550100", "purpose": "peer-test"}))
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
+                metrics = dict(line.rsplit(" ", 1) for line in response.read().decode().splitlines() if line and not line.startswith("#"))
     events = read_events(events_file)
     by_type = lambda kind: [e for e in events if e.get("type") == kind]
 
@@ -108,6 +112,11 @@ def test_twilio_call_through_the_model_stand_in(tmp_path):
     assert len(got["marks"]) == 1, got["marks"]
     assert got["marks"][0][1] >= got["clears"][0] + 1900 * 8
     assert not got["unknown"], got["unknown"]
+
+    # The Twilio listener's counters in the Prometheus text.
+    assert metrics["audiobridge_twilio_calls_total"] == "1" and metrics["audiobridge_twilio_clears_total"] == "1"
+    assert metrics["audiobridge_twilio_marks_echoed_total"] == "1" and metrics["audiobridge_twilio_protocol_errors_total"] == "0"
+    assert int(metrics["audiobridge_twilio_frames_in_total"]) >= 270
 
 
 def free_port() -> int:

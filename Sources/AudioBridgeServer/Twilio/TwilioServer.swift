@@ -56,6 +56,21 @@ public struct TwilioServerCounters: Sendable, Equatable {
     public var unknownEvents = 0
     /// Malformed messages and protocol violations (each closes its stream).
     public var protocolErrors = 0
+
+    /// The counters in Prometheus' text format (`--metrics` serves them next to the AudioSocket
+    /// server's), read from this snapshot at each scrape.
+    public var prometheusText: String {
+        let counters: [(String, Int)] = [
+            ("calls", totalCalls), ("webhooks", webhooks), ("rejected_webhooks", rejectedWebhooks), ("frames_in", framesIn),
+            ("frames_out", framesOut), ("marks_sent", marksSent), ("marks_echoed", marksEchoed), ("clears", clears), ("dtmf", dtmf),
+            ("barge_ins", bargeIns), ("unknown_events", unknownEvents), ("protocol_errors", protocolErrors),
+        ]
+        var text = "# TYPE audiobridge_twilio_active_calls gauge\naudiobridge_twilio_active_calls \(activeCalls)\n"
+        for (name, value) in counters {
+            text += "# TYPE audiobridge_twilio_\(name)_total counter\naudiobridge_twilio_\(name)_total \(value)\n"
+        }
+        return text
+    }
 }
 
 /// What a stream reports to an observer (tests, logs).
