@@ -31,6 +31,23 @@ def ulaw_decode(code: int) -> int:
     return _BIAS - magnitude if code & 0x80 else magnitude - _BIAS
 
 
+def read_ulaw_wav(path) -> bytes:
+    """The μ-law bytes of a mono 8 kHz μ-law WAV (format 7), read from its RIFF chunks."""
+    data = Path(path).read_bytes()
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE", path
+    offset, fmt = 12, None
+    while offset + 8 <= len(data):
+        chunk, size = data[offset:offset + 4], int.from_bytes(data[offset + 4:offset + 8], "little")
+        body = data[offset + 8:offset + 8 + size]
+        if chunk == b"fmt ":
+            fmt = (int.from_bytes(body[0:2], "little"), int.from_bytes(body[2:4], "little"), int.from_bytes(body[4:8], "little"))
+        elif chunk == b"data":
+            assert fmt == (7, 1, 8000), f"{path}: not mono 8 kHz μ-law: {fmt}"
+            return body
+        offset += 8 + size + (size & 1)
+    raise AssertionError(f"{path}: no data chunk")
+
+
 def talk(seconds: float, level: float = 9000, seed: float = 0, rate: int = 8000) -> list:
     """A voiced, syllable-modulated caller: loud enough for any speech detector."""
     out = []

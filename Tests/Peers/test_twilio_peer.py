@@ -15,13 +15,16 @@ import urllib.request
 
 import websockets
 
-from peers import BIN, listening_port, loud_frames, running, talk, ulaw_decode, ulaw_encode
+from peers import BIN, ROOT, listening_port, loud_frames, read_ulaw_wav, running, ulaw_decode, ulaw_encode
 
 FRAME = 160  # 20 ms of 8 kHz μ-law
+SILENCE = bytes([ulaw_encode(0)])
+# The caller's words: espeak-ng speech, μ-law 8 kHz.
+SPEECH = read_ulaw_wav(ROOT / "samples" / "caller-ulaw-8k.wav")
 
 
-async def twilio_stream(url: str, caller: list, frames: int, parameters: dict) -> dict:
-    """Streams `caller` (then silence) for `frames` frames in real time, as Twilio does, and
+async def twilio_stream(url: str, caller: bytes, frames: int, parameters: dict) -> dict:
+    """Streams `caller` (μ-law, then silence) for `frames` frames in real time, as Twilio does, and
     records what comes back: decoded audio, marks (echoed at once: the bridge keeps Twilio's
     buffer about a frame deep, so received is played) and where the clears fell."""
     got = {"received": [], "marks": [], "clears": [], "unknown": []}
@@ -51,9 +54,9 @@ async def twilio_stream(url: str, caller: list, frames: int, parameters: dict) -
         receiver = asyncio.create_task(receive())
         loop = asyncio.get_running_loop()
         start = loop.time()
-        padded = caller + [0] * max(0, frames * FRAME - len(caller))
+        padded = caller + SILENCE * max(0, frames * FRAME - len(caller))
         for n in range(frames):
-            payload = bytes(ulaw_encode(s) for s in padded[n * FRAME:(n + 1) * FRAME])
+            payload = padded[n * FRAME:(n + 1) * FRAME]
             await ws.send(json.dumps({"event": "media", "sequenceNumber": str(n + 2), "streamSid": sid, "media": {
                 "track": "inbound", "chunk": str(n + 1), "timestamp": str(n * 20), "payload": base64.b64encode(payload).decode()}}))
             await asyncio.sleep(max(0, start + (n + 1) * 0.02 - loop.time()))
@@ -77,9 +80,10 @@ def test_twilio_call_through_the_model_stand_in(tmp_path):
                      env={"OPENAI_API_KEY": "sk-peer-test"}) as bridge:
             port = listening_port(bridge, "Twilio")
             metrics_port = int(bridge.wait_for(r"metrics at http://\S+?:(\d+)/metrics").group(1))
-            # talk 1 s · quiet 0.6 s (the model's reply 1 starts after 0.4 s) · talk 0.6 s over
-            # it · quiet (reply 2 plays to its end)
-            caller = talk(1) + [0] * 4800 + talk(0.6, seed=1)
+            # The WAV's first phrase (0.52 s) · quiet 0.6 s (the model's reply 1 starts after its
+            # VAD heard 0.4 s of it) · the WAV's second phrase (0.4 s) over the reply · quiet
+            # (reply 2 plays to its end)
+            caller = SPEECH[:26 * FRAME] + SILENCE * (30 * FRAME) + SPEECH[36 * FRAME:56 * FRAME]
             got = asyncio.run(twilio_stream(f"ws://127.0.0.1:{port}/twilio/media", caller, 275,
                                             {"caller": "+14155550100", "purpose": "peer-test"}))
             with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
