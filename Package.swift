@@ -88,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "audiobridge",
             dependencies: [
-                "AudioBridgeServer", "AudioBridgeTransports", "AudioBridgeProtocols",
+                "AudioBridgeServer", "AudioBridgeSession", "AudioBridgeTransports", "AudioBridgeProtocols",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

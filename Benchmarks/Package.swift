@@ -48,5 +48,14 @@ let package = Package(
             path: "Benchmarks/ProtocolMessages",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "SpeechDetector",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "AudioBridgeCore", package: "AudioBridge"),
+            ],
+            path: "Benchmarks/SpeechDetector",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

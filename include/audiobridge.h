@@ -212,12 +212,17 @@ typedef struct ab_session_config {
     uint32_t event_capacity;       /* events waiting per producer side; default 256 */
     uint32_t barge_in_enabled;     /* 1 (default): caller speech over agent audio cuts it */
     uint32_t fade_ms;              /* fade-out on a cut, 1..10 and at most frame_ms; default 8 */
-    uint32_t min_speech_ms;        /* speech must last this long to count; default 100 */
-    uint32_t hangover_ms;          /* speech ends after this much quiet; default 400 */
-    float threshold_db;            /* loud = this far above the noise floor; default 12 */
-    float min_level_dbfs;          /* and above this level; default -42 */
-    float echo_rejection_db;       /* while playing, the caller must be within this of what was
-                                      played, or it is taken for echo; default 12 */
+    /* The caller-speech detector and barge-in policy (README: "Barge-in detection"). */
+    uint32_t min_speech_ms;        /* speech must last this long to start, 0..1280; default 100 */
+    uint32_t hangover_ms;          /* speech ends after this long without it, 0..1260; default 200 */
+    float threshold_db;            /* speech: mean SNR of the better half of the bands over noise
+                                      and expected echo; default 5 */
+    float min_level_dbfs;          /* quieter is never speech; default -55 */
+    float echo_rejection_db;       /* margin on the echo expected from what was played; default 6 */
+    /* Since 0.2 (a 0.1 config, without these, is still accepted and gets the defaults): */
+    float agent_talking_extra_db;  /* added to threshold_db while the agent talks; default 2 */
+    float background_margin_db;    /* in noisy calls the threshold stays this far above the
+                                      background's typical SNR; default 4 */
 } ab_session_config;
 
 /** Fills `config` with defaults. Any thread. REALTIME-SAFE. */

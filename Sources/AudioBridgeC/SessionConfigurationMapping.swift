@@ -6,6 +6,21 @@ import AudioBridgeSession
 import CAudioBridgeABI
 
 enum SessionConfigurationMapping {
+    /// The size of a 0.1 ab_session_config: everything before agent_talking_extra_db.
+    static let firstVersionSize = MemoryLayout<ab_session_config>.offset(of: \ab_session_config.agent_talking_extra_db)!
+
+    /// The host's config as this version's struct: a 0.1 one (smaller) is copied over the
+    /// defaults, so the fields it lacks keep their default values. Checks size and ABI version.
+    static func read(_ config: UnsafePointer<ab_session_config>) throws(AudioBridgeError) -> ab_session_config {
+        let size = Int(config.pointee.struct_size)
+        guard config.pointee.abi_version == UInt32(AB_ABI_VERSION),
+              size == MemoryLayout<ab_session_config>.size || size == firstVersionSize else { throw .abiMismatch }
+        var full = cConfig(from: SessionConfiguration())
+        withUnsafeMutableBytes(of: &full) { $0.copyMemory(from: UnsafeRawBufferPointer(start: config, count: size)) }
+        full.struct_size = UInt32(MemoryLayout<ab_session_config>.size)
+        return full
+    }
+
     static func cConfig(from c: SessionConfiguration) -> ab_session_config {
         var out = ab_session_config()
         out.struct_size = UInt32(MemoryLayout<ab_session_config>.size)
@@ -22,9 +37,11 @@ enum SessionConfigurationMapping {
         out.fade_ms = UInt32(c.bargeIn.fadeMilliseconds)
         out.min_speech_ms = UInt32(c.bargeIn.detector.minimumSpeechMilliseconds)
         out.hangover_ms = UInt32(c.bargeIn.detector.hangoverMilliseconds)
-        out.threshold_db = c.bargeIn.detector.thresholdAboveNoiseDecibels
+        out.threshold_db = c.bargeIn.detector.thresholdDecibels
         out.min_level_dbfs = c.bargeIn.detector.minimumLevelDbfs
-        out.echo_rejection_db = c.bargeIn.detector.echoRejectionDecibels
+        out.echo_rejection_db = c.bargeIn.detector.echoMarginDecibels
+        out.agent_talking_extra_db = c.bargeIn.detector.agentTalkingExtraDecibels
+        out.background_margin_db = c.bargeIn.detector.backgroundMarginDecibels
         return out
     }
 
@@ -47,9 +64,11 @@ enum SessionConfigurationMapping {
         out.bargeIn.fadeMilliseconds = Int(clamping: c.fade_ms)
         out.bargeIn.detector.minimumSpeechMilliseconds = Int(clamping: c.min_speech_ms)
         out.bargeIn.detector.hangoverMilliseconds = Int(clamping: c.hangover_ms)
-        out.bargeIn.detector.thresholdAboveNoiseDecibels = c.threshold_db
+        out.bargeIn.detector.thresholdDecibels = c.threshold_db
         out.bargeIn.detector.minimumLevelDbfs = c.min_level_dbfs
-        out.bargeIn.detector.echoRejectionDecibels = c.echo_rejection_db
+        out.bargeIn.detector.echoMarginDecibels = c.echo_rejection_db
+        out.bargeIn.detector.agentTalkingExtraDecibels = c.agent_talking_extra_db
+        out.bargeIn.detector.backgroundMarginDecibels = c.background_margin_db
         try out.validate()
         return out
     }

@@ -35,10 +35,8 @@ public func abSessionCreate(_ engine: OpaquePointer?, _ config: UnsafePointer<ab
     out.pointee = nil
     var configuration = SessionConfiguration()
     if let config {
-        let header = checkHeader(structSize: config.pointee.struct_size, abiVersion: config.pointee.abi_version, expectedSize: MemoryLayout<ab_session_config>.size)
-        guard header == AudioBridgeStatus.ok else { return header }
         do throws(AudioBridgeError) {
-            configuration = try SessionConfigurationMapping.configuration(from: config.pointee)
+            configuration = try SessionConfigurationMapping.configuration(from: try SessionConfigurationMapping.read(config))
         } catch {
             return error.code
         }

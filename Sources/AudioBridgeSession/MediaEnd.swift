@@ -24,8 +24,7 @@ public final class MediaEnd {
     private var markers: SPSCRing<PlayoutMarker>.Consumer
     private var hostEvents: EventEmitter
     private var agentEvents: EventEmitter
-    private(set) var detector: EnergySpeechDetector
-    private let detectorSettings: SpeechDetectorSettings
+    private let detector: SessionSpeechDetector
 
     /// The caller frame as 8 kHz PCM.
     private let callerPCM: UnsafeMutableBufferPointer<Int16>
@@ -71,8 +70,7 @@ public final class MediaEnd {
         bargeInEnabled = configuration.bargeIn.enabled
         frameMilliseconds = UInt64(configuration.frameMilliseconds)
         self.shared = shared
-        detectorSettings = configuration.bargeIn.detector
-        detector = EnergySpeechDetector(settings: configuration.bargeIn.detector, frameMilliseconds: configuration.frameMilliseconds)
+        detector = SessionSpeechDetector(settings: configuration.bargeIn.detector)
         callerPCM = .allocate(capacity: frameSamples)
         uplinkFrame = .allocate(capacity: upsampler?.maximumOutputCount(forInputCount: frameSamples) ?? frameSamples)
         playoutFrame = .allocate(capacity: frameSamples)
@@ -211,7 +209,7 @@ public final class MediaEnd {
         case .alaw: ALaw.encode(frame, into: codes)
         case .slin16: outBase.copyMemory(from: playoutFrame.baseAddress!, byteCount: frameBytes)
         }
-        detector.notePlayed(energy: got == 0 ? 0 : EnergySpeechDetector.energy(frame))
+        detector.notePlayed(frame)
         count(shared.framesOut)
         return frameBytes
     }
@@ -284,7 +282,7 @@ public final class MediaEnd {
 
     /// Restores the state a warm-up frame changed (the detector and the media clock).
     func resetAfterWarmUp() {
-        detector = EnergySpeechDetector(settings: detectorSettings, frameMilliseconds: Int(frameMilliseconds))
+        detector.reset()
         mediaTime = 0
         upsampler?.reset()
     }

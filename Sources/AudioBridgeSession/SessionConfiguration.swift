@@ -24,22 +24,9 @@ public enum AgentAudioFormat: Equatable, Sendable {
     public var bytesPerSample: Int { self == .g711Passthrough ? 1 : 2 }
 }
 
-/// The default caller-speech detector's settings (see EnergySpeechDetector).
-public struct SpeechDetectorSettings: Equatable, Sendable {
-    /// Speech must last this long before it counts (and can barge in).
-    public var minimumSpeechMilliseconds = 100
-    /// Speech ends after this much quiet.
-    public var hangoverMilliseconds = 400
-    /// A frame is loud when it is this far above the tracked noise floor…
-    public var thresholdAboveNoiseDecibels: Float = 12
-    /// …and above this absolute level (dBFS).
-    public var minimumLevelDbfs: Float = -42
-    /// While agent audio plays, the caller must also be no more than this far below what was
-    /// played in the last 200 ms, or the frame is taken for echo. Higher rejects more echo.
-    public var echoRejectionDecibels: Float = 12
-
-    public init() {}
-}
+/// The caller-speech detector's settings (AudioBridgeCore/CallerSpeechDetector): the barge-in
+/// policy's minimum speech time, hangover and thresholds, the stricter one while the agent talks.
+public typealias SpeechDetectorSettings = CallerSpeechDetector.Settings
 
 public struct BargeInSettings: Equatable, Sendable {
     /// Whether caller speech over agent audio interrupts it. On-demand interrupts always work.
@@ -96,10 +83,11 @@ public struct SessionConfiguration: Equatable, Sendable {
               (100...60_000).contains(uplinkCapacityMilliseconds),
               (16...65_536).contains(eventCapacity),
               (1...10).contains(bargeIn.fadeMilliseconds), bargeIn.fadeMilliseconds <= frameMilliseconds,
-              bargeIn.detector.minimumSpeechMilliseconds >= 0, bargeIn.detector.minimumSpeechMilliseconds <= 5_000,
-              bargeIn.detector.hangoverMilliseconds >= 0, bargeIn.detector.hangoverMilliseconds <= 10_000,
-              bargeIn.detector.thresholdAboveNoiseDecibels.isFinite, bargeIn.detector.minimumLevelDbfs.isFinite,
-              bargeIn.detector.echoRejectionDecibels.isFinite
+              bargeIn.detector.minimumSpeechMilliseconds >= 0, bargeIn.detector.minimumSpeechMilliseconds <= 1_280,
+              bargeIn.detector.hangoverMilliseconds >= 0, bargeIn.detector.hangoverMilliseconds <= 1_260,
+              bargeIn.detector.thresholdDecibels.isFinite, bargeIn.detector.minimumLevelDbfs.isFinite,
+              bargeIn.detector.echoMarginDecibels.isFinite, bargeIn.detector.agentTalkingExtraDecibels.isFinite,
+              bargeIn.detector.backgroundMarginDecibels.isFinite
         else { throw .invalidArgument }
     }
 }

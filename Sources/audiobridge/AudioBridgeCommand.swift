@@ -6,6 +6,7 @@
 import ArgumentParser
 import AudioBridgeProtocols
 import AudioBridgeServer
+import AudioBridgeSession
 import AudioBridgeTransports
 import Dispatch
 import Foundation
@@ -18,7 +19,7 @@ struct AudioBridgeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audiobridge",
         abstract: "Connects phone calls to AI voice agents in real time.",
-        subcommands: [Serve.self, Call.self, Load.self]
+        subcommands: [Serve.self, Call.self, Load.self, Vad.self]
     )
 }
 
@@ -79,6 +80,18 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The agent side's sample rate: 8000, 16000 or 24000 Hz (the rate a ws:// agent speaks). The built-in agents sound the same at any rate, and 8000 needs no resampling.")
     var agentRate = 8000
 
+    @Option(help: "Barge-in: caller speech must last this long (ms) before it cuts the agent.")
+    var bargeInMinSpeechMs = SpeechDetectorSettings().minimumSpeechMilliseconds
+
+    @Option(help: "Barge-in: speech ends after this long (ms) without it.")
+    var bargeInHangoverMs = SpeechDetectorSettings().hangoverMilliseconds
+
+    @Option(help: "Barge-in: speech threshold, dB of band SNR over noise and expected echo.")
+    var bargeInThresholdDb = SpeechDetectorSettings().thresholdDecibels
+
+    @Option(help: "Barge-in: added to the threshold while the agent talks, dB (stricter interruptions).")
+    var bargeInAgentExtraDb = SpeechDetectorSettings().agentTalkingExtraDecibels
+
     @Option(help: "Resampler quality, 0–10.")
     var quality = 4
 
@@ -112,6 +125,10 @@ struct Serve: AsyncParsableCommand {
         configuration.session.agentFormat = .pcm16(sampleRate: agentRate)
         configuration.session.resamplerQuality = quality
         configuration.session.bargeIn.enabled = !noBargeIn
+        configuration.session.bargeIn.detector.minimumSpeechMilliseconds = bargeInMinSpeechMs
+        configuration.session.bargeIn.detector.hangoverMilliseconds = bargeInHangoverMs
+        configuration.session.bargeIn.detector.thresholdDecibels = bargeInThresholdDb
+        configuration.session.bargeIn.detector.agentTalkingExtraDecibels = bargeInAgentExtraDb
         configuration.recordDirectory = record
         configuration.realtime = try realtimeConfiguration()
         configuration.pcmStream.fallbackAgent = fallback

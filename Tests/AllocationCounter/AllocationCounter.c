@@ -23,6 +23,8 @@
 
 static __thread int counting;
 static __thread ab_allocation_counts counts;
+static __thread int measuring;
+static __thread int64_t thread_bytes;
 static volatile int interposed_malloc_seen;
 
 #ifndef AB_UNDER_SANITIZER
@@ -47,16 +49,26 @@ static inline void count_allocation(void) {
     if (counting) counts.allocations++;
 }
 
-void *malloc(size_t size) { count_allocation(); return __libc_malloc(size); }
-void *calloc(size_t n, size_t size) { count_allocation(); return __libc_calloc(n, size); }
-void *realloc(void *p, size_t size) { count_allocation(); return __libc_realloc(p, size); }
-void *memalign(size_t alignment, size_t size) { count_allocation(); return __libc_memalign(alignment, size); }
-void *aligned_alloc(size_t alignment, size_t size) { count_allocation(); return __libc_memalign(alignment, size); }
+/* Net bytes of this thread while measuring: what it gets minus what it gives back. */
+static inline void *measured(void *p) {
+    if (measuring && p != NULL) thread_bytes += (int64_t)malloc_usable_size(p);
+    return p;
+}
+
+void *malloc(size_t size) { count_allocation(); return measured(__libc_malloc(size)); }
+void *calloc(size_t n, size_t size) { count_allocation(); return measured(__libc_calloc(n, size)); }
+void *realloc(void *p, size_t size) {
+    count_allocation();
+    if (measuring && p != NULL) thread_bytes -= (int64_t)malloc_usable_size(p);
+    return measured(__libc_realloc(p, size));
+}
+void *memalign(size_t alignment, size_t size) { count_allocation(); return measured(__libc_memalign(alignment, size)); }
+void *aligned_alloc(size_t alignment, size_t size) { count_allocation(); return measured(__libc_memalign(alignment, size)); }
 
 int posix_memalign(void **out, size_t alignment, size_t size) {
     count_allocation();
     if (alignment < sizeof(void *) || (alignment & (alignment - 1)) != 0) return EINVAL;
-    void *p = __libc_memalign(alignment, size);
+    void *p = measured(__libc_memalign(alignment, size));
     if (p == NULL) return ENOMEM;
     *out = p;
     return 0;
@@ -64,6 +76,7 @@ int posix_memalign(void **out, size_t alignment, size_t size) {
 
 void free(void *p) {
     if (p != NULL && counting) counts.frees++;
+    if (p != NULL && measuring) thread_bytes -= (int64_t)malloc_usable_size(p);
     __libc_free(p);
 }
 
@@ -95,6 +108,20 @@ int ab_counting_is_interposed(void) {
     void *volatile p = malloc(16);  /* resolved through the PLT like any caller's */
     free(p);
     return interposed_malloc_seen;
+}
+
+void ab_thread_bytes_start(void) {
+    thread_bytes = 0;
+    measuring = 1;
+}
+
+int64_t ab_thread_bytes_stop(void) {
+    measuring = 0;
+#ifdef AB_UNDER_SANITIZER
+    return -1;
+#else
+    return thread_bytes;
+#endif
 }
 
 size_t ab_heap_in_use(void) {

@@ -62,7 +62,9 @@ func talk(seconds: Double, level: Double = 9000, seed: Double = 0, rate: Int = 8
     (0..<Int(Double(rate) * seconds)).map { n in
         let t = Double(n) / Double(rate)
         let tone = sin(2 * .pi * 310 * t + seed) + 0.7 * sin(2 * .pi * 1130 * t) + 0.5 * sin(2 * .pi * 2470 * t + seed)
-        let syllable = 0.6 + 0.4 * sin(2 * .pi * 4 * t)
+        // Syllables: the level falls to nothing between them, as speech does (a caller whose
+        // level never dips would soon be taken for steady background noise).
+        let syllable = 0.5 + 0.5 * sin(2 * .pi * 4 * t)
         return Int16(level * tone * syllable / 2.2)
     }
 }

@@ -109,6 +109,7 @@ struct BargeInTests {
 
     @Test func speechWithoutAgentAudioIsNotABargeIn() throws {
         let h = try SessionHarness()
+        try h.silence(frames: 5)
         try h.callerTalks(frames: 20)
         try h.silence(frames: 30)
         #expect(h.events.map(\.kind) == [.speechStarted, .speechStopped])

@@ -12,7 +12,7 @@ final class SessionHarness {
     /// Everything the caller heard, as 8 kHz PCM (decoded if the phone codec is G.711).
     private(set) var heard: [Int16] = []
     private(set) var events: [SessionEvent] = []
-    private var callerPhase = 0.0
+    private var callerSamples = 0
 
     init(_ configure: (inout SessionConfiguration) -> Void = { _ in }) throws {
         var configuration = SessionConfiguration()
@@ -52,13 +52,16 @@ final class SessionHarness {
 
     func silence(frames: Int) throws { for _ in 0..<frames { try step() } }
 
-    /// The caller talking: a loud 300 Hz tone, `frames` frames long.
+    /// The caller talking: a loud 300 Hz tone whose loudness rises and falls four times a
+    /// second like syllables (a steady tone would soon be taken for background noise),
+    /// `frames` frames long.
     func callerTalks(frames: Int, amplitude: Double = 12000) throws {
         for _ in 0..<frames {
             let frame = (0..<frameSamples).map { n -> Int16 in
-                Int16(amplitude * sin(callerPhase + 2 * .pi * 300 * Double(n) / 8000))
+                let t = Double(callerSamples + n) / 8000
+                return Int16(amplitude * (0.6 + 0.4 * cos(2 * .pi * 4 * t)) * sin(2 * .pi * 300 * t))
             }
-            callerPhase += 2 * .pi * 300 * Double(frameSamples) / 8000
+            callerSamples += frameSamples
             try step(caller: frame)
         }
     }

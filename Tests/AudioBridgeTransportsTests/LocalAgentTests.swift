@@ -12,6 +12,7 @@ final class Call {
     private(set) var heard: [Int16] = []
     private(set) var events: [SessionEvent] = []
     private var phase = 0.0
+    private var samples = 0
 
     init(agent: AgentTransport, agentRate: Int = 24000) throws {
         var configuration = SessionConfiguration()
@@ -25,9 +26,14 @@ final class Call {
     func step(talking: Bool = false, frequency: Double = 300) throws {
         var frame = [Int16](repeating: 0, count: 160)
         if talking {
-            for n in 0..<160 { frame[n] = Int16(12000 * sin(phase + 2 * .pi * frequency * Double(n) / 8000)) }
+            // Syllable-like loudness (4 Hz): a steady tone would soon be taken for background noise.
+            for n in 0..<160 {
+                let t = Double(samples + n) / 8000
+                frame[n] = Int16(12000 * (0.6 + 0.4 * cos(2 * .pi * 4 * t)) * sin(phase + 2 * .pi * frequency * Double(n) / 8000))
+            }
             phase += 2 * .pi * frequency * 160 / 8000
         }
+        samples += 160
         try frame.withUnsafeBytes { try session.media.writeCaller($0) }
         engine.serviceOnce()
         var out = [Int16](repeating: 0, count: 160)
@@ -98,6 +104,7 @@ struct LocalAgentTests {
 
     @Test func talkingOverTheEchoCutsIt() throws {
         let call = try Call(agent: EchoAgent())
+        for _ in 0..<5 { try call.step() }
         for _ in 0..<100 { try call.step(talking: true) }  // 2 s
         for _ in 0..<30 { try call.step() }  // hangover, then the echo starts
         #expect(call.events(.playoutStarted).count == 1)

@@ -17,8 +17,12 @@ typedef struct {
 void ab_counting_start(void);
 /** Stops counting on this thread and returns what was counted since the start. */
 ab_allocation_counts ab_counting_stop(void);
-/** Bytes of heap in use now (glibc mallinfo2), for memory-per-object measurements. */
+/** Bytes of heap in use now (glibc mallinfo2): the whole process, other threads included. */
 size_t ab_heap_in_use(void);
+/** Starts counting the heap bytes this thread allocates minus those it frees (usable sizes). */
+void ab_thread_bytes_start(void);
+/** Stops, and returns the net bytes since the start; -1 when not interposed (sanitizers). */
+int64_t ab_thread_bytes_stop(void);
 /** True when this process's malloc really is the counter's (the interposition took effect). */
 int ab_counting_is_interposed(void);
 

@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: MIT
+// The caller-speech detector behind barge-in: does the caller talk now, or is it noise, music,
+// a click, a cough, a keypad tone, or the agent's own voice coming back as echo?
+//
+// Design (causal, deterministic, one 20 ms hop per call; 32 ms Hann window, so it looks at the
+// last 12 ms of the previous hop too):
+//
+//   spectrum     power spectrum of the caller (PowerSpectrum), 250–3500 Hz, in 16 bands
+//   noise        a floor per bin: follows drops at once, rises slowly, faster while the hop is
+//                judged not to be speech; learnt from the first 200 ms of the call
+//   echo         the playout reference (what the caller heard, sample-aligned) gets the same
+//                spectrum; the echo expected in each bin is the loudest reference of the last
+//                160 ms (line echo comes back 20–120 ms later, smeared) times the echo coupling.
+//                The coupling is learnt per call: the median of caller/reference level while
+//                the agent talks and the caller does not, starting from a strong −6 dB
+//   evidence     band SNR against noise + expected echo, averaged in dB ("segmental SNR");
+//                periodicity of the caller after noise and echo are subtracted (normalised
+//                autocorrelation at pitch lags 70–400 Hz, from the 100–2000 Hz spectrum);
+//                tonality (share of the energy in the two strongest spectral peaks: keypad
+//                tones, dial tones and pure notes are not speech)
+//   decision     a hop is speech-like when its SNR clears the threshold (higher while the agent
+//                talks) and it is not tonal; speech starts when, within the minimum speech
+//                time, most hops are speech-like and some are voiced (a cough or a knock is
+//                loud but not periodic; a click is too short); it ends after the hangover
+//
+// Realtime-safe: every buffer is allocated at creation; `process` does arithmetic only.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public final class CallerSpeechDetector {
+    public struct Settings: Equatable, Sendable {
+        /// Speech must be present this long (most of it speech-like, some voiced) to start;
+        /// at most 1,280 ms.
+        public var minimumSpeechMilliseconds = 100
+        /// Speech ends after this long without a speech-like hop; at most 1,260 ms.
+        public var hangoverMilliseconds = 200
+        /// A hop is speech-like when its mean band SNR over noise and expected echo is above this.
+        public var thresholdDecibels: Float = 5
+        /// In a noisy call the threshold is at least this far above the SNR the background
+        /// reaches (its running 30th percentile).
+        public var backgroundMarginDecibels: Float = 4
+        /// Added to the threshold while the agent is talking (a stricter barge-in).
+        public var agentTalkingExtraDecibels: Float = 2
+        /// Quieter hops are never speech (dBFS of the 250–3500 Hz band).
+        public var minimumLevelDbfs: Float = -55
+        /// Expected echo is scaled up by this much before comparing (covers the coupling's spread).
+        public var echoMarginDecibels: Float = 6
+        /// Normalised autocorrelation a voiced hop reaches.
+        public var voicingThreshold: Float = 0.45
+        /// Share of the band's energy in its two strongest peaks above which a hop is a tone.
+        public var tonalityThreshold: Float = 0.7
+
+        public init() {}
+    }
+
+    public static let hopSamples = 160
+    private static let lowBin = 8, highBin = 112  // 250 … 3500 Hz
+    private static let bandCount = 16
+    private static let referenceHops = 8  // 160 ms of reference history
+    private static let pitchBins = 65  // 0 … 2000 Hz
+    private static let lags: [Int] = Array(stride(from: 20, through: 114, by: 2))  // 400 … 70 Hz
+
+    public let settings: Settings
+    public private(set) var isSpeaking = false
+    /// Diagnostics of the last hop (for tests and the `vad` tool).
+    public private(set) var lastSNR: Float = 0
+    public private(set) var lastPeriodicity: Float = 0
+    public private(set) var lastTonality: Float = 0
+    public private(set) var agentTalking = false
+    /// The learnt echo coupling, dB (caller level relative to the reference).
+    public private(set) var echoCouplingDecibels: Float = -6
+
+    private let callerSpectrum = PowerSpectrum()
+    private let referenceSpectrum = PowerSpectrum()
+    private let callerBlock: UnsafeMutablePointer<Float>
+    private let referenceBlock: UnsafeMutablePointer<Float>
+    /// Noise floor per band, and the band power smoothed over hops it is tracked on.
+    private var bandNoise: InlineArray<16, Float> = .init(repeating: 0)
+    private var bandSmoothed: InlineArray<16, Float> = .init(repeating: 0)
+    private var bandPower: InlineArray<16, Float> = .init(repeating: 0)
+    private var bandEcho: InlineArray<16, Float> = .init(repeating: 0)
+    /// The minimum of each band's smoothed power in each of the last four 0.4 s blocks.
+    private var blockMinima: InlineArray<64, Float> = .init(repeating: 0)
+    private var minimumBlock = 0
+    /// Noise per bin (the band's floor spread over its bins), for the periodicity.
+    private let noise: UnsafeMutablePointer<Float>
+    /// Reference power per bin for the last `referenceHops` hops (ring, `referenceIndex` newest).
+    private let referenceHistory: UnsafeMutablePointer<Float>
+    private var referenceIndex = 0
+    private var referenceLevels: InlineArray<8, Float> = .init(repeating: 0)
+    private let expectedEcho: UnsafeMutablePointer<Float>
+    private let bandEdges: UnsafeMutablePointer<Int>
+    /// cos(2π·bin·lag/256) for every pitch lag and bin, and 1/(the window's autocorrelation) per
+    /// lag: the same for every detector, so made once per process (12 KB) rather than per call.
+    private static let cosineTable: [Float] = lags.flatMap { lag in
+        (0..<pitchBins).map { bin in Float(cos(2 * Double.pi * Double(bin * lag) / Double(PowerSpectrum.size))) }
+    }
+    private static let windowCorrection: [Float] = {
+        let spectrum = PowerSpectrum()
+        return lags.map { 1 / spectrum.windowAutocorrelation(lag: $0) }
+    }()
+    private let cleaned: UnsafeMutablePointer<Float>
+
+    /// The running 30th percentile of the SNR (dB).
+    private var backgroundSNR: Float = 1
+    /// The running 90th percentile of the SNR of hops that are not speech (dB).
+    private var backgroundPeakSNR: Float = 2
+    private var hops = 0
+    private let onsetWindow: Int
+    private let onsetSpeechLike: Int
+    private let onsetVoiced: Int
+    private let hangoverHops: Int
+    private var recentSpeechLike: UInt64 = 0  // bit i: hop i back was speech-like
+    private var recentVoiced: UInt64 = 0
+    private let minimumLevel: Float
+    private let echoMargin: Float
+    private static let fullScale: Float = 32768 * 32768
+    /// One band's share of −40 dBFS over the whole band, in spectrum units.
+    private static let quietLineBandPower = fullScale * Float(PowerSpectrum.size * PowerSpectrum.size) / 8 * power(decibels: -43) / Float(bandCount)
+
+    public init(settings: Settings = Settings()) {
+        self.settings = settings
+        callerBlock = .allocate(capacity: PowerSpectrum.size)
+        callerBlock.initialize(repeating: 0, count: PowerSpectrum.size)
+        referenceBlock = .allocate(capacity: PowerSpectrum.size)
+        referenceBlock.initialize(repeating: 0, count: PowerSpectrum.size)
+        noise = .allocate(capacity: PowerSpectrum.bins)
+        noise.initialize(repeating: 0, count: PowerSpectrum.bins)
+        referenceHistory = .allocate(capacity: PowerSpectrum.bins * Self.referenceHops)
+        referenceHistory.initialize(repeating: 0, count: PowerSpectrum.bins * Self.referenceHops)
+        expectedEcho = .allocate(capacity: PowerSpectrum.bins)
+        expectedEcho.initialize(repeating: 0, count: PowerSpectrum.bins)
+        cleaned = .allocate(capacity: Self.pitchBins)
+        cleaned.initialize(repeating: 0, count: Self.pitchBins)
+        bandEdges = .allocate(capacity: Self.bandCount + 1)
+        for band in 0...Self.bandCount {
+            // Log-spaced between the band's low and high bins.
+            let ratio = Double(Self.highBin) / Double(Self.lowBin)
+            bandEdges[band] = Int((Double(Self.lowBin) * pow(ratio, Double(band) / Double(Self.bandCount))).rounded())
+        }
+        bandEdges[Self.bandCount] = Self.highBin + 1
+        _ = (Self.cosineTable.count, Self.windowCorrection.count)  // made now, not on the media thread
+        let hop = Self.hopSamples * 1000 / 8000
+        onsetWindow = max(1, min(64, (settings.minimumSpeechMilliseconds + hop - 1) / hop))
+        onsetSpeechLike = max(1, (onsetWindow * 3 + 3) / 4)
+        onsetVoiced = max(1, onsetWindow / 2)
+        hangoverHops = max(1, min(63, (settings.hangoverMilliseconds + hop - 1) / hop))
+        minimumLevel = Self.fullScale * Self.power(decibels: settings.minimumLevelDbfs)
+        echoMargin = Self.power(decibels: settings.echoMarginDecibels)
+    }
+
+    /// Back to the state of a new call (nothing learnt). Realtime-safe.
+    public func reset() {
+        isSpeaking = false
+        agentTalking = false
+        lastSNR = 0
+        lastPeriodicity = 0
+        lastTonality = 0
+        echoCouplingDecibels = -6
+        callerBlock.update(repeating: 0, count: PowerSpectrum.size)
+        referenceBlock.update(repeating: 0, count: PowerSpectrum.size)
+        noise.update(repeating: 0, count: PowerSpectrum.bins)
+        referenceHistory.update(repeating: 0, count: PowerSpectrum.bins * Self.referenceHops)
+        expectedEcho.update(repeating: 0, count: PowerSpectrum.bins)
+        referenceIndex = 0
+        referenceLevels = .init(repeating: 0)
+        bandNoise = .init(repeating: 0)
+        bandSmoothed = .init(repeating: 0)
+        minimumBlock = 0
+        backgroundSNR = 1
+        backgroundPeakSNR = 2
+        hops = 0
+        recentSpeechLike = 0
+        recentVoiced = 0
+    }
+
+    deinit {
+        for pointer in [callerBlock, referenceBlock, noise, referenceHistory, expectedEcho, cleaned] {
+            pointer.deallocate()
+        }
+        bandEdges.deallocate()
+    }
+
+    static func power(decibels: Float) -> Float { Float(exp(Double(decibels) * 0.2302585092994046)) }
+    static func decibels(_ power: Float) -> Float { 10 * log10f(max(power, 1e-10)) }
+
+    /// One 20 ms hop: `caller` holds 160 samples; `reference` the 160 samples the caller heard
+    /// from the agent at the same time (nil when nothing played). Returns the speech state.
+    @discardableResult
+    public func process(caller: UnsafeBufferPointer<Int16>, reference: UnsafeBufferPointer<Int16>?) -> Bool {
+        Self.shift(callerBlock, in: caller)
+        callerSpectrum.compute(callerBlock)
+        let power = callerSpectrum.power
+        updateReference(reference)
+
+        // Evidence: band SNR against noise + expected echo.
+        var bandSNR: InlineArray<16, Float> = .init(repeating: 0)
+        var level: Float = 0
+        for band in 0..<Self.bandCount {
+            var signal: Float = 0, echo: Float = 0
+            for bin in bandEdges[band]..<bandEdges[band + 1] {
+                signal += power[bin]
+                echo += expectedEcho[bin]
+            }
+            bandPower[band] = signal
+            bandEcho[band] = echo
+            level += signal
+            bandSNR[band] = min(30, max(0, Self.decibels(signal / max(bandNoise[band] + echo * echoMargin, 1e-3))))
+        }
+        let snr = Self.meanOfUpperHalf(bandSNR)
+        // The window's energy: a full-scale sine gives 256²/8 per bin pair; dBFS relative to that.
+        let levelDbfs = Self.decibels(level / (Self.fullScale * Float(PowerSpectrum.size * PowerSpectrum.size) / 8)) + 3
+        let tonality = tonalShare(total: level)
+        let periodicity = voicing()
+        lastSNR = snr
+        lastPeriodicity = periodicity
+        lastTonality = tonality
+
+        // In a call whose background keeps the SNR up (babble, music), the threshold rises with
+        // it: a margin above the SNR's running 30th percentile over all hops (callers talk
+        // less than 70 % of the time, so that percentile is the background's).
+        // And it stays above the background's peaks: the running 90th percentile of the SNR in
+        // hops that are not speech.
+        if hops >= 2 {
+            backgroundSNR += 0.1 * (snr < backgroundSNR ? -0.7 : 0.3)
+            if !isSpeaking { backgroundPeakSNR += 0.1 * (snr < backgroundPeakSNR ? -0.1 : 0.9) }
+        }
+        let adaptive = max(settings.thresholdDecibels, backgroundSNR + settings.backgroundMarginDecibels, backgroundPeakSNR)
+        let threshold = adaptive + (agentTalking ? settings.agentTalkingExtraDecibels : 0)
+        let loudEnough = levelDbfs > settings.minimumLevelDbfs
+        let speechLike = hops >= 2 && loudEnough && snr > threshold && tonality < settings.tonalityThreshold
+        let voiced = speechLike && periodicity > settings.voicingThreshold
+        recentSpeechLike = recentSpeechLike << 1 | (speechLike ? 1 : 0)
+        recentVoiced = recentVoiced << 1 | (voiced ? 1 : 0)
+
+        if isSpeaking {
+            if recentSpeechLike & ((1 << hangoverHops) - 1) == 0 { isSpeaking = false }
+        } else {
+            let window: UInt64 = onsetWindow == 64 ? .max : (1 << onsetWindow) - 1
+            if speechLike, (recentSpeechLike & window).nonzeroBitCount >= onsetSpeechLike, (recentVoiced & window).nonzeroBitCount >= onsetVoiced {
+                isSpeaking = true
+            }
+        }
+        updateNoise()
+        learnEchoCoupling(callerLevel: level)
+        hops += 1
+        return isSpeaking
+    }
+
+    /// The mean of the larger half of the band SNRs: speech fills some bands, not all (its
+    /// spectrum falls with frequency; noise often does not), so the best half says more.
+    private static func meanOfUpperHalf(_ values: InlineArray<16, Float>) -> Float {
+        var sorted = values
+        for i in 1..<16 {  // insertion sort, descending: 16 values
+            let value = sorted[i]
+            var j = i - 1
+            while j >= 0 && sorted[j] < value { sorted[j + 1] = sorted[j]; j -= 1 }
+            sorted[j + 1] = value
+        }
+        var sum: Float = 0
+        for i in 0..<8 { sum += sorted[i] }
+        return sum / 8
+    }
+
+    /// Moves the block 160 samples on and appends the new hop (missing samples count as silence).
+    private static func shift(_ block: UnsafeMutablePointer<Float>, in samples: UnsafeBufferPointer<Int16>?) {
+        let keep = PowerSpectrum.size - hopSamples
+        block.update(from: block + hopSamples, count: keep)
+        for i in 0..<hopSamples {
+            block[keep + i] = samples.map { i < $0.count ? Float($0[i]) : 0 } ?? 0
+        }
+    }
+
+    private func updateReference(_ reference: UnsafeBufferPointer<Int16>?) {
+        referenceIndex = (referenceIndex + 1) % Self.referenceHops
+        let row = referenceHistory + referenceIndex * PowerSpectrum.bins
+        var played = false
+        if let reference { for sample in reference where sample != 0 { played = true; break } }
+        var energy: Float = 0
+        if played || referenceLevels[(referenceIndex + Self.referenceHops - 1) % Self.referenceHops] > 0 {
+            Self.shift(referenceBlock, in: reference)
+            referenceSpectrum.compute(referenceBlock)
+            for bin in 0..<PowerSpectrum.bins {
+                row[bin] = referenceSpectrum.power[bin]
+                if bin >= Self.lowBin && bin <= Self.highBin { energy += row[bin] }
+            }
+        } else {
+            Self.shift(referenceBlock, in: nil)
+            row.update(repeating: 0, count: PowerSpectrum.bins)
+        }
+        referenceLevels[referenceIndex] = energy
+        var loudest: Float = 0
+        for hop in 0..<Self.referenceHops { loudest = max(loudest, referenceLevels[hop]) }
+        agentTalking = loudest > 0
+        let coupling = Self.power(decibels: echoCouplingDecibels)
+        for bin in 0..<PowerSpectrum.bins {
+            var peak: Float = 0
+            if agentTalking {
+                for hop in 0..<Self.referenceHops { peak = max(peak, referenceHistory[hop * PowerSpectrum.bins + bin]) }
+            }
+            expectedEcho[bin] = peak * coupling
+        }
+    }
+
+    /// The caller/reference level ratio while the agent talks and the caller does not, tracked
+    /// as a running median (±0.3 dB a hop; faster descent lets echo through on real lines).
+    private func learnEchoCoupling(callerLevel: Float) {
+        guard agentTalking, !isSpeaking else { return }
+        var loudest: Float = 0
+        for hop in 0..<Self.referenceHops { loudest = max(loudest, referenceLevels[hop]) }
+        guard loudest > minimumLevel * Float(PowerSpectrum.size * PowerSpectrum.size) / 8 else { return }
+        let ratio = Self.decibels(callerLevel / loudest)
+        echoCouplingDecibels = min(0, max(-60, echoCouplingDecibels + (ratio > echoCouplingDecibels ? 0.3 : -0.3)))
+    }
+
+    /// Noise floor per band by minimum statistics: the smallest band power (smoothed over
+    /// hops) of the last 1.6 s, in four 0.4 s blocks, raised 3 dB for the minimum's bias. Speech
+    /// always has quieter moments within 1.6 s, so it cannot lift the floor; babble or music that
+    /// never pauses becomes the floor within 1.6 s. For the call's first 0.4 s the floor is at
+    /// most a quiet line's (−40 dBFS over the band), so a caller who talks from the first hop
+    /// is heard; a call that starts in louder noise has learnt it 0.4 s in.
+    private func updateNoise() {
+        let blockHops = 20
+        let startsBlock = hops % blockHops == 0
+        if startsBlock { minimumBlock = (minimumBlock + 1) % 4 }
+        if hops == 0 { blockMinima = .init(repeating: .greatestFiniteMagnitude) }
+        for band in 0..<Self.bandCount {
+            let heard = max(0, bandPower[band] - bandEcho[band])  // echo is not noise
+            bandSmoothed[band] = hops == 0 ? heard : 0.6 * bandSmoothed[band] + 0.4 * heard
+            let slot = minimumBlock * Self.bandCount + band
+            blockMinima[slot] = startsBlock ? bandSmoothed[band] : min(blockMinima[slot], bandSmoothed[band])
+            var floor = blockMinima[band]
+            for block in 1..<4 { floor = min(floor, blockMinima[block * Self.bandCount + band]) }
+            if hops < blockHops { floor = min(floor, Self.quietLineBandPower) }
+            bandNoise[band] = max(floor * 2, 1e-2)
+            let perBin = bandNoise[band] / Float(bandEdges[band + 1] - bandEdges[band])
+            for bin in bandEdges[band]..<bandEdges[band + 1] { noise[bin] = perBin }
+        }
+    }
+
+    /// The share of the band's energy in the strongest peak of each keypad-tone group (697–941
+    /// and 1209–1633 Hz, each peak with its neighbours): near 1 for a DTMF digit, well below for
+    /// speech, whose harmonics spread over the band.
+    private func tonalShare(total: Float) -> Float {
+        guard total > 0 else { return 0 }
+        let power = callerSpectrum.power
+        func strongestPeak(_ bins: ClosedRange<Int>) -> Float {
+            var best: Float = 0
+            for bin in bins { best = max(best, power[bin - 1] + power[bin] + power[bin + 1]) }
+            return best
+        }
+        return (strongestPeak(21...31) + strongestPeak(38...53)) / total
+    }
+
+    /// Normalised autocorrelation peak at pitch lags, of the 100–2000 Hz spectrum with the
+    /// expected echo taken off (the agent's own voice does not count as a voiced caller).
+    /// Noise lowers it, as it should: a voice deep in noise is less evidently a voice.
+    private func voicing() -> Float {
+        let power = callerSpectrum.power
+        var zero: Float = 0
+        for bin in 0..<Self.pitchBins {
+            let value = bin < 3 ? 0 : max(0, power[bin] - expectedEcho[bin] * echoMargin)
+            cleaned[bin] = value
+            zero += value
+        }
+        guard zero > 0 else { return 0 }
+        var best: Float = 0
+        Self.cosineTable.withUnsafeBufferPointer { table in
+            Self.windowCorrection.withUnsafeBufferPointer { correction in
+                for index in 0..<Self.lags.count {
+                    let row = table.baseAddress! + index * Self.pitchBins
+                    var sum: Float = 0
+                    for bin in 0..<Self.pitchBins { sum += cleaned[bin] * row[bin] }
+                    best = max(best, sum * correction[index])
+                }
+            }
+        }
+        return min(1, best / zero)
+    }
+}

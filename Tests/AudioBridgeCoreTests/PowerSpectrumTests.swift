@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: MIT
+import AudioBridgeCore
+import Foundation
+import Testing
+
+struct PowerSpectrumTests {
+    /// The fast spectrum equals the textbook DFT of the windowed block, bin by bin, for random
+    /// blocks and for pure tones.
+    @Test func matchesTheDirectDFT() {
+        let spectrum = PowerSpectrum()
+        var state: UInt64 = 0x5EED
+        func random() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int16(truncatingIfNeeded: state >> 48))
+        }
+        let window = (0..<256).map { 0.5 - 0.5 * cos(2 * Double.pi * Double($0) / 256) }
+        var blocks: [[Float]] = (0..<20).map { _ in (0..<256).map { _ in random() } }
+        blocks.append((0..<256).map { Float(10000 * sin(2 * Double.pi * 1000 * Double($0) / 8000)) })
+        blocks.append((0..<256).map { Float(8000 * cos(2 * Double.pi * 697 * Double($0) / 8000) + 8000 * cos(2 * Double.pi * 1477 * Double($0) / 8000)) })
+        for block in blocks {
+            block.withUnsafeBufferPointer { spectrum.compute($0.baseAddress!) }
+            var worst = 0.0
+            var total = 0.0
+            for k in 0...128 {
+                var re = 0.0, im = 0.0
+                for n in 0..<256 {
+                    let x = Double(block[n]) * window[n]
+                    re += x * cos(2 * Double.pi * Double(k * n) / 256)
+                    im -= x * sin(2 * Double.pi * Double(k * n) / 256)
+                }
+                let expected = re * re + im * im
+                total += expected
+                worst = max(worst, abs(Double(spectrum.power[k]) - expected))
+            }
+            #expect(worst <= 1e-4 * total, "largest error \(worst) of total power \(total)")
+        }
+    }
+}

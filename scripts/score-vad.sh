@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Scores the barge-in speech detector on a labelled corpus in the format of ../shared/vad-dev
+# (README there): runs `audiobridge vad` on every call (with its echo reference when there is
+# one) and prints the corpus scorer's table.
+#
+#   scripts/score-vad.sh [CORPUS_DIR] [SPLIT ...] [-- extra `audiobridge vad` options]
+#   scripts/score-vad.sh ../shared/vad-dev dev dev_human
+set -euo pipefail
+cd "$(dirname "$0")/.."
+corpus=${1:-../shared/vad-dev}
+shift || true
+splits=()
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do splits+=("$1"); shift; done
+[ $# -gt 0 ] && shift
+[ ${#splits[@]} -gt 0 ] || splits=(dev dev_human)
+binary=.build-release/release/audiobridge
+[ -x "$binary" ] || swift build -c release --scratch-path .build-release --product audiobridge >&2
+out=${VAD_OUT:-out/vad}
+for split in "${splits[@]}"; do
+    rm -rf "$out/$split"
+    mkdir -p "$out/$split"
+    for wav in "$corpus/$split"/*.wav; do
+        case "$wav" in *.ref.wav) continue ;; esac
+        call=$(basename "$wav" .wav)
+        reference=()
+        [ -f "$corpus/$split/$call.ref.wav" ] && reference=(--reference "$corpus/$split/$call.ref.wav")
+        "$binary" vad "$wav" "${reference[@]}" --frames "$out/$split/$call.frames.txt" "$@" &
+        # Two at a time (the machine has two cores).
+        [ "$(jobs -r | wc -l)" -ge 2 ] && wait -n
+    done
+    wait
+    echo "== $split"
+    python3 "$corpus/score.py" --corpus "$corpus/$split" --outputs "$out/$split" --json "$out/$split.json"
+done
