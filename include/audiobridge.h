@@ -223,6 +223,8 @@ typedef struct ab_session_config {
     float agent_talking_extra_db;  /* added to threshold_db while the agent talks; default 2 */
     float background_margin_db;    /* in noisy calls the threshold stays this far above the
                                       background's typical SNR; default 4 */
+    uint32_t end_of_turn_ms;       /* the caller's turn (AB_EVENT_SPEECH_STOPPED) ends after this
+                                      long without speech, 0..10000; default 600 */
 } ab_session_config;
 
 /** Fills `config` with defaults. Any thread. REALTIME-SAFE. */

@@ -42,6 +42,7 @@ enum SessionConfigurationMapping {
         out.echo_rejection_db = c.bargeIn.detector.echoMarginDecibels
         out.agent_talking_extra_db = c.bargeIn.detector.agentTalkingExtraDecibels
         out.background_margin_db = c.bargeIn.detector.backgroundMarginDecibels
+        out.end_of_turn_ms = UInt32(c.bargeIn.detector.endOfTurnMilliseconds)
         return out
     }
 
@@ -69,6 +70,7 @@ enum SessionConfigurationMapping {
         out.bargeIn.detector.echoMarginDecibels = c.echo_rejection_db
         out.bargeIn.detector.agentTalkingExtraDecibels = c.agent_talking_extra_db
         out.bargeIn.detector.backgroundMarginDecibels = c.background_margin_db
+        out.bargeIn.detector.endOfTurnMilliseconds = Int(clamping: c.end_of_turn_ms)
         try out.validate()
         return out
     }

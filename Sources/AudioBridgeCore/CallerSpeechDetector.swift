@@ -35,8 +35,12 @@ public final class CallerSpeechDetector {
         /// Speech must be present this long (most of it speech-like, some voiced) to start;
         /// at most 1,280 ms.
         public var minimumSpeechMilliseconds = 100
-        /// Speech ends after this long without a speech-like hop; at most 1,260 ms.
+        /// Speech ends after this long without a speech-like hop; at most 1,260 ms. (A barge-in
+        /// needs speech to start afresh after it.)
         public var hangoverMilliseconds = 200
+        /// The caller's turn ends after this long without speech: the session's speechStopped,
+        /// which agents take as "your turn" (longer than the hangover: people pause mid-sentence).
+        public var endOfTurnMilliseconds = 600
         /// A hop is speech-like when its mean band SNR over noise and expected echo is above this.
         public var thresholdDecibels: Float = 5
         /// In a noisy call the threshold is at least this far above the SNR the background
@@ -306,14 +310,21 @@ public final class CallerSpeechDetector {
     }
 
     /// The caller/reference level ratio while the agent talks and the caller does not, tracked
-    /// as a running median (±0.3 dB a hop; faster descent lets echo through on real lines).
+    /// as a running median (±0.5 dB a hop), once the agent has talked for the whole 160 ms window
+    /// (before that its echo may not be back yet). A line with little echo leaves the cautious
+    /// −6 dB start in a second or two of agent speech; until then only a caller clearly louder
+    /// than the agent barges in. (A faster or lower estimate let real line echo through.)
     private func learnEchoCoupling(callerLevel: Float) {
         guard agentTalking, !isSpeaking else { return }
         var loudest: Float = 0
-        for hop in 0..<Self.referenceHops { loudest = max(loudest, referenceLevels[hop]) }
+        for hop in 0..<Self.referenceHops {
+            // Only once the agent has talked for the whole window: its echo is surely back.
+            guard referenceLevels[hop] > 0 else { return }
+            loudest = max(loudest, referenceLevels[hop])
+        }
         guard loudest > minimumLevel * Float(PowerSpectrum.size * PowerSpectrum.size) / 8 else { return }
         let ratio = Self.decibels(callerLevel / loudest)
-        echoCouplingDecibels = min(0, max(-60, echoCouplingDecibels + (ratio > echoCouplingDecibels ? 0.3 : -0.3)))
+        echoCouplingDecibels = min(0, max(-60, echoCouplingDecibels + (ratio > echoCouplingDecibels ? 0.5 : -0.5)))
     }
 
     /// Noise floor per band by minimum statistics: the smallest band power (smoothed over

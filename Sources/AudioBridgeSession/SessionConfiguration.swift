@@ -85,6 +85,7 @@ public struct SessionConfiguration: Equatable, Sendable {
               (1...10).contains(bargeIn.fadeMilliseconds), bargeIn.fadeMilliseconds <= frameMilliseconds,
               bargeIn.detector.minimumSpeechMilliseconds >= 0, bargeIn.detector.minimumSpeechMilliseconds <= 1_280,
               bargeIn.detector.hangoverMilliseconds >= 0, bargeIn.detector.hangoverMilliseconds <= 1_260,
+              bargeIn.detector.endOfTurnMilliseconds >= 0, bargeIn.detector.endOfTurnMilliseconds <= 10_000,
               bargeIn.detector.thresholdDecibels.isFinite, bargeIn.detector.minimumLevelDbfs.isFinite,
               bargeIn.detector.echoMarginDecibels.isFinite, bargeIn.detector.agentTalkingExtraDecibels.isFinite,
               bargeIn.detector.backgroundMarginDecibels.isFinite

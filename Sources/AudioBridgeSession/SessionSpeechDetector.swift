@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 // The caller-speech detector (AudioBridgeCore/CallerSpeechDetector) fed from the session's
 // frames: they are 10, 20 or 30 ms, the detector takes 20 ms hops, each with the 20 ms the
-// caller heard from the agent most recently (its echo reference). Buffers are made at creation;
+// caller heard from the agent most recently (its echo reference). Two views of it: `isSpeaking`,
+// the detector's state, which barge-in uses; and the caller's turn, which starts with speech and
+// ends only after `endOfTurnMilliseconds` without it (speechStarted / speechStopped events), so a
+// pause mid-sentence does not hand the turn to the agent. Buffers are made at creation;
 // everything else is realtime-safe.
 import AudioBridgeCore
 
@@ -18,11 +21,15 @@ final class SessionSpeechDetector {
     private var filled = 0
     /// The newest `hop` samples the caller heard, oldest first.
     private let played: UnsafeMutableBufferPointer<Int16>
+    private var inTurn = false
+    private var quietHops = 0
+    private let endOfTurnHops: Int
 
     var isSpeaking: Bool { detector.isSpeaking }
 
     init(settings: CallerSpeechDetector.Settings) {
         detector = CallerSpeechDetector(settings: settings)
+        endOfTurnHops = max(1, (max(settings.endOfTurnMilliseconds, settings.hangoverMilliseconds) + 19) / 20)
         caller = .allocate(capacity: hop)
         caller.initialize(repeating: 0)
         played = .allocate(capacity: hop)
@@ -42,9 +49,9 @@ final class SessionSpeechDetector {
         for i in 0..<count { played[keep + i] = frame[frame.count - count + i] }
     }
 
-    /// One caller frame; returns what changed (at most one change per frame).
+    /// One caller frame; returns how the caller's turn changed (at most one change per frame).
     func process(_ frame: UnsafeBufferPointer<Int16>) -> Transition {
-        let before = detector.isSpeaking
+        let before = inTurn
         var offset = 0
         while offset < frame.count {
             let take = min(hop - filled, frame.count - offset)
@@ -52,11 +59,18 @@ final class SessionSpeechDetector {
             filled += take
             offset += take
             if filled == hop {
-                detector.process(caller: UnsafeBufferPointer(caller), reference: UnsafeBufferPointer(played))
+                let speaking = detector.process(caller: UnsafeBufferPointer(caller), reference: UnsafeBufferPointer(played))
                 filled = 0
+                if speaking {
+                    inTurn = true
+                    quietHops = 0
+                } else if inTurn {
+                    quietHops += 1
+                    if quietHops >= endOfTurnHops { inTurn = false }
+                }
             }
         }
-        switch (before, detector.isSpeaking) {
+        switch (before, inTurn) {
         case (false, true): return .speechStarted
         case (true, false): return .speechStopped
         default: return .none
@@ -66,6 +80,8 @@ final class SessionSpeechDetector {
     func reset() {
         detector.reset()
         filled = 0
+        inTurn = false
+        quietHops = 0
         played.update(repeating: 0)
     }
 }

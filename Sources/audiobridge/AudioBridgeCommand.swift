@@ -86,6 +86,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Barge-in: speech ends after this long (ms) without it.")
     var bargeInHangoverMs = SpeechDetectorSettings().hangoverMilliseconds
 
+    @Option(help: "The caller's turn ends after this long (ms) without speech (agents answer then).")
+    var endOfTurnMs = SpeechDetectorSettings().endOfTurnMilliseconds
+
     @Option(help: "Barge-in: speech threshold, dB of band SNR over noise and expected echo.")
     var bargeInThresholdDb = SpeechDetectorSettings().thresholdDecibels
 
@@ -127,6 +130,7 @@ struct Serve: AsyncParsableCommand {
         configuration.session.bargeIn.enabled = !noBargeIn
         configuration.session.bargeIn.detector.minimumSpeechMilliseconds = bargeInMinSpeechMs
         configuration.session.bargeIn.detector.hangoverMilliseconds = bargeInHangoverMs
+        configuration.session.bargeIn.detector.endOfTurnMilliseconds = endOfTurnMs
         configuration.session.bargeIn.detector.thresholdDecibels = bargeInThresholdDb
         configuration.session.bargeIn.detector.agentTalkingExtraDecibels = bargeInAgentExtraDb
         configuration.recordDirectory = record

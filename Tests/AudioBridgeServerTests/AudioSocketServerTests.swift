@@ -126,8 +126,8 @@ struct AudioSocketServerTests {
     @Test func bargeInStopsAgentAudioWithinTwoFrames() async throws {
         let server = try await TestServer()
         let uuid = newUUID()
-        // 2 s of talk, 1 s pause (the echo starts), 1 s of talk over it, then quiet.
-        let caller = talk(seconds: 2) + [Int16](repeating: 0, count: 8000) + talk(seconds: 1, level: 12000, seed: 1)
+        // 2 s of talk, 1.5 s pause (the turn ends, the echo starts), 1 s of louder talk over it, then quiet.
+        let caller = talk(seconds: 2) + [Int16](repeating: 0, count: 12000) + talk(seconds: 1, level: 16000, seed: 1)
         let result = try await server.call(AudioSocketCallScript(uuid: uuid, caller: caller, totalFrames: 250))
         let cuts = server.events(.bargeIn, of: uuid)
         #expect(cuts.count >= 1)

@@ -106,7 +106,7 @@ struct TwilioServerTests {
     /// Talking over the echo: the session cuts its playout and Twilio gets `clear` at once.
     @Test func bargeInSendsClear() async throws {
         let server = try await TwilioTestServer()
-        let caller = talk(seconds: 2) + [Int16](repeating: 0, count: 8000) + talk(seconds: 1, level: 12000, seed: 1)
+        let caller = talk(seconds: 2) + [Int16](repeating: 0, count: 12000) + talk(seconds: 1, level: 16000, seed: 1)
         let result = try await TwilioTestClient.stream(port: server.port, streamSid: "MZ2", caller: caller, frames: 250, group: server.group)
         let cuts = server.sessionEvents(.bargeIn, of: "MZ2")
         #expect(cuts.count >= 1)

@@ -111,7 +111,7 @@ struct BargeInTests {
         let h = try SessionHarness()
         try h.silence(frames: 5)
         try h.callerTalks(frames: 20)
-        try h.silence(frames: 30)
+        try h.silence(frames: 40)  // the turn ends 600 ms after the last speech
         #expect(h.events.map(\.kind) == [.speechStarted, .speechStopped])
         #expect(h.events(.bargeIn).isEmpty)
     }

@@ -52,15 +52,15 @@ struct LocalAgentTests {
         for _ in 0..<5 { try call.step() }
         for _ in 0..<50 { try call.step(talking: true) }  // 1 s of 300 Hz
         let spokeUntil = call.heard.count
-        for _ in 0..<120 { try call.step() }
+        for _ in 0..<150 { try call.step() }
 
         #expect(call.kinds().prefix(2) == [.transportConnected, .speechStarted])
         #expect(call.events(.speechStopped).count == 1)
         let finished = call.events(.playoutFinished)
         #expect(finished.count == 1)
-        // About the utterance (1 s) plus the pre-roll and the hangover, at 8 kHz.
+        // About the utterance (1 s) plus the pre-roll and the 600 ms that end the turn, at 8 kHz.
         let heardSamples = Int(finished.first?.heardSamples ?? 0)
-        #expect(heardSamples > 8000 && heardSamples < 8000 + 8 * 200 + 8 * 500)
+        #expect(heardSamples > 8000 && heardSamples < 8000 + 8 * 200 + 8 * 800)
         let echo = call.heard[spokeUntil...]
         let peak = echo.map { abs(Int($0)) }.max() ?? 0
         #expect(peak > 11000 && peak < 13000, "the caller's own level comes back: \(peak)")
@@ -106,7 +106,7 @@ struct LocalAgentTests {
         let call = try Call(agent: EchoAgent())
         for _ in 0..<5 { try call.step() }
         for _ in 0..<100 { try call.step(talking: true) }  // 2 s
-        for _ in 0..<30 { try call.step() }  // hangover, then the echo starts
+        for _ in 0..<40 { try call.step() }  // the turn ends, then the echo starts
         #expect(call.events(.playoutStarted).count == 1)
         for _ in 0..<15 { try call.step(talking: true, frequency: 500) }
         let cut = call.events(.bargeIn)

@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 enum { FRAME = 160 };
@@ -78,6 +79,24 @@ static void check_configuration(ab_engine *engine) {
     bad = config;
     bad.threshold_db = NAN;
     CHECK(ab_session_create(engine, &bad, &session) == AB_E_INVALID_ARGUMENT);
+    bad = config;
+    bad.agent_talking_extra_db = INFINITY;
+    CHECK(ab_session_create(engine, &bad, &session) == AB_E_INVALID_ARGUMENT);
+    bad = config;
+    bad.hangover_ms = 2000;  /* over 1,260 ms */
+    CHECK(ab_session_create(engine, &bad, &session) == AB_E_INVALID_ARGUMENT);
+    CHECK(config.min_speech_ms == 100 && config.hangover_ms == 200 && config.agent_talking_extra_db == 2.0f);
+
+    /* A 0.1 host's config ends before agent_talking_extra_db: still accepted, the rest defaulted.
+       The bytes after it are garbage here, and must not be read. */
+    unsigned char old_layout[sizeof config];
+    memset(old_layout, 0xFF, sizeof old_layout);
+    ab_session_config v1 = config;
+    v1.struct_size = (uint32_t)offsetof(ab_session_config, agent_talking_extra_db);
+    memcpy(old_layout, &v1, offsetof(ab_session_config, agent_talking_extra_db));
+    session = NULL;
+    CHECK(ab_session_create(engine, (const ab_session_config *)(const void *)old_layout, &session) == AB_OK && session != NULL);
+    ab_session_destroy(session);
     CHECK(ab_session_create(NULL, &config, &session) == AB_E_INVALID_ARGUMENT);
     CHECK(ab_session_create(engine, &config, NULL) == AB_E_INVALID_ARGUMENT);
 

@@ -79,7 +79,7 @@ class ab_session_config(Structure):
         ("playout_capacity_ms", c_uint32), ("uplink_capacity_ms", c_uint32), ("event_capacity", c_uint32),
         ("barge_in_enabled", c_uint32), ("fade_ms", c_uint32), ("min_speech_ms", c_uint32), ("hangover_ms", c_uint32),
         ("threshold_db", c_float), ("min_level_dbfs", c_float), ("echo_rejection_db", c_float),
-        ("agent_talking_extra_db", c_float), ("background_margin_db", c_float),
+        ("agent_talking_extra_db", c_float), ("background_margin_db", c_float), ("end_of_turn_ms", c_uint32),
     ]
 
 
