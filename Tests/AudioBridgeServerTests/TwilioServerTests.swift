@@ -84,7 +84,7 @@ struct TwilioServerTests {
     @Test func streamEchoesTheCallerWithMarksAndDTMF() async throws {
         let server = try await TwilioTestServer()
         let said = talk(seconds: 1.5)
-        let result = try await TwilioTestClient.stream(port: server.port, streamSid: "MZ1", caller: said, frames: 250, dtmf: [20: "7"],
+        let result = try await TwilioTestClient.stream(port: server.port, streamSid: "MZ1", caller: said, frames: 300, dtmf: [20: "7"],
                                                        parameters: [("caller", "+14158675309"), ("purpose", "demo")], group: server.group)
         #expect(result.received.count >= 240 * 160, "one media message per 20 ms: \(result.received.count / 160)")
         let best = bestCorrelation(of: Array(said[2000..<8000]), in: result.received, from: 9000)
