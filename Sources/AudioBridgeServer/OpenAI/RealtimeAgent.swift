@@ -30,7 +30,7 @@ public final class RealtimeAgent: AgentTransport {
     private var connection: WebSocketClient?
     private var connected = false
     private var closed = false
-    private var attempts = 0
+    private var backoff = ReconnectBackoff()
     private var reconnect: Scheduled<Void>?
 
     /// Model audio not yet taken by the session, in arrival order, and item ends.
@@ -42,7 +42,7 @@ public final class RealtimeAgent: AgentTransport {
     private var cancelledItems: Set<String> = []
     private var activeResponse: String?
     /// Caller audio held while disconnected.
-    private var uplinkBacklog: [UInt8] = []
+    private var uplinkBacklog = UplinkBacklog()
     private let fallback: AgentFallback
 
     /// What the agent did, for tests and logs (on the event loop).
@@ -85,11 +85,8 @@ public final class RealtimeAgent: AgentTransport {
             connection.send(RealtimeCodec.encode(.appendAudio(Array(audio)), version: configuration.version))
             return 0
         }
-        uplinkBacklog += audio
-        let limit = configuration.maximumBufferedUplinkMilliseconds * format.bytesPerMillisecond
-        if uplinkBacklog.count > limit {
-            let dropped = uplinkBacklog.count - limit
-            uplinkBacklog.removeFirst(dropped)
+        let dropped = uplinkBacklog.append(audio, limit: configuration.maximumBufferedUplinkMilliseconds * format.bytesPerMillisecond)
+        if dropped > 0 {
             statistics.droppedUplinkBytes += dropped
             session?.agent.report(SessionEvent(kind: .uplinkOverflow, count: UInt64(dropped)))
         }
@@ -147,17 +144,15 @@ public final class RealtimeAgent: AgentTransport {
 extension RealtimeAgent: WebSocketClientDelegate {
     func webSocketOpened() {
         connected = true
-        attempts = 0
+        backoff.reset()
         statistics.connects += 1
         var settings = configuration.settings
         settings.format = format
         settings.instructions = configuration.instructionsWithContext
         if configuration.localTurnDetection { settings.turnDetection = .none }
         connection?.send(RealtimeCodec.encode(.sessionUpdate(settings), version: configuration.version))
-        if !uplinkBacklog.isEmpty {
-            connection?.send(RealtimeCodec.encode(.appendAudio(uplinkBacklog), version: configuration.version))
-            uplinkBacklog.removeAll()
-        }
+        let held = uplinkBacklog.take()
+        if !held.isEmpty { connection?.send(RealtimeCodec.encode(.appendAudio(held), version: configuration.version)) }
         // Whatever the fallback is playing stops now: the model speaks from here on.
         fallback.connected(session)
         session?.agent.report(SessionEvent(kind: .transportConnected))
@@ -176,8 +171,7 @@ extension RealtimeAgent: WebSocketClientDelegate {
         downlink.removeAll()
         guard !closed else { return }
         if wasConnected { session?.agent.report(SessionEvent(kind: .transportDisconnected)) }
-        let delay = min(configuration.reconnectMaximumMilliseconds, configuration.reconnectMinimumMilliseconds << Int64(min(attempts, 16)))
-        attempts += 1
+        let delay = backoff.nextDelay(minimum: configuration.reconnectMinimumMilliseconds, maximum: configuration.reconnectMaximumMilliseconds)
         logger.warning("Realtime connection lost; reconnecting", metadata: ["in_ms": "\(delay)", "error": "\(error.map { "\($0)" } ?? "-")"])
         reconnect = eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(delay)) { [weak self] in self?.connect() }
     }

@@ -35,7 +35,7 @@ public final class PCMWebSocketAgent: AgentTransport {
     private var connection: WebSocketClient?
     private var connected = false
     private var closed = false
-    private var attempts = 0
+    private var backoff = ReconnectBackoff()
     private var reconnect: Scheduled<Void>?
     private let fallback: AgentFallback
 
@@ -56,7 +56,7 @@ public final class PCMWebSocketAgent: AgentTransport {
     /// the session's barge-in event for it has been handled).
     private var serverClear: (id: Int?, request: UInt64, heardMilliseconds: Int, carriedOut: Bool)?
     /// Caller audio held while disconnected.
-    private var uplinkBacklog: [UInt8] = []
+    private var uplinkBacklog = UplinkBacklog()
 
     /// What the agent did, for tests and logs (on the event loop).
     public private(set) var statistics = Statistics()
@@ -99,11 +99,8 @@ public final class PCMWebSocketAgent: AgentTransport {
             }
             return 0
         }
-        uplinkBacklog += audio
-        let limit = configuration.maximumBufferedUplinkMilliseconds * bytesPerMillisecond
-        if uplinkBacklog.count > limit {
-            let dropped = uplinkBacklog.count - limit
-            uplinkBacklog.removeFirst(dropped)
+        let dropped = uplinkBacklog.append(audio, limit: configuration.maximumBufferedUplinkMilliseconds * bytesPerMillisecond)
+        if dropped > 0 {
             statistics.droppedUplinkBytes += dropped
             session?.agent.report(SessionEvent(kind: .uplinkOverflow, count: UInt64(dropped / 2)))
         }
@@ -249,7 +246,7 @@ public final class PCMWebSocketAgent: AgentTransport {
 extension PCMWebSocketAgent: WebSocketClientDelegate {
     func webSocketOpened() {
         connected = true
-        attempts = 0
+        backoff.reset()
         statistics.connects += 1
         awaitedClear = nil
         serverClear = nil
@@ -258,10 +255,10 @@ extension PCMWebSocketAgent: WebSocketClientDelegate {
         connection?.send(PCMStreamCodec.encode(.start(PCMStreamStart(callID: callID, sampleRate: sampleRate,
                                                                      frameMilliseconds: session?.configuration.frameMilliseconds ?? 20,
                                                                      metadata: configuration.callMetadata))))
-        for start in stride(from: 0, to: uplinkBacklog.count, by: frameBytes) {
-            connection?.send(binary: uplinkBacklog[start..<min(uplinkBacklog.count, start + frameBytes)])
+        let held = uplinkBacklog.take()
+        for start in stride(from: 0, to: held.count, by: frameBytes) {
+            connection?.send(binary: held[start..<min(held.count, start + frameBytes)])
         }
-        uplinkBacklog.removeAll()
         fallback.connected(session)
         session?.agent.report(SessionEvent(kind: .transportConnected))
         logger.info("agent connected", metadata: ["url": "\(configuration.url)"])
@@ -298,8 +295,7 @@ extension PCMWebSocketAgent: WebSocketClientDelegate {
         restartItems()
         guard !closed else { return }
         if wasConnected { session?.agent.report(SessionEvent(kind: .transportDisconnected)) }
-        let delay = min(configuration.reconnectMaximumMilliseconds, configuration.reconnectMinimumMilliseconds << Int64(min(attempts, 16)))
-        attempts += 1
+        let delay = backoff.nextDelay(minimum: configuration.reconnectMinimumMilliseconds, maximum: configuration.reconnectMaximumMilliseconds)
         logger.warning("agent connection lost; reconnecting", metadata: ["in_ms": "\(delay)", "error": "\(error.map { "\($0)" } ?? "-")"])
         reconnect = eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(delay)) { [weak self] in self?.connect() }
     }
