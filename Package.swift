@@ -49,6 +49,12 @@ let package = Package(
             pkgConfig: "speexdsp",
             providers: [.apt(["libspeexdsp-dev"])]
         ),
+        // AES and SHA-1 for SRTP, from the system's OpenSSL (libssl-dev).
+        .systemLibrary(
+            name: "COpenSSLCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
         .target(
             name: "AudioBridgeCore",
             dependencies: ["CSpeexDSP"]
@@ -56,7 +62,7 @@ let package = Package(
         // Pure wire codecs: bytes in, messages out; no sockets.
         .target(
             name: "AudioBridgeProtocols",
-            dependencies: ["AudioBridgeCore"]
+            dependencies: ["AudioBridgeCore", "COpenSSLCrypto"]
         ),
         .target(
             name: "AudioBridgeSession",

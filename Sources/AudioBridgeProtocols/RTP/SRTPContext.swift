@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: MIT
+// SRTP (RFC 3711) for one direction of one RTP stream, AES_CM_128_HMAC_SHA1_80/_32: protect
+// encrypts the payload and appends the authentication tag; unprotect checks the replay window
+// and the tag, then decrypts. The packet index is the 16-bit sequence number extended by a
+// rollover counter, which the sender counts and the receiver estimates (§3.3.1), so streams keep
+// working across sequence-number wrap-around. Both calls work in place in the caller's buffer and
+// allocate nothing: they run per packet on the media thread.
+//
+// SDES gives each direction its own master key, so a call has two contexts: one that protects
+// what we send (our key) and one that unprotects what we receive (the peer's key). A context
+// follows one SSRC at a time; a new SSRC that authenticates restarts the index estimate, as
+// libsrtp does for a stream it learns from the first packet.
+import COpenSSLCrypto
+
+public enum SRTPError: Error, Equatable, Sendable {
+    /// Not an RTP packet, or shorter than its header plus the tag.
+    case malformed(RTPError?)
+    /// The tag does not match: tampered, wrong key, or not SRTP at all.
+    case authenticationFailed
+    /// The packet index was seen already, or is too old for the replay window.
+    case replayed
+    /// Longer than the largest packet the context was created for, or no room for the tag.
+    case tooLong
+    /// libcrypto failed.
+    case cryptoFailure
+}
+
+public final class SRTPContext {
+    public let profile: SRTPProfile
+    /// The largest packet (header + payload, before the tag) handled.
+    public let maximumPacketLength: Int
+    /// Packets the replay window holds: reordering deeper than this is refused.
+    public static let replayWindow = 64
+
+    private let cipher: AES128Blocks
+    private let mac: HMACSHA1
+    /// The session salt as the high and low halves of a 128-bit number (low 16 bits zero).
+    private let saltHigh: UInt64
+    private let saltLow: UInt64
+    private let keystream: UnsafeMutableRawBufferPointer
+    private let digest: UnsafeMutablePointer<UInt8>
+
+    // Sender: the SSRC and highest index sent.
+    private var sendSSRC: UInt32?
+    private var sendIndex: UInt64 = 0
+
+    // Receiver: highest authenticated index, replay bitmap (bit n: index highest − n seen).
+    private var receiveSSRC: UInt32?
+    private var receiveIndex: UInt64 = 0
+    private var replayBits: UInt64 = 0
+
+    public private(set) var protectedPackets: UInt64 = 0
+    public private(set) var unprotectedPackets: UInt64 = 0
+    public private(set) var authenticationFailures: UInt64 = 0
+    public private(set) var replays: UInt64 = 0
+    public private(set) var malformedPackets: UInt64 = 0
+
+    /// Nil if libcrypto cannot set the keys up.
+    public init?(profile: SRTPProfile, masterKey: SRTPMasterKey, maximumPacketLength: Int = 1500) {
+        guard let keys = SRTPSessionKeys(master: masterKey),
+              let cipher = keys.encryptionKey.withUnsafeBytes({ AES128Blocks(key: $0) }) else { return nil }
+        self.profile = profile
+        self.maximumPacketLength = max(RTPHeader.fixedLength, maximumPacketLength)
+        self.cipher = cipher
+        mac = keys.authenticationKey.withUnsafeBytes { HMACSHA1(key: $0) }
+        let salt = keys.salt + [0, 0]
+        saltHigh = salt[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        saltLow = salt[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        keystream = .allocate(byteCount: (self.maximumPacketLength + 15) / 16 * 16, alignment: 16)
+        keystream.initializeMemory(as: UInt8.self, repeating: 0)
+        digest = .allocate(capacity: HMACSHA1.digestLength)
+        digest.initialize(repeating: 0, count: HMACSHA1.digestLength)
+    }
+
+    deinit {
+        keystream.deallocate()
+        digest.deallocate()
+    }
+
+    /// Encrypts the RTP packet in `buffer[0..<length]` and appends the tag; returns the new
+    /// length (`length + profile.tagLength`). `buffer` must have room for the tag. Realtime-safe.
+    public func protect(_ buffer: UnsafeMutableRawBufferPointer, length: Int) throws(SRTPError) -> Int {
+        guard length >= 0, length <= buffer.count else { throw .malformed(nil) }
+        guard length <= maximumPacketLength, length + profile.tagLength <= buffer.count else { throw .tooLong }
+        let packet = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length])
+        let headerLength: Int
+        do { headerLength = try RTPPacketView.headerLength(UnsafeRawBufferPointer(packet)) } catch { malformedPackets &+= 1; throw .malformed(error) }
+        let ssrc = loadBigEndian(UInt32.self, at: 8, in: UnsafeRawBufferPointer(packet))
+        let sequence = loadBigEndian(UInt16.self, at: 2, in: UnsafeRawBufferPointer(packet))
+        // The sender counts its own wrap-arounds; a new SSRC starts again at rollover 0.
+        let index: UInt64
+        if sendSSRC != ssrc {
+            sendSSRC = ssrc
+            index = UInt64(sequence)
+            sendIndex = index
+        } else {
+            index = Self.estimateIndex(sequence: sequence, highest: sendIndex)
+            sendIndex = max(sendIndex, index)
+        }
+        guard crypt(UnsafeMutableRawBufferPointer(rebasing: packet[headerLength...]), ssrc: ssrc, index: index) else { throw .cryptoFailure }
+        mac.authenticate(UnsafeRawBufferPointer(packet), suffix: UInt32(truncatingIfNeeded: index >> 16), into: digest)
+        for i in 0..<profile.tagLength { buffer[length + i] = digest[i] }
+        protectedPackets &+= 1
+        return length + profile.tagLength
+    }
+
+    /// Checks and decrypts the SRTP packet in `buffer[0..<length]` in place; returns the RTP
+    /// packet's length (the tag removed). Throws, and counts, on a replay, a bad tag or a
+    /// malformed packet; the buffer is then unchanged. Realtime-safe.
+    public func unprotect(_ buffer: UnsafeMutableRawBufferPointer, length: Int) throws(SRTPError) -> Int {
+        guard length >= 0, length <= buffer.count else { malformedPackets &+= 1; throw .malformed(nil) }
+        let rtpLength = length - profile.tagLength
+        guard rtpLength >= RTPHeader.fixedLength else { malformedPackets &+= 1; throw .malformed(.tooShort(max(0, rtpLength))) }
+        guard rtpLength <= maximumPacketLength else { malformedPackets &+= 1; throw .tooLong }
+        let packet = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<rtpLength])
+        let headerLength: Int
+        do { headerLength = try RTPPacketView.headerLength(UnsafeRawBufferPointer(packet)) } catch { malformedPackets &+= 1; throw .malformed(error) }
+        let ssrc = loadBigEndian(UInt32.self, at: 8, in: UnsafeRawBufferPointer(packet))
+        let sequence = loadBigEndian(UInt16.self, at: 2, in: UnsafeRawBufferPointer(packet))
+        let newStream = receiveSSRC != ssrc
+        let index = newStream ? UInt64(sequence) : Self.estimateIndex(sequence: sequence, highest: receiveIndex)
+        if !newStream, index <= receiveIndex {
+            let age = receiveIndex - index
+            guard age < UInt64(Self.replayWindow), replayBits & (1 << age) == 0 else { replays &+= 1; throw .replayed }
+        }
+        mac.authenticate(UnsafeRawBufferPointer(packet), suffix: UInt32(truncatingIfNeeded: index >> 16), into: digest)
+        var difference: UInt8 = 0
+        for i in 0..<profile.tagLength { difference |= digest[i] ^ buffer[rtpLength + i] }
+        guard difference == 0 else { authenticationFailures &+= 1; throw .authenticationFailed }
+        guard crypt(UnsafeMutableRawBufferPointer(rebasing: packet[headerLength...]), ssrc: ssrc, index: index) else { throw .cryptoFailure }
+        if newStream {
+            receiveSSRC = ssrc
+            receiveIndex = index
+            replayBits = 1
+        } else if index > receiveIndex {
+            let shift = index - receiveIndex
+            replayBits = shift >= 64 ? 1 : replayBits << shift | 1
+            receiveIndex = index
+        } else {
+            replayBits |= 1 << (receiveIndex - index)
+        }
+        unprotectedPackets &+= 1
+        return rtpLength
+    }
+
+    /// RFC 3711 §3.3.1: the index whose sequence number is `sequence` closest to `highest`.
+    static func estimateIndex(sequence: UInt16, highest: UInt64) -> UInt64 {
+        let rollover = highest >> 16
+        let last = UInt16(truncatingIfNeeded: highest)
+        var guess = rollover
+        if last < 0x8000 {
+            if Int(sequence) - Int(last) > 0x8000, rollover > 0 { guess = rollover - 1 }
+        } else if Int(last) - 0x8000 > Int(sequence) {
+            guess = rollover + 1
+        }
+        return guess << 16 | UInt64(sequence)
+    }
+
+    /// XORs the AES-CM keystream for (SSRC, index) over `payload`.
+    private func crypt(_ payload: UnsafeMutableRawBufferPointer, ssrc: UInt32, index: UInt64) -> Bool {
+        guard !payload.isEmpty else { return true }
+        // IV = salt·2^16 XOR SSRC·2^64 XOR index·2^16.
+        let ivHigh = saltHigh ^ UInt64(ssrc)
+        let ivLow = saltLow ^ (index << 16)
+        guard cipher.counterKeystream(iv: (ivHigh, ivLow), into: keystream, count: payload.count) else { return false }
+        for i in 0..<payload.count { payload[i] ^= keystream[i] }
+        return true
+    }
+
+    /// The AES-CM keystream for a session key and salt (RFC 3711 appendix B.2's test):
+    /// `count` bytes for (SSRC, index). Allocates; for tests.
+    public static func keystream(sessionKey: [UInt8], sessionSalt: [UInt8], ssrc: UInt32, index: UInt64, count: Int) -> [UInt8]? {
+        guard sessionSalt.count == 14, let cipher = sessionKey.withUnsafeBytes({ AES128Blocks(key: $0) }) else { return nil }
+        let salt = sessionSalt + [0, 0]
+        let high = salt[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) } ^ UInt64(ssrc)
+        let low = salt[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) } ^ (index << 16)
+        var out = [UInt8](repeating: 0, count: (count + 15) / 16 * 16)
+        guard out.withUnsafeMutableBytes({ cipher.counterKeystream(iv: (high, low), into: $0, count: count) }) else { return nil }
+        return Array(out.prefix(count))
+    }
+}
