@@ -70,7 +70,7 @@ let package = Package(
         ),
         .target(
             name: "AudioBridgeTransports",
-            dependencies: ["AudioBridgeCore", "AudioBridgeSession"]
+            dependencies: ["AudioBridgeCore", "AudioBridgeProtocols", "AudioBridgeSession"]
         ),
         .target(
             name: "AudioBridge",
@@ -157,7 +157,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AudioBridgeTransportsTests",
-            dependencies: ["AudioBridgeCore", "AudioBridgeSession", "AudioBridgeTransports"]
+            dependencies: ["AudioBridgeCore", "AudioBridgeProtocols", "AudioBridgeSession", "AudioBridgeTransports", "AllocationCounter"]
         ),
         .testTarget(
             name: "AudioBridgeSessionTests",

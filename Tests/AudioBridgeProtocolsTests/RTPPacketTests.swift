@@ -31,7 +31,7 @@ struct RTPPacketTests {
             let bytes = packet.serialized()
             #expect(try RTPPacket(parsing: bytes) == packet)
             let view = try RTPPacketView.parse(bytes)
-            #expect(bytes.withUnsafeBytes { try? RTPPacketView.headerLength($0) } == view.payloadOffset)
+            #expect(bytes.withUnsafeBytes { try? RTPPacketView.headerLength($0).get() } == view.payloadOffset)
         }
     }
 

@@ -41,14 +41,14 @@ struct SRTPTests {
 
     static func protect(_ context: SRTPContext, _ packet: [UInt8]) throws -> [UInt8] {
         var buffer = packet + [UInt8](repeating: 0, count: context.profile.tagLength)
-        let count = try buffer.withUnsafeMutableBytes { try context.protect($0, length: packet.count) }
+        let count = try buffer.withUnsafeMutableBytes { context.protect($0, length: packet.count) }.get()
         return Array(buffer.prefix(count))
     }
 
     static func unprotect(_ context: SRTPContext, _ packet: [UInt8]) throws(SRTPError) -> [UInt8] {
         var buffer = packet
-        let result = buffer.withUnsafeMutableBytes { raw in Result { () throws(SRTPError) in try context.unprotect(raw, length: packet.count) } }
-        return Array(buffer.prefix(try result.get()))
+        let count = try buffer.withUnsafeMutableBytes { context.unprotect($0, length: packet.count) }.get()
+        return Array(buffer.prefix(count))
     }
 
     /// Both profiles, packets with CSRCs, across a sequence wrap: what one context protects the
@@ -82,7 +82,7 @@ struct SRTPTests {
             var tampered = protected
             tampered[bit / 8] ^= 1 << (bit % 8)
             var buffer = tampered
-            let result = buffer.withUnsafeMutableBytes { raw in Result { () throws(SRTPError) in try receiver.unprotect(raw, length: tampered.count) } }
+            let result = buffer.withUnsafeMutableBytes { receiver.unprotect($0, length: tampered.count) }
             if case .failure = result { rejected += 1 }
             #expect(buffer == tampered)
         }

@@ -4,6 +4,10 @@
 // where the payload lies inside the caller's bytes. CSRCs and a header extension are checked
 // against the packet's length and skipped; padding is removed. Writing produces the 12-byte fixed
 // header we send (no CSRCs, no extension: we are an end system, not a mixer).
+//
+// The per-packet calls return a Result instead of throwing: a thrown error runs the runtime's
+// will-throw hook, which tools install (Swift Testing captures a backtrace there, which
+// allocates), and garbage on a UDP port must cost the media thread nothing.
 
 public enum RTPError: Error, Equatable, Sendable {
     /// Fewer bytes than the fixed header, or than the CSRC list and extension it announces.
@@ -63,12 +67,12 @@ public struct RTPPacketView: Equatable, Sendable {
 
     public var payloadRange: Range<Int> { payloadOffset..<(payloadOffset + payloadCount) }
 
-    /// Parses one packet. Realtime-safe: no copy, no allocation.
-    public static func parse(_ bytes: UnsafeRawBufferPointer) throws(RTPError) -> RTPPacketView {
+    /// Parses one packet. Realtime-safe: no copy, no allocation, no throw.
+    public static func read(_ bytes: UnsafeRawBufferPointer) -> Result<RTPPacketView, RTPError> {
         let length = bytes.count
-        guard length >= RTPHeader.fixedLength else { throw .tooShort(length) }
+        guard length >= RTPHeader.fixedLength else { return .failure(.tooShort(length)) }
         let first = bytes[0]
-        guard first >> 6 == 2 else { throw .badVersion(first >> 6) }
+        guard first >> 6 == 2 else { return .failure(.badVersion(first >> 6)) }
         let hasPadding = first & 0x20 != 0
         let hasExtension = first & 0x10 != 0
         let csrcCount = Int(first & 0x0F)
@@ -78,47 +82,48 @@ public struct RTPPacketView: Equatable, Sendable {
             timestamp: loadBigEndian(UInt32.self, at: 4, in: bytes),
             ssrc: loadBigEndian(UInt32.self, at: 8, in: bytes))
         var offset = RTPHeader.fixedLength + 4 * csrcCount
-        guard length >= offset else { throw .tooShort(length) }
+        guard length >= offset else { return .failure(.tooShort(length)) }
         var extensionProfile: UInt16?
         var extensionLength = 0
         if hasExtension {
-            guard length >= offset + 4 else { throw .tooShort(length) }
+            guard length >= offset + 4 else { return .failure(.tooShort(length)) }
             extensionProfile = loadBigEndian(UInt16.self, at: offset, in: bytes)
             extensionLength = 4 * Int(loadBigEndian(UInt16.self, at: offset + 2, in: bytes))
             offset += 4
-            guard length >= offset + extensionLength else { throw .extensionOverrun }
+            guard length >= offset + extensionLength else { return .failure(.extensionOverrun) }
             offset += extensionLength
         }
         var paddingCount = 0
         if hasPadding {
             paddingCount = Int(bytes[length - 1])
-            guard paddingCount > 0, paddingCount <= length - offset else { throw .badPadding(paddingCount) }
+            guard paddingCount > 0, paddingCount <= length - offset else { return .failure(.badPadding(paddingCount)) }
         }
-        return RTPPacketView(
+        return .success(RTPPacketView(
             header: header, csrcCount: csrcCount, extensionProfile: extensionProfile,
             extensionLength: extensionLength, payloadOffset: offset,
-            payloadCount: length - offset - paddingCount, paddingCount: paddingCount)
+            payloadCount: length - offset - paddingCount, paddingCount: paddingCount))
     }
+
+    public static func parse(_ bytes: UnsafeRawBufferPointer) throws(RTPError) -> RTPPacketView { try read(bytes).get() }
 
     /// Bytes before the payload (fixed header, CSRCs, extension), without looking at padding:
     /// what SRTP leaves in the clear. Realtime-safe.
-    public static func headerLength(_ bytes: UnsafeRawBufferPointer) throws(RTPError) -> Int {
+    public static func headerLength(_ bytes: UnsafeRawBufferPointer) -> Result<Int, RTPError> {
         let length = bytes.count
-        guard length >= RTPHeader.fixedLength else { throw .tooShort(length) }
-        guard bytes[0] >> 6 == 2 else { throw .badVersion(bytes[0] >> 6) }
+        guard length >= RTPHeader.fixedLength else { return .failure(.tooShort(length)) }
+        guard bytes[0] >> 6 == 2 else { return .failure(.badVersion(bytes[0] >> 6)) }
         var offset = RTPHeader.fixedLength + 4 * Int(bytes[0] & 0x0F)
-        guard length >= offset else { throw .tooShort(length) }
+        guard length >= offset else { return .failure(.tooShort(length)) }
         if bytes[0] & 0x10 != 0 {
-            guard length >= offset + 4 else { throw .tooShort(length) }
+            guard length >= offset + 4 else { return .failure(.tooShort(length)) }
             offset += 4 + 4 * Int(loadBigEndian(UInt16.self, at: offset + 2, in: bytes))
-            guard length >= offset else { throw .extensionOverrun }
+            guard length >= offset else { return .failure(.extensionOverrun) }
         }
-        return offset
+        return .success(offset)
     }
 
     public static func parse(_ bytes: [UInt8]) throws(RTPError) -> RTPPacketView {
-        let result = bytes.withUnsafeBytes { raw in Result { () throws(RTPError) in try parse(raw) } }
-        return try result.get()
+        try bytes.withUnsafeBytes { read($0) }.get()
     }
 
     /// The `index`-th contributing source, read from the bytes that were parsed.

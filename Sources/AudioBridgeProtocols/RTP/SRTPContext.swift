@@ -10,6 +10,9 @@
 // what we send (our key) and one that unprotects what we receive (the peer's key). A context
 // follows one SSRC at a time; a new SSRC that authenticates restarts the index estimate, as
 // libsrtp does for a stream it learns from the first packet.
+//
+// Both return a Result rather than throw, like RTPPacketView.read: refusing a forged or replayed
+// packet is routine on the media thread and must not run a will-throw hook.
 import COpenSSLCrypto
 
 public enum SRTPError: Error, Equatable, Sendable {
@@ -77,14 +80,17 @@ public final class SRTPContext {
         digest.deallocate()
     }
 
-    /// Encrypts the RTP packet in `buffer[0..<length]` and appends the tag; returns the new
+    /// Encrypts the RTP packet in `buffer[0..<length]` and appends the tag; gives the new
     /// length (`length + profile.tagLength`). `buffer` must have room for the tag. Realtime-safe.
-    public func protect(_ buffer: UnsafeMutableRawBufferPointer, length: Int) throws(SRTPError) -> Int {
-        guard length >= 0, length <= buffer.count else { throw .malformed(nil) }
-        guard length <= maximumPacketLength, length + profile.tagLength <= buffer.count else { throw .tooLong }
+    public func protect(_ buffer: UnsafeMutableRawBufferPointer, length: Int) -> Result<Int, SRTPError> {
+        guard length >= 0, length <= buffer.count else { return .failure(.malformed(nil)) }
+        guard length <= maximumPacketLength, length + profile.tagLength <= buffer.count else { return .failure(.tooLong) }
         let packet = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length])
         let headerLength: Int
-        do { headerLength = try RTPPacketView.headerLength(UnsafeRawBufferPointer(packet)) } catch { malformedPackets &+= 1; throw .malformed(error) }
+        switch RTPPacketView.headerLength(UnsafeRawBufferPointer(packet)) {
+        case .success(let value): headerLength = value
+        case .failure(let error): malformedPackets &+= 1; return .failure(.malformed(error))
+        }
         let ssrc = loadBigEndian(UInt32.self, at: 8, in: UnsafeRawBufferPointer(packet))
         let sequence = loadBigEndian(UInt16.self, at: 2, in: UnsafeRawBufferPointer(packet))
         // The sender counts its own wrap-arounds; a new SSRC starts again at rollover 0.
@@ -97,37 +103,40 @@ public final class SRTPContext {
             index = Self.estimateIndex(sequence: sequence, highest: sendIndex)
             sendIndex = max(sendIndex, index)
         }
-        guard crypt(UnsafeMutableRawBufferPointer(rebasing: packet[headerLength...]), ssrc: ssrc, index: index) else { throw .cryptoFailure }
+        guard crypt(UnsafeMutableRawBufferPointer(rebasing: packet[headerLength...]), ssrc: ssrc, index: index) else { return .failure(.cryptoFailure) }
         mac.authenticate(UnsafeRawBufferPointer(packet), suffix: UInt32(truncatingIfNeeded: index >> 16), into: digest)
         for i in 0..<profile.tagLength { buffer[length + i] = digest[i] }
         protectedPackets &+= 1
-        return length + profile.tagLength
+        return .success(length + profile.tagLength)
     }
 
-    /// Checks and decrypts the SRTP packet in `buffer[0..<length]` in place; returns the RTP
-    /// packet's length (the tag removed). Throws, and counts, on a replay, a bad tag or a
+    /// Checks and decrypts the SRTP packet in `buffer[0..<length]` in place; gives the RTP
+    /// packet's length (the tag removed). Fails, and counts, on a replay, a bad tag or a
     /// malformed packet; the buffer is then unchanged. Realtime-safe.
-    public func unprotect(_ buffer: UnsafeMutableRawBufferPointer, length: Int) throws(SRTPError) -> Int {
-        guard length >= 0, length <= buffer.count else { malformedPackets &+= 1; throw .malformed(nil) }
+    public func unprotect(_ buffer: UnsafeMutableRawBufferPointer, length: Int) -> Result<Int, SRTPError> {
+        guard length >= 0, length <= buffer.count else { malformedPackets &+= 1; return .failure(.malformed(nil)) }
         let rtpLength = length - profile.tagLength
-        guard rtpLength >= RTPHeader.fixedLength else { malformedPackets &+= 1; throw .malformed(.tooShort(max(0, rtpLength))) }
-        guard rtpLength <= maximumPacketLength else { malformedPackets &+= 1; throw .tooLong }
+        guard rtpLength >= RTPHeader.fixedLength else { malformedPackets &+= 1; return .failure(.malformed(.tooShort(max(0, rtpLength)))) }
+        guard rtpLength <= maximumPacketLength else { malformedPackets &+= 1; return .failure(.tooLong) }
         let packet = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<rtpLength])
         let headerLength: Int
-        do { headerLength = try RTPPacketView.headerLength(UnsafeRawBufferPointer(packet)) } catch { malformedPackets &+= 1; throw .malformed(error) }
+        switch RTPPacketView.headerLength(UnsafeRawBufferPointer(packet)) {
+        case .success(let value): headerLength = value
+        case .failure(let error): malformedPackets &+= 1; return .failure(.malformed(error))
+        }
         let ssrc = loadBigEndian(UInt32.self, at: 8, in: UnsafeRawBufferPointer(packet))
         let sequence = loadBigEndian(UInt16.self, at: 2, in: UnsafeRawBufferPointer(packet))
         let newStream = receiveSSRC != ssrc
         let index = newStream ? UInt64(sequence) : Self.estimateIndex(sequence: sequence, highest: receiveIndex)
         if !newStream, index <= receiveIndex {
             let age = receiveIndex - index
-            guard age < UInt64(Self.replayWindow), replayBits & (1 << age) == 0 else { replays &+= 1; throw .replayed }
+            guard age < UInt64(Self.replayWindow), replayBits & (1 << age) == 0 else { replays &+= 1; return .failure(.replayed) }
         }
         mac.authenticate(UnsafeRawBufferPointer(packet), suffix: UInt32(truncatingIfNeeded: index >> 16), into: digest)
         var difference: UInt8 = 0
         for i in 0..<profile.tagLength { difference |= digest[i] ^ buffer[rtpLength + i] }
-        guard difference == 0 else { authenticationFailures &+= 1; throw .authenticationFailed }
-        guard crypt(UnsafeMutableRawBufferPointer(rebasing: packet[headerLength...]), ssrc: ssrc, index: index) else { throw .cryptoFailure }
+        guard difference == 0 else { authenticationFailures &+= 1; return .failure(.authenticationFailed) }
+        guard crypt(UnsafeMutableRawBufferPointer(rebasing: packet[headerLength...]), ssrc: ssrc, index: index) else { return .failure(.cryptoFailure) }
         if newStream {
             receiveSSRC = ssrc
             receiveIndex = index
@@ -140,7 +149,7 @@ public final class SRTPContext {
             replayBits |= 1 << (receiveIndex - index)
         }
         unprotectedPackets &+= 1
-        return rtpLength
+        return .success(rtpLength)
     }
 
     /// RFC 3711 §3.3.1: the index whose sequence number is `sequence` closest to `highest`.

@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: MIT
+// A session's phone side as an RTP endpoint (Asterisk External Media, FreeSWITCH, SIP trunks):
+// received packets go through SRTP, the payload-type switch and the jitter buffer; every frame
+// period `tick` plays one frame into the session and returns the packet to send back. Sockets
+// stay outside: the server's UDP shell and C hosts feed packets in and send what comes out.
+//
+// Both calls belong to the media thread (never concurrently) and are realtime-safe: parsing,
+// SRTP and the jitter buffer work in buffers allocated here at creation.
+import AudioBridgeCore
+import AudioBridgeProtocols
+import AudioBridgeSession
+
+public struct RTPEndpointConfiguration: Sendable {
+    /// The audio payload type: 0 (PCMU) for a μ-law session, 8 (PCMA) for A-law, or a dynamic
+    /// type (96–127) carrying L16 big-endian at 8 kHz for a slin16 session.
+    public var payloadType: UInt8 = 0
+    /// RFC 4733 telephone-event payload type (Asterisk and most SDP use 101); nil: none.
+    public var telephoneEventPayloadType: UInt8? = 101
+    /// Our SSRC; nil: random.
+    public var ssrc: UInt32?
+    public var jitterBuffer = JitterBufferSettings()
+    public var srtpProfile: SRTPProfile = .aes128CmHmacSha1_80
+    /// SRTP master keys: ours protects what we send, the peer's checks what we receive. Both
+    /// or neither.
+    public var srtpSendKey: SRTPMasterKey?
+    public var srtpReceiveKey: SRTPMasterKey?
+
+    public init() {}
+
+    public static func payloadType(for codec: PhoneCodec) -> UInt8 {
+        switch codec {
+        case .ulaw: 0
+        case .alaw: 8
+        case .slin16: 118  // Asterisk's slin16 type; any dynamic type works when both ends agree
+        }
+    }
+}
+
+public struct RTPEndpointStatistics: Equatable, Sendable {
+    public var packetsReceived: UInt64 = 0
+    public var packetsSent: UInt64 = 0
+    /// RFC 3550 A.3 cumulative loss (may go negative with duplicates) and the highest
+    /// extended sequence number; interarrival jitter (A.8) in milliseconds.
+    public var cumulativeLost: Int32 = 0
+    public var expected: UInt64 = 0
+    public var extendedHighestSequence: UInt32 = 0
+    public var jitterMilliseconds: Double = 0
+    /// Not RTP at all, or an RTP packet whose payload does not fit the codec.
+    public var malformed: UInt64 = 0
+    /// SRTP packets refused: bad authentication tag, replayed.
+    public var srtpAuthenticationFailures: UInt64 = 0
+    public var srtpReplays: UInt64 = 0
+    /// Packets of a payload type we did not agree on (counted and dropped).
+    public var unknownPayloadType: UInt64 = 0
+    /// Comfort-noise packets (PT 13): not audio; the gap is concealed or silent.
+    public var comfortNoise: UInt64 = 0
+    public var digitsReceived: UInt64 = 0
+    public var digitsSent: UInt64 = 0
+    public var sourceChanges: UInt64 = 0
+    public var jitterBuffer = JitterBufferStatistics()
+
+    public init() {}
+}
+
+public final class RTPEndpoint {
+    public let configuration: RTPEndpointConfiguration
+    public let ssrc: UInt32
+    /// Largest datagram handled (Ethernet MTU with room to spare).
+    public static let maximumPacket = 1500
+    /// The most samples one received packet may carry (120 ms).
+    public static let maximumPacketSamples = 960
+
+    private let session: Session
+    private let codec: PhoneCodec
+    private let frameSamples: Int
+    private let jitterBuffer: JitterBuffer
+    private let sender: SRTPContext?
+    private let receiver: SRTPContext?
+    private var receiverStatistics = RTPReceiverStatistics()
+    private var events = TelephoneEventReceiver()
+    private var digitSender = TelephoneEventSender()
+    private var pendingDigit: (event: UInt8, duration: UInt32)?
+    private var counters = RTPEndpointStatistics()
+    private var remoteSSRC: UInt32?
+
+    // What we send.
+    private var sequenceNumber: UInt16
+    private var timestamp: UInt32
+    private var first = true
+
+    // Buffers, allocated once.
+    private let packet: UnsafeMutableRawBufferPointer
+    private let pcm: UnsafeMutableBufferPointer<Int16>
+    private let frame: UnsafeMutableRawBufferPointer
+
+    /// Fails with `.unsupportedCodec` when the payload type does not suit the session's codec,
+    /// `.invalidArgument` for bad jitter-buffer bounds or half an SRTP key pair.
+    public init(session: Session, configuration: RTPEndpointConfiguration) throws(AudioBridgeError) {
+        let codec = session.configuration.phoneCodec
+        switch (codec, configuration.payloadType) {
+        case (.ulaw, 0), (.alaw, 8): break
+        case (.slin16, 96...127): break
+        default: throw .unsupportedCodec
+        }
+        if let eventType = configuration.telephoneEventPayloadType, eventType < 96 || eventType > 127 || eventType == configuration.payloadType { throw .invalidArgument }
+        guard (configuration.srtpSendKey == nil) == (configuration.srtpReceiveKey == nil) else { throw .invalidArgument }
+        var jitterSettings = configuration.jitterBuffer
+        jitterSettings.frameSamples = session.configuration.frameSamples
+        self.configuration = configuration
+        self.session = session
+        self.codec = codec
+        frameSamples = session.configuration.frameSamples
+        jitterBuffer = try JitterBuffer(settings: jitterSettings)
+        if let sendKey = configuration.srtpSendKey, let receiveKey = configuration.srtpReceiveKey {
+            guard let sender = SRTPContext(profile: configuration.srtpProfile, masterKey: sendKey, maximumPacketLength: Self.maximumPacket),
+                  let receiver = SRTPContext(profile: configuration.srtpProfile, masterKey: receiveKey, maximumPacketLength: Self.maximumPacket) else { throw .internalFailure }
+            self.sender = sender
+            self.receiver = receiver
+        } else {
+            sender = nil
+            receiver = nil
+        }
+        var random = SystemRandomNumberGenerator()
+        ssrc = configuration.ssrc ?? UInt32.random(in: 1...UInt32.max, using: &random)
+        sequenceNumber = UInt16.random(in: 0...UInt16.max, using: &random)
+        timestamp = UInt32.random(in: 0...UInt32.max, using: &random)
+        packet = .allocate(byteCount: Self.maximumPacket + 16, alignment: 16)
+        packet.initializeMemory(as: UInt8.self, repeating: 0)
+        pcm = .allocate(capacity: Self.maximumPacketSamples)
+        pcm.initialize(repeating: 0)
+        frame = .allocate(byteCount: session.media.frameBytes, alignment: 16)
+        frame.initializeMemory(as: UInt8.self, repeating: 0)
+    }
+
+    deinit {
+        packet.deallocate()
+        pcm.deallocate()
+        frame.deallocate()
+    }
+
+    // MARK: Receiving
+
+    public enum ReceiveResult: Equatable, Sendable {
+        case audio, telephoneEvent, comfortNoise
+        /// Not taken; counted. The call goes on.
+        case dropped(AudioBridgeError)
+    }
+
+    /// Takes one received datagram. `arrivalMicroseconds` is the time it arrived on the clock
+    /// `tick` is given. Never throws: every refusal is a result and a counter. Realtime-safe.
+    @discardableResult
+    public func receive(_ datagram: UnsafeRawBufferPointer, arrivalMicroseconds: UInt64) -> ReceiveResult {
+        guard datagram.count <= Self.maximumPacket, let source = datagram.baseAddress else {
+            counters.malformed &+= 1
+            return .dropped(.protocolViolation)
+        }
+        packet.copyMemory(from: UnsafeRawBufferPointer(start: source, count: datagram.count))
+        var length = datagram.count
+        if let receiver {
+            switch receiver.unprotect(packet, length: length) {
+            case .success(let plainLength): length = plainLength
+            case .failure(.authenticationFailed): counters.srtpAuthenticationFailures &+= 1; return .dropped(.protocolViolation)
+            case .failure(.replayed): counters.srtpReplays &+= 1; return .dropped(.protocolViolation)
+            case .failure: counters.malformed &+= 1; return .dropped(.protocolViolation)
+            }
+        }
+        let bytes = UnsafeRawBufferPointer(rebasing: packet[0..<length])
+        guard case .success(let view) = RTPPacketView.read(bytes) else { counters.malformed &+= 1; return .dropped(.protocolViolation) }
+        let header = view.header
+        if remoteSSRC != header.ssrc {
+            if remoteSSRC != nil { counters.sourceChanges &+= 1 }
+            remoteSSRC = header.ssrc
+            receiverStatistics = RTPReceiverStatistics()
+        }
+        counters.packetsReceived &+= 1
+        let arrival = Int64(arrivalMicroseconds / 125)  // 8 kHz samples
+        let payload = UnsafeRawBufferPointer(rebasing: bytes[view.payloadRange])
+
+        if header.payloadType == configuration.telephoneEventPayloadType {
+            guard let event = TelephoneEvent.parse(payload) else { counters.malformed &+= 1; return .dropped(.protocolViolation) }
+            receiverStatistics.update(sequenceNumber: header.sequenceNumber, timestamp: header.timestamp, arrival: arrival)
+            switch events.receive(event, ssrc: header.ssrc, timestamp: header.timestamp, arrivalTime: arrival) {
+            case .began(let e), .beganAndEnded(let e, _):
+                if let digit = TelephoneEvent.digit(forEvent: e) {
+                    counters.digitsReceived &+= 1
+                    try? session.media.callerPressed(digit: digit)
+                }
+            case .ended, nil: break
+            }
+            return .telephoneEvent
+        }
+        if header.payloadType == 13 {
+            receiverStatistics.update(sequenceNumber: header.sequenceNumber, timestamp: header.timestamp, arrival: arrival)
+            counters.comfortNoise &+= 1
+            return .comfortNoise
+        }
+        guard header.payloadType == configuration.payloadType else {
+            counters.unknownPayloadType &+= 1
+            return .dropped(.unsupportedCodec)
+        }
+        let samples = codec == .slin16 ? payload.count / 2 : payload.count
+        guard samples > 0, samples <= Self.maximumPacketSamples, codec != .slin16 || payload.count % 2 == 0 else {
+            counters.malformed &+= 1
+            return .dropped(.protocolViolation)
+        }
+        receiverStatistics.update(sequenceNumber: header.sequenceNumber, timestamp: header.timestamp, arrival: arrival)
+        switch codec {
+        case .ulaw: for i in 0..<samples { pcm[i] = ULaw.decode(payload[i]) }
+        case .alaw: for i in 0..<samples { pcm[i] = ALaw.decode(payload[i]) }
+        case .slin16: for i in 0..<samples { pcm[i] = Int16(bitPattern: UInt16(payload[2 * i]) << 8 | UInt16(payload[2 * i + 1])) }
+        }
+        jitterBuffer.insert(UnsafeBufferPointer(rebasing: pcm[0..<samples]), timestamp: header.timestamp, sequenceNumber: header.sequenceNumber, ssrc: header.ssrc, arrival: arrival)
+        return .audio
+    }
+
+    // MARK: Each frame
+
+    /// One frame period: the next caller frame from the jitter buffer goes into the session,
+    /// and the frame the caller should hear comes back as a packet in `out` (SRTP-protected
+    /// when configured); returns its length. Call every `frame_ms` on the media thread.
+    /// Throws `.bufferTooSmall` if `out` cannot hold a packet. Realtime-safe.
+    public func tick(nowMicroseconds: UInt64, into out: UnsafeMutableRawBufferPointer) throws(AudioBridgeError) -> Int {
+        let tagRoom = sender?.profile.tagLength ?? 0
+        let payloadBytes = frameSamples * codec.bytesPerSample
+        guard out.count >= RTPHeader.fixedLength + max(payloadBytes, TelephoneEvent.payloadLength) + tagRoom else { throw .bufferTooSmall }
+        let now = Int64(nowMicroseconds / 125)
+
+        // Caller → session.
+        let callerFrame = UnsafeMutableBufferPointer(rebasing: pcm[0..<frameSamples])
+        jitterBuffer.read(into: callerFrame, now: now)
+        let codes = frame.bindMemory(to: UInt8.self)
+        switch codec {
+        case .ulaw: _ = ULaw.encode(UnsafeBufferPointer(callerFrame), into: codes)
+        case .alaw: _ = ALaw.encode(UnsafeBufferPointer(callerFrame), into: codes)
+        case .slin16: frame.copyMemory(from: UnsafeRawBufferPointer(callerFrame))
+        }
+        try session.media.writeCaller(UnsafeRawBufferPointer(frame))
+        _ = events.expire(now: now, timeout: 8000)
+
+        // Session → caller. The frame is always read (it keeps playout moving); while a digit
+        // is being sent its packets go instead of audio, as RFC 4733 senders do.
+        _ = try session.media.readCaller(into: frame)
+        if !digitSender.isActive, let digit = pendingDigit {
+            digitSender.start(event: digit.event, timestamp: timestamp, duration: digit.duration, step: UInt32(frameSamples))
+            pendingDigit = nil
+            counters.digitsSent &+= 1
+        }
+        var length: Int
+        if let event = digitSender.next() {
+            RTPHeader(marker: event.marker, payloadType: configuration.telephoneEventPayloadType ?? 101, sequenceNumber: sequenceNumber, timestamp: event.timestamp, ssrc: ssrc).write(to: out)
+            event.event.write(to: UnsafeMutableRawBufferPointer(rebasing: out[RTPHeader.fixedLength...]))
+            length = RTPHeader.fixedLength + TelephoneEvent.payloadLength
+        } else {
+            RTPHeader(marker: first, payloadType: configuration.payloadType, sequenceNumber: sequenceNumber, timestamp: timestamp, ssrc: ssrc).write(to: out)
+            let payload = UnsafeMutableRawBufferPointer(rebasing: out[RTPHeader.fixedLength..<(RTPHeader.fixedLength + payloadBytes)])
+            if codec == .slin16 {
+                let samples = frame.bindMemory(to: Int16.self)
+                for i in 0..<frameSamples {
+                    let value = UInt16(bitPattern: samples[i])
+                    payload[2 * i] = UInt8(value >> 8)
+                    payload[2 * i + 1] = UInt8(value & 0xFF)
+                }
+            } else {
+                payload.copyMemory(from: UnsafeRawBufferPointer(rebasing: frame[0..<payloadBytes]))
+            }
+            length = RTPHeader.fixedLength + payloadBytes
+            first = false
+        }
+        sequenceNumber &+= 1
+        timestamp &+= UInt32(frameSamples)
+        if let sender {
+            guard case .success(let protectedLength) = sender.protect(out, length: length) else { throw .internalFailure }
+            length = protectedLength
+        }
+        counters.packetsSent &+= 1
+        return length
+    }
+
+    /// Sends a DTMF digit to the phone as RFC 4733 events (replacing audio for its duration,
+    /// then three end packets). Throws `.invalidArgument` for anything but '0'–'9', '*', '#',
+    /// 'A'–'D', `.invalidState` with no telephone-event type configured. Media thread;
+    /// realtime-safe.
+    public func sendDigit(_ digit: UInt8, durationMilliseconds: Int = 100) throws(AudioBridgeError) {
+        guard configuration.telephoneEventPayloadType != nil else { throw .invalidState }
+        guard let event = TelephoneEvent.event(forDigit: digit), durationMilliseconds > 0 else { throw .invalidArgument }
+        pendingDigit = (event, UInt32(min(durationMilliseconds, 8000) * 8))
+    }
+
+    /// The counters, the RTP receiver figures and the jitter buffer's. Media thread.
+    public var statistics: RTPEndpointStatistics {
+        var s = counters
+        s.cumulativeLost = receiverStatistics.cumulativeLost
+        s.expected = receiverStatistics.expected
+        s.extendedHighestSequence = receiverStatistics.extendedHighestSequence
+        s.jitterMilliseconds = Double(receiverStatistics.jitter) / 8
+        s.jitterBuffer = jitterBuffer.statistics
+        return s
+    }
+
+    /// RFC 3550's fraction lost since the previous call (8-bit fixed point, as in a receiver
+    /// report). Media thread.
+    public func fractionLostSinceLastReport() -> UInt8 { receiverStatistics.fractionLostSinceLastReport() }
+}

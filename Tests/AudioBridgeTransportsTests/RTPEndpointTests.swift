@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: MIT
+import AllocationCounter
+import AudioBridgeCore
+import AudioBridgeProtocols
+import AudioBridgeSession
+import AudioBridgeTransports
+import Foundation
+import Testing
+
+/// A session behind an RTP endpoint, with the agent side read and written by hand.
+final class RTPCall {
+    let session: Session
+    let endpoint: RTPEndpoint
+    var now: UInt64 = 0
+    var sent: [[UInt8]] = []
+
+    init(codec: PhoneCodec = .ulaw, bargeIn: Bool = true, configure: (inout RTPEndpointConfiguration) -> Void = { _ in }) throws {
+        var configuration = SessionConfiguration()
+        configuration.phoneCodec = codec
+        configuration.agentFormat = .pcm16(sampleRate: 8000)
+        configuration.bargeIn.enabled = bargeIn
+        session = try Session(configuration: configuration)
+        var rtp = RTPEndpointConfiguration()
+        rtp.payloadType = RTPEndpointConfiguration.payloadType(for: codec)
+        configure(&rtp)
+        endpoint = try RTPEndpoint(session: session, configuration: rtp)
+    }
+
+    @discardableResult
+    func receive(_ datagram: [UInt8], lateBy microseconds: UInt64 = 0) -> RTPEndpoint.ReceiveResult {
+        datagram.withUnsafeBytes { endpoint.receive($0, arrivalMicroseconds: now + microseconds) }
+    }
+
+    func tick() throws {
+        var out = [UInt8](repeating: 0, count: 1600)
+        let count = try out.withUnsafeMutableBytes { try endpoint.tick(nowMicroseconds: now, into: $0) }
+        sent.append(Array(out.prefix(count)))
+        now += 20_000
+    }
+
+    /// What the agent side received from the caller, as 8 kHz samples.
+    func uplink() -> [Int16] {
+        var out = [Int16](repeating: 0, count: 8000)
+        var all: [Int16] = []
+        while true {
+            let bytes = out.withUnsafeMutableBytes { session.agent.readUplink(into: $0) }
+            if bytes == 0 { return all }
+            all += out.prefix(bytes / 2)
+        }
+    }
+
+    func events() -> [SessionEvent] {
+        var events: [SessionEvent] = []
+        while let event = session.pollEvent() { events.append(event) }
+        return events
+    }
+}
+
+func tone(_ index: Int) -> Int16 { Int16(9000 * sin(2 * .pi * 440 * Double(index) / 8000)) }
+
+func audioPacket(_ k: Int, ssrc: UInt32 = 0xABCD, payloadType: UInt8 = 0, encode: (Int16) -> UInt8 = ULaw.encode) -> [UInt8] {
+    RTPPacket(header: RTPHeader(marker: k == 0, payloadType: payloadType, sequenceNumber: UInt16(truncatingIfNeeded: 65_500 + k), timestamp: UInt32(truncatingIfNeeded: 4_294_960_000 + k * 160), ssrc: ssrc),
+              payload: (0..<160).map { encode(tone(k * 160 + $0)) }).serialized()
+}
+
+struct RTPEndpointTests {
+    /// Caller packets (across sequence and timestamp wrap) reach the agent side intact; the
+    /// agent's audio comes back as packets with our SSRC, +1 sequence, +160 timestamp, the
+    /// marker on the first.
+    @Test func audioFlowsBothWays() throws {
+        let call = try RTPCall(bargeIn: false)  // the caller talks throughout
+        let agentAudio = (0..<8000).map { Int16(6000 * sin(Double($0) * 0.2)) }
+        _ = try agentAudio.withUnsafeBytes { try call.session.agent.writeDownlink(item: 1, $0) }
+        for k in 0..<100 {
+            call.receive(audioPacket(k))
+            try call.tick()
+        }
+        let uplink = call.uplink()
+        let expected = (0..<160 * 90).map { ULaw.decode(ULaw.encode(tone($0))) }
+        let start = try #require(uplink.firstIndex { $0 != 0 }, "caller audio reached the agent side") / 160 * 160
+        // After the first frame's fade-in, the caller's audio arrives exactly.
+        #expect(zip(uplink[(start + 160)..<(start + 160 * 80)], expected[160..<(160 * 80)]).filter { $0 != $1 }.count == 0)
+
+        let headers = try call.sent.map { try RTPPacketView.parse($0).header }
+        #expect(Set(headers.map(\.ssrc)) == [call.endpoint.ssrc])
+        #expect(headers.map(\.marker) == [true] + [Bool](repeating: false, count: 99))
+        for (a, b) in zip(headers, headers.dropFirst()) {
+            #expect(b.sequenceNumber == a.sequenceNumber &+ 1 && b.timestamp == a.timestamp &+ 160)
+        }
+        let heard = call.sent.flatMap { $0.dropFirst(12).map(ULaw.decode) }
+        let want = agentAudio.map { ULaw.decode(ULaw.encode($0)) }
+        #expect(zip(heard.prefix(8000), want).filter { $0 != $1 }.count == 0)
+        let stats = call.endpoint.statistics
+        #expect(stats.packetsReceived == 100 && stats.packetsSent == 100 && stats.cumulativeLost == 0)
+    }
+
+    /// RFC 4733 events as Asterisk sends them (updates, the end three times) become one DTMF
+    /// event per key press; and a digit we send goes out as telephone-events.
+    @Test func telephoneEventsAreDigitsBothWays() throws {
+        let call = try RTPCall()
+        var seq: UInt16 = 100
+        for (press, digit) in [UInt8(1), 11, 1].enumerated() {
+            var sender = TelephoneEventSender()
+            sender.start(event: digit, timestamp: UInt32(press * 8000), duration: 800)
+            while let packet = sender.next() {
+                var payload = [UInt8](repeating: 0, count: 4)
+                payload.withUnsafeMutableBytes { _ = packet.event.write(to: $0) }
+                let bytes = RTPPacket(header: RTPHeader(marker: packet.marker, payloadType: 101, sequenceNumber: seq, timestamp: packet.timestamp, ssrc: 5), payload: payload).serialized()
+                #expect(call.receive(bytes) == .telephoneEvent)
+                call.receive(bytes)  // every packet twice: duplicates on the wire
+                seq &+= 1
+                try call.tick()
+            }
+        }
+        #expect(call.events().filter { $0.kind == .dtmf }.map(\.digit) == Array("1#1".utf8))
+        #expect(call.endpoint.statistics.digitsReceived == 3)
+
+        try call.endpoint.sendDigit(UInt8(ascii: "7"), durationMilliseconds: 60)
+        call.sent.removeAll()
+        for _ in 0..<8 { try call.tick() }
+        let events = try call.sent.map { try RTPPacketView.parse($0) }.filter { $0.header.payloadType == 101 }
+        #expect(events.count == 5)  // 20, 40 ms updates, the end at 60 ms three times
+        let payloads = call.sent.filter { (try? RTPPacketView.parse($0).header.payloadType) == 101 }.map { $0.withUnsafeBytes { TelephoneEvent.parse(UnsafeRawBufferPointer(rebasing: $0[12...]))! } }
+        #expect(payloads.map(\.event) == [7, 7, 7, 7, 7] && payloads.map(\.isEnd) == [false, false, true, true, true])
+        #expect(Set(events.map(\.header.timestamp)).count == 1 && events.first?.header.marker == true)
+        #expect(throws: AudioBridgeError.invalidArgument) { try call.endpoint.sendDigit(UInt8(ascii: "x")) }
+    }
+
+    /// Garbage, a wrong payload type, truncated packets and comfort noise are counted and
+    /// dropped; audio before and after flows.
+    @Test func badPacketsAreCountedAndTheCallGoesOn() throws {
+        let call = try RTPCall(codec: .alaw)
+        for k in 0..<50 {
+            call.receive(audioPacket(k, payloadType: 8, encode: ALaw.encode))
+            if k == 10 { #expect(call.receive([1, 2, 3]) == .dropped(.protocolViolation)) }
+            if k == 11 { #expect(call.receive(audioPacket(k, payloadType: 0)) == .dropped(.unsupportedCodec)) }
+            if k == 12 { #expect(call.receive(Array(audioPacket(k, payloadType: 8).prefix(12))) == .dropped(.protocolViolation)) }
+            if k == 13 { #expect(call.receive(RTPPacket(header: RTPHeader(payloadType: 13, sequenceNumber: 1, timestamp: 0, ssrc: 0xABCD), payload: [40]).serialized()) == .comfortNoise) }
+            if k == 14 { #expect(call.receive([UInt8](repeating: 0x80, count: 1600)) == .dropped(.protocolViolation)) }
+            try call.tick()
+        }
+        let stats = call.endpoint.statistics
+        #expect(stats.malformed == 3 && stats.unknownPayloadType == 1 && stats.comfortNoise == 1)
+        #expect(stats.jitterBuffer.framesConcealed == 0)
+        #expect(call.uplink().filter { $0 != 0 }.count > 160 * 40)
+        #expect(throws: AudioBridgeError.unsupportedCodec) {
+            var configuration = SessionConfiguration()
+            configuration.phoneCodec = .ulaw
+            var rtp = RTPEndpointConfiguration()
+            rtp.payloadType = 8
+            _ = try RTPEndpoint(session: try Session(configuration: configuration), configuration: rtp)
+        }
+    }
+
+    /// Two endpoints back to back over SRTP: each one's packets are the other's audio; a
+    /// tampered or replayed packet is refused and counted without disturbing the stream.
+    @Test func srtpEndpointsTalkToEachOther() throws {
+        let ours = try #require(SRTPMasterKey(keyAndSalt: (0..<30).map { UInt8($0) }))
+        let theirs = try #require(SRTPMasterKey(keyAndSalt: (0..<30).map { UInt8(200 - $0) }))
+        let a = try RTPCall(codec: .slin16) { $0.srtpSendKey = ours; $0.srtpReceiveKey = theirs; $0.srtpProfile = .aes128CmHmacSha1_32 }
+        let b = try RTPCall(codec: .slin16) { $0.srtpSendKey = theirs; $0.srtpReceiveKey = ours; $0.srtpProfile = .aes128CmHmacSha1_32 }
+        let agentAudio = (0..<4000).map { Int16(7000 * sin(Double($0) * 0.1)) }
+        _ = try agentAudio.withUnsafeBytes { try a.session.agent.writeDownlink(item: 1, $0) }
+        for k in 0..<60 {
+            try a.tick()
+            let packet = a.sent.last!
+            #expect(packet.count == 12 + 320 + 4)
+            if k == 30 {
+                var tampered = packet
+                tampered[40] ^= 1
+                #expect(b.receive(tampered) == .dropped(.protocolViolation))
+            }
+            #expect(b.receive(packet) == .audio)
+            if k == 30 { #expect(b.receive(packet) == .dropped(.protocolViolation)) }  // a replay
+            try b.tick()
+        }
+        let received = b.uplink()
+        let start = try #require(received.firstIndex { $0 != 0 }) / 160 * 160
+        #expect(zip(received[(start + 160)..<(start + 3000)], agentAudio[160..<3000]).filter { $0 != $1 }.count == 0)
+        let stats = b.endpoint.statistics
+        #expect(stats.srtpAuthenticationFailures == 1 && stats.srtpReplays == 1, "\(stats)")
+        #expect(stats.packetsReceived == 60)
+    }
+}
+
+/// The realtime contract for the RTP path: 100,000 frames of SRTP packets in (with loss,
+/// reordering and DTMF) and out, with no heap call and no lock.
+struct RTPEndpointAllocationTests {
+    @Test func steadyStateRTPTrafficAllocatesNothing() throws {
+        #expect(ab_counting_is_interposed() == 1)
+        let key = try #require(SRTPMasterKey(keyAndSalt: [UInt8](repeating: 9, count: 30)))
+        let call = try RTPCall { $0.srtpSendKey = key; $0.srtpReceiveKey = key }
+        let peer = try #require(SRTPContext(profile: .aes128CmHmacSha1_80, masterKey: key))
+        let capacity = 200
+        let packets = UnsafeMutableRawBufferPointer.allocate(byteCount: 1600 * capacity, alignment: 16)
+        var lengths = [Int](repeating: 0, count: capacity)
+        // Precomputed protected packets (a peer's work, not counted): audio, every 50th a DTMF event.
+        for k in 0..<capacity {
+            var plain = k % 50 == 49
+                ? RTPPacket(header: RTPHeader(payloadType: 101, sequenceNumber: UInt16(k), timestamp: UInt32(k * 160), ssrc: 3), payload: [5, 0x8A, 0, 160]).serialized()
+                : audioPacket(k, ssrc: 3)
+            plain[2] = UInt8(k >> 8); plain[3] = UInt8(k & 0xFF)
+            let slot = UnsafeMutableRawBufferPointer(rebasing: packets[(k * 1600)..<((k + 1) * 1600)])
+            slot.copyMemory(from: plain.withUnsafeBytes { UnsafeRawBufferPointer($0) }.baseAddress.map { UnsafeRawBufferPointer(start: $0, count: plain.count) }!)
+            lengths[k] = try peer.protect(slot, length: plain.count).get()
+        }
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: 1600, alignment: 16)
+        defer { packets.deallocate(); out.deallocate() }
+        var now: UInt64 = 0
+        var sentBytes = 0
+        func frame(_ i: Int) throws(AudioBridgeError) {
+            // The 200 packets replay as a loop: after the first pass they are replays, which is
+            // exactly the refusal path; every 7th is lost.
+            let k = i % capacity
+            if i % 7 != 0 {
+                _ = call.endpoint.receive(UnsafeRawBufferPointer(rebasing: packets[(k * 1600)..<(k * 1600 + lengths[k])]), arrivalMicroseconds: now)
+            }
+            sentBytes += try call.endpoint.tick(nowMicroseconds: now, into: out)
+            now += 20_000
+            while call.session.agent.readUplink(into: out) > 0 {}
+            while call.session.pollEvent() != nil {}
+        }
+        for i in 0..<capacity { try frame(i) }
+        ab_counting_start()
+        for i in capacity..<(capacity + 100_000) { try frame(i) }
+        let counts = ab_counting_stop()
+        #expect(counts.allocations == 0 && counts.frees == 0 && counts.mutex_locks == 0)
+        let stats = call.endpoint.statistics
+        #expect(stats.srtpReplays > 50_000, "the refusal path ran: \(stats.srtpReplays)")
+        #expect(stats.digitsReceived >= 3 && sentBytes > 100_000 * 170)
+    }
+}
