@@ -71,7 +71,8 @@ test-release:
 test-tsan:
 	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --sanitize=thread --scratch-path $(TSAN_BUILD) --filter 'SPSCRingTests|engineThreadDrivesTransportsOnItsOwn|aSwiftServerRunsACallInAFewLines'
 
-# The C ABI from C: the installed library through pkg-config, its exports, and the header as C++.
+# The C ABI from C: the installed library through pkg-config, its exports, the header as C++, and
+# SRTP against libsrtp2 (the SRTP library of Asterisk and FreeSWITCH).
 test-c: stage
 	bindings/c/check-exports.sh $(STAGE)/lib/libaudiobridge.so.$(ABI)
 	c++ -std=c++11 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c++ include/audiobridge.h
@@ -81,6 +82,8 @@ test-c: stage
 	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/session_check
 	cc -std=c11 -Wall -Wextra -Werror -o $(STAGE)/realtime_check bindings/c/realtime_check.c $$($(STAGE_PKG) --cflags --libs audiobridge) -lm -ldl -lpthread
 	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/realtime_check
+	cc $(C_STRICT) -o $(STAGE)/srtp_interop bindings/c/srtp_interop.c $$($(STAGE_PKG) --cflags --libs audiobridge libsrtp2)
+	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/srtp_interop
 	cc $(C_STRICT) -o $(STAGE)/example_host bindings/c/example_host.c $$($(STAGE_PKG) --cflags --libs audiobridge) -lm
 	LD_LIBRARY_PATH=$(STAGE)/lib bindings/c/test_example_host.sh $(STAGE)/example_host samples/caller-ulaw-8k.wav $(STAGE)/example-host
 

@@ -106,7 +106,7 @@ let package = Package(
         .systemLibrary(name: "CAudioBridgeABI"),
         .target(
             name: "AudioBridgeC",
-            dependencies: ["AudioBridgeCore", "AudioBridgeSession", "AudioBridgeTransports", "CAudioBridgeABI"],
+            dependencies: ["AudioBridgeCore", "AudioBridgeProtocols", "AudioBridgeSession", "AudioBridgeTransports", "CAudioBridgeABI"],
             linkerSettings: [.unsafeFlags(sharedLibraryLinkerFlags)]
         ),
         .target(

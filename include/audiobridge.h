@@ -385,6 +385,131 @@ int ab_session_attach_agent(ab_session *session, const char *uri);
  *  AB_E_INVALID_STATE if none is attached. Control thread. Not realtime-safe. */
 int ab_session_detach_transport(ab_session *session);
 
+/* ---- RTP and SRTP --------------------------------------------------------------------------- */
+/*
+ * For hosts that carry the call as RTP themselves (Asterisk External Media, a SIP stack, a
+ * FreeSWITCH module): an ab_rtp sits in front of a session's media side. The host hands it
+ * every datagram it receives (ab_rtp_receive) and, every frame period, calls ab_rtp_tick,
+ * which plays the next caller frame out of the adaptive jitter buffer into the session and
+ * writes the packet to send back. SRTP (AES_CM_128_HMAC_SHA1_80/_32, SDES keys) is done inside.
+ *
+ * Threads: ab_rtp_receive, ab_rtp_tick, ab_rtp_send_digit and ab_rtp_get_stats belong to the
+ * host's media thread (never concurrently) and are REALTIME-SAFE. A session driven by an ab_rtp
+ * is not also fed with ab_session_write_caller/read_caller. The ab_rtp keeps its session alive:
+ * destroy it before or after the session, either order is safe.
+ */
+
+/** SRTP protection profiles (RFC 4568 names). */
+enum {
+    AB_SRTP_NONE = 0,
+    AB_SRTP_AES128_CM_HMAC_SHA1_80 = 1,
+    AB_SRTP_AES128_CM_HMAC_SHA1_32 = 2
+};
+
+/** The largest datagram ab_rtp takes or writes, and a buffer size that always suffices for
+ *  ab_rtp_tick's output. */
+#define AB_RTP_MAX_PACKET 1500
+
+typedef struct ab_rtp ab_rtp;
+
+typedef struct ab_rtp_config {
+    uint32_t struct_size;        /* sizeof(ab_rtp_config) */
+    uint32_t payload_type;       /* 0 PCMU for a μ-law session, 8 PCMA for A-law, 96–127 for
+                                    L16 big-endian at 8 kHz with a slin16 session */
+    int32_t telephone_event_pt;  /* RFC 4733 DTMF payload type, 96–127 (usually 101); -1: none */
+    uint32_t ssrc;               /* our SSRC; 0: random */
+    uint32_t jitter_min_ms;      /* adaptive jitter buffer bounds: delay added to the earliest */
+    uint32_t jitter_max_ms;      /*   packets (defaults 20 and 200; max 1000) */
+    int32_t srtp_profile;        /* AB_SRTP_* */
+    uint32_t reserved;           /* 0 */
+    const char *srtp_send_key;    /* with SRTP: our SDES key, "[inline:]BASE64(key||salt)[|lifetime]" */
+    const char *srtp_receive_key; /* with SRTP: the peer's */
+} ab_rtp_config;
+
+/** Fills `*config` with the defaults: PCMU, telephone-event 101, random SSRC, 20–200 ms, no
+ *  SRTP. Any thread. REALTIME-SAFE. */
+int ab_rtp_config_init(ab_rtp_config *config);
+
+/** Creates an RTP endpoint for `session`. AB_E_UNSUPPORTED_CODEC if the payload type does not
+ *  suit the session's codec, AB_E_INVALID_ARGUMENT for bad bounds, a bad or half-given SRTP key
+ *  pair, AB_E_ABI_MISMATCH for a wrong struct_size. Control thread. Not realtime-safe. */
+int ab_rtp_create(ab_session *session, const ab_rtp_config *config, ab_rtp **out);
+
+/** Destroys an endpoint (NULL is ignored). Control thread, not while the media thread uses it. */
+void ab_rtp_destroy(ab_rtp *rtp);
+
+/** Takes one received datagram; `arrival_us` is its arrival time on the clock ab_rtp_tick is
+ *  given (any origin, microseconds). 0 when taken (audio, a DTMF event, comfort noise);
+ *  AB_E_PROTOCOL for anything refused (not RTP, malformed, SRTP authentication failed or
+ *  replayed) and AB_E_UNSUPPORTED_CODEC for a payload type not agreed — each counted in the
+ *  stats, and the call goes on. DTMF events become AB_EVENT_DTMF, once per key press.
+ *  Media thread. REALTIME-SAFE. */
+int ab_rtp_receive(ab_rtp *rtp, const void *packet, size_t bytes, uint64_t arrival_us);
+
+/** One frame period: plays the next caller frame into the session and writes the packet to
+ *  send (SRTP-protected when configured) into `out`, its size into `*written`. Call every
+ *  frame_ms. AB_E_BUFFER_TOO_SMALL if `capacity` cannot hold it (AB_RTP_MAX_PACKET always can).
+ *  Media thread. REALTIME-SAFE. */
+int ab_rtp_tick(ab_rtp *rtp, uint64_t now_us, void *out, size_t capacity, size_t *written);
+
+/** Sends a DTMF digit ('0'-'9', '*', '#', 'A'-'D') to the phone as RFC 4733 events lasting
+ *  `duration_ms` (in place of audio, then the end packet three times). AB_E_INVALID_STATE with
+ *  no telephone-event payload type. Media thread. REALTIME-SAFE. */
+int ab_rtp_send_digit(ab_rtp *rtp, char digit, uint32_t duration_ms);
+
+typedef struct ab_rtp_stats {
+    uint32_t struct_size;          /* set by the caller: sizeof(ab_rtp_stats) */
+    uint32_t fraction_lost;        /* RFC 3550: lost/expected since the previous call, × 256 */
+    uint64_t packets_received;     /* taken (not counting refused ones) */
+    uint64_t packets_sent;
+    int64_t cumulative_lost;       /* RFC 3550 A.3 (negative with duplicates) */
+    uint64_t expected;
+    uint32_t extended_highest_seq;
+    uint32_t jitter_us;            /* RFC 3550 A.8 interarrival jitter */
+    uint64_t malformed;            /* not RTP, or a payload that does not fit the codec */
+    uint64_t srtp_auth_failures;
+    uint64_t srtp_replays;
+    uint64_t unknown_payload_type;
+    uint64_t comfort_noise;        /* PT 13 packets (not audio) */
+    uint64_t digits_received;
+    uint64_t digits_sent;
+    uint64_t source_changes;       /* new SSRCs after the first */
+    /* The jitter buffer. */
+    uint32_t jitter_buffer_delay_ms;   /* delay now added to the earliest packets */
+    uint32_t jitter_buffer_target_ms;
+    uint64_t late;                 /* arrived after their time to play (dropped) */
+    uint64_t duplicates;
+    uint64_t too_early;            /* too far ahead to hold (dropped) */
+    uint64_t frames_played;
+    uint64_t frames_concealed;     /* missing, replaced by a fading repeat */
+    uint64_t frames_silent;        /* before the first packet, and in long gaps */
+    uint64_t frames_skipped;       /* to shrink the delay */
+    uint64_t frames_repeated;      /* to grow it */
+    uint64_t resynchronisations;   /* timestamp jumps re-anchored */
+} ab_rtp_stats;
+
+/** Copies the endpoint's counters (stats->struct_size must be set). Media thread.
+ *  REALTIME-SAFE. */
+int ab_rtp_get_stats(ab_rtp *rtp, ab_rtp_stats *stats);
+
+/** An SRTP context alone, for a host that does its own RTP: one per direction (SDES gives each
+ *  its own key): protect what you send with yours, unprotect what you receive with the peer's.
+ *  `profile` is AB_SRTP_AES128_CM_HMAC_SHA1_80 or _32, `key` as in ab_rtp_config.
+ *  AB_E_INVALID_ARGUMENT for a bad key or profile. Control thread. Not realtime-safe. */
+typedef struct ab_srtp ab_srtp;
+int ab_srtp_create(int profile, const char *key, ab_srtp **out);
+void ab_srtp_destroy(ab_srtp *srtp);
+
+/** Encrypts the RTP packet in `packet[0..bytes)` in place and appends the tag (10 or 4 bytes);
+ *  `*written` receives the new size. AB_E_BUFFER_TOO_SMALL if `capacity` has no room for the
+ *  tag, AB_E_PROTOCOL if it is not RTP. One thread at a time. REALTIME-SAFE. */
+int ab_srtp_protect(ab_srtp *srtp, void *packet, size_t bytes, size_t capacity, size_t *written);
+
+/** Checks and decrypts the SRTP packet in `packet[0..bytes)` in place; `*written` receives the
+ *  RTP packet's size. AB_E_PROTOCOL (buffer unchanged) if authentication fails, it is a
+ *  replay, or it is malformed. One thread at a time. REALTIME-SAFE. */
+int ab_srtp_unprotect(ab_srtp *srtp, void *packet, size_t bytes, size_t *written);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

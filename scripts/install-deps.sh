@@ -7,6 +7,11 @@ set -euo pipefail
 missing=()
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 pkg-config --exists speexdsp 2>/dev/null || missing+=(libspeexdsp-dev)
+# SRTP's AES and SHA-1 come from OpenSSL's libcrypto; libsrtp2 is the interoperability peer the
+# C tests check SRTP against; ffmpeg is the independent RTP peer of the RTP test.
+pkg-config --exists libcrypto 2>/dev/null || missing+=(libssl-dev)
+pkg-config --exists libsrtp2 2>/dev/null || missing+=(libsrtp2-dev)
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)

@@ -14,7 +14,7 @@ import ctypes
 import ctypes.util
 import os
 
-from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_float, c_int, c_int16, c_int32,
+from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_float, c_int, c_int16, c_int32, c_int64,
                     c_size_t, c_uint8, c_uint32, c_uint64, c_void_p)
 
 
@@ -100,6 +100,34 @@ class ab_session_stats(Structure):
     ]
 
 
+AB_SRTP_NONE = 0
+AB_SRTP_AES128_CM_HMAC_SHA1_80 = 1
+AB_SRTP_AES128_CM_HMAC_SHA1_32 = 2
+AB_RTP_MAX_PACKET = 1500
+
+
+class ab_rtp_config(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32), ("payload_type", c_uint32), ("telephone_event_pt", c_int32), ("ssrc", c_uint32),
+        ("jitter_min_ms", c_uint32), ("jitter_max_ms", c_uint32), ("srtp_profile", c_int32), ("reserved", c_uint32),
+        ("srtp_send_key", c_char_p), ("srtp_receive_key", c_char_p),
+    ]
+
+
+class ab_rtp_stats(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32), ("fraction_lost", c_uint32), ("packets_received", c_uint64), ("packets_sent", c_uint64),
+        ("cumulative_lost", c_int64), ("expected", c_uint64), ("extended_highest_seq", c_uint32), ("jitter_us", c_uint32),
+        ("malformed", c_uint64), ("srtp_auth_failures", c_uint64), ("srtp_replays", c_uint64),
+        ("unknown_payload_type", c_uint64), ("comfort_noise", c_uint64), ("digits_received", c_uint64),
+        ("digits_sent", c_uint64), ("source_changes", c_uint64),
+        ("jitter_buffer_delay_ms", c_uint32), ("jitter_buffer_target_ms", c_uint32),
+        ("late", c_uint64), ("duplicates", c_uint64), ("too_early", c_uint64), ("frames_played", c_uint64),
+        ("frames_concealed", c_uint64), ("frames_silent", c_uint64), ("frames_skipped", c_uint64),
+        ("frames_repeated", c_uint64), ("resynchronisations", c_uint64),
+    ]
+
+
 ab_transport_attached_fn = CFUNCTYPE(None, c_void_p, c_void_p)
 ab_transport_send_audio_fn = CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t)
 ab_transport_on_event_fn = CFUNCTYPE(None, c_void_p, POINTER(ab_event))
@@ -121,6 +149,8 @@ class ab_transport_ops(Structure):
 ab_resampler_p = c_void_p
 ab_engine_p = c_void_p
 ab_session_p = c_void_p
+ab_rtp_p = c_void_p
+ab_srtp_p = c_void_p
 
 # name: (restype, argtypes) — in header order.
 PROTOTYPES = {
@@ -161,6 +191,17 @@ PROTOTYPES = {
     "ab_session_attach_transport": (c_int, [ab_session_p, POINTER(ab_transport_ops)]),
     "ab_session_attach_agent": (c_int, [ab_session_p, c_char_p]),
     "ab_session_detach_transport": (c_int, [ab_session_p]),
+    "ab_rtp_config_init": (c_int, [POINTER(ab_rtp_config)]),
+    "ab_rtp_create": (c_int, [ab_session_p, POINTER(ab_rtp_config), POINTER(ab_rtp_p)]),
+    "ab_rtp_destroy": (None, [ab_rtp_p]),
+    "ab_rtp_receive": (c_int, [ab_rtp_p, c_void_p, c_size_t, c_uint64]),
+    "ab_rtp_tick": (c_int, [ab_rtp_p, c_uint64, c_void_p, c_size_t, POINTER(c_size_t)]),
+    "ab_rtp_send_digit": (c_int, [ab_rtp_p, c_char, c_uint32]),
+    "ab_rtp_get_stats": (c_int, [ab_rtp_p, POINTER(ab_rtp_stats)]),
+    "ab_srtp_create": (c_int, [c_int, c_char_p, POINTER(ab_srtp_p)]),
+    "ab_srtp_destroy": (None, [ab_srtp_p]),
+    "ab_srtp_protect": (c_int, [ab_srtp_p, c_void_p, c_size_t, c_size_t, POINTER(c_size_t)]),
+    "ab_srtp_unprotect": (c_int, [ab_srtp_p, c_void_p, c_size_t, POINTER(c_size_t)]),
 }
 
 for _name, (_restype, _argtypes) in PROTOTYPES.items():

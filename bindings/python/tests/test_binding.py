@@ -48,6 +48,10 @@ def test_struct_sizes_match_the_library():
     assert session_config.struct_size == ctypes.sizeof(ab.ab_session_config)
     assert ctypes.sizeof(ab.ab_event) == 56
     assert ctypes.sizeof(ab.ab_transport_ops) == 8 + 8 * 7
+    rtp_config = ab.ab_rtp_config()
+    ab.check(ab.ab_rtp_config_init(ctypes.byref(rtp_config)))
+    assert rtp_config.struct_size == ctypes.sizeof(ab.ab_rtp_config) == 48
+    assert ctypes.sizeof(ab.ab_rtp_stats) == 8 + 8 * 4 + 8 + 8 * 8 + 8 + 8 * 9
 
 
 def test_versions_and_errors():
@@ -247,3 +251,91 @@ def test_a_python_transport_and_the_echo_agent(engine):
     assert ab.ab_session_attach_agent(session, b"nonsense") == ab.AB_E_INVALID_ARGUMENT
     ab.check(ab.ab_session_attach_agent(session, b"echo"))
     ab.ab_session_destroy(session)
+
+
+# ---- RTP and SRTP through the C ABI -------------------------------------------------------------
+
+def make_rtp(session, **fields):
+    config = ab.ab_rtp_config()
+    ab.check(ab.ab_rtp_config_init(ctypes.byref(config)))
+    assert config.struct_size == ctypes.sizeof(ab.ab_rtp_config)
+    for name, value in fields.items():
+        setattr(config, name, value)
+    rtp = ab.ab_rtp_p()
+    status = ab.ab_rtp_create(session, ctypes.byref(config), ctypes.byref(rtp))
+    return status, rtp
+
+
+def rtp_stats(rtp):
+    stats = ab.ab_rtp_stats(struct_size=ctypes.sizeof(ab.ab_rtp_stats))
+    ab.check(ab.ab_rtp_get_stats(rtp, ctypes.byref(stats)))
+    return stats
+
+
+def test_two_rtp_endpoints_talk_over_srtp(engine):
+    """A's agent audio goes out as SRTP, B takes it in and hands it to its agent side; a tampered
+    packet and a replay are refused with AB_E_PROTOCOL and counted; a digit sent by A arrives at
+    B as one DTMF event."""
+    key_a, key_b = b"inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd|2^31", b"HRwbGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgEA"
+    a_session = make_session(engine, phone_codec=ab.AB_CODEC_ULAW, agent_rate_hz=8000, barge_in_enabled=0)
+    b_session = make_session(engine, phone_codec=ab.AB_CODEC_ULAW, agent_rate_hz=8000, barge_in_enabled=0)
+    assert make_rtp(a_session, payload_type=8)[0] == ab.AB_E_UNSUPPORTED_CODEC
+    assert make_rtp(a_session, srtp_profile=ab.AB_SRTP_AES128_CM_HMAC_SHA1_80, srtp_send_key=b"not base64")[0] == ab.AB_E_INVALID_ARGUMENT
+    status, a = make_rtp(a_session, srtp_profile=ab.AB_SRTP_AES128_CM_HMAC_SHA1_80, srtp_send_key=key_a, srtp_receive_key=key_b)
+    ab.check(status)
+    status, b = make_rtp(b_session, srtp_profile=ab.AB_SRTP_AES128_CM_HMAC_SHA1_80, srtp_send_key=key_b, srtp_receive_key=key_a)
+    ab.check(status)
+
+    agent = pcm([int(7000 * math.sin(n * 0.1)) for n in range(8000)])
+    accepted = ctypes.c_size_t()
+    ab.check(ab.ab_session_write_downlink(a_session, 1, agent, ctypes.sizeof(agent), ctypes.byref(accepted)))
+    packet = (ctypes.c_uint8 * ab.AB_RTP_MAX_PACKET)()
+    written = ctypes.c_size_t()
+    uplink = (ctypes.c_int16 * 4000)()
+    got = ctypes.c_size_t()
+    received = []
+    for frame in range(50):
+        now = frame * 20_000
+        ab.check(ab.ab_rtp_tick(a, now, packet, ctypes.sizeof(packet), ctypes.byref(written)))
+        # Audio, except while the digit's 200 ms go out: 9 updates and the end three times.
+        assert written.value == (12 + 4 + 10 if 31 <= frame <= 42 else 12 + 160 + 10)
+        if frame == 20:
+            tampered = (ctypes.c_uint8 * written.value).from_buffer_copy(bytes(packet)[:written.value])
+            tampered[30] ^= 0x40
+            assert ab.ab_rtp_receive(b, tampered, written.value, now) == ab.AB_E_PROTOCOL
+        ab.check(ab.ab_rtp_receive(b, packet, written.value, now))
+        if frame == 20:
+            assert ab.ab_rtp_receive(b, packet, written.value, now) == ab.AB_E_PROTOCOL
+        if frame == 30:
+            ab.check(ab.ab_rtp_send_digit(a, b"5", 200))
+        ab.check(ab.ab_rtp_tick(b, now, packet, ctypes.sizeof(packet), ctypes.byref(written)))
+        ab.check(ab.ab_session_read_uplink(b_session, uplink, ctypes.sizeof(uplink), ctypes.byref(got)))
+        received += list(uplink[:got.value // 2])
+    assert max(abs(x) for x in received) > 5000, "A's agent audio reached B's agent side"
+    assert (ab.AB_EVENT_DTMF, 0, 0, 0) in [(k, i, h, c) for k, i, h, c, _ in events(b_session)]
+    stats = rtp_stats(b)
+    assert (stats.srtp_auth_failures, stats.srtp_replays, stats.digits_received) == (1, 1, 1)
+    assert stats.packets_received == 50 and stats.cumulative_lost <= 0
+    assert rtp_stats(a).digits_sent == 1
+    for handle in (a, b):
+        ab.ab_rtp_destroy(handle)
+    ab.ab_session_destroy(a_session)
+    ab.ab_session_destroy(b_session)
+
+
+def test_srtp_contexts_alone():
+    sender, receiver = ab.ab_srtp_p(), ab.ab_srtp_p()
+    key = b"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd"
+    assert ab.ab_srtp_create(7, key, ctypes.byref(sender)) == ab.AB_E_INVALID_ARGUMENT
+    ab.check(ab.ab_srtp_create(ab.AB_SRTP_AES128_CM_HMAC_SHA1_32, key, ctypes.byref(sender)))
+    ab.check(ab.ab_srtp_create(ab.AB_SRTP_AES128_CM_HMAC_SHA1_32, key, ctypes.byref(receiver)))
+    plain = bytes([0x80, 0x00, 0x12, 0x34, 0, 0, 0, 160, 1, 2, 3, 4]) + bytes(range(160))
+    buf = (ctypes.c_uint8 * 200).from_buffer_copy(plain + bytes(28))
+    written = ctypes.c_size_t()
+    assert ab.ab_srtp_protect(sender, buf, len(plain), len(plain) + 3, ctypes.byref(written)) == ab.AB_E_BUFFER_TOO_SMALL
+    ab.check(ab.ab_srtp_protect(sender, buf, len(plain), 200, ctypes.byref(written)))
+    assert written.value == len(plain) + 4 and bytes(buf)[12:172] != plain[12:]
+    ab.check(ab.ab_srtp_unprotect(receiver, buf, written.value, ctypes.byref(written)))
+    assert bytes(buf)[:written.value] == plain
+    ab.ab_srtp_destroy(sender)
+    ab.ab_srtp_destroy(receiver)
