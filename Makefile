@@ -92,7 +92,7 @@ test-python: stage
 	AUDIOBRIDGE_LIBRARY=$(STAGE)/lib/libaudiobridge.so.$(ABI) python3 -m pytest -q bindings/python/tests
 
 # The release server and the model stand-in as processes, against independent peers written in
-# Python from the protocol documents (websockets in Twilio's role, …).
+# Python from the protocol documents (websockets in Twilio's role, …), and ffmpeg as an RTP peer.
 test-peers: deps
 	$(SWIFT) build -c release --scratch-path $(RELEASE_BUILD) --product audiobridge
 	$(SWIFT) build -c release --scratch-path $(RELEASE_BUILD) --product realtime-standin

@@ -50,6 +50,30 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The public URL Twilio reaches the --twilio listener at (e.g. https://bridge.example.com): signatures are checked over it and the stream URL is derived from it. The auth token, when set in TWILIO_AUTH_TOKEN, makes signatures mandatory.")
     var twilioPublicUrl: String?
 
+    @Option(help: "Also take one call as RTP on HOST:PORT (UDP): Asterisk's externalMedia (UnicastRTP), FreeSWITCH or a SIP trunk's media.")
+    var rtp: HostPort?
+
+    @Option(help: "rtp: where to send our RTP (default: back to the source of the media received).")
+    var rtpRemote: HostPort?
+
+    @Option(help: "rtp: the codec, pcmu (PT 0) or pcma (PT 8).")
+    var codec = "pcmu"
+
+    @Option(help: "rtp: SRTP (AES_CM_128_HMAC_SHA1_80) with this SDES key, base64 of the 30-byte key and salt ([inline:]KEY[|lifetime]); it protects what we send, and what we receive too unless --srtp-remote-key is given.")
+    var srtp: String?
+
+    @Option(help: "rtp: the peer's SDES key, for what we receive.")
+    var srtpRemoteKey: String?
+
+    @Flag(help: "rtp: SRTP with the 32-bit tag (AES_CM_128_HMAC_SHA1_32).")
+    var srtp32 = false
+
+    @Option(help: "rtp: the jitter buffer's delay bounds, ms.")
+    var jitterMinMs = 20
+
+    @Option(help: "rtp: the jitter buffer's delay bounds, ms.")
+    var jitterMaxMs = 200
+
     @Option(help: "The agent for every call: echo, tone[:HZ[:MS]], wav:FILE, openai (the Realtime API; key in OPENAI_API_KEY), or ws://HOST:PORT/PATH (wss:// too): your own server speaking raw PCM16 at --agent-rate with JSON control messages (README: \"Your own model server\").")
     var agent = "echo"
 
@@ -158,6 +182,7 @@ struct Serve: AsyncParsableCommand {
             announce("audiobridge: Twilio listening on \(address): voice webhook \(TwilioServer.voicePath), outbound \(TwilioServer.outboundPath)?purpose=…, stream \(TwilioServer.mediaPath)"
                 + (twilioConfiguration.authToken == nil ? " (no TWILIO_AUTH_TOKEN: signatures not checked)" : " (signatures checked)"))
         }
+        let rtpServer = try await startRTP(group: group, agent: configuration)
         var metricsChannel: Channel?
         if let metrics {
             metricsChannel = try await MetricsEndpoint.start(host: metrics.host, port: metrics.port, metrics: server.metrics,
@@ -170,6 +195,11 @@ struct Serve: AsyncParsableCommand {
         announce("audiobridge: shutting down, hanging up \(server.snapshot.activeCalls) call(s)")
         await server.shutdown()
         await twilioServer?.shutdown()
+        if let rtpServer {
+            await rtpServer.shutdown()
+            let s = rtpServer.statistics
+            announce("audiobridge: RTP \(s.packetsReceived) packets in, \(s.packetsSent) out, \(s.cumulativeLost) lost, jitter \(s.jitterMilliseconds) ms, \(s.jitterBuffer.late) late, \(s.jitterBuffer.framesConcealed) frames concealed, \(s.digitsReceived) digits, \(s.malformed + s.srtpAuthenticationFailures + s.srtpReplays + s.unknownPayloadType) refused")
+        }
         try? await metricsChannel?.close()
         try await group.shutdownGracefully()
         let counters = server.snapshot
@@ -178,6 +208,45 @@ struct Serve: AsyncParsableCommand {
 }
 
 extension Serve {
+    /// The RTP call when `--rtp` is given: same agent and session settings as the other calls.
+    func startRTP(group: any EventLoopGroup, agent server: AudioSocketServerConfiguration) async throws -> RTPServer? {
+        guard let rtp else {
+            guard rtpRemote == nil, srtp == nil, srtpRemoteKey == nil else { throw ValidationError("--rtp-remote and --srtp need --rtp") }
+            return nil
+        }
+        var configuration = RTPServerConfiguration()
+        configuration.host = rtp.host
+        configuration.port = rtp.port
+        configuration.remoteHost = rtpRemote?.host
+        configuration.remotePort = rtpRemote?.port
+        switch codec {
+        case "pcmu": configuration.codec = .ulaw
+        case "pcma": configuration.codec = .alaw
+        default: throw ValidationError("--codec is pcmu or pcma")
+        }
+        if let srtp {
+            do {
+                configuration.srtpSendKey = try SRTPMasterKey(sdes: srtp)
+                configuration.srtpReceiveKey = try srtpRemoteKey.map { try SRTPMasterKey(sdes: $0) } ?? configuration.srtpSendKey
+            } catch {
+                throw ValidationError("--srtp / --srtp-remote-key: \(error) (expected base64 of 30 bytes: key and salt)")
+            }
+            configuration.srtpProfile = srtp32 ? .aes128CmHmacSha1_32 : .aes128CmHmacSha1_80
+        } else if srtpRemoteKey != nil {
+            throw ValidationError("--srtp-remote-key needs --srtp")
+        }
+        configuration.jitterBuffer = JitterBufferSettings(minimumDelayMilliseconds: jitterMinMs, maximumDelayMilliseconds: jitterMaxMs)
+        guard configuration.jitterBuffer.isValid else { throw ValidationError("--jitter-min-ms/--jitter-max-ms: 0 ≤ min ≤ max ≤ 1000") }
+        configuration.agent = server.agent
+        configuration.realtime = server.realtime
+        configuration.pcmStream = server.pcmStream
+        configuration.session = server.session
+        let rtpServer = try RTPServer(configuration: configuration, group: group)
+        let address = try await rtpServer.start()
+        announce("audiobridge: RTP listening on \(address) (\(codec)\(srtp == nil ? "" : ", SRTP")), sending to \(rtpRemote.map { "\($0.host):\($0.port)" } ?? "the media's source")")
+        return rtpServer
+    }
+
     /// The Realtime settings when `--agent openai`; nil otherwise. The key is read from the
     /// environment only, so it never shows in `ps` or in logs.
     func realtimeConfiguration() throws -> RealtimeAgentConfiguration? {

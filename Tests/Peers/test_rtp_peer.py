@@ -1,0 +1,106 @@
+# SPDX-License-Identifier: MIT
+"""The RTP external-media mode against ffmpeg, an independent RTP implementation: ffmpeg streams
+the sample WAV as PCMU RTP to `serve --rtp` in real time, another ffmpeg receives the bridge's
+RTP (described by an SDP file) into a WAV. With the echo agent the caller's words come back, so
+what ffmpeg received must be the caller's audio, sample for sample. Then RFC 4733 key presses,
+written here from the RFC with duplicated packets and triple ends, must arrive once each."""
+import shutil
+import socket
+import struct
+import subprocess
+import time
+import wave
+
+from peers import BIN, ROOT, read_ulaw_wav, running, ulaw_decode
+
+SAMPLE = ROOT / "samples" / "caller-ulaw-8k.wav"
+
+
+def free_port_pair() -> int:
+    """An even UDP port whose successor is free too (ffmpeg takes port+1 for RTCP)."""
+    for _ in range(100):
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1] & ~1
+        probe.close()
+        try:
+            sockets = []
+            for p in (port, port + 1):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                s.bind(("127.0.0.1", p))
+                sockets.append(s)
+            for s in sockets:
+                s.close()
+            return port
+        except OSError:
+            for s in sockets:
+                s.close()
+    raise AssertionError("no free UDP port pair")
+
+
+def telephone_event_packets(event: int, seq: int, timestamp: int, ssrc: int):
+    """One key press as RFC 4733 §2.5 has a sender do it: marker on the first packet, updates every
+    20 ms with the duration so far, the end packet three times; all at the event's timestamp."""
+    packets = []
+    for i, (duration, end) in enumerate([(160, False), (320, False), (480, False), (640, True), (640, True), (640, True)]):
+        header = struct.pack("!BBHII", 0x80, (0x80 if i == 0 else 0) | 101, (seq + i) & 0xFFFF, timestamp, ssrc)
+        packets.append(header + struct.pack("!BBH", event, (0x80 if end else 0) | 10, duration))
+    return packets
+
+
+def test_ffmpeg_streams_a_call_through_the_rtp_mode(tmp_path):
+    ffmpeg = shutil.which("ffmpeg")
+    assert ffmpeg, "ffmpeg is the independent RTP peer (make deps installs it)"
+    bridge_port, listen_port = free_port_pair(), free_port_pair()
+    sdp = tmp_path / "bridge.sdp"
+    sdp.write_text(f"v=0\no=- 0 0 IN IP4 127.0.0.1\ns=audiobridge\nc=IN IP4 127.0.0.1\nt=0 0\n"
+                   f"m=audio {listen_port} RTP/AVP 0\na=rtpmap:0 PCMU/8000\n")
+    heard_path = tmp_path / "heard.wav"
+    args = [BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--rtp", f"127.0.0.1:{bridge_port}",
+            "--rtp-remote", f"127.0.0.1:{listen_port}", "--agent", "echo", "--no-barge-in"]
+    with running(args) as server:
+        server.wait_for(r"RTP listening on")
+        receiver = subprocess.Popen([ffmpeg, "-hide_banner", "-loglevel", "error", "-protocol_whitelist", "file,udp,rtp",
+                                     "-i", str(sdp), "-t", "19", "-c:a", "pcm_s16le", "-y", str(heard_path)],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        time.sleep(1)
+        # 160-sample frames from the filter graph, paced by -re: one packet every 20 ms.
+        subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
+                        f"amovie={SAMPLE},asetnsamples=n=160:p=0", "-c:a", "pcm_mulaw", "-ar", "8000", "-ac", "1",
+                        "-f", "rtp", f"rtp://127.0.0.1:{bridge_port}"], check=True, timeout=40, capture_output=True)
+        output, _ = receiver.communicate(timeout=40)
+        assert receiver.returncode == 0, output
+
+        # Key presses from another source, each packet sent twice.
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        seq, timestamp = 30_000, 1_000_000
+        for event in (1, 11, 9):
+            for packet in telephone_event_packets(event, seq, timestamp, 0xD7F0):
+                sender.sendto(packet, ("127.0.0.1", bridge_port))
+                sender.sendto(packet, ("127.0.0.1", bridge_port))
+                time.sleep(0.02)
+            seq, timestamp = seq + 6, timestamp + 8000
+        sender.close()
+        server.wait_for(r"digit=9 .*dtmf")
+        digits = [line.split("digit=")[1][0] for line in server.lines if "digit=" in line and line.endswith("dtmf")]
+        assert digits == ["1", "#", "9"], server.lines[-20:]
+        server.stop()
+        summary = server.wait_for(r"RTP (\d+) packets in, (\d+) out, (-?\d+) lost, .*, (\d+) late, (\d+) frames concealed, (\d+) digits, (\d+) refused")
+        packets_in, packets_out, _, late, _, digit_count, refused = map(int, summary.groups())
+        assert packets_in >= 400 and packets_out >= 900
+        assert (late, digit_count, refused) == (0, 3, 0)
+
+    caller = [ulaw_decode(code) for code in read_ulaw_wav(SAMPLE)]
+    with wave.open(str(heard_path)) as recording:
+        assert (recording.getframerate(), recording.getnchannels()) == (8000, 1)
+        heard = list(struct.unpack(f"<{recording.getnframes()}h", recording.readframes(recording.getnframes())))
+    # The echo: where it starts in what ffmpeg received, and where that is in the caller's audio.
+    start = next(i for i, sample in enumerate(heard) if sample != 0)
+    probe = heard[start + 4000:start + 4160]
+    offsets = [offset for offset in range(len(caller) - 160) if caller[offset:offset + 160] == probe]
+    assert offsets, "a stretch of what ffmpeg received is found, exactly, in what ffmpeg sent"
+    offset = offsets[0] - 4000
+    compared = min(len(heard) - start, len(caller) - offset)
+    equal = sum(1 for i in range(compared) if heard[start + i] == caller[offset + i])
+    assert compared >= 6 * 8000, f"{compared / 8000:.1f} s of echo received"
+    assert equal / compared > 0.999, f"{equal} of {compared} samples identical"
