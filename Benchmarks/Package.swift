@@ -57,5 +57,15 @@ let package = Package(
             path: "Benchmarks/SpeechDetector",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "RTPPath",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "AudioBridgeProtocols", package: "AudioBridge"),
+                .product(name: "AudioBridgeSession", package: "AudioBridge"),
+            ],
+            path: "Benchmarks/RTPPath",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )
