@@ -37,6 +37,7 @@ public struct RTPEndpointConfiguration: Sendable {
 }
 
 public struct RTPEndpointStatistics: Equatable, Sendable {
+    /// Packets taken (audio, telephone-events, comfort noise); refused ones are counted below.
     public var packetsReceived: UInt64 = 0
     public var packetsSent: UInt64 = 0
     /// RFC 3550 A.3 cumulative loss (may go negative with duplicates) and the highest
@@ -167,18 +168,12 @@ public final class RTPEndpoint {
         let bytes = UnsafeRawBufferPointer(rebasing: packet[0..<length])
         guard case .success(let view) = RTPPacketView.read(bytes) else { counters.malformed &+= 1; return .dropped(.protocolViolation) }
         let header = view.header
-        if remoteSSRC != header.ssrc {
-            if remoteSSRC != nil { counters.sourceChanges &+= 1 }
-            remoteSSRC = header.ssrc
-            receiverStatistics = RTPReceiverStatistics()
-        }
-        counters.packetsReceived &+= 1
         let arrival = Int64(arrivalMicroseconds / 125)  // 8 kHz samples
         let payload = UnsafeRawBufferPointer(rebasing: bytes[view.payloadRange])
 
         if header.payloadType == configuration.telephoneEventPayloadType {
             guard let event = TelephoneEvent.parse(payload) else { counters.malformed &+= 1; return .dropped(.protocolViolation) }
-            receiverStatistics.update(sequenceNumber: header.sequenceNumber, timestamp: header.timestamp, arrival: arrival)
+            count(header, arrival: arrival)
             switch events.receive(event, ssrc: header.ssrc, timestamp: header.timestamp, arrivalTime: arrival) {
             case .began(let e), .beganAndEnded(let e, _):
                 if let digit = TelephoneEvent.digit(forEvent: e) {
@@ -187,11 +182,13 @@ public final class RTPEndpoint {
                 }
             case .ended, nil: break
             }
+            counters.packetsReceived &+= 1
             return .telephoneEvent
         }
         if header.payloadType == 13 {
-            receiverStatistics.update(sequenceNumber: header.sequenceNumber, timestamp: header.timestamp, arrival: arrival)
+            count(header, arrival: arrival)
             counters.comfortNoise &+= 1
+            counters.packetsReceived &+= 1
             return .comfortNoise
         }
         guard header.payloadType == configuration.payloadType else {
@@ -203,14 +200,25 @@ public final class RTPEndpoint {
             counters.malformed &+= 1
             return .dropped(.protocolViolation)
         }
-        receiverStatistics.update(sequenceNumber: header.sequenceNumber, timestamp: header.timestamp, arrival: arrival)
+        count(header, arrival: arrival)
         switch codec {
         case .ulaw: for i in 0..<samples { pcm[i] = ULaw.decode(payload[i]) }
         case .alaw: for i in 0..<samples { pcm[i] = ALaw.decode(payload[i]) }
         case .slin16: for i in 0..<samples { pcm[i] = Int16(bitPattern: UInt16(payload[2 * i]) << 8 | UInt16(payload[2 * i + 1])) }
         }
         jitterBuffer.insert(UnsafeBufferPointer(rebasing: pcm[0..<samples]), timestamp: header.timestamp, sequenceNumber: header.sequenceNumber, ssrc: header.ssrc, arrival: arrival)
+        counters.packetsReceived &+= 1
         return .audio
+    }
+
+    /// RFC 3550 receiver figures for a packet taken; a new SSRC starts them afresh.
+    private func count(_ header: RTPHeader, arrival: Int64) {
+        if remoteSSRC != header.ssrc {
+            if remoteSSRC != nil { counters.sourceChanges &+= 1 }
+            remoteSSRC = header.ssrc
+            receiverStatistics = RTPReceiverStatistics()
+        }
+        receiverStatistics.update(sequenceNumber: header.sequenceNumber, timestamp: header.timestamp, arrival: arrival)
     }
 
     // MARK: Each frame

@@ -183,6 +183,58 @@ struct RTPEndpointTests {
     }
 }
 
+/// xorshift64*: a repeatable stream of random inputs.
+private struct Xorshift {
+    var state: UInt64
+    init(seed: UInt64) { state = seed | 1 }
+    mutating func next() -> UInt64 {
+        state ^= state >> 12
+        state ^= state << 25
+        state ^= state >> 27
+        return state &* 0x2545_F491_4F6C_DD1D
+    }
+}
+
+/// Whatever arrives on the port — random bytes, mutated RTP, mutated SRTP, random timestamps and
+/// SSRCs — never traps, and every datagram is accounted for: taken or counted as refused.
+struct RTPEndpointFuzzTests {
+    @Test(arguments: [false, true])
+    func randomAndMutatedDatagramsAreAllAccountedFor(srtp: Bool) throws {
+        let key = try #require(SRTPMasterKey(keyAndSalt: [UInt8](repeating: 4, count: 30)))
+        let call = try RTPCall { if srtp { $0.srtpSendKey = key; $0.srtpReceiveKey = key } }
+        let peer = try #require(SRTPContext(profile: .aes128CmHmacSha1_80, masterKey: key))
+        var random = Xorshift(seed: srtp ? 11 : 12)
+        var taken = 0, refused = 0
+        for i in 0..<100_000 {
+            var bytes: [UInt8]
+            switch random.next() % 4 {
+            case 0: bytes = (0..<Int(random.next() % 300)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            default:
+                let header = RTPHeader(marker: random.next() % 9 == 0, payloadType: [0, 0, 0, 101, 13, 8, UInt8(random.next() % 128)][Int(random.next() % 7)],
+                                       sequenceNumber: UInt16(truncatingIfNeeded: random.next()), timestamp: UInt32(truncatingIfNeeded: random.next()),
+                                       ssrc: UInt32(random.next() % 3))
+                bytes = RTPPacket(header: header, payload: (0..<Int(random.next() % 400)).map { _ in UInt8(truncatingIfNeeded: random.next()) }).serialized()
+                if srtp, random.next() % 4 != 0 {
+                    bytes += [UInt8](repeating: 0, count: 10)
+                    let length = bytes.count - 10
+                    _ = bytes.withUnsafeMutableBytes { peer.protect($0, length: length) }
+                }
+                if random.next() % 3 == 0 { bytes[Int(random.next() % UInt64(bytes.count))] ^= UInt8(truncatingIfNeeded: random.next() | 1) }
+            }
+            switch call.receive(bytes) {
+            case .dropped: refused += 1
+            default: taken += 1
+            }
+            if i % 5 == 0 { try call.tick() }
+        }
+        let s = call.endpoint.statistics
+        #expect(taken + refused == 100_000)
+        #expect(s.packetsReceived == UInt64(taken))
+        #expect(s.malformed + s.unknownPayloadType + s.srtpAuthenticationFailures + s.srtpReplays == UInt64(refused))
+        #expect(taken > 10_000 && refused > 10_000, "both paths ran: \(taken) taken, \(refused) refused")
+    }
+}
+
 /// The realtime contract for the RTP path: 100,000 frames of SRTP packets in (with loss,
 /// reordering and DTMF) and out, with no heap call and no lock.
 struct RTPEndpointAllocationTests {
