@@ -131,6 +131,18 @@ struct JitterBufferTests {
         #expect(result.maximumStep <= 2 * JitterScenario.sourceMaximumStep)
     }
 
+    /// Packets arriving in bursts, five at a time every 100 ms (a sender that reads its input in
+    /// chunks, as ffmpeg -re does): after the first burst the delay covers the burst and nothing
+    /// is concealed or late.
+    @Test func burstyArrivalsAreSmoothedOut() throws {
+        let packets = JitterScenario.stream(count: 500) { index in Int64((4 - index % 5) * 160) + 40 }  // each waits for the burst's last
+        let result = try JitterScenario(packets: packets, duration: 500 * 160).run()
+        let concealedAfterStart = result.kinds.dropFirst(50).filter { $0 == .concealed }.count
+        #expect(concealedAfterStart == 0 && result.statistics.late <= 5, "concealed \(concealedAfterStart), late \(result.statistics.late)")
+        #expect(result.delays.suffix(400).allSatisfy { $0 >= 80 && $0 <= 130 }, "\(result.delays.suffix(400).min()!)–\(result.delays.suffix(400).max()!)")
+        #expect(result.maximumStep <= 2 * JitterScenario.sourceMaximumStep)
+    }
+
     /// Configured bounds hold: a 60 ms minimum is kept on a clean network, a 100 ms maximum
     /// under 300 ms of jitter (the packets beyond it are late instead).
     @Test func theDelayStaysWithinItsBounds() throws {
