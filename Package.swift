@@ -55,6 +55,12 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        // Raw deflate for WebSocket permessage-deflate (zlib1g-dev).
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         .target(
             name: "AudioBridgeCore",
             dependencies: ["CSpeexDSP"]
@@ -62,7 +68,7 @@ let package = Package(
         // Pure wire codecs: bytes in, messages out; no sockets.
         .target(
             name: "AudioBridgeProtocols",
-            dependencies: ["AudioBridgeCore", "COpenSSLCrypto"]
+            dependencies: ["AudioBridgeCore", "COpenSSLCrypto", "CZlib"]
         ),
         .target(
             name: "AudioBridgeSession",

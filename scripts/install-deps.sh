@@ -10,6 +10,8 @@ pkg-config --exists speexdsp 2>/dev/null || missing+=(libspeexdsp-dev)
 # SRTP's AES and SHA-1 come from OpenSSL's libcrypto; libsrtp2 is the interoperability peer the
 # C tests check SRTP against; ffmpeg is the independent RTP peer of the RTP test.
 pkg-config --exists libcrypto 2>/dev/null || missing+=(libssl-dev)
+# zlib: permessage-deflate for the FreeSWITCH WebSocket modules.
+pkg-config --exists zlib 2>/dev/null || missing+=(zlib1g-dev)
 pkg-config --exists libsrtp2 2>/dev/null || missing+=(libsrtp2-dev)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v cc >/dev/null 2>&1 || missing+=(gcc)

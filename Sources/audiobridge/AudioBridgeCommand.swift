@@ -50,6 +50,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The public URL Twilio reaches the --twilio listener at (e.g. https://bridge.example.com): signatures are checked over it and the stream URL is derived from it. The auth token, when set in TWILIO_AUTH_TOKEN, makes signatures mandatory.")
     var twilioPublicUrl: String?
 
+    @Option(help: "Also serve FreeSWITCH on HOST:PORT: mod_audio_fork (drachtio or jambonz subprotocol) and mod_audio_stream connect here (ws://HOST:PORT/…, ?rate=16000&mix=stereo when the metadata does not say).")
+    var freeswitch: HostPort?
+
+    @Option(help: "freeswitch: the audio's rate when neither the metadata nor the URL says (8000 or 16000).")
+    var freeswitchRate = 8000
+
+    @Option(help: "Also serve Asterisk's chan_websocket on HOST:PORT (websocket_client.conf: uri = ws://HOST:PORT/…; Dial(WebSocket/<client>/c(ulaw))).")
+    var asteriskWs: HostPort?
+
     @Option(help: "Also take one call as RTP on HOST:PORT (UDP): Asterisk's externalMedia (UnicastRTP), FreeSWITCH or a SIP trunk's media.")
     var rtp: HostPort?
 
@@ -183,6 +192,23 @@ struct Serve: AsyncParsableCommand {
                 + (twilioConfiguration.authToken == nil ? " (no TWILIO_AUTH_TOKEN: signatures not checked)" : " (signatures checked)"))
         }
         let rtpServer = try await startRTP(group: group, agent: configuration)
+        var mediaServers: [MediaWebSocketServer] = []
+        for (role, listen) in [(MediaWebSocketServerConfiguration.Role.freeSWITCH, freeswitch), (.asterisk, asteriskWs)] {
+            guard let listen else { continue }
+            var media = MediaWebSocketServerConfiguration()
+            media.role = role
+            media.host = listen.host
+            media.port = listen.port
+            media.defaultSampleRate = freeswitchRate
+            media.agent = agent
+            media.realtime = configuration.realtime
+            media.pcmStream = configuration.pcmStream
+            media.session = configuration.session
+            let server = try MediaWebSocketServer(configuration: media, group: group)
+            let address = try await server.start()
+            mediaServers.append(server)
+            announce("audiobridge: \(role.rawValue) listening on \(address)")
+        }
         var metricsChannel: Channel?
         if let metrics {
             metricsChannel = try await MetricsEndpoint.start(host: metrics.host, port: metrics.port, metrics: server.metrics,
@@ -195,6 +221,11 @@ struct Serve: AsyncParsableCommand {
         announce("audiobridge: shutting down, hanging up \(server.snapshot.activeCalls) call(s)")
         await server.shutdown()
         await twilioServer?.shutdown()
+        for server in mediaServers {
+            await server.shutdown()
+            let c = server.snapshot
+            announce("audiobridge: \(server.configuration.role.rawValue) \(c.totalCalls) call(s), \(c.framesIn) frames in, \(c.framesOut) out, \(c.bargeIns) barge-ins, \(c.dtmf) digits, \(c.marksSent) marks sent, \(c.marksConfirmed) confirmed, \(c.pausedTicks) paused ticks, \(c.protocolErrors) protocol errors")
+        }
         if let rtpServer {
             await rtpServer.shutdown()
             let s = rtpServer.statistics

@@ -1,0 +1,177 @@
+# SPDX-License-Identifier: MIT
+"""`serve --freeswitch` against clients written from the FreeSWITCH modules' wire formats
+(protocols.md §5) with Python `websockets`, which offers permessage-deflate as mod_audio_stream
+does: metadata first, then L16 little-endian in messages of varying and odd sizes, every 20 ms.
+One call per module, at once on one server: jambonz's fork (16 kHz, streamed BINARY playback,
+marks), drachtio's mod_audio_fork (8 kHz stereo, playAudio), mod_audio_stream (8 kHz,
+streamAudio, compressed). Each caller says something (echoed back the module's way), presses a
+digit, and talks over the second echo (the module's interrupt, killAudio, must follow)."""
+import array
+import asyncio
+import base64
+import json
+import math
+import re
+import time
+
+import websockets
+
+from peers import BIN, listening_port, running, talk
+
+SECOND = 5.2  # seconds: the second utterance starts here, after the first echo has ended
+SIZES = [1, 639, 321, 960, 640, 319, 200]  # bytes per message, cycled: odd sizes carry over
+
+
+def pcm(samples):
+    return array.array("h", samples).tobytes()
+
+
+def envelope(samples, rate):
+    step = rate // 50
+    return [math.sqrt(sum(s * s for s in samples[i:i + step]) / step) for i in range(0, len(samples) - step + 1, step)]
+
+
+def correlation(a, b):
+    n = min(len(a), len(b))
+    a, b = a[:n], b[:n]
+    ma, mb = sum(a) / n, sum(b) / n
+    num = sum((x - ma) * (y - mb) for x, y in zip(a, b))
+    den = math.sqrt(sum((x - ma) ** 2 for x in a) * sum((y - mb) ** 2 for y in b))
+    return num / den if den else 0.0
+
+
+async def fork_call(port, flavor):
+    rate = 16000 if flavor == "jambonz" else 8000
+    stereo = flavor == "drachtio"
+    subprotocols = {"jambonz": ["audio.jambonz.org"], "drachtio": ["audio.drachtio.org"], "stream": None}[flavor]
+    url = f"ws://127.0.0.1:{port}/fork" + ("?mix=stereo" if stereo else "")
+    per_frame = rate // 50
+    first = talk(1.2, seed=0.5, rate=rate)
+    second = talk(1.2, seed=1.9, rate=rate)
+    third = talk(1.0, seed=2.7, rate=rate)
+    received = []  # (seconds, kind, payload)
+    result = {}
+    async with websockets.connect(url, subprotocols=subprotocols) as ws:
+        result["subprotocol"] = ws.subprotocol
+        result["extensions"] = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+        start = time.monotonic()
+
+        async def read():
+            try:
+                async for message in ws:
+                    now = time.monotonic() - start
+                    if isinstance(message, bytes):
+                        received.append((now, "audio", message))
+                        continue
+                    received.append((now, "text", message))
+                    event = json.loads(message)
+                    if event.get("type") == "mark":  # as jambonz does once the audio before it played
+                        await ws.send(json.dumps({"type": "mark", "data": {"name": event["data"]["name"], "event": "playout"}}))
+            except websockets.ConnectionClosed:
+                pass
+
+        reader = asyncio.create_task(read())
+        metadata = {"callSid": f"fs-{flavor}"}
+        if flavor == "jambonz":
+            metadata.update(sampleRate=16000, mixType="mono")
+        await ws.send(json.dumps(metadata))
+        plan = {}
+        for n in range(10, 70):
+            plan[n] = first[(n - 10) * per_frame:(n - 9) * per_frame]
+        for n in range(260, 320):
+            plan[n] = second[(n - 260) * per_frame:(n - 259) * per_frame]
+        pending = b""
+        sent = []
+        barge = None
+        size_index = 0
+        for n in range(500):
+            samples = plan.get(n, [0] * per_frame)
+            audio_after_second = [t for t, kind, p in received if t > SECOND and (kind == "audio" or '"playAudio"' in p or '"streamAudio"' in p)]
+            if barge is None and n > 320 and len(audio_after_second) >= (12 if flavor == "jambonz" else 2):
+                barge = n
+            if barge is not None and n - barge < 50:
+                k = n - barge
+                samples = third[k * per_frame:(k + 1) * per_frame]
+            sent += samples
+            if stereo:
+                other = [int(3000 * math.sin(2 * math.pi * 1777 * (n * per_frame + i) / rate)) for i in range(per_frame)]
+                frame = pcm([v for pair in zip(samples, other) for v in pair])
+            else:
+                frame = pcm(samples)
+            pending += frame
+            while len(pending) >= SIZES[size_index % len(SIZES)]:
+                size = SIZES[size_index % len(SIZES)]
+                await ws.send(pending[:size])
+                pending = pending[size:]
+                size_index += 1
+            if n == 150:
+                await ws.send(json.dumps({"type": "dtmf", "digit": "7"}))
+            await asyncio.sleep(max(0, start + (n + 1) * 0.02 - time.monotonic()))
+        await ws.close()
+        await reader
+    result.update(received=received, sent=sent, rate=rate, barge=barge)
+    return result
+
+
+def played_audio(result, flavor):
+    """The agent audio this caller was given, as (seconds, samples) pieces."""
+    pieces = []
+    for t, kind, payload in result["received"]:
+        if kind == "audio":
+            pieces.append((t, array.array("h", payload).tolist()))
+        else:
+            event = json.loads(payload)
+            if event.get("type") in ("playAudio", "streamAudio"):
+                data = event["data"]
+                assert data.get("audioContentType", data.get("audioDataType")) == "raw" and data["sampleRate"] == result["rate"]
+                content = data.get("audioContent") or data.get("audioData")
+                pieces.append((t, array.array("h", base64.b64decode(content)).tolist()))
+    return pieces
+
+
+def test_freeswitch_modules():
+    with running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--freeswitch", "127.0.0.1:0", "--agent", "echo"]) as server:
+        port = listening_port(server, "FreeSWITCH")
+
+        async def all_three():
+            return await asyncio.gather(*(fork_call(port, flavor) for flavor in ("jambonz", "drachtio", "stream")))
+
+        results = dict(zip(("jambonz", "drachtio", "stream"), asyncio.run(all_three())))
+        server.wait_for(r"digit=7 .*dtmf")
+        time.sleep(0.2)
+        log = "\n".join(server.lines)
+
+    assert results["jambonz"]["subprotocol"] == "audio.jambonz.org"
+    assert results["drachtio"]["subprotocol"] == "audio.drachtio.org"
+    assert results["stream"]["subprotocol"] is None
+    assert "permessage-deflate" in results["stream"]["extensions"]
+    assert len(re.findall(r"digit=7 .*dtmf", log)) == 3
+
+    for flavor, result in results.items():
+        texts = [json.loads(p) for t, kind, p in result["received"] if kind == "text"]
+        types = [m["type"] for m in texts]
+        pieces = played_audio(result, flavor)
+        kill_at = next(t for t, kind, p in result["received"] if kind == "text" and json.loads(p)["type"] == "killAudio")
+        first_echo = [s for t, samples in pieces if t < SECOND for s in samples]
+        rate = result["rate"]
+        assert len(first_echo) >= 55 * rate // 50, f"{flavor}: {len(first_echo) / rate:.2f} s of echo"
+        if flavor == "jambonz":
+            # Streamed L16 at 16 kHz (resampled twice): the echo follows the caller's loudness.
+            sent_env, echo_env = envelope(result["sent"][10 * 320:70 * 320], rate), envelope(first_echo, rate)
+            best = max(correlation(sent_env, echo_env[lag:]) for lag in range(0, 20))
+            assert best > 0.9, f"jambonz echo envelope correlation {best:.3f}"
+            marks = [m["data"]["name"] for m in texts if m["type"] == "mark"]
+            assert marks[:1] == ["item-1"] and "item-2" not in marks, marks
+            assert types.index("mark") < types.index("killAudio")
+        else:
+            # 8 kHz, no resampling: the echo is the caller's own samples (the first channel of
+            # drachtio's stereo), one contiguous stretch, none lost across odd message sizes.
+            sent = result["sent"]
+            loud = next(i for i in range(0, len(first_echo), 160) if any(first_echo[i:i + 160]))
+            probe = first_echo[loud:loud + 160]
+            offset = next(i for i in range(len(sent) - 160) if sent[i:i + 160] == probe) - loud
+            assert sent[offset:offset + len(first_echo)] == first_echo, f"{flavor}: the echo is the caller's audio"
+            expected = "playAudio" if flavor == "drachtio" else "streamAudio"
+            assert expected in types and "mark" not in types
+        assert types.count("killAudio") == 1, f"{flavor}: {types}"
+        assert kill_at > SECOND
