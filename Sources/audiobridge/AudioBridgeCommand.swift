@@ -397,12 +397,19 @@ struct Load: AsyncParsableCommand {
     @Option(help: "The server's process id, to report its CPU time over the run.")
     var serverPid: Int32?
 
+    @Option(help: "Call a chan_websocket server (serve --asterisk-ws) at HOST:PORT instead, as Asterisk channels that listen: MEDIA_START, then silent μ-law frames; give the server an agent that talks all the time (--agent wav:LONG.wav) and the received-frame gaps are its pacing.")
+    var asteriskWs: HostPort?
+
     func run() async throws {
         guard calls >= 1, seconds >= 1, threads >= 1, ramp >= 0 else { throw ValidationError("--calls, --seconds and --threads must be at least 1, --ramp at least 0") }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let cpuBefore = serverPid.flatMap(processCPUSeconds)
         let started = Date()
-        let report = await AudioSocketLoad.run(host: audiosocket.host, port: audiosocket.port, calls: calls, seconds: seconds, rampSeconds: ramp, group: group)
+        let report = if let asteriskWs {
+            await ChanWebSocketLoad.run(host: asteriskWs.host, port: asteriskWs.port, calls: calls, seconds: seconds, rampSeconds: ramp, group: group)
+        } else {
+            await AudioSocketLoad.run(host: audiosocket.host, port: audiosocket.port, calls: calls, seconds: seconds, rampSeconds: ramp, group: group)
+        }
         let wall = Date().timeIntervalSince(started)
         try await group.shutdownGracefully()
         print("audiobridge load: \(calls) calls × \(seconds) s: \(report.summary)")
