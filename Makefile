@@ -55,17 +55,17 @@ demo: stage
 
 test: deps test-swift test-release test-tsan test-bench test-c test-python test-peers
 
-# Every Swift test, debug build (the load test, the detector's corpus and the 100,000-packet RTP
-# allocation run go on the release build below: in debug each takes a core for several seconds,
-# which starves the network tests running alongside on a 2-core machine).
+# Every Swift test, debug build. The load test, the detector's corpus, the 100,000-packet RTP
+# allocation run and the heavy fuzz suites (…FuzzTests) go on the release build below: in debug
+# each takes a core for seconds, which starves the network tests running alongside on 2 cores.
 test-swift:
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip AudioSocketLoad --skip CallerSpeechQuality --skip RTPEndpointAllocation
+	$(SWIFT) test --skip AudioSocketLoad --skip CallerSpeechQuality --skip RTPEndpointAllocation --skip FuzzTests
 
-# The zero-allocation tests again, the 100-call load test and the barge-in detector's quality
-# floors on the labelled corpus, on the release build that ships.
+# The zero-allocation tests again, the 100-call load test, the barge-in detector's quality
+# floors on the labelled corpus and the heavy fuzz suites, on the release build that ships.
 test-release:
-	$(SWIFT) test -c release --scratch-path $(RELEASE_BUILD) --filter 'Allocation|AudioSocketLoad|CallerSpeechQuality'
+	$(SWIFT) test -c release --scratch-path $(RELEASE_BUILD) --filter 'Allocation|AudioSocketLoad|CallerSpeechQuality|FuzzTests'
 
 # The ring, and sessions driven by the engine's own I/O thread, under ThreadSanitizer.
 test-tsan:

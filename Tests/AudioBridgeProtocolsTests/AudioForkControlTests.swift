@@ -42,6 +42,10 @@ struct AudioForkControlTests {
         #expect(throws: AudioForkError.notAnObject) { try AudioForkCodec.decode(Array("[1]".utf8)) }
     }
 
+}
+
+/// Heavy on CPU: on the release build (make test-release), not among the debug tests.
+struct AudioForkFuzzTests {
     @Test func mutatedMessagesNeverTrap() {
         var random = SplitMix64(seed: 8090)
         let seeds = [#"{"type":"mark","data":{"name":"n1","event":"playout"}}"#, #"{"type":"dtmf","digit":"5"}"#, #"{"sampleRate":16000,"mixType":"stereo"}"#]

@@ -39,6 +39,10 @@ struct ChanWebSocketControlTests {
         #expect(ChanWebSocketCodec.format(of: Array("MEDIA_XON".utf8)) == .plainText)
     }
 
+}
+
+/// Heavy on CPU: on the release build (make test-release), not among the debug tests.
+struct ChanWebSocketFuzzTests {
     /// Random bytes and mutated events never trap; they decode or fail with ChanWebSocketError.
     @Test func mutatedEventsNeverTrap() {
         var random = SplitMix64(seed: 2216)

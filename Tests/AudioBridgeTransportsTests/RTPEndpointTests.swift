@@ -197,6 +197,7 @@ private struct Xorshift {
 
 /// Whatever arrives on the port — random bytes, mutated RTP, mutated SRTP, random timestamps and
 /// SSRCs — never traps, and every datagram is accounted for: taken or counted as refused.
+/// Heavy on CPU: on the release build (make test-release), not among the debug tests.
 struct RTPEndpointFuzzTests {
     @Test(arguments: [false, true])
     func randomAndMutatedDatagramsAreAllAccountedFor(srtp: Bool) throws {
@@ -205,7 +206,7 @@ struct RTPEndpointFuzzTests {
         let peer = try #require(SRTPContext(profile: .aes128CmHmacSha1_80, masterKey: key))
         var random = Xorshift(seed: srtp ? 11 : 12)
         var taken = 0, refused = 0
-        for i in 0..<30_000 {
+        for i in 0..<100_000 {
             var bytes: [UInt8]
             switch random.next() % 4 {
             case 0: bytes = (0..<Int(random.next() % 300)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
@@ -228,10 +229,10 @@ struct RTPEndpointFuzzTests {
             if i % 5 == 0 { try call.tick() }
         }
         let s = call.endpoint.statistics
-        #expect(taken + refused == 30_000)
+        #expect(taken + refused == 100_000)
         #expect(s.packetsReceived == UInt64(taken))
         #expect(s.malformed + s.unknownPayloadType + s.srtpAuthenticationFailures + s.srtpReplays == UInt64(refused))
-        #expect(taken > 3_000 && refused > 3_000, "both paths ran: \(taken) taken, \(refused) refused")
+        #expect(taken > 10_000 && refused > 10_000, "both paths ran: \(taken) taken, \(refused) refused")
     }
 }
 
