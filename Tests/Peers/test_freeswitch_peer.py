@@ -162,7 +162,11 @@ def test_freeswitch_modules():
             assert best > 0.9, f"jambonz echo envelope correlation {best:.3f}"
             marks = [m["data"]["name"] for m in texts if m["type"] == "mark"]
             assert marks[:1] == ["item-1"] and "item-2" not in marks, marks
-            assert types.index("mark") < types.index("killAudio")
+            assert types.index("mark") < types.index("killAudio") < types.index("clearMarks")
+            # The heard position the server logged is the second echo this caller received.
+            heard = int(re.search(r"heard_ms=(\d+) item=2 module=audio.jambonz.org .*barge-in", log).group(1))
+            second_echo = sum(len(samples) for t, samples in pieces if SECOND < t < kill_at)
+            assert abs(heard - second_echo * 1000 // rate) <= 40, f"heard {heard} ms, received {second_echo * 1000 // rate} ms"
         else:
             # 8 kHz, no resampling: the echo is the caller's own samples (the first channel of
             # drachtio's stereo), one contiguous stretch, none lost across odd message sizes.

@@ -4,7 +4,7 @@
 // sampleRate and mixType), else from the URL (?rate=16000&mix=stereo), else the server default.
 // Caller audio is L16 in messages of any length. Agent audio goes back the flavor's way:
 //   jambonz        BINARY L16 every 20 ms while an item plays, a mark after each item
-//                  (its "playout" echo confirms it was heard), killAudio on barge-in
+//                  (its "playout" echo confirms it was heard), killAudio + clearMarks on barge-in
 //   mod_audio_fork playAudio messages of `playbackChunkMilliseconds`, killAudio on barge-in
 //   mod_audio_stream streamAudio messages likewise; its killAudio reaches the controlling
 //                  application as a mod_audio_stream::json event (the module has no in-band stop)
@@ -121,6 +121,8 @@ final class FreeSWITCHForkCall: MediaWebSocketCall {
             chunk.removeAll(keepingCapacity: true)
             unconfirmed.removeAll()
             messages.send(text: AudioForkCodec.encode(.killAudio))
+            // jambonz reports the marks killAudio dropped as "cleared"; none of ours is pending after this.
+            if flavor == .jambonz { messages.send(text: AudioForkCodec.encode(.clearMarks)) }
             server.count { $0.bargeIns += 1 }
             logger.info("barge-in", metadata: ["item": "\(cut.item)", "heard_ms": "\(cut.heardMilliseconds)"])
             server.eventObserver?(cut)
