@@ -7,6 +7,8 @@
  * calling thread. It runs 100,000 full-duplex session frames — agent items, caller speech,
  * barge-ins, interrupts, DTMF, events — and requires zero of each on the per-frame calls and
  * the agent-side calls. A control run with one deliberate malloc per frame must count them.
+ * Then 100,000 frames of RTP through ab_rtp: two SRTP endpoints back to back, packets lost,
+ * digits sent and received, every media-thread call counted.
  *
  *   realtime_check
  */
@@ -127,6 +129,76 @@ static void run(int deliberate_malloc) {
     ab_engine_destroy(engine);
 }
 
+/* Two sessions, each behind an SRTP endpoint, A's packets into B (every 7th lost) and B's into
+ * A; A's agent talks, A sends a digit now and then. Counted: the media thread's ab_rtp_* calls. */
+static void run_rtp(void) {
+    ab_engine_config engine_config;
+    ab_engine_config_init(&engine_config);
+    engine_config.own_thread = 0;
+    ab_engine *engine = NULL;
+    ab_session *a = NULL, *b = NULL;
+    ab_rtp *rtp_a = NULL, *rtp_b = NULL;
+    CHECK(ab_engine_create(&engine_config, &engine) == AB_OK);
+    CHECK(ab_session_create(engine, NULL, &a) == AB_OK);
+    CHECK(ab_session_create(engine, NULL, &b) == AB_OK);
+    ab_rtp_config config;
+    ab_rtp_config_init(&config);
+    config.srtp_profile = AB_SRTP_AES128_CM_HMAC_SHA1_80;
+    config.srtp_send_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd";
+    config.srtp_receive_key = "HRwbGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgEA";
+    CHECK(ab_rtp_create(a, &config, &rtp_a) == AB_OK);
+    config.srtp_send_key = "HRwbGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgEA";
+    config.srtp_receive_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd";
+    CHECK(ab_rtp_create(b, &config, &rtp_b) == AB_OK);
+    if (rtp_a == NULL || rtp_b == NULL) return;
+
+    static uint8_t to_b[AB_RTP_MAX_PACKET], to_a[AB_RTP_MAX_PACKET];
+    int status = AB_OK;
+    for (int i = 0; i < 200 + FRAMES; i++) {
+        if (i == 200) {
+            allocations = frees = locks = 0;
+            counting = 1;
+        }
+        uint64_t now = (uint64_t)i * 20000u;
+        size_t n = 0, length_b = 0, length_a = 0;
+        if (i % 100 == 0) {
+            status |= ab_session_write_downlink(a, (uint64_t)i + 1, agent_audio, sizeof agent_audio, &n);
+            status |= ab_session_end_item(a, (uint64_t)i + 1);
+        }
+        if (i % 500 == 250) status |= ab_rtp_send_digit(rtp_a, '3', 60);
+        status |= ab_rtp_tick(rtp_a, now, to_b, sizeof to_b, &length_b);
+        if (i % 7 != 0) status |= ab_rtp_receive(rtp_b, to_b, length_b, now);
+        status |= ab_rtp_tick(rtp_b, now, to_a, sizeof to_a, &length_a);
+        status |= ab_rtp_receive(rtp_a, to_a, length_a, now);
+        do { status |= ab_session_read_uplink(b, uplink, sizeof uplink, &n); } while (n > 0);
+        do { status |= ab_session_read_uplink(a, uplink, sizeof uplink, &n); } while (n > 0);
+        ab_event event;
+        while (ab_session_poll_event(a, &event) == 1) {}
+        while (ab_session_poll_event(b, &event) == 1) {}
+        while (ab_session_poll_agent_event(a, &event) == 1) {}
+        while (ab_session_poll_agent_event(b, &event) == 1) {}
+    }
+    counting = 0;
+    CHECK(status == AB_OK);
+    ab_rtp_stats stats;
+    stats.struct_size = sizeof stats;
+    CHECK(ab_rtp_get_stats(rtp_b, &stats) == AB_OK);
+    printf("realtime_check: %d RTP frames (SRTP, 1 in 7 lost, DTMF) through ab_rtp: %lu allocations, %lu frees, %lu mutex locks; "
+           "%llu packets taken, %llu frames concealed, %llu digits\n", FRAMES, allocations, frees, locks,
+           (unsigned long long)stats.packets_received, (unsigned long long)stats.frames_concealed, (unsigned long long)stats.digits_received);
+    CHECK(allocations == 0);
+    CHECK(frees == 0);
+    CHECK(locks == 0);
+    CHECK(stats.packets_received > FRAMES * 8 / 10);
+    CHECK(stats.frames_concealed > FRAMES / 10);
+    CHECK(stats.digits_received >= FRAMES / 500 - 1);
+    ab_rtp_destroy(rtp_a);
+    ab_rtp_destroy(rtp_b);
+    ab_session_destroy(a);
+    ab_session_destroy(b);
+    ab_engine_destroy(engine);
+}
+
 int main(void) {
     for (int i = 0; i < 24000; i++) agent_audio[i] = (int16_t)(5000 * sin(i * 0.05));
     int16_t pcm[FRAME] = {0};
@@ -135,5 +207,6 @@ int main(void) {
     ab_ulaw_encode(pcm, FRAME, talking);
     run(1); /* the counter sees what is there */
     run(0); /* and the media path has nothing */
+    run_rtp();
     return FINISH("realtime_check");
 }
