@@ -243,7 +243,6 @@ public final class RTPEndpoint {
         case .slin16: frame.copyMemory(from: UnsafeRawBufferPointer(callerFrame))
         }
         try session.media.writeCaller(UnsafeRawBufferPointer(frame))
-        _ = events.expire(now: now, timeout: 8000)
 
         // Session → caller. The frame is always read (it keeps playout moving); while a digit
         // is being sent its packets go instead of audio, as RFC 4733 senders do.

@@ -26,7 +26,7 @@ final class ChanWebSocketCall: MediaWebSocketCall {
     private var outbound: [UInt8]
     private var gate = PlayoutGate()
     private var paused = false
-    private var unconfirmed: [String: SessionEvent] = [:]
+    private var marks = PendingMarks()
     var frameProcessingTimer: Metrics.Timer { server.metrics.frameProcessing }
 
     init(first text: [UInt8], messages: WebSocketMessageChannel, server: MediaWebSocketServer, engine: Engine) throws {
@@ -79,7 +79,7 @@ final class ChanWebSocketCall: MediaWebSocketCall {
                 paused = false
             case .markProcessed(let id):
                 server.count { $0.marksConfirmed += 1 }
-                if let id, let finished = unconfirmed.removeValue(forKey: id) { server.eventObserver?(finished) }
+                if let id, let finished = marks.confirm(id) { server.eventObserver?(finished) }
             case .error(let text):
                 logger.warning("Asterisk reported an error: \(text)")
             case .mediaStart:
@@ -90,14 +90,7 @@ final class ChanWebSocketCall: MediaWebSocketCall {
         }
     }
 
-    private func feedFrame(_ frame: UnsafeRawBufferPointer) {
-        do {
-            try session.media.writeCaller(frame)
-        } catch {
-            logger.error("caller frame rejected: \(error)")
-        }
-        server.count { $0.framesIn += 1 }
-    }
+    private func feedFrame(_ frame: UnsafeRawBufferPointer) { server.feed(frame, to: session, logger: logger) }
 
     /// The pacer's 20 ms tick.
     func sendFrame() {
@@ -121,23 +114,13 @@ final class ChanWebSocketCall: MediaWebSocketCall {
         }
         if let cut = tick.cut {
             send(.flushMedia)
-            server.count { $0.bargeIns += 1 }
-            logger.info("barge-in", metadata: ["item": "\(cut.item)", "heard_ms": "\(cut.heardMilliseconds)"])
-            server.eventObserver?(cut)
+            server.report(bargeIn: cut, logger: logger)
         }
         for finished in tick.finished {
-            let name = "item-\(finished.item)"
-            send(.markMedia(correlationID: name))
-            unconfirmed[name] = finished
+            send(.markMedia(correlationID: marks.add(finished)))
             server.count { $0.marksSent += 1 }
         }
-        for event in tick.others {
-            if event.kind == .dtmf {
-                server.count { $0.dtmf += 1 }
-                logger.info("dtmf", metadata: ["digit": "\(Character(Unicode.Scalar(event.digit)))"])
-            }
-            server.eventObserver?(event)
-        }
+        server.report(tick.others, logger: logger)
     }
 
     private func send(_ command: ChanWebSocketCommand) {

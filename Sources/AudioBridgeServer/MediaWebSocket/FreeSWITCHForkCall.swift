@@ -29,7 +29,7 @@ final class FreeSWITCHForkCall: MediaWebSocketCall {
     /// File-based flavors: agent audio (L16 bytes at the call's rate) waiting to be sent.
     private var chunk: [UInt8] = []
     private let chunkBytes: Int
-    private var unconfirmed: [String: SessionEvent] = [:]
+    private var marks = PendingMarks()
     var frameProcessingTimer: Metrics.Timer { server.metrics.frameProcessing }
 
     init(first: WebSocketMessage, subprotocol: String?, uri: String, messages: WebSocketMessageChannel, server: MediaWebSocketServer, engine: Engine) throws {
@@ -81,7 +81,7 @@ final class FreeSWITCHForkCall: MediaWebSocketCall {
             case .dtmf(let digit):
                 try? session.media.callerPressed(digit: digit)
             case .mark(let name, let played):
-                guard let finished = unconfirmed.removeValue(forKey: name) else { return }
+                guard let finished = marks.confirm(name) else { return }
                 if played {
                     server.count { $0.marksConfirmed += 1 }
                     server.eventObserver?(finished)
@@ -92,14 +92,7 @@ final class FreeSWITCHForkCall: MediaWebSocketCall {
         }
     }
 
-    private func feedFrame(_ frame: UnsafeRawBufferPointer) {
-        do {
-            try session.media.writeCaller(frame)
-        } catch {
-            logger.error("caller frame rejected: \(error)")
-        }
-        server.count { $0.framesIn += 1 }
-    }
+    private func feedFrame(_ frame: UnsafeRawBufferPointer) { server.feed(frame, to: session, logger: logger) }
 
     /// The pacer's 20 ms tick.
     func sendFrame() {
@@ -119,32 +112,22 @@ final class FreeSWITCHForkCall: MediaWebSocketCall {
         }
         if let cut = tick.cut {
             chunk.removeAll(keepingCapacity: true)
-            unconfirmed.removeAll()
+            marks.removeAll()
             messages.send(text: AudioForkCodec.encode(.killAudio))
             // jambonz reports the marks killAudio dropped as "cleared"; none of ours is pending after this.
             if flavor == .jambonz { messages.send(text: AudioForkCodec.encode(.clearMarks)) }
-            server.count { $0.bargeIns += 1 }
-            logger.info("barge-in", metadata: ["item": "\(cut.item)", "heard_ms": "\(cut.heardMilliseconds)"])
-            server.eventObserver?(cut)
+            server.report(bargeIn: cut, logger: logger)
         }
         for finished in tick.finished {
             if flavor == .jambonz {
-                let name = "item-\(finished.item)"
-                messages.send(text: AudioForkCodec.encode(.mark(name: name)))
-                unconfirmed[name] = finished
+                messages.send(text: AudioForkCodec.encode(.mark(name: marks.add(finished))))
                 server.count { $0.marksSent += 1 }
             } else {
                 flushChunk()
                 server.eventObserver?(finished)
             }
         }
-        for event in tick.others {
-            if event.kind == .dtmf {
-                server.count { $0.dtmf += 1 }
-                logger.info("dtmf", metadata: ["digit": "\(Character(Unicode.Scalar(event.digit)))"])
-            }
-            server.eventObserver?(event)
-        }
+        server.report(tick.others, logger: logger)
     }
 
     private func flushChunk() {

@@ -157,6 +157,36 @@ public final class MediaWebSocketServer: Sendable {
     public var snapshot: MediaWebSocketServerCounters { counters.withLockedValue { $0 } }
 
     func count(_ update: (inout MediaWebSocketServerCounters) -> Void) { counters.withLockedValue(update) }
+
+    // What both kinds of media call do alike, on the call's event loop.
+
+    /// One whole caller frame into a call's session, counted.
+    func feed(_ frame: UnsafeRawBufferPointer, to session: Session, logger: Logger) {
+        do {
+            try session.media.writeCaller(frame)
+        } catch {
+            logger.error("caller frame rejected: \(error)")
+        }
+        count { $0.framesIn += 1 }
+    }
+
+    /// A barge-in, after the call has told its peer to drop what it queued: counted, logged, observed.
+    func report(bargeIn cut: SessionEvent, logger: Logger) {
+        count { $0.bargeIns += 1 }
+        logger.info("barge-in", metadata: ["item": "\(cut.item)", "heard_ms": "\(cut.heardMilliseconds)"])
+        eventObserver?(cut)
+    }
+
+    /// A tick's other session events (digits counted and logged), observed.
+    func report(_ events: [SessionEvent], logger: Logger) {
+        for event in events {
+            if event.kind == .dtmf {
+                count { $0.dtmf += 1 }
+                logger.info("dtmf", metadata: ["digit": "\(Character(Unicode.Scalar(event.digit)))"])
+            }
+            eventObserver?(event)
+        }
+    }
 }
 
 /// A call on a media WebSocket: what the connection handler drives.

@@ -22,8 +22,8 @@ final class TwilioStreamCall: PacedCall {
     private let logger: Logger
     private let callerFrames: CallerFrameAssembler
     private var outbound: [UInt8]
-    /// playoutFinished events waiting for Twilio's echo of their mark, by mark name.
-    private var unconfirmed: [String: SessionEvent] = [:]
+    /// playoutFinished events waiting for Twilio's echo of their mark.
+    private var marks = PendingMarks()
     let frameProcessingTimer: Metrics.Timer
 
     init(start: TwilioStreamStart, channel: Channel, server: TwilioServer, engine: Engine) throws {
@@ -69,9 +69,7 @@ final class TwilioStreamCall: PacedCall {
             switch event.kind {
             case .playoutFinished:
                 // Everything of the item has been handed to Twilio; its echo will say it was heard.
-                let name = "item-\(event.item)"
-                send(.mark(name: name))
-                unconfirmed[name] = event
+                send(.mark(name: marks.add(event)))
                 server.count { $0.marksSent += 1 }
                 continue
             case .bargeIn:
@@ -89,7 +87,7 @@ final class TwilioStreamCall: PacedCall {
 
     func markEchoed(_ name: String) {
         server.count { $0.marksEchoed += 1 }
-        if let finished = unconfirmed.removeValue(forKey: name) { server.observer?(start.streamSid, .session(finished)) }
+        if let finished = marks.confirm(name) { server.observer?(start.streamSid, .session(finished)) }
         server.observer?(start.streamSid, .markPlayed(name: name))
     }
 
