@@ -212,20 +212,37 @@ typedef struct ab_session_config {
     uint32_t event_capacity;       /* events waiting per producer side; default 256 */
     uint32_t barge_in_enabled;     /* 1 (default): caller speech over agent audio cuts it */
     uint32_t fade_ms;              /* fade-out on a cut, 1..10 and at most frame_ms; default 8 */
-    /* The caller-speech detector and barge-in policy (README: "Barge-in detection"). */
+    /* The caller-speech detector and barge-in policy (README: "The detector"). */
     uint32_t min_speech_ms;        /* speech must last this long to start, 0..1280; default 100 */
     uint32_t hangover_ms;          /* speech ends after this long without it, 0..1260; default 200 */
     float threshold_db;            /* speech: mean SNR of the better half of the bands over noise
                                       and expected echo; default 5 */
     float min_level_dbfs;          /* quieter is never speech; default -55 */
     float echo_rejection_db;       /* margin on the echo expected from what was played; default 6 */
-    /* Since 0.2 (a 0.1 config, without these, is still accepted and gets the defaults): */
+    /* Added after the first header (a config that ends before these is still accepted and
+       gets the defaults): */
     float agent_talking_extra_db;  /* added to threshold_db while the agent talks; default 2 */
     float background_margin_db;    /* in noisy calls the threshold stays this far above the
                                       background's typical SNR; default 4 */
     uint32_t end_of_turn_ms;       /* the caller's turn (AB_EVENT_SPEECH_STOPPED) ends after this
                                       long without speech, 0..10000; default 600 */
+    /* Pause, then commit, else resume (README: "Barge-in: pause, then commit, else resume").
+       Added with it (a config that ends before these is still accepted and gets the defaults): */
+    uint32_t barge_in_mode;        /* AB_BARGE_IN_MODE_*; default AB_BARGE_IN_MODE_PAUSE */
+    uint32_t confirm_ms;           /* speech must last this long from the pause (and half of it be
+                                      confirmed as the caller's) to commit, 0..2000; default 240 */
+    uint32_t max_pause_ms;         /* unconfirmed speech resumes playout after this long,
+                                      confirm_ms..5000; default 1000 */
 } ab_session_config;
+
+enum {
+    /* Every onset while the agent plays cuts it at once (AB_EVENT_BARGE_IN only). */
+    AB_BARGE_IN_MODE_IMMEDIATE = 0,
+    /* An onset pauses playout (AB_EVENT_BARGE_IN_PENDING: faded out, queue kept, heard position
+       frozen); confirmed speech commits the cut (AB_EVENT_BARGE_IN); otherwise playout resumes
+       at exactly the paused sample (AB_EVENT_BARGE_IN_RESUMED). */
+    AB_BARGE_IN_MODE_PAUSE = 1
+};
 
 /** Fills `config` with defaults. Any thread. REALTIME-SAFE. */
 int ab_session_config_init(ab_session_config *config);
@@ -280,6 +297,13 @@ int ab_session_read_uplink(ab_session *session, void *out, size_t capacity, size
  *  REALTIME-SAFE. */
 int ab_session_interrupt(ab_session *session);
 
+/** The agent side heard the caller too (e.g. the model's own speech detection or a transcript):
+ *  a barge-in pause in progress (AB_EVENT_BARGE_IN_PENDING) is committed at the next caller
+ *  frame without waiting for confirm_ms (AB_EVENT_BARGE_IN, code AB_BARGE_IN_CALLER_SPEECH).
+ *  Does nothing when playout is not paused; use ab_session_interrupt to cut regardless.
+ *  Any thread. REALTIME-SAFE. */
+int ab_session_confirm_barge_in(ab_session *session);
+
 /* ---- Events --------------------------------------------------------------------------------- */
 
 enum {
@@ -293,8 +317,13 @@ enum {
     AB_EVENT_TRANSPORT_DISCONNECTED = 8,
     AB_EVENT_TRANSPORT_ERROR = 9,      /* code: the transport's negative status */
     AB_EVENT_UPLINK_OVERFLOW = 10,     /* count: caller samples dropped so far (agent side not reading) */
-    AB_EVENT_EVENTS_DROPPED = 11       /* count: events lost because nobody polled */
+    AB_EVENT_EVENTS_DROPPED = 11,      /* count: events lost because nobody polled */
+    AB_EVENT_BARGE_IN_PENDING = 12,    /* playout of item paused at heard_samples, a barge-in is
+                                          possible; AB_EVENT_BARGE_IN or _RESUMED follows */
+    AB_EVENT_BARGE_IN_RESUMED = 13     /* no barge-in: item plays on from exactly heard_samples;
+                                          count: the pause's length in ms */
 };
+/* Kinds may be added: a host ignores the ones it does not know. */
 
 enum {
     AB_BARGE_IN_CALLER_SPEECH = 0,
@@ -336,10 +365,15 @@ typedef struct ab_session_stats {
     uint64_t events_dropped;
     uint64_t agent_events_dropped;
     uint64_t buffer_bytes;               /* memory this session allocated for rings and buffers */
+    /* Added with pause-then-commit barge-in: */
+    uint64_t barge_in_pauses;            /* pauses for a possible barge-in (AB_EVENT_BARGE_IN_PENDING) */
+    uint64_t barge_in_resumes;           /* of them, those that resumed (AB_EVENT_BARGE_IN_RESUMED) */
 } ab_session_stats;
 
-/** Copies the session's counters into `*stats` (stats->struct_size must be set). Any thread.
- *  REALTIME-SAFE. */
+/** Copies the session's counters into `*stats`. Set stats->struct_size to the size of the struct
+ *  you pass: any size of at least the first version's (up to buffer_bytes) is accepted, the
+ *  counters that fit are written and struct_size is set to the bytes written; a smaller size is
+ *  AB_E_ABI_MISMATCH. Any thread. REALTIME-SAFE. */
 int ab_session_get_stats(const ab_session *session, ab_session_stats *stats);
 
 /* ---- Transports ----------------------------------------------------------------------------- */

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Scores the barge-in speech detector on a labelled corpus in the format of ../shared/vad-dev
-# (README there): runs `audiobridge vad` on every call (with its echo reference when there is
-# one) and prints the corpus scorer's table.
+# Scores barge-in on a labelled corpus in the format of ../shared/vad-dev (README there): runs
+# `audiobridge vad` on every call (with its echo reference when there is one) and prints the
+# corpus scorer's tables three times:
+#   frames    the speech state: frame F1, and onset latency (an onset is where playout pauses)
+#   triggers  committed barge-ins: FB/min is the false barge-ins that would cut the agent
+#   pauses    pauses that resumed: FB/min counts those outside caller speech
+# and a summary line per split (scripts/vad-summary.py): committed false barge-ins, resumed
+# pauses per minute, pause → commit latency.
 #
 #   scripts/score-vad.sh [CORPUS_DIR] [SPLIT ...] [-- extra `audiobridge vad` options]
 #   scripts/score-vad.sh ../shared/vad-dev dev dev_human
@@ -19,17 +24,25 @@ binary=.build-release/release/audiobridge
 out=${VAD_OUT:-out/vad}
 for split in "${splits[@]}"; do
     rm -rf "$out/$split"
-    mkdir -p "$out/$split"
+    mkdir -p "$out/$split/frames" "$out/$split/triggers" "$out/$split/pauses"
     for wav in "$corpus/$split"/*.wav; do
         case "$wav" in *.ref.wav) continue ;; esac
         call=$(basename "$wav" .wav)
         reference=()
         [ -f "$corpus/$split/$call.ref.wav" ] && reference=(--reference "$corpus/$split/$call.ref.wav")
-        "$binary" vad "$wav" "${reference[@]}" --frames "$out/$split/$call.frames.txt" "$@" &
+        "$binary" vad "$wav" "${reference[@]}" --frames "$out/$split/frames/$call.frames.txt" \
+            --triggers "$out/$split/triggers/$call.triggers.txt" --pauses "$out/$split/pauses/$call.triggers.txt" "$@" &
         # Two at a time (the machine has two cores).
         [ "$(jobs -r | wc -l)" -ge 2 ] && wait -n
     done
     wait
-    echo "== $split"
-    python3 "$corpus/score.py" --corpus "$corpus/$split" --outputs "$out/$split" --json "$out/$split.json"
+    for view in frames triggers pauses; do
+        if [ -z "${QUIET:-}" ]; then
+            echo "== $split: $view"
+            python3 "$corpus/score.py" --corpus "$corpus/$split" --outputs "$out/$split/$view" --json "$out/$split/$view.json"
+        else
+            python3 "$corpus/score.py" --corpus "$corpus/$split" --outputs "$out/$split/$view" --json "$out/$split/$view.json" >/dev/null
+        fi
+    done
+    python3 scripts/vad-summary.py "$corpus/$split" "$out/$split"
 done

@@ -6,17 +6,22 @@ import AudioBridgeSession
 import CAudioBridgeABI
 
 enum SessionConfigurationMapping {
-    /// The size of a 0.1 ab_session_config: everything before agent_talking_extra_db.
+    /// The size of the first ab_session_config: everything before agent_talking_extra_db.
     static let firstVersionSize = MemoryLayout<ab_session_config>.offset(of: \ab_session_config.agent_talking_extra_db)!
+    /// The size before the pause-then-commit fields: everything before barge_in_mode.
+    static let secondVersionSize = MemoryLayout<ab_session_config>.offset(of: \ab_session_config.barge_in_mode)!
+    static let acceptedSizes = [firstVersionSize, secondVersionSize, MemoryLayout<ab_session_config>.size]
 
-    /// The host's config as this version's struct: a 0.1 one (smaller) is copied over the
+    /// The host's config as this version's struct: an older one (smaller) is copied over the
     /// defaults, so the fields it lacks keep their default values. Checks size and ABI version.
     static func read(_ config: UnsafePointer<ab_session_config>) throws(AudioBridgeError) -> ab_session_config {
-        let size = Int(config.pointee.struct_size)
-        guard config.pointee.abi_version == UInt32(AB_ABI_VERSION),
-              size == MemoryLayout<ab_session_config>.size || size == firstVersionSize else { throw .abiMismatch }
+        // The two leading fields are read as raw bytes: an older struct may be smaller.
+        let raw = UnsafeRawPointer(config)
+        let size = Int(raw.load(as: UInt32.self))
+        guard raw.load(fromByteOffset: 4, as: UInt32.self) == UInt32(AB_ABI_VERSION),
+              acceptedSizes.contains(size) else { throw .abiMismatch }
         var full = cConfig(from: SessionConfiguration())
-        withUnsafeMutableBytes(of: &full) { $0.copyMemory(from: UnsafeRawBufferPointer(start: config, count: size)) }
+        withUnsafeMutableBytes(of: &full) { $0.copyMemory(from: UnsafeRawBufferPointer(start: raw, count: size)) }
         full.struct_size = UInt32(MemoryLayout<ab_session_config>.size)
         return full
     }
@@ -43,6 +48,9 @@ enum SessionConfigurationMapping {
         out.agent_talking_extra_db = c.bargeIn.detector.agentTalkingExtraDecibels
         out.background_margin_db = c.bargeIn.detector.backgroundMarginDecibels
         out.end_of_turn_ms = UInt32(c.bargeIn.detector.endOfTurnMilliseconds)
+        out.barge_in_mode = c.bargeIn.arbitration.mode.rawValue
+        out.confirm_ms = UInt32(c.bargeIn.arbitration.confirmationMilliseconds)
+        out.max_pause_ms = UInt32(c.bargeIn.arbitration.maximumPauseMilliseconds)
         return out
     }
 
@@ -71,6 +79,10 @@ enum SessionConfigurationMapping {
         out.bargeIn.detector.agentTalkingExtraDecibels = c.agent_talking_extra_db
         out.bargeIn.detector.backgroundMarginDecibels = c.background_margin_db
         out.bargeIn.detector.endOfTurnMilliseconds = Int(clamping: c.end_of_turn_ms)
+        guard let mode = BargeInArbiter.Mode(rawValue: c.barge_in_mode) else { throw .invalidArgument }
+        out.bargeIn.arbitration.mode = mode
+        out.bargeIn.arbitration.confirmationMilliseconds = Int(clamping: c.confirm_ms)
+        out.bargeIn.arbitration.maximumPauseMilliseconds = Int(clamping: c.max_pause_ms)
         try out.validate()
         return out
     }

@@ -136,14 +136,29 @@ public func abSessionPollAgentEvent(_ handle: OpaquePointer?, _ event: UnsafeMut
     withSession(handle) { s in deliver(s.session.agent.pollNotification, into: event) }
 }
 
+@_cdecl("ab_session_confirm_barge_in")
+public func abSessionConfirmBargeIn(_ handle: OpaquePointer?) -> Int32 {
+    withSession(handle) { s in
+        s.session.confirmBargeIn()
+        return AudioBridgeStatus.ok
+    }
+}
+
+/// The size of the first version's ab_session_stats (up to buffer_bytes): smaller is refused.
+private let firstSessionStatsSize = MemoryLayout<ab_session_stats>.offset(of: \ab_session_stats.barge_in_pauses)!
+
 @_cdecl("ab_session_get_stats")
 public func abSessionGetStats(_ handle: OpaquePointer?, _ stats: UnsafeMutablePointer<ab_session_stats>?) -> Int32 {
     withSession(handle) { s in
         guard let stats else { return AudioBridgeError.invalidArgument.code }
-        guard stats.pointee.struct_size == UInt32(MemoryLayout<ab_session_stats>.size) else { return AudioBridgeError.abiMismatch.code }
+        // Read through raw bytes: the host's struct may be smaller than ours.
+        let raw = UnsafeMutableRawPointer(stats)
+        let size = Int(raw.load(as: UInt32.self))
+        guard size >= firstSessionStatsSize else { return AudioBridgeError.abiMismatch.code }
+        let written = min(size, MemoryLayout<ab_session_stats>.size)
         let counters = s.session.statistics
         var out = ab_session_stats()
-        out.struct_size = UInt32(MemoryLayout<ab_session_stats>.size)
+        out.struct_size = UInt32(written)
         out.frames_in = counters.framesIn
         out.frames_out = counters.framesOut
         out.underrun_frames = counters.underrunFrames
@@ -153,7 +168,9 @@ public func abSessionGetStats(_ handle: OpaquePointer?, _ stats: UnsafeMutablePo
         out.events_dropped = counters.eventsDropped
         out.agent_events_dropped = counters.agentEventsDropped
         out.buffer_bytes = UInt64(s.session.bufferBytes)
-        stats.pointee = out
+        out.barge_in_pauses = counters.bargeInPauses
+        out.barge_in_resumes = counters.bargeInResumes
+        withUnsafeBytes(of: &out) { raw.copyMemory(from: $0.baseAddress!, byteCount: written) }
         return AudioBridgeStatus.ok
     }
 }

@@ -9,19 +9,31 @@
 //   noise        a floor per bin: follows drops at once, rises slowly, faster while the hop is
 //                judged not to be speech; learnt from the first 200 ms of the call
 //   echo         the playout reference (what the caller heard, sample-aligned) gets the same
-//                spectrum; the echo expected in each bin is the loudest reference of the last
-//                160 ms (line echo comes back 20–120 ms later, smeared) times the echo coupling.
-//                The coupling is learnt per call: the median of caller/reference level while
-//                the agent talks and the caller does not, starting from a strong −6 dB
+//                spectrum, kept for the last 800 ms. The echo's delay is found and followed
+//                (EchoDelayEstimator: up to 800 ms, the whole round trip to the phone and back);
+//                the echo expected in each bin is the loudest reference around that delay
+//                (−20…+40 ms: the echo path smears it) — before the delay is known, the loudest
+//                of the whole 800 ms — times the echo coupling. The coupling is learnt per
+//                call: the median of caller/reference level while the agent talks and the
+//                caller does not, starting from a strong −6 dB
 //   evidence     band SNR against noise + expected echo, averaged in dB ("segmental SNR");
 //                periodicity of the caller after noise and echo are subtracted (normalised
 //                autocorrelation at pitch lags 70–400 Hz, from the 100–2000 Hz spectrum);
 //                tonality (share of the energy in the two strongest spectral peaks: keypad
 //                tones, dial tones and pure notes are not speech)
 //   decision     a hop is speech-like when its SNR clears the threshold (higher while the agent
-//                talks) and it is not tonal; speech starts when, within the minimum speech
+//                talks), it is louder than the background's loud moments (the running 80th
+//                percentile of the level of hops that are not speech, plus a margin: voices and
+//                music in the room keep the noise floor low but reach that level, the caller
+//                goes past it) and it is not tonal; speech starts when, within the minimum speech
 //                time, most hops are speech-like and some are voiced (a cough or a knock is
 //                loud but not periodic; a click is too short); it ends after the hangover
+//   confirming   what commits a barge-in (BargeInArbiter): a voiced speech hop clearly above
+//                the background's loud moments (`confirmationLevelMarginDecibels`) and, once
+//                the caller's own speech level is known (the running 80th percentile of their
+//                speech hops while the agent is silent), within `foregroundMarginDecibels` of
+//                it: voices and music in the room, quieter than the caller, pause the agent at
+//                most
 //
 // Realtime-safe: every buffer is allocated at creation; `process` does arithmetic only.
 #if canImport(Glibc)
@@ -56,6 +68,14 @@ public final class CallerSpeechDetector {
         public var voicingThreshold: Float = 0.45
         /// Share of the band's energy in its two strongest peaks above which a hop is a tone.
         public var tonalityThreshold: Float = 0.7
+        /// A speech-like hop is this much louder than the background's loud moments (the 80th
+        /// percentile of the level of hops that are not speech).
+        public var backgroundLevelMarginDecibels: Float = 2
+        /// A hop confirms a barge-in only this much louder than the background's loud moments.
+        public var confirmationLevelMarginDecibels: Float = 4
+        /// Once the caller's speech level is known, a hop confirms a barge-in only within this
+        /// many dB of it (background voices and music are quieter than the caller).
+        public var foregroundMarginDecibels: Float = 10
 
         public init() {}
     }
@@ -63,7 +83,9 @@ public final class CallerSpeechDetector {
     public static let hopSamples = 160
     private static let lowBin = 8, highBin = 112  // 250 … 3500 Hz
     private static let bandCount = 16
-    private static let referenceHops = 8  // 160 ms of reference history
+    private static let referenceHops = EchoDelayEstimator.maximumDelayHops  // 800 ms of reference history
+    /// Hops the recent-reference checks look at before the echo's delay is known (160 ms).
+    private static let recentHops = 8
     private static let pitchBins = 65  // 0 … 2000 Hz
     private static let paddedPitchBins = 72  // nine SIMD8 lanes; the padding stays zero
     private static let lags: [Int] = Array(stride(from: 20, through: 114, by: 2))  // 400 … 70 Hz
@@ -75,8 +97,21 @@ public final class CallerSpeechDetector {
     public private(set) var lastPeriodicity: Float = 0
     public private(set) var lastTonality: Float = 0
     public private(set) var agentTalking = false
+    /// Whether the last hop is evidence of the caller's own speech (what confirms a barge-in).
+    public private(set) var lastHopConfirming = false
     /// The learnt echo coupling, dB (caller level relative to the reference).
     public private(set) var echoCouplingDecibels: Float = -6
+    /// The echo's delay in hops, once found.
+    public var echoDelayHops: Int? { delayEstimator.delayHops }
+    /// The caller's speech level (dBFS, the running 80th percentile of their speech hops while
+    /// the agent is silent), once learnt.
+    public var callerLevelDbfs: Float? { callerLevelHops >= Self.callerLevelWarmUp ? callerLevel : nil }
+    /// Whether the last hop was speech-like (loud enough over noise and echo, not a tone), and
+    /// voiced as well.
+    public private(set) var lastHopSpeechLike = false
+    public private(set) var lastHopVoiced = false
+    /// The last hop's level, dBFS of the 250–3500 Hz band.
+    public private(set) var lastLevelDbfs: Float = -100
 
     private let callerSpectrum = PowerSpectrum()
     private let referenceSpectrum = PowerSpectrum()
@@ -95,7 +130,13 @@ public final class CallerSpeechDetector {
     /// Reference power per bin for the last `referenceHops` hops (ring, `referenceIndex` newest).
     private let referenceHistory: UnsafeMutablePointer<Float>
     private var referenceIndex = 0
-    private var referenceLevels: InlineArray<8, Float> = .init(repeating: 0)
+    private var referenceLevels: InlineArray<40, Float> = .init(repeating: 0)
+    private var referenceBands: InlineArray<16, Float> = .init(repeating: 0)
+    private var referencePlayed = false
+    private var delayEstimator = EchoDelayEstimator()
+    private var callerLevel: Float = -100
+    private var callerLevelHops = 0
+    private static let callerLevelWarmUp = 15
     private let expectedEcho: UnsafeMutablePointer<Float>
     private let bandEdges: UnsafeMutablePointer<Int>
     /// cos(2π·bin·lag/256) for every pitch lag and bin, and 1/(the window's autocorrelation) per
@@ -111,8 +152,15 @@ public final class CallerSpeechDetector {
 
     /// The running 30th percentile of the SNR (dB).
     private var backgroundSNR: Float = 1
-    /// The running 90th percentile of the SNR of hops that are not speech (dB).
+    /// The running 90th percentile of the SNR of hops that are not speech (dB), fed a few hops
+    /// late: the hops that led up to an onset were speech, though not yet called so.
     private var backgroundPeakSNR: Float = 2
+    private var recentSNR: InlineArray<64, Float> = .init(repeating: 0)
+    /// The running 80th percentile of the level (dBFS) of hops that are not speech, fed late
+    /// like `backgroundPeakSNR`; nil before the first such hop.
+    private var backgroundLevel: Float?
+    private var recentLevels: InlineArray<64, Float> = .init(repeating: -100)
+    private var hopsWithoutSpeech = 0
     private var hops = 0
     private let onsetWindow: Int
     private let onsetSpeechLike: Int
@@ -161,10 +209,21 @@ public final class CallerSpeechDetector {
     public func reset() {
         isSpeaking = false
         agentTalking = false
+        lastHopConfirming = false
         lastSNR = 0
         lastPeriodicity = 0
         lastTonality = 0
         echoCouplingDecibels = -6
+        lastLevelDbfs = -100
+        referenceBands = .init(repeating: 0)
+        referencePlayed = false
+        delayEstimator.reset()
+        callerLevel = -100
+        callerLevelHops = 0
+        recentSNR = .init(repeating: 0)
+        backgroundLevel = nil
+        recentLevels = .init(repeating: -100)
+        hopsWithoutSpeech = 0
         callerBlock.update(repeating: 0, count: PowerSpectrum.size)
         referenceBlock.update(repeating: 0, count: PowerSpectrum.size)
         noise.update(repeating: 0, count: PowerSpectrum.bins)
@@ -229,15 +288,31 @@ public final class CallerSpeechDetector {
         // less than 70 % of the time, so that percentile is the background's).
         // And it stays above the background's peaks: the running 90th percentile of the SNR in
         // hops that are not speech.
+        recentSNR[hops % 64] = snr
+        recentLevels[hops % 64] = levelDbfs
         if hops >= 2 {
             backgroundSNR += 0.1 * (snr < backgroundSNR ? -0.7 : 0.3)
-            if !isSpeaking { backgroundPeakSNR += 0.1 * (snr < backgroundPeakSNR ? -0.1 : 0.9) }
+            // The hop one onset window back, if no speech has been heard since.
+            if hopsWithoutSpeech > onsetWindow, hops >= onsetWindow {
+                let old = recentSNR[(hops - onsetWindow) % 64]
+                backgroundPeakSNR += 0.1 * (old < backgroundPeakSNR ? -0.1 : 0.9)
+                let oldLevel = recentLevels[(hops - onsetWindow) % 64]
+                if let level = backgroundLevel {
+                    backgroundLevel = level + (oldLevel > level ? 0.2 : -0.05)
+                } else {
+                    backgroundLevel = oldLevel
+                }
+            }
         }
         let adaptive = max(settings.thresholdDecibels, backgroundSNR + settings.backgroundMarginDecibels, backgroundPeakSNR)
         let threshold = adaptive + (agentTalking ? settings.agentTalkingExtraDecibels : 0)
         let loudEnough = levelDbfs > settings.minimumLevelDbfs
+            && levelDbfs > (backgroundLevel ?? -.greatestFiniteMagnitude) + settings.backgroundLevelMarginDecibels
         let speechLike = hops >= 2 && loudEnough && snr > threshold && tonality < settings.tonalityThreshold
         let voiced = speechLike && periodicity > settings.voicingThreshold
+        lastLevelDbfs = levelDbfs
+        lastHopSpeechLike = speechLike
+        lastHopVoiced = voiced
         recentSpeechLike = recentSpeechLike << 1 | (speechLike ? 1 : 0)
         recentVoiced = recentVoiced << 1 | (voiced ? 1 : 0)
 
@@ -249,6 +324,12 @@ public final class CallerSpeechDetector {
                 isSpeaking = true
             }
         }
+        hopsWithoutSpeech = isSpeaking ? 0 : hopsWithoutSpeech + 1
+        lastHopConfirming = voiced && isForeground(levelDbfs)
+            && levelDbfs > (backgroundLevel ?? -.greatestFiniteMagnitude) + settings.confirmationLevelMarginDecibels
+        learnCallerLevel(levelDbfs)
+        delayEstimator.update(callerBands: bandPower, referenceBands: referenceBands, referencePlayed: referencePlayed,
+                              callerTalking: isSpeaking || speechLike)
         updateNoise()
         learnEchoCoupling(callerLevel: level)
         hops += 1
@@ -297,18 +378,54 @@ public final class CallerSpeechDetector {
             row.update(repeating: 0, count: PowerSpectrum.bins)
         }
         referenceLevels[referenceIndex] = energy
+        referencePlayed = energy > 0
+        for band in 0..<Self.bandCount {
+            var sum: Float = 0
+            for bin in bandEdges[band]..<bandEdges[band + 1] { sum += row[bin] }
+            referenceBands[band] = sum
+        }
+        // The hops whose reference can be in the caller channel now: around the echo's delay
+        // once it is known, else all of the last 800 ms.
+        let (first, last) = echoWindow
         var loudest: Float = 0
-        for hop in 0..<Self.referenceHops { loudest = max(loudest, referenceLevels[hop]) }
+        for back in first...last { loudest = max(loudest, referenceLevels[(referenceIndex - back + Self.referenceHops) % Self.referenceHops]) }
         agentTalking = loudest > 0
         // Row by row (contiguous, so the compiler can vectorise the maxima).
         expectedEcho.update(repeating: 0, count: PowerSpectrum.bins)
         guard agentTalking else { return }
-        for hop in 0..<Self.referenceHops {
+        for back in first...last {
+            let hop = (referenceIndex - back + Self.referenceHops) % Self.referenceHops
+            guard referenceLevels[hop] > 0 else { continue }
             let row = referenceHistory + hop * PowerSpectrum.bins
             for bin in 0..<PowerSpectrum.bins where row[bin] > expectedEcho[bin] { expectedEcho[bin] = row[bin] }
         }
         let coupling = Self.power(decibels: echoCouplingDecibels)
         for bin in 0..<PowerSpectrum.bins { expectedEcho[bin] *= coupling }
+    }
+
+    /// Hops back (first…last) whose reference may be heard as echo now.
+    private var echoWindow: (Int, Int) {
+        guard let delay = delayEstimator.delayHops else { return (0, Self.referenceHops - 1) }
+        return (max(0, delay - 1), min(Self.referenceHops - 1, delay + 2))
+    }
+
+    /// Whether a hop at this level can be the caller's own voice: within the margin of their
+    /// speech level once that is known (until then, any level can).
+    private func isForeground(_ levelDbfs: Float) -> Bool {
+        guard let callerLevel = callerLevelDbfs else { return true }
+        return levelDbfs >= callerLevel - settings.foregroundMarginDecibels
+    }
+
+    /// The caller's speech level: the running 80th percentile of the level of speech hops
+    /// heard while the agent is silent (no echo to mistake for the caller).
+    private func learnCallerLevel(_ levelDbfs: Float) {
+        guard isSpeaking, !agentTalking, levelDbfs > settings.minimumLevelDbfs else { return }
+        if callerLevelHops == 0 {
+            callerLevel = levelDbfs
+        } else {
+            callerLevel += levelDbfs > callerLevel ? 0.4 : -0.1
+        }
+        callerLevelHops += 1
     }
 
     /// The caller/reference level ratio while the agent talks and the caller does not, tracked
@@ -318,11 +435,14 @@ public final class CallerSpeechDetector {
     /// than the agent barges in. (A faster or lower estimate let real line echo through.)
     private func learnEchoCoupling(callerLevel: Float) {
         guard agentTalking, !isSpeaking else { return }
+        let (first, last) = echoWindow
+        let needed = delayEstimator.delayHops == nil ? Self.recentHops - 1 : last
         var loudest: Float = 0
-        for hop in 0..<Self.referenceHops {
+        for back in 0...max(last, needed) {
+            let level = referenceLevels[(referenceIndex - back + Self.referenceHops) % Self.referenceHops]
             // Only once the agent has talked for the whole window: its echo is surely back.
-            guard referenceLevels[hop] > 0 else { return }
-            loudest = max(loudest, referenceLevels[hop])
+            if back <= needed { guard level > 0 else { return } }
+            if back >= first && back <= last { loudest = max(loudest, level) }
         }
         guard loudest > minimumLevel * Float(PowerSpectrum.size * PowerSpectrum.size) / 8 else { return }
         let ratio = Self.decibels(callerLevel / loudest)

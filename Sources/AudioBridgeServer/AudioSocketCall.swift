@@ -142,6 +142,14 @@ final class AudioSocketCall: PacedCall {
                 server.count { $0.bargeIns += 1 }
                 server.metrics.bargeIns.increment()
                 logger.info("barge-in", metadata: ["item": "\(event.item)", "heard_ms": "\(event.heardMilliseconds)"])
+            case .bargeInPending:
+                server.count { $0.bargeInPauses += 1 }
+                server.metrics.bargeInPauses.increment()
+                logger.debug("barge-in pending", metadata: ["item": "\(event.item)", "heard_ms": "\(event.heardMilliseconds)"])
+            case .bargeInResumed:
+                server.count { $0.bargeInResumes += 1 }
+                server.metrics.bargeInResumes.increment()
+                logger.debug("barge-in resumed", metadata: ["item": "\(event.item)", "paused_ms": "\(event.count)"])
             case .dtmf:
                 server.count { $0.dtmf += 1 }
                 server.metrics.dtmf.increment()

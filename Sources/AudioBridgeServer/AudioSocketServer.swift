@@ -41,7 +41,10 @@ public struct AudioSocketServerCounters: Sendable, Equatable {
     public var framesOut = 0
     public var protocolErrors = 0
     public var dtmf = 0
+    /// Committed barge-ins; pauses for a possible one, and those that resumed without one.
     public var bargeIns = 0
+    public var bargeInPauses = 0
+    public var bargeInResumes = 0
     /// Ticks at which a call's socket could not take its frame (the peer is not reading).
     public var sendStalls = 0
     /// Frames of agent audio that ran short (the agent side fell behind), over ended calls.

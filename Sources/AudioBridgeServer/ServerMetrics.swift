@@ -13,6 +13,9 @@ public final class ServerMetrics: Sendable {
     let framesOut: Metrics.Counter
     let underruns: Metrics.Counter
     let bargeIns: Metrics.Counter
+    /// Pauses for a possible barge-in, and those that resumed without one.
+    let bargeInPauses: Metrics.Counter
+    let bargeInResumes: Metrics.Counter
     let dtmf: Metrics.Counter
     let protocolErrors: Metrics.Counter
     let sendStalls: Metrics.Counter
@@ -27,6 +30,8 @@ public final class ServerMetrics: Sendable {
         framesOut = Metrics.Counter(label: "audiobridge_frames_out_total", factory: factory)
         underruns = Metrics.Counter(label: "audiobridge_underrun_frames_total", factory: factory)
         bargeIns = Metrics.Counter(label: "audiobridge_barge_ins_total", factory: factory)
+        bargeInPauses = Metrics.Counter(label: "audiobridge_barge_in_pauses_total", factory: factory)
+        bargeInResumes = Metrics.Counter(label: "audiobridge_barge_in_resumes_total", factory: factory)
         dtmf = Metrics.Counter(label: "audiobridge_dtmf_total", factory: factory)
         protocolErrors = Metrics.Counter(label: "audiobridge_protocol_errors_total", factory: factory)
         sendStalls = Metrics.Counter(label: "audiobridge_send_stalls_total", factory: factory)

@@ -3,9 +3,15 @@
 // duration (DESIGN.md §1–§5). Both calls belong to the host's media thread (never concurrently)
 // and are realtime-safe: they only copy, convert and count, in buffers sized at creation.
 //
-//   writeCaller: decode → detector (speech, barge-in decision) → resample up → uplink ring
+//   writeCaller: decode → detector (speech; the arbiter's pause / commit / resume) → resample
+//                up → uplink ring
 //   readCaller:  playout ring (8 kHz) → item tracking (events, heard position) → fade on a
-//                cut → encode
+//                pause, a resume or a cut → encode
+//
+// A pause stops taking audio from the playout ring: the frame that pauses fades out over its
+// first `fadeSamples` (those samples are handed over, so they count as heard), then silence;
+// the heard position stays where it stopped. A resume takes the ring on from exactly that
+// sample with a fade-in; a commit cuts as before (no fade needed: playout is already silent).
 import AudioBridgeCore
 
 public final class MediaEnd {
@@ -45,6 +51,10 @@ public final class MediaEnd {
     private var generation: UInt64 = 0
     private var seenInterruptRequests: UInt64 = 0
     private var pendingBargeIn: SessionEvent.BargeInCause?
+    /// Playout is paused (a possible barge-in) and the frames it has lasted.
+    private var paused = false
+    private var pausedFrames: UInt64 = 0
+    private var seenConfirmations: UInt64 = 0
     private var uplinkOverflowing = false
     private var uplinkDroppedTotal: UInt64 = 0
     private var mediaTime: UInt64 = 0
@@ -70,7 +80,7 @@ public final class MediaEnd {
         bargeInEnabled = configuration.bargeIn.enabled
         frameMilliseconds = UInt64(configuration.frameMilliseconds)
         self.shared = shared
-        detector = SessionSpeechDetector(settings: configuration.bargeIn.detector)
+        detector = SessionSpeechDetector(settings: configuration.bargeIn.detector, arbitration: configuration.bargeIn.arbitration)
         callerPCM = .allocate(capacity: frameSamples)
         uplinkFrame = .allocate(capacity: upsampler?.maximumOutputCount(forInputCount: frameSamples) ?? frameSamples)
         playoutFrame = .allocate(capacity: frameSamples)
@@ -136,15 +146,14 @@ public final class MediaEnd {
     }
 
     private func detectSpeech() {
-        switch detector.process(UnsafeBufferPointer(callerPCM)) {
+        let (turn, committed) = detector.process(UnsafeBufferPointer(callerPCM), agentPlaying: bargeInEnabled && currentItem != 0)
+        switch turn {
         case .speechStarted: emitBoth(SessionEvent(kind: .speechStarted))
         case .speechStopped: emitBoth(SessionEvent(kind: .speechStopped))
         case .none: break
         }
-        // Caller speech while agent audio plays is a barge-in, cut at the next readCaller.
-        if bargeInEnabled, detector.isSpeaking, currentItem != 0, pendingBargeIn == nil {
-            pendingBargeIn = .callerSpeech
-        }
+        // Cut at the next readCaller (which also carries out the arbiter's pauses and resumes).
+        if committed, pendingBargeIn == nil { pendingBargeIn = .callerSpeech }
     }
 
     /// Reports a DTMF digit the caller pressed (ASCII '0'–'9', '*', '#', 'A'–'D'). Throws
@@ -168,22 +177,62 @@ public final class MediaEnd {
 
         var cut = pendingBargeIn
         pendingBargeIn = nil
+        let confirmations = shared.bargeInConfirmations.load(ordering: .relaxed)
+        if confirmations != seenConfirmations {
+            seenConfirmations = confirmations
+            if detector.confirmPause() { cut = .callerSpeech }
+        }
         let requests = shared.interruptRequests.load(ordering: .acquiring)
         if requests != seenInterruptRequests {
             seenInterruptRequests = requests
             cut = .interruptRequest
+            detector.abandonPause()
         }
+        // The arbiter's state says whether playout should be paused; follow it.
+        let pausing = cut == nil && !paused && detector.isPaused && currentItem != 0
+        let resuming = cut == nil && paused && !detector.isPaused
 
         if flushing { discardStaleAudio() }
-        // A cut fades out what is playing; audio queued but not yet started is not begun at all.
-        let wanted = cut == nil ? frameSamples : (currentItem != 0 ? min(fadeSamples, frameSamples) : 0)
+        // A cut or a pause fades out what is playing (a paused one is silent already); audio
+        // queued but not yet started is not begun at all.
+        let wanted: Int
+        if cut != nil || pausing {
+            wanted = currentItem != 0 && !paused ? min(fadeSamples, frameSamples) : 0
+        } else {
+            wanted = paused && !resuming ? 0 : frameSamples
+        }
+        let resumedItem = currentItem, resumedHeard = heardSamples
         let got = flushing ? 0 : playout.read(into: UnsafeMutableBufferPointer(rebasing: playoutFrame[..<wanted]))
+        let itemBefore = currentItem
         advance(by: got)
+        if currentItem != itemBefore, currentItem != 0 { detector.rearm() }
+
+        if pausing {
+            fadeOut(count: got)
+            if currentItem == 0 {
+                detector.abandonPause()  // the item ended within the fade: nothing left to pause
+            } else {
+                paused = true
+                pausedFrames = 0
+                emitBoth(SessionEvent(kind: .bargeInPending, item: currentItem, heardSamples: heardSamples))
+                count(shared.bargeInPauses)
+            }
+        } else if resuming {
+            // Position of the first sample taken again, for the event: the paused position.
+            fadeIn(count: got)
+            paused = false
+            emitBoth(SessionEvent(kind: .bargeInResumed, item: resumedItem, heardSamples: resumedHeard,
+                                  count: (pausedFrames &+ 1) &* frameMilliseconds))
+            count(shared.bargeInResumes)
+        } else if paused, cut == nil {
+            pausedFrames &+= 1
+        }
 
         if let cut {
             fadeOut(count: got)
+            paused = false
             if currentItem != 0 {
-                let event = SessionEvent(kind: .bargeIn, item: currentItem, heardSamples: UInt64(readPosition - currentItemStart), code: cut.rawValue)
+                let event = SessionEvent(kind: .bargeIn, item: currentItem, heardSamples: heardSamples, code: cut.rawValue)
                 emitBoth(event)
                 shared.interruptedItem.store(currentItem, ordering: .relaxed)
                 count(shared.bargeIns)
@@ -197,7 +246,7 @@ public final class MediaEnd {
             // Releasing, after the new generation: whoever sees the request handled writes
             // audio that this cut can no longer flush.
             shared.interruptsHandled.store(seenInterruptRequests, ordering: .releasing)
-        } else if got < frameSamples, currentItem != 0 {
+        } else if got < wanted, currentItem != 0 {
             count(shared.underrunFrames)
         }
         for i in got..<frameSamples { playoutFrame[i] = 0 }
@@ -214,11 +263,22 @@ public final class MediaEnd {
         return frameBytes
     }
 
+    /// Samples of the current item handed to the caller so far.
+    private var heardSamples: UInt64 { currentItem == 0 ? 0 : UInt64(readPosition - currentItemStart) }
+
     /// Linear fade to zero over `fadeSamples`, applied to the first `count` samples of the frame.
     private func fadeOut(count: Int) {
         let length = Float(fadeSamples)
-        for i in 0..<count {
+        for i in 0..<min(count, fadeSamples) {
             playoutFrame[i] = Int16(Float(playoutFrame[i]) * (length - Float(i + 1)) / length)
+        }
+    }
+
+    /// Linear fade from zero over `fadeSamples`, applied to the first of the `count` samples.
+    private func fadeIn(count: Int) {
+        let length = Float(fadeSamples)
+        for i in 0..<min(count, fadeSamples) {
+            playoutFrame[i] = Int16(Float(playoutFrame[i]) * Float(i + 1) / length)
         }
     }
 
@@ -283,6 +343,8 @@ public final class MediaEnd {
     /// Restores the state a warm-up frame changed (the detector and the media clock).
     func resetAfterWarmUp() {
         detector.reset()
+        paused = false
+        pausedFrames = 0
         mediaTime = 0
         upsampler?.reset()
     }

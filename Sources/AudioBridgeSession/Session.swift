@@ -81,6 +81,12 @@ public final class Session: @unchecked Sendable {
     @discardableResult
     public func interrupt() -> UInt64 { shared.interruptRequests.wrappingAdd(1, ordering: .releasing).newValue }
 
+    /// The agent side heard the caller too (e.g. the model's own speech detection or a
+    /// transcript): a barge-in pause in progress is committed at the next caller frame, without
+    /// waiting for the confirmation time. Does nothing when playout is not paused (use
+    /// `interrupt()` to cut regardless). Any thread. Realtime-safe.
+    public func confirmBargeIn() { shared.bargeInConfirmations.wrappingAdd(1, ordering: .relaxed) }
+
     /// Whether the media side has carried out interrupt request `request` (or a later one):
     /// agent audio written from now on is not flushed by it. Any thread. Realtime-safe.
     public func interruptHandled(_ request: UInt64) -> Bool { shared.interruptsHandled.load(ordering: .acquiring) >= request }

@@ -28,12 +28,18 @@ public enum AgentAudioFormat: Equatable, Sendable {
 /// policy's minimum speech time, hangover and thresholds, the stricter one while the agent talks.
 public typealias SpeechDetectorSettings = CallerSpeechDetector.Settings
 
+/// Pause, then commit, else resume (AudioBridgeCore/BargeInArbiter): mode, confirmation time
+/// and the longest pause.
+public typealias BargeInArbitration = BargeInArbiter.Settings
+
 public struct BargeInSettings: Equatable, Sendable {
     /// Whether caller speech over agent audio interrupts it. On-demand interrupts always work.
     public var enabled = true
-    /// Length of the fade-out when playout is cut, 1–10 ms (never longer than a frame).
+    /// Length of the fade-out when playout is cut or paused (and of the fade-in when it
+    /// resumes), 1–10 ms (never longer than a frame).
     public var fadeMilliseconds = 8
     public var detector = SpeechDetectorSettings()
+    public var arbitration = BargeInArbitration()
 
     public init() {}
 }
@@ -88,7 +94,8 @@ public struct SessionConfiguration: Equatable, Sendable {
               bargeIn.detector.endOfTurnMilliseconds >= 0, bargeIn.detector.endOfTurnMilliseconds <= 10_000,
               bargeIn.detector.thresholdDecibels.isFinite, bargeIn.detector.minimumLevelDbfs.isFinite,
               bargeIn.detector.echoMarginDecibels.isFinite, bargeIn.detector.agentTalkingExtraDecibels.isFinite,
-              bargeIn.detector.backgroundMarginDecibels.isFinite
+              bargeIn.detector.backgroundMarginDecibels.isFinite,
+              bargeIn.arbitration.isValid
         else { throw .invalidArgument }
     }
 }

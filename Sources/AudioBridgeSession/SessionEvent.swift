@@ -8,8 +8,9 @@ public struct SessionEvent: BitwiseCopyable, Equatable, Sendable {
         case speechStarted = 1
         /// The caller stopped talking (after the hangover).
         case speechStopped = 2
-        /// Agent audio was cut: `item` is the interrupted item, `heardSamples`/`heardMilliseconds`
-        /// how much of it the caller heard; `code` is a `BargeInCause`.
+        /// Agent audio was cut (a committed barge-in): `item` is the interrupted item,
+        /// `heardSamples`/`heardMilliseconds` how much of it the caller heard; `code` is a
+        /// `BargeInCause`.
         case bargeIn = 3
         /// The first sample of `item` was handed to the caller.
         case playoutStarted = 4
@@ -26,6 +27,13 @@ public struct SessionEvent: BitwiseCopyable, Equatable, Sendable {
         case uplinkOverflow = 10
         /// Events were lost because the host did not poll; `count` is how many.
         case eventsDropped = 11
+        /// A possible barge-in: playout of `item` is paused (faded out, queue kept) at
+        /// `heardSamples`, waiting for the caller's speech to be confirmed. A `bargeIn` (committed)
+        /// or a `bargeInResumed` follows.
+        case bargeInPending = 12
+        /// The pause ended without a barge-in: playout of `item` goes on from exactly
+        /// `heardSamples` (faded in); `count` is how long the pause lasted, in ms.
+        case bargeInResumed = 13
     }
 
     /// Why agent audio was cut.

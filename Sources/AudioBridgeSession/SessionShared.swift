@@ -13,7 +13,11 @@ public struct SessionStatistics: Equatable, Sendable {
     public var uplinkDroppedSamples: UInt64 = 0
     /// Agent samples (at 8 kHz) thrown away by barge-ins and interrupts, queued or late.
     public var downlinkDiscardedSamples: UInt64 = 0
+    /// Committed barge-ins (playout cut), by the caller's speech or an interrupt request.
     public var bargeIns: UInt64 = 0
+    /// Pauses for a possible barge-in, and those of them that resumed without one.
+    public var bargeInPauses: UInt64 = 0
+    public var bargeInResumes: UInt64 = 0
     /// Host events lost because the host did not poll (each also reported by an event).
     public var eventsDropped: UInt64 = 0
     /// Agent-side notifications lost because the agent side did not poll.
@@ -25,6 +29,9 @@ public struct SessionStatistics: Equatable, Sendable {
 final class SessionShared: Sendable {
     /// Bumped by any thread to ask the media thread to cut playout (`Session.interrupt`).
     let interruptRequests = Atomic<UInt64>(0)
+    /// Bumped by any thread when the agent side confirms the caller's speech
+    /// (`Session.confirmBargeIn`): a pause in progress is committed.
+    let bargeInConfirmations = Atomic<UInt64>(0)
     /// The last interrupt request the media side has carried out (cut and flush done).
     let interruptsHandled = Atomic<UInt64>(0)
     /// Bumped by the media thread each time it cuts playout; playout markers carry the value
@@ -42,6 +49,8 @@ final class SessionShared: Sendable {
     let uplinkDroppedSamples = Atomic<UInt64>(0)
     let downlinkDiscardedSamples = Atomic<UInt64>(0)
     let bargeIns = Atomic<UInt64>(0)
+    let bargeInPauses = Atomic<UInt64>(0)
+    let bargeInResumes = Atomic<UInt64>(0)
     let eventsDropped = Atomic<UInt64>(0)
     let agentEventsDropped = Atomic<UInt64>(0)
 
@@ -53,6 +62,8 @@ final class SessionShared: Sendable {
         s.uplinkDroppedSamples = uplinkDroppedSamples.load(ordering: .relaxed)
         s.downlinkDiscardedSamples = downlinkDiscardedSamples.load(ordering: .relaxed)
         s.bargeIns = bargeIns.load(ordering: .relaxed)
+        s.bargeInPauses = bargeInPauses.load(ordering: .relaxed)
+        s.bargeInResumes = bargeInResumes.load(ordering: .relaxed)
         s.eventsDropped = eventsDropped.load(ordering: .relaxed)
         s.agentEventsDropped = agentEventsDropped.load(ordering: .relaxed)
         return s

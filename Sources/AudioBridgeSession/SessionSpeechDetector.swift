@@ -4,8 +4,9 @@
 // caller heard from the agent most recently (its echo reference). Two views of it: `isSpeaking`,
 // the detector's state, which barge-in uses; and the caller's turn, which starts with speech and
 // ends only after `endOfTurnMilliseconds` without it (speechStarted / speechStopped events), so a
-// pause mid-sentence does not hand the turn to the agent. Buffers are made at creation;
-// everything else is realtime-safe.
+// pause mid-sentence does not hand the turn to the agent. Each hop also goes to the barge-in
+// arbiter (pause, then commit, else resume), whose decisions the media end carries out.
+// Buffers are made at creation; everything else is realtime-safe.
 import AudioBridgeCore
 
 final class SessionSpeechDetector {
@@ -16,6 +17,7 @@ final class SessionSpeechDetector {
     }
 
     private let detector: CallerSpeechDetector
+    private(set) var arbiter: BargeInArbiter
     private let hop = CallerSpeechDetector.hopSamples
     private let caller: UnsafeMutableBufferPointer<Int16>
     private var filled = 0
@@ -27,8 +29,9 @@ final class SessionSpeechDetector {
 
     var isSpeaking: Bool { detector.isSpeaking }
 
-    init(settings: CallerSpeechDetector.Settings) {
+    init(settings: CallerSpeechDetector.Settings, arbitration: BargeInArbiter.Settings) {
         detector = CallerSpeechDetector(settings: settings)
+        arbiter = BargeInArbiter(settings: arbitration)
         endOfTurnHops = max(1, (max(settings.endOfTurnMilliseconds, settings.hangoverMilliseconds) + 19) / 20)
         caller = .allocate(capacity: hop)
         caller.initialize(repeating: 0)
@@ -49,9 +52,12 @@ final class SessionSpeechDetector {
         for i in 0..<count { played[keep + i] = frame[frame.count - count + i] }
     }
 
-    /// One caller frame; returns how the caller's turn changed (at most one change per frame).
-    func process(_ frame: UnsafeBufferPointer<Int16>) -> Transition {
+    /// One caller frame; returns how the caller's turn changed (at most one change per frame)
+    /// and whether the arbiter committed a barge-in in one of the frame's hops (`agentPlaying`:
+    /// whether an agent item is playing). Pauses and resumes are read from `arbiter.state`.
+    func process(_ frame: UnsafeBufferPointer<Int16>, agentPlaying: Bool) -> (Transition, committed: Bool) {
         let before = inTurn
+        var committed = false
         var offset = 0
         while offset < frame.count {
             let take = min(hop - filled, frame.count - offset)
@@ -61,6 +67,9 @@ final class SessionSpeechDetector {
             if filled == hop {
                 let speaking = detector.process(caller: UnsafeBufferPointer(caller), reference: UnsafeBufferPointer(played))
                 filled = 0
+                if arbiter.hop(speaking: speaking, confirming: detector.lastHopConfirming, agentPlaying: agentPlaying) == .commit {
+                    committed = true
+                }
                 if speaking {
                     inTurn = true
                     quietHops = 0
@@ -71,14 +80,24 @@ final class SessionSpeechDetector {
             }
         }
         switch (before, inTurn) {
-        case (false, true): return .speechStarted
-        case (true, false): return .speechStopped
-        default: return .none
+        case (false, true): return (.speechStarted, committed)
+        case (true, false): return (.speechStopped, committed)
+        default: return (.none, committed)
         }
     }
 
+    /// The agent side confirmed the caller's speech: true if a pause was waiting for it.
+    func confirmPause() -> Bool { arbiter.confirm() }
+
+    /// Playout was cut by other means: a pause is over, with nothing to resume.
+    func abandonPause() { arbiter.abandon() }
+    /// A new item starts: speech already decided on may pause it afresh.
+    func rearm() { arbiter.rearm() }
+    var isPaused: Bool { arbiter.state == .paused }
+
     func reset() {
         detector.reset()
+        arbiter.reset()
         filled = 0
         inTurn = false
         quietHops = 0

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
-// `audiobridge vad IN.wav [--reference REF.wav] --frames OUT.txt [--triggers OUT.txt]`: the
-// caller-speech detector on a recording, in the labelled corpus' formats (one 0/1 line per
-// 10 ms frame; one trigger time in ms per line), so anyone can score it on any corpus.
+// `audiobridge vad IN.wav [--reference REF.wav] --frames OUT.txt [--triggers OUT.txt]
+// [--pauses OUT.txt]`: the caller-speech detector and the barge-in arbiter on a recording, in
+// the labelled corpus' formats (one 0/1 line per 10 ms frame; one time in ms per line), so
+// anyone can score it on any corpus: the frames are the speech state (an onset is where a call
+// pauses the agent), the triggers the committed barge-ins (what cuts the agent), the pauses the
+// ones that resumed (the caller heard a short silence, the agent lost nothing).
 import ArgumentParser
 import AudioBridgeCore
 import AudioBridgeTransports
@@ -19,10 +22,22 @@ struct Vad: ParsableCommand {
     @Option(help: "Where to write the speech state, one 0/1 line per 10 ms frame.")
     var frames: String?
 
-    @Option(help: "Where to write the barge-in trigger times, one per line, in ms.")
+    @Option(help: "Where to write the committed barge-ins, one time per line, in ms.")
     var triggers: String?
 
-    @Option(help: "Where to write the detector's evidence per 20 ms hop (SNR dB, periodicity, tonality, agent talking, state), for tuning.")
+    @Option(help: "Where to write the pauses that resumed without a barge-in, one start time per line, in ms.")
+    var pauses: String?
+
+    @Option(help: "Barge-in mode: pause (pause at an onset, commit once confirmed, else resume) or immediate (cut at every onset).")
+    var bargeInMode = "pause"
+
+    @Option(help: "Confirmation time: how long speech must last from the pause before the barge-in is committed, ms.")
+    var confirmMs = BargeInArbiter.Settings().confirmationMilliseconds
+
+    @Option(help: "Longest pause: unconfirmed speech resumes playout after this long, ms.")
+    var maxPauseMs = BargeInArbiter.Settings().maximumPauseMilliseconds
+
+    @Option(help: "Where to write the detector's evidence per 20 ms hop (SNR dB, periodicity, tonality, level dBFS, the caller's learnt level, agent talking, echo delay in hops, confirming, state), for tuning.")
     var diagnostics: String?
 
     @Option(help: "Minimum speech time, ms.")
@@ -53,7 +68,16 @@ struct Vad: ParsableCommand {
     var tonality = CallerSpeechDetector.Settings().tonalityThreshold
 
     func run() throws {
-        guard frames != nil || triggers != nil else { throw ValidationError("give --frames, --triggers or both") }
+        guard frames != nil || triggers != nil || pauses != nil else { throw ValidationError("give --frames, --triggers or --pauses") }
+        var arbitration = BargeInArbiter.Settings()
+        switch bargeInMode {
+        case "pause": arbitration.mode = .pauseThenCommit
+        case "immediate": arbitration.mode = .immediate
+        default: throw ValidationError("--barge-in-mode is pause or immediate")
+        }
+        arbitration.confirmationMilliseconds = confirmMs
+        arbitration.maximumPauseMilliseconds = maxPauseMs
+        guard arbitration.isValid else { throw ValidationError("--confirm-ms is 0…2000 and --max-pause-ms from it to 5000") }
         let caller = try Self.read(input)
         let played = try reference.map(Self.read)
         var settings = CallerSpeechDetector.Settings()
@@ -66,16 +90,21 @@ struct Vad: ParsableCommand {
         settings.echoMarginDecibels = echoMarginDb
         settings.voicingThreshold = voicing
         settings.tonalityThreshold = tonality
-        var evidence = "# snr_db periodicity tonality agent_talking speaking\n"
-        let states = SpeechFrames.detect(caller: caller, reference: played, settings: settings, observe: diagnostics == nil ? nil : { detector in
-            evidence += "\(detector.lastSNR) \(detector.lastPeriodicity) \(detector.lastTonality) \(detector.agentTalking ? 1 : 0) \(detector.isSpeaking ? 1 : 0)\n"
+        var evidence = "# snr_db periodicity tonality level_dbfs caller_level_dbfs agent_talking echo_delay_hops confirming speaking speech_like voiced\n"
+        let decisions = SpeechFrames.decide(caller: caller, reference: played, settings: settings, arbitration: arbitration, observe: diagnostics == nil ? nil : { detector in
+            evidence += "\(detector.lastSNR) \(detector.lastPeriodicity) \(detector.lastTonality) \(detector.lastLevelDbfs) \(detector.callerLevelDbfs ?? -100) "
+                + "\(detector.agentTalking ? 1 : 0) \(detector.echoDelayHops ?? -1) \(detector.lastHopConfirming ? 1 : 0) \(detector.isSpeaking ? 1 : 0) "
+                + "\(detector.lastHopSpeechLike ? 1 : 0) \(detector.lastHopVoiced ? 1 : 0)\n"
         })
         if let diagnostics { try evidence.write(toFile: diagnostics, atomically: true, encoding: .utf8) }
         if let frames {
-            try (states.map { $0 ? "1\n" : "0\n" }.joined()).write(toFile: frames, atomically: true, encoding: .utf8)
+            try (decisions.states.map { $0 ? "1\n" : "0\n" }.joined()).write(toFile: frames, atomically: true, encoding: .utf8)
         }
         if let triggers {
-            try (SpeechFrames.triggers(states).map { "\($0)\n" }.joined()).write(toFile: triggers, atomically: true, encoding: .utf8)
+            try (decisions.commits.map { "\($0)\n" }.joined()).write(toFile: triggers, atomically: true, encoding: .utf8)
+        }
+        if let pauses {
+            try (decisions.resumedPauses.map { "\($0.start)\n" }.joined()).write(toFile: pauses, atomically: true, encoding: .utf8)
         }
     }
 

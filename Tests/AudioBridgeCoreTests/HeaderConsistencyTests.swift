@@ -57,7 +57,8 @@ struct HeaderConsistencyTests {
             .playoutStarted: "AB_EVENT_PLAYOUT_STARTED", .playoutFinished: "AB_EVENT_PLAYOUT_FINISHED", .dtmf: "AB_EVENT_DTMF",
             .transportConnected: "AB_EVENT_TRANSPORT_CONNECTED", .transportDisconnected: "AB_EVENT_TRANSPORT_DISCONNECTED",
             .transportError: "AB_EVENT_TRANSPORT_ERROR", .uplinkOverflow: "AB_EVENT_UPLINK_OVERFLOW",
-            .eventsDropped: "AB_EVENT_EVENTS_DROPPED",
+            .eventsDropped: "AB_EVENT_EVENTS_DROPPED", .bargeInPending: "AB_EVENT_BARGE_IN_PENDING",
+            .bargeInResumed: "AB_EVENT_BARGE_IN_RESUMED",
         ]
         for (kind, name) in kinds { #expect(Self.value(of: name) == Int(kind.rawValue), "\(name)") }
         #expect(Self.value(of: "AB_CODEC_ULAW") == Int(PhoneCodec.ulaw.rawValue))
@@ -65,6 +66,8 @@ struct HeaderConsistencyTests {
         #expect(Self.value(of: "AB_CODEC_SLIN16") == Int(PhoneCodec.slin16.rawValue))
         #expect(Self.value(of: "AB_BARGE_IN_CALLER_SPEECH") == Int(SessionEvent.BargeInCause.callerSpeech.rawValue))
         #expect(Self.value(of: "AB_BARGE_IN_INTERRUPT") == Int(SessionEvent.BargeInCause.interruptRequest.rawValue))
+        #expect(Self.value(of: "AB_BARGE_IN_MODE_IMMEDIATE") == Int(BargeInArbiter.Mode.immediate.rawValue))
+        #expect(Self.value(of: "AB_BARGE_IN_MODE_PAUSE") == Int(BargeInArbiter.Mode.pauseThenCommit.rawValue))
     }
 
     @Test func everyStatusHasADistinctMessage() {

@@ -6,7 +6,7 @@ import Foundation
 import Testing
 
 /// The realtime contract for a whole session: 100,000 full-duplex frames with agent items,
-/// caller speech, barge-ins, interrupts, DTMF and events, counted call by call — zero heap
+/// caller speech, pauses that resume, barge-ins, interrupts, DTMF and events, counted call by call — zero heap
 /// calls and zero mutex locks on the media path and on the agent side alike.
 @Suite(.serialized)
 struct SessionAllocationTests {
@@ -30,7 +30,7 @@ struct SessionAllocationTests {
         talking.withUnsafeBytes { talkingBytes.copyMemory(from: $0) }
         defer { [heard, uplink, agentBytes, quietBytes, talkingBytes].forEach { $0.deallocate() } }
 
-        var events = 0, bargeIns = 0, item: UInt64 = 0
+        var events = 0, bargeIns = 0, resumes = 0, item: UInt64 = 0
         func frame(_ i: Int) throws(AudioBridgeError) {
             if i % 100 == 0 {
                 item += 1
@@ -39,13 +39,15 @@ struct SessionAllocationTests {
             }
             if i % 1000 == 500 { session.interrupt() }
             if i % 1000 == 700 { try session.media.callerPressed(digit: 0x35) }
-            let caller = i % 100 >= 30 && i % 100 < 45 ? talkingBytes : quietBytes
+            // A short sound (pauses, then resumes) and then real talk (pauses, then commits).
+            let caller = (i % 100 >= 10 && i % 100 < 17) || (i % 100 >= 30 && i % 100 < 45) ? talkingBytes : quietBytes
             try session.media.writeCaller(UnsafeRawBufferPointer(caller))
             _ = try session.media.readCaller(into: heard)
             while session.agent.readUplink(into: uplink) > 0 {}
             while let event = session.pollEvent() {
                 events += 1
                 if event.kind == .bargeIn { bargeIns += 1 }
+                if event.kind == .bargeInResumed { resumes += 1 }
             }
             while session.agent.pollNotification() != nil {}
         }
@@ -61,6 +63,7 @@ struct SessionAllocationTests {
         // One item per 100 frames, cut by caller speech, except every tenth: that one is
         // interrupted before it starts (no barge-in event, only a flush).
         #expect(bargeIns >= frames / 100 * 9 / 10 - 2, "barge-ins really happened: \(bargeIns)")
+        #expect(resumes >= frames / 100 * 9 / 10 - 2, "pauses really resumed: \(resumes)")
         #expect(events >= frames / 100 * 3, "events really flowed: \(events)")
         let stats = session.statistics
         #expect(stats.eventsDropped == 0 && stats.uplinkDroppedSamples == 0)

@@ -74,6 +74,8 @@ static const char *event_name(uint32_t kind) {
     case AB_EVENT_TRANSPORT_ERROR: return "transport_error";
     case AB_EVENT_UPLINK_OVERFLOW: return "uplink_overflow";
     case AB_EVENT_EVENTS_DROPPED: return "events_dropped";
+    case AB_EVENT_BARGE_IN_PENDING: return "barge_in_pending";
+    case AB_EVENT_BARGE_IN_RESUMED: return "barge_in_resumed";
     default: return "unknown";
     }
 }

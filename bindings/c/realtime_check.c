@@ -76,7 +76,8 @@ static int frame(ab_session *s, int i, int deliberate_malloc, unsigned long *bar
     }
     if (i % 1000 == 500) status |= ab_session_interrupt(s);
     if (i % 1000 == 700) status |= ab_session_caller_dtmf(s, '5');
-    int speaking = i % 100 >= 30 && i % 100 < 45;
+    /* A short sound (a pause that resumes), then real talk (a pause that commits). */
+    int speaking = (i % 100 >= 10 && i % 100 < 17) || (i % 100 >= 30 && i % 100 < 45);
     status |= ab_session_write_caller(s, speaking ? talking : quiet, FRAME);
     status |= ab_session_read_caller(s, heard, sizeof heard, &n);
     do { status |= ab_session_read_uplink(s, uplink, sizeof uplink, &n); } while (n > 0);
@@ -124,6 +125,12 @@ static void run(int deliberate_malloc) {
         CHECK(frees == 0);
         CHECK(locks == 0);
         CHECK(barge_ins >= FRAMES / 100 * 9 / 10 - 2);
+        ab_session_stats stats;
+        stats.struct_size = sizeof stats;
+        CHECK(ab_session_get_stats(s, &stats) == AB_OK);
+        printf("realtime_check: %llu pauses, %llu of them resumed\n",
+               (unsigned long long)stats.barge_in_pauses, (unsigned long long)stats.barge_in_resumes);
+        CHECK(stats.barge_in_resumes >= FRAMES / 100 * 9 / 10 - 2);
     }
     ab_session_destroy(s);
     ab_engine_destroy(engine);

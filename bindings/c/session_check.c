@@ -97,6 +97,24 @@ static void check_configuration(ab_engine *engine) {
     session = NULL;
     CHECK(ab_session_create(engine, (const ab_session_config *)(const void *)old_layout, &session) == AB_OK && session != NULL);
     ab_session_destroy(session);
+    /* A config from before pause-then-commit ends before barge_in_mode: accepted likewise. */
+    ab_session_config v2 = config;
+    v2.struct_size = (uint32_t)offsetof(ab_session_config, barge_in_mode);
+    memset(old_layout, 0xFF, sizeof old_layout);
+    memcpy(old_layout, &v2, offsetof(ab_session_config, barge_in_mode));
+    session = NULL;
+    CHECK(ab_session_create(engine, (const ab_session_config *)(const void *)old_layout, &session) == AB_OK && session != NULL);
+    ab_session_destroy(session);
+    CHECK(config.barge_in_mode == AB_BARGE_IN_MODE_PAUSE && config.confirm_ms == 240 && config.max_pause_ms == 1000);
+    bad = config;
+    bad.barge_in_mode = 2;
+    CHECK(ab_session_create(engine, &bad, &session) == AB_E_INVALID_ARGUMENT);
+    bad = config;
+    bad.max_pause_ms = bad.confirm_ms - 1;
+    CHECK(ab_session_create(engine, &bad, &session) == AB_E_INVALID_ARGUMENT);
+    bad = config;
+    bad.struct_size = (uint32_t)offsetof(ab_session_config, confirm_ms);  /* no such version */
+    CHECK(ab_session_create(engine, &bad, &session) == AB_E_ABI_MISMATCH);
     CHECK(ab_session_create(NULL, &config, &session) == AB_E_INVALID_ARGUMENT);
     CHECK(ab_session_create(engine, &config, NULL) == AB_E_INVALID_ARGUMENT);
 
@@ -139,24 +157,31 @@ static void check_playout_and_barge_in(ab_engine *engine) {
     CHECK(ab_session_poll_event(session, NULL) == AB_E_INVALID_ARGUMENT);
     CHECK(ab_session_end_item(session, 0) == AB_E_INVALID_ARGUMENT);
 
-    /* The caller talks over the agent. */
-    int barge_ins = 0, speech = 0, dtmf = 0, started = 0;
-    ab_event event, cut;
+    /* The agent talks on for a second (the detector learns the line), then the caller talks
+       over it: playout pauses at the onset, and the barge-in is committed once the speech has
+       lasted the confirmation time (240 ms). */
+    for (int f = 0; f < 40; f++) step(session, NULL, heard);
+    int barge_ins = 0, speech = 0, dtmf = 0, started = 0, pauses = 0;
+    ab_event event, cut, pause;
     memset(&cut, 0, sizeof cut);
-    for (int f = 0; f < 12; f++) {
+    memset(&pause, 0, sizeof pause);
+    for (int f = 0; f < 30; f++) {
         tone(caller, FRAME, 12000, 300, 8000, (size_t)f * FRAME);
         step(session, caller, heard);
     }
     while (ab_session_poll_event(session, &event) == 1) {
         if (event.kind == AB_EVENT_BARGE_IN) { barge_ins++; cut = event; }
+        if (event.kind == AB_EVENT_BARGE_IN_PENDING) { pauses++; pause = event; }
         if (event.kind == AB_EVENT_SPEECH_STARTED) speech++;
         if (event.kind == AB_EVENT_DTMF && event.digit == '#') dtmf++;
         if (event.kind == AB_EVENT_PLAYOUT_STARTED && event.item == 11) started++;
     }
-    CHECK(started == 1 && speech == 1 && dtmf == 1 && barge_ins == 1);
-    CHECK(cut.item == 11 && cut.code == AB_BARGE_IN_CALLER_SPEECH);
-    /* Heard: every frame before the cut frame, plus the 8 ms fade. */
-    CHECK(cut.heard_samples == (cut.timestamp_ms / 20 - 1) * FRAME + 64);
+    CHECK(started == 1 && speech == 1 && dtmf == 1 && barge_ins == 1 && pauses == 1);
+    CHECK(cut.item == 11 && cut.code == AB_BARGE_IN_CALLER_SPEECH && pause.item == 11);
+    /* Heard: every frame before the pausing frame, plus the 8 ms fade; nothing during the pause. */
+    CHECK(pause.heard_samples == (pause.timestamp_ms / 20 - 1) * FRAME + 64);
+    CHECK(cut.heard_samples == pause.heard_samples);
+    CHECK(cut.timestamp_ms >= pause.timestamp_ms + 220 && cut.timestamp_ms <= pause.timestamp_ms + 280);
     CHECK(cut.heard_ms == cut.heard_samples / 8);
     int16_t zeros[FRAME] = {0};
     CHECK(memcmp(heard, zeros, sizeof heard) == 0);
@@ -172,7 +197,17 @@ static void check_playout_and_barge_in(ab_engine *engine) {
     CHECK(ab_session_get_stats(session, &stats) == AB_E_ABI_MISMATCH);
     stats.struct_size = sizeof stats;
     CHECK(ab_session_get_stats(session, &stats) == AB_OK);
-    CHECK(stats.barge_ins == 1 && stats.frames_in == 22 && stats.frames_out == 22);
+    CHECK(stats.struct_size == sizeof stats);
+    CHECK(stats.barge_ins == 1 && stats.frames_in == 80 && stats.frames_out == 80);
+    CHECK(stats.barge_in_pauses == 1 && stats.barge_in_resumes == 0);
+    /* A host built against the first header passes a smaller struct: what fits is written. */
+    ab_session_stats first;
+    memset(&first, 0xEE, sizeof first);
+    first.struct_size = (uint32_t)offsetof(ab_session_stats, barge_in_pauses);
+    CHECK(ab_session_get_stats(session, &first) == AB_OK);
+    CHECK(first.struct_size == offsetof(ab_session_stats, barge_in_pauses) && first.frames_in == 80);
+    CHECK(first.barge_in_pauses == 0xEEEEEEEEEEEEEEEEull);  /* not written: beyond its size */
+    CHECK(ab_session_confirm_barge_in(session) == AB_OK && ab_session_confirm_barge_in(NULL) == AB_E_INVALID_ARGUMENT);
     CHECK(stats.downlink_discarded_samples == 8000 * 3 - cut.heard_samples);
     CHECK(stats.buffer_bytes > 0 && stats.buffer_bytes <= 512 * 1024);
 

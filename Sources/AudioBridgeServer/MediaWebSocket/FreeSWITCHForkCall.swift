@@ -106,7 +106,8 @@ final class FreeSWITCHForkCall: MediaWebSocketCall {
                 messages.send(binary: bytes)
             } else {
                 chunk += bytes
-                if chunk.count >= chunkBytes { flushChunk() }
+                // A pause hands over what precedes it at once, and nothing more until it resumes.
+                if chunk.count >= chunkBytes || tick.pausing { flushChunk() }
             }
             server.count { $0.framesOut += 1 }
         }

@@ -47,7 +47,10 @@ public struct MediaWebSocketServerCounters: Sendable, Equatable {
     public var compressedCalls = 0
     public var framesIn = 0
     public var framesOut = 0
+    /// Committed barge-ins; pauses for a possible one, and those that resumed without one.
     public var bargeIns = 0
+    public var bargeInPauses = 0
+    public var bargeInResumes = 0
     public var dtmf = 0
     public var marksSent = 0
     public var marksConfirmed = 0
@@ -177,12 +180,19 @@ public final class MediaWebSocketServer: Sendable {
         eventObserver?(cut)
     }
 
-    /// A tick's other session events (digits counted and logged), observed.
+    /// A tick's other session events (digits, pauses and resumes counted and logged), observed.
     func report(_ events: [SessionEvent], logger: Logger) {
         for event in events {
-            if event.kind == .dtmf {
+            switch event.kind {
+            case .dtmf:
                 count { $0.dtmf += 1 }
                 logger.info("dtmf", metadata: ["digit": "\(Character(Unicode.Scalar(event.digit)))"])
+            case .bargeInPending:
+                count { $0.bargeInPauses += 1 }
+            case .bargeInResumed:
+                count { $0.bargeInResumes += 1 }
+            default:
+                break
             }
             eventObserver?(event)
         }

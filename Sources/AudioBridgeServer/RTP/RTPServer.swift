@@ -158,6 +158,10 @@ final class RTPCall: PacedCall {
             case .bargeIn:
                 server.metrics.bargeIns.increment()
                 server.logger.info("barge-in", metadata: ["item": "\(event.item)", "heard_ms": "\(event.heardMilliseconds)"])
+            case .bargeInPending:
+                server.metrics.bargeInPauses.increment()
+            case .bargeInResumed:
+                server.metrics.bargeInResumes.increment()
             case .transportError, .uplinkOverflow, .eventsDropped:
                 server.logger.warning("session event \(event.kind)", metadata: ["code": "\(event.code)", "count": "\(event.count)"])
             default:

@@ -51,7 +51,11 @@ public struct TwilioServerCounters: Sendable, Equatable {
     public var marksEchoed = 0
     public var clears = 0
     public var dtmf = 0
+    /// Committed barge-ins (each sent a `clear`); pauses for a possible one (silence sent, no
+    /// `clear`), and those that resumed without one.
     public var bargeIns = 0
+    public var bargeInPauses = 0
+    public var bargeInResumes = 0
     /// Twilio events we do not know, ignored.
     public var unknownEvents = 0
     /// Malformed messages and protocol violations (each closes its stream).
@@ -63,7 +67,7 @@ public struct TwilioServerCounters: Sendable, Equatable {
         let counters: [(String, Int)] = [
             ("calls", totalCalls), ("webhooks", webhooks), ("rejected_webhooks", rejectedWebhooks), ("frames_in", framesIn),
             ("frames_out", framesOut), ("marks_sent", marksSent), ("marks_echoed", marksEchoed), ("clears", clears), ("dtmf", dtmf),
-            ("barge_ins", bargeIns), ("unknown_events", unknownEvents), ("protocol_errors", protocolErrors),
+            ("barge_ins", bargeIns), ("barge_in_pauses", bargeInPauses), ("barge_in_resumes", bargeInResumes), ("unknown_events", unknownEvents), ("protocol_errors", protocolErrors),
         ]
         var text = "# TYPE audiobridge_twilio_active_calls gauge\naudiobridge_twilio_active_calls \(activeCalls)\n"
         for (name, value) in counters {

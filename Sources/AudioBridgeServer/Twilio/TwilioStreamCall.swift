@@ -76,6 +76,12 @@ final class TwilioStreamCall: PacedCall {
                 send(.clear)
                 server.count { $0.clears += 1; $0.bargeIns += 1 }
                 logger.info("barge-in", metadata: ["item": "\(event.item)", "heard_ms": "\(event.heardMilliseconds)"])
+            case .bargeInPending:
+                // The session sends silence while paused: Twilio's buffer is a frame deep, so
+                // the caller hears the pause at once and nothing needs clearing.
+                server.count { $0.bargeInPauses += 1 }
+            case .bargeInResumed:
+                server.count { $0.bargeInResumes += 1 }
             case .dtmf:
                 server.count { $0.dtmf += 1 }
             default:

@@ -63,9 +63,13 @@ AB_EVENT_TRANSPORT_DISCONNECTED = 8
 AB_EVENT_TRANSPORT_ERROR = 9
 AB_EVENT_UPLINK_OVERFLOW = 10
 AB_EVENT_EVENTS_DROPPED = 11
+AB_EVENT_BARGE_IN_PENDING = 12
+AB_EVENT_BARGE_IN_RESUMED = 13
 
 AB_BARGE_IN_CALLER_SPEECH = 0
 AB_BARGE_IN_INTERRUPT = 1
+AB_BARGE_IN_MODE_IMMEDIATE = 0
+AB_BARGE_IN_MODE_PAUSE = 1
 
 
 class ab_engine_config(Structure):
@@ -80,6 +84,7 @@ class ab_session_config(Structure):
         ("barge_in_enabled", c_uint32), ("fade_ms", c_uint32), ("min_speech_ms", c_uint32), ("hangover_ms", c_uint32),
         ("threshold_db", c_float), ("min_level_dbfs", c_float), ("echo_rejection_db", c_float),
         ("agent_talking_extra_db", c_float), ("background_margin_db", c_float), ("end_of_turn_ms", c_uint32),
+        ("barge_in_mode", c_uint32), ("confirm_ms", c_uint32), ("max_pause_ms", c_uint32),
     ]
 
 
@@ -96,7 +101,7 @@ class ab_session_stats(Structure):
         ("struct_size", c_uint32), ("reserved", c_uint32), ("frames_in", c_uint64), ("frames_out", c_uint64),
         ("underrun_frames", c_uint64), ("uplink_dropped_samples", c_uint64), ("downlink_discarded_samples", c_uint64),
         ("barge_ins", c_uint64), ("events_dropped", c_uint64), ("agent_events_dropped", c_uint64),
-        ("buffer_bytes", c_uint64),
+        ("buffer_bytes", c_uint64), ("barge_in_pauses", c_uint64), ("barge_in_resumes", c_uint64),
     ]
 
 
@@ -185,6 +190,7 @@ PROTOTYPES = {
     "ab_session_end_item": (c_int, [ab_session_p, c_uint64]),
     "ab_session_read_uplink": (c_int, [ab_session_p, c_void_p, c_size_t, POINTER(c_size_t)]),
     "ab_session_interrupt": (c_int, [ab_session_p]),
+    "ab_session_confirm_barge_in": (c_int, [ab_session_p]),
     "ab_session_poll_event": (c_int, [ab_session_p, POINTER(ab_event)]),
     "ab_session_poll_agent_event": (c_int, [ab_session_p, POINTER(ab_event)]),
     "ab_session_get_stats": (c_int, [ab_session_p, POINTER(ab_session_stats)]),

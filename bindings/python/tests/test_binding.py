@@ -168,36 +168,99 @@ def pcm(values):
     return (ctypes.c_int16 * len(values))(*values)
 
 
-def test_session_barge_in_reports_the_exact_heard_position(engine):
-    session = make_session(engine, phone_codec=ab.AB_CODEC_SLIN16, agent_rate_hz=8000)
-    agent = pcm([int(6000 * math.sin(2 * math.pi * 440 * n / 8000)) for n in range(24000)])
+def run_call(session, talk_frames, frames, agent_samples=24000):
+    """The agent queues a 440 Hz answer (item 3); the caller is silent for 50 frames (the
+    detector learns the line), talks (a 300 Hz tone) for talk_frames, then is silent. Returns the
+    events and what was heard."""
+    agent = pcm([int(6000 * math.sin(2 * math.pi * 440 * n / 8000)) for n in range(agent_samples)])
     accepted = ctypes.c_size_t()
     ab.check(ab.ab_session_write_downlink(session, 3, agent, ctypes.sizeof(agent), ctypes.byref(accepted)))
     assert accepted.value == ctypes.sizeof(agent)
     ab.check(ab.ab_session_end_item(session, 3))
-
     heard = (ctypes.c_int16 * 160)()
     written = ctypes.c_size_t()
     silence = pcm([0] * 160)
-    log = []
-    for frame in range(30):
-        caller = silence if frame < 10 else pcm([int(12000 * math.sin(2 * math.pi * 300 * (frame * 160 + n) / 8000)) for n in range(160)])
+    log, played = [], []
+    for frame in range(frames):
+        talking = 50 <= frame < 50 + talk_frames
+        caller = pcm([int(12000 * math.sin(2 * math.pi * 300 * (frame * 160 + n) / 8000)) for n in range(160)]) if talking else silence
         ab.check(ab.ab_session_write_caller(session, caller, 320))
         ab.check(ab.ab_session_read_caller(session, heard, 320, ctypes.byref(written)))
         assert written.value == 320
+        played += list(heard)
         log += events(session)
+    return log, played, list(agent)
 
-    kinds = [e[0] for e in log]
-    assert kinds[:3] == [ab.AB_EVENT_PLAYOUT_STARTED, ab.AB_EVENT_SPEECH_STARTED, ab.AB_EVENT_BARGE_IN]
-    _, item, heard_samples, code, timestamp = log[2]
-    assert (item, code) == (3, ab.AB_BARGE_IN_CALLER_SPEECH)
-    assert heard_samples == (timestamp // 20 - 1) * 160 + 64  # whole frames before the cut + 8 ms fade
-    assert list(heard) == [0] * 160, "nothing plays after the cut"
 
+def session_stats(session):
     stats = ab.ab_session_stats(struct_size=ctypes.sizeof(ab.ab_session_stats))
     ab.check(ab.ab_session_get_stats(session, ctypes.byref(stats)))
-    assert (stats.barge_ins, stats.frames_in) == (1, 30)
+    assert stats.struct_size == ctypes.sizeof(ab.ab_session_stats)
+    return stats
+
+
+def test_session_barge_in_pauses_then_commits_at_the_exact_heard_position(engine):
+    session = make_session(engine, phone_codec=ab.AB_CODEC_SLIN16, agent_rate_hz=8000)
+    log, played, _ = run_call(session, talk_frames=30, frames=90)
+    kinds = [e[0] for e in log]
+    assert kinds[:4] == [ab.AB_EVENT_PLAYOUT_STARTED, ab.AB_EVENT_SPEECH_STARTED, ab.AB_EVENT_BARGE_IN_PENDING, ab.AB_EVENT_BARGE_IN]
+    _, _, paused_at, _, pause_time = log[2]
+    _, item, heard_samples, code, timestamp = log[3]
+    assert (item, code) == (3, ab.AB_BARGE_IN_CALLER_SPEECH)
+    assert paused_at == (pause_time // 20 - 1) * 160 + 64  # whole frames before the pause + 8 ms fade
+    assert heard_samples == paused_at, "the cut reports where the pause stopped"
+    assert 220 <= timestamp - pause_time <= 280, "committed after the 240 ms confirmation time"
+    assert all(sample == 0 for sample in played[paused_at:]), "nothing plays after the pause"
+    stats = session_stats(session)
+    assert (stats.barge_ins, stats.barge_in_pauses, stats.barge_in_resumes, stats.frames_in) == (1, 1, 0, 90)
     assert stats.downlink_discarded_samples == 24000 - heard_samples
+    ab.ab_session_destroy(session)
+
+
+def test_session_short_sound_pauses_and_resumes_where_it_paused(engine):
+    session = make_session(engine, phone_codec=ab.AB_CODEC_SLIN16, agent_rate_hz=8000)
+    log, played, agent = run_call(session, talk_frames=7, frames=240, agent_samples=16000)
+    kinds = [e[0] for e in log]
+    assert ab.AB_EVENT_BARGE_IN not in kinds
+    assert kinds.count(ab.AB_EVENT_BARGE_IN_PENDING) == 1 and kinds.count(ab.AB_EVENT_BARGE_IN_RESUMED) == 1
+    pause = next(e for e in log if e[0] == ab.AB_EVENT_BARGE_IN_PENDING)
+    resume = next(e for e in log if e[0] == ab.AB_EVENT_BARGE_IN_RESUMED)
+    assert pause[2] == resume[2]
+    paused_at, resume_frame = pause[2], resume[4] // 20 - 1
+    assert played[:paused_at - 64] == agent[:paused_at - 64]
+    start = resume_frame * 160 + 64
+    assert played[start:start + len(agent) - paused_at - 64] == agent[paused_at + 64:], "bit-exact from the paused sample on"
+    finished = [e for e in log if e[0] == ab.AB_EVENT_PLAYOUT_FINISHED]
+    assert finished and finished[0][2] == len(agent)
+    stats = session_stats(session)
+    assert (stats.barge_ins, stats.barge_in_pauses, stats.barge_in_resumes, stats.downlink_discarded_samples) == (0, 1, 1, 0)
+    # A host built against the first header passes the smaller stats struct: still served.
+    small = ab.ab_session_stats(struct_size=ab.ab_session_stats.barge_in_pauses.offset)
+    ab.check(ab.ab_session_get_stats(session, ctypes.byref(small)))
+    assert (small.struct_size, small.frames_in, small.barge_in_pauses) == (ab.ab_session_stats.barge_in_pauses.offset, 240, 0)
+    too_small = ab.ab_session_stats(struct_size=16)
+    assert ab.ab_session_get_stats(session, ctypes.byref(too_small)) == ab.AB_E_ABI_MISMATCH
+    ab.check(ab.ab_session_confirm_barge_in(session))
+    assert ab.ab_session_confirm_barge_in(None) == ab.AB_E_INVALID_ARGUMENT
+    ab.ab_session_destroy(session)
+
+
+def test_session_immediate_mode_cuts_without_a_pause(engine):
+    session = make_session(engine, phone_codec=ab.AB_CODEC_SLIN16, agent_rate_hz=8000,
+                           barge_in_mode=ab.AB_BARGE_IN_MODE_IMMEDIATE)
+    log, _, _ = run_call(session, talk_frames=20, frames=80)
+    kinds = [e[0] for e in log]
+    assert kinds[:3] == [ab.AB_EVENT_PLAYOUT_STARTED, ab.AB_EVENT_SPEECH_STARTED, ab.AB_EVENT_BARGE_IN]
+    assert ab.AB_EVENT_BARGE_IN_PENDING not in kinds
+    bad = ab.ab_session_config()
+    ab.ab_session_config_init(ctypes.byref(bad))
+    assert (bad.barge_in_mode, bad.confirm_ms, bad.max_pause_ms) == (ab.AB_BARGE_IN_MODE_PAUSE, 240, 1000)
+    for field, value in (("barge_in_mode", 7), ("confirm_ms", 2001), ("max_pause_ms", 100)):
+        config = ab.ab_session_config()
+        ab.ab_session_config_init(ctypes.byref(config))
+        setattr(config, field, value)
+        other = ab.ab_session_p()
+        assert ab.ab_session_create(engine, ctypes.byref(config), ctypes.byref(other)) == ab.AB_E_INVALID_ARGUMENT
     ab.ab_session_destroy(session)
 
 
