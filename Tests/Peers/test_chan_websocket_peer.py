@@ -148,3 +148,45 @@ def test_chan_websocket_call():
     assert abs(heard - 20 * len(item2)) <= 40, f"heard {heard} ms, received {20 * len(item2)} ms"
     assert [p for p in texts if p.startswith("MARK_MEDIA")] == ["MARK_MEDIA item-1"]
     assert "digit=5" in log
+
+
+async def paused_call(port, burst_at: int, burst: bytes, frames: int):
+    """A call whose agent plays a 3 s tone; the caller is silent but for `burst` at frame
+    `burst_at`. Returns what Asterisk received."""
+    async with websockets.connect(f"ws://127.0.0.1:{port}/media") as ws:
+        asterisk = Asterisk(ws)
+        reader = asyncio.create_task(asterisk.read())
+        await ws.send("MEDIA_START connection_id:c3 channel:WebSocket/c3/0x3 channel_id:1761.3 format:ulaw optimal_frame_size:160 ptime:20")
+        start = time.monotonic()
+        for n in range(frames):
+            k = n - burst_at
+            frame = burst[k * FRAME:(k + 1) * FRAME] if 0 <= k < len(burst) // FRAME else SILENCE
+            await ws.send(frame)
+            await asyncio.sleep(max(0, start + (n + 1) * 0.02 - time.monotonic()))
+        await ws.close()
+        await reader
+    return asterisk
+
+
+def test_chan_websocket_short_sound_pauses_and_resumes_without_a_flush():
+    """A short sound over the agent (120 ms) pauses its audio — no frames for the pause — and the
+    rest follows: all of the 3 s tone arrives before its mark, no FLUSH_MEDIA.
+    Talking on instead commits: FLUSH_MEDIA, and item 1 is never marked."""
+    with running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--asterisk-ws", "127.0.0.1:0",
+                  "--agent", "tone:440:3000"]) as server:
+        port = listening_port(server, "Asterisk chan_websocket")
+        resumed = asyncio.run(paused_call(port, 50, ulaw(talk(0.12, seed=0.5)), 230))
+        committed = asyncio.run(paused_call(port, 50, ulaw(talk(1.0, seed=0.5)), 230))
+    texts = resumed.texts()
+    assert "FLUSH_MEDIA" not in texts, texts
+    assert "MARK_MEDIA item-1" in texts, texts
+    # (The tone agent answers the short sound with another tone, item 2, after item 1.)
+    item1_done = next(t for t, kind, p in resumed.received if kind == "text" and p == "MARK_MEDIA item-1")
+    audio = [t for t, kind, p in resumed.received if kind == "audio" and t < item1_done]
+    # 150 frames of tone, and one more: the frame that paused carries the first 8 ms of its 20
+    # (faded out), the frame that resumed starts from exactly there.
+    assert len(audio) == 151, f"{len(audio)} frames for the tone's 150"
+    gaps = [b - a for a, b in zip(audio, audio[1:])]
+    assert max(gaps) >= 0.2, f"no pause in the agent's audio: longest gap {max(gaps):.3f} s"
+    assert "FLUSH_MEDIA" in committed.texts(), committed.texts()
+    assert "MARK_MEDIA item-1" not in committed.texts()

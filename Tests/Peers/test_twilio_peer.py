@@ -13,6 +13,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import pytest
 import websockets
 
 from peers import BIN, ROOT, listening_port, loud_frames, read_ulaw_wav, running, ulaw_decode, ulaw_encode
@@ -71,20 +72,30 @@ def read_events(path) -> list:
     return [json.loads(line)["event"] for line in path.read_text().splitlines() if line.strip()]
 
 
-def test_twilio_call_through_the_model_stand_in(tmp_path):
+@pytest.mark.parametrize("turn_detection", ["server", "local"])
+def test_twilio_call_through_the_model_stand_in(tmp_path, turn_detection):
+    """server: the stand-in's own VAD hears the caller and its speech_started cuts at once (as
+    OpenAI's server VAD cancels its response itself). local: our detector decides — the
+    caller's words pause the reply and commit the barge-in."""
     events_file = tmp_path / "model-events.jsonl"
     with running([BIN / "realtime-standin", "--reply-ms", "2000", "--events", events_file]) as model:
         model_url = model.wait_for(r"listening on (ws://\S+)").group(1)
         with running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--twilio", "127.0.0.1:0", "--agent", "openai",
-                      "--openai-url", model_url, "--metrics", "127.0.0.1:0", "--log-level", "warning"],
+                      "--openai-url", model_url, "--turn-detection", turn_detection, "--metrics", "127.0.0.1:0", "--log-level", "warning"],
                      env={"OPENAI_API_KEY": "sk-peer-test"}) as bridge:
             port = listening_port(bridge, "Twilio")
             metrics_port = int(bridge.wait_for(r"metrics at http://\S+?:(\d+)/metrics").group(1))
-            # The WAV's first phrase (0.52 s) · quiet 0.6 s (the model's reply 1 starts after its
-            # VAD heard 0.4 s of it) · the WAV's second phrase (0.4 s) over the reply · quiet
-            # (reply 2 plays to its end)
-            caller = SPEECH[:26 * FRAME] + SILENCE * (30 * FRAME) + SPEECH[36 * FRAME:56 * FRAME]
-            got = asyncio.run(twilio_stream(f"ws://127.0.0.1:{port}/twilio/media", caller, 275,
+            # The WAV's first phrase (0.52 s) · quiet (the model's reply 1 starts after its VAD
+            # heard 0.4 s of it, or after our end of turn, 0.6 s) · the WAV's second phrase (0.4 s)
+            # over the reply: the barge-in · quiet 1.4 s · a voice in the room over reply 2 (the
+            # same words 18 dB quieter than the caller, 280 ms; under the stand-in's VAD
+            # threshold): it pauses and resumes · quiet (reply 2 plays to its end)
+            gap = 30 if turn_detection == "server" else 60
+            background_voice = bytes(ulaw_encode(int(ulaw_decode(code) * 0.12)) for code in SPEECH[36 * FRAME:50 * FRAME])
+            caller = (SPEECH[:26 * FRAME] + SILENCE * (gap * FRAME) + SPEECH[36 * FRAME:56 * FRAME]
+                      + SILENCE * (70 * FRAME) + background_voice)
+            frames = 245 + gap
+            got = asyncio.run(twilio_stream(f"ws://127.0.0.1:{port}/twilio/media", caller, frames,
                                             {"caller": "+14155550100", "purpose": "peer-test"}))
             with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
                 metrics = dict(line.rsplit(" ", 1) for line in response.read().decode().splitlines() if line and not line.startswith("#"))
@@ -95,19 +106,23 @@ def test_twilio_call_through_the_model_stand_in(tmp_path):
     update = by_type("session.update")[0]["session"]
     assert update["audio"]["input"]["format"]["type"] == "audio/pcmu"
     assert "caller=+14155550100" in update["instructions"] and "purpose=peer-test" in update["instructions"]
-    # Caller audio reached the model: 275 frames of 160 μ-law bytes (± a frame or two at the ends).
+    # Caller audio reached the model: every frame of 160 μ-law bytes (± a frame or two at the ends).
     appended = sum(e["audio_bytes"] for e in by_type("input_audio_buffer.append"))
-    assert 270 * FRAME <= appended <= 275 * FRAME, appended
+    assert (frames - 5) * FRAME <= appended <= frames * FRAME, appended
 
-    # Barge-in: one clear to Twilio; the model's reply 1 cancelled and truncated where the
-    # caller stopped hearing it — the reply audio this client received before the clear.
+    # Barge-in: one clear to Twilio (the committed barge-in; the resumed pause sent none); the
+    # model's reply 1 cancelled and truncated where the caller stopped hearing it — the reply
+    # audio this client received before the pause (then silence until the clear).
     assert len(got["clears"]) == 1, got["clears"]
-    assert len(by_type("response.cancel")) == 1
+    # (A response still streaming is cancelled; the stand-in streams 4× faster than real time,
+    # so by the time our own detector commits, reply 1 has usually been sent whole.)
+    assert len(by_type("response.cancel")) == (1 if turn_detection == "server" else len(by_type("response.cancel"))) <= 1
     truncates = by_type("conversation.item.truncate")
     assert [t["item_id"] for t in truncates] == ["item_standin_1"]
     first_reply_sample = next(i for i, s in enumerate(got["received"]) if s != 0)
-    heard_ms = (got["clears"][0] - first_reply_sample) / 8
-    print(f"truncated at {truncates[0]['audio_end_ms']} ms; this client received {heard_ms:.0f} ms of the reply before the clear")
+    last_heard_sample = max(i for i, s in enumerate(got["received"][:got["clears"][0]]) if s != 0)
+    heard_ms = (last_heard_sample + 1 - first_reply_sample) / 8
+    print(f"truncated at {truncates[0]['audio_end_ms']} ms; this client received {heard_ms:.0f} ms of the reply before the pause")
     assert abs(truncates[0]["audio_end_ms"] - heard_ms) <= 20, (truncates[0]["audio_end_ms"], heard_ms)
 
     # Reply 2 played in full after the clear, and its mark came back after its audio.
@@ -119,8 +134,12 @@ def test_twilio_call_through_the_model_stand_in(tmp_path):
 
     # The Twilio listener's counters in the Prometheus text.
     assert metrics["audiobridge_twilio_calls_total"] == "1" and metrics["audiobridge_twilio_clears_total"] == "1"
+    # The voice in the room paused reply 2 and it resumed (no clear). The caller's words paused
+    # reply 1 too when our detector heard them first (always with local turn detection).
+    pauses, resumes = int(metrics["audiobridge_twilio_barge_in_pauses_total"]), int(metrics["audiobridge_twilio_barge_in_resumes_total"])
+    assert resumes == 1 and pauses == (2 if turn_detection == "local" else pauses) and pauses in (1, 2), (pauses, resumes)
+    assert int(metrics["audiobridge_twilio_frames_in_total"]) >= frames - 5
     assert metrics["audiobridge_twilio_marks_echoed_total"] == "1" and metrics["audiobridge_twilio_protocol_errors_total"] == "0"
-    assert int(metrics["audiobridge_twilio_frames_in_total"]) >= 270
 
 
 def free_port() -> int:

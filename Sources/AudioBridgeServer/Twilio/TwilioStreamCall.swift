@@ -75,13 +75,15 @@ final class TwilioStreamCall: PacedCall {
             case .bargeIn:
                 send(.clear)
                 server.count { $0.clears += 1; $0.bargeIns += 1 }
-                logger.info("barge-in", metadata: ["item": "\(event.item)", "heard_ms": "\(event.heardMilliseconds)"])
+                logger.info("barge-in", metadata: ["item": "\(event.item)", "heard_ms": "\(event.heardMilliseconds)", "cause": "\(event.code)"])
             case .bargeInPending:
                 // The session sends silence while paused: Twilio's buffer is a frame deep, so
                 // the caller hears the pause at once and nothing needs clearing.
                 server.count { $0.bargeInPauses += 1 }
+                logger.debug("barge-in pending", metadata: ["item": "\(event.item)", "heard_ms": "\(event.heardMilliseconds)"])
             case .bargeInResumed:
                 server.count { $0.bargeInResumes += 1 }
+                logger.debug("barge-in resumed", metadata: ["item": "\(event.item)", "paused_ms": "\(event.count)"])
             case .dtmf:
                 server.count { $0.dtmf += 1 }
             default:
