@@ -129,6 +129,13 @@ public final class CallerSpeechDetector {
     private let noise: UnsafeMutablePointer<Float>
     /// Reference power per bin for the last `referenceHops` hops (ring, `referenceIndex` newest).
     private let referenceHistory: UnsafeMutablePointer<Float>
+    /// The per-bin maximum of the reference in blocks of `blockHops` hops (ring of `blocks`,
+    /// the current one filling): before the delay is known, the expected echo is the maximum of
+    /// these, the last 0.8–0.96 s, at a sixth of the cost of the 40 rows.
+    private let blockMaxima: UnsafeMutablePointer<Float>
+    private static let blockHops = 8
+    private static let blocks = referenceHops / blockHops + 1
+    private var referenceHopCount = 0
     private var referenceIndex = 0
     private var referenceLevels: InlineArray<40, Float> = .init(repeating: 0)
     private var referenceBands: InlineArray<16, Float> = .init(repeating: 0)
@@ -184,6 +191,8 @@ public final class CallerSpeechDetector {
         noise.initialize(repeating: 0, count: PowerSpectrum.bins)
         referenceHistory = .allocate(capacity: PowerSpectrum.bins * Self.referenceHops)
         referenceHistory.initialize(repeating: 0, count: PowerSpectrum.bins * Self.referenceHops)
+        blockMaxima = .allocate(capacity: PowerSpectrum.bins * Self.blocks)
+        blockMaxima.initialize(repeating: 0, count: PowerSpectrum.bins * Self.blocks)
         expectedEcho = .allocate(capacity: PowerSpectrum.bins)
         expectedEcho.initialize(repeating: 0, count: PowerSpectrum.bins)
         cleaned = .allocate(capacity: Self.paddedPitchBins)
@@ -228,6 +237,8 @@ public final class CallerSpeechDetector {
         referenceBlock.update(repeating: 0, count: PowerSpectrum.size)
         noise.update(repeating: 0, count: PowerSpectrum.bins)
         referenceHistory.update(repeating: 0, count: PowerSpectrum.bins * Self.referenceHops)
+        blockMaxima.update(repeating: 0, count: PowerSpectrum.bins * Self.blocks)
+        referenceHopCount = 0
         expectedEcho.update(repeating: 0, count: PowerSpectrum.bins)
         referenceIndex = 0
         referenceLevels = .init(repeating: 0)
@@ -242,7 +253,7 @@ public final class CallerSpeechDetector {
     }
 
     deinit {
-        for pointer in [callerBlock, referenceBlock, noise, referenceHistory, expectedEcho, cleaned] {
+        for pointer in [callerBlock, referenceBlock, noise, referenceHistory, blockMaxima, expectedEcho, cleaned] {
             pointer.deallocate()
         }
         bandEdges.deallocate()
@@ -379,13 +390,21 @@ public final class CallerSpeechDetector {
         }
         referenceLevels[referenceIndex] = energy
         referencePlayed = energy > 0
+        let block = blockMaxima + (referenceHopCount / Self.blockHops % Self.blocks) * PowerSpectrum.bins
+        if referenceHopCount % Self.blockHops == 0 {
+            block.update(from: row, count: PowerSpectrum.bins)
+        } else {
+            for bin in 0..<PowerSpectrum.bins where row[bin] > block[bin] { block[bin] = row[bin] }
+        }
+        referenceHopCount += 1
         for band in 0..<Self.bandCount {
             var sum: Float = 0
             for bin in bandEdges[band]..<bandEdges[band + 1] { sum += row[bin] }
             referenceBands[band] = sum
         }
         // The hops whose reference can be in the caller channel now: around the echo's delay
-        // once it is known, else all of the last 800 ms.
+        // once it is known, else all of the last 800 ms (for the expected echo, the blocks: up
+        // to 960 ms).
         let (first, last) = echoWindow
         var loudest: Float = 0
         for back in first...last { loudest = max(loudest, referenceLevels[(referenceIndex - back + Self.referenceHops) % Self.referenceHops]) }
@@ -393,11 +412,18 @@ public final class CallerSpeechDetector {
         // Row by row (contiguous, so the compiler can vectorise the maxima).
         expectedEcho.update(repeating: 0, count: PowerSpectrum.bins)
         guard agentTalking else { return }
-        for back in first...last {
-            let hop = (referenceIndex - back + Self.referenceHops) % Self.referenceHops
-            guard referenceLevels[hop] > 0 else { continue }
-            let row = referenceHistory + hop * PowerSpectrum.bins
-            for bin in 0..<PowerSpectrum.bins where row[bin] > expectedEcho[bin] { expectedEcho[bin] = row[bin] }
+        if delayEstimator.delayHops == nil {
+            for block in 0..<Self.blocks {
+                let row = blockMaxima + block * PowerSpectrum.bins
+                for bin in 0..<PowerSpectrum.bins where row[bin] > expectedEcho[bin] { expectedEcho[bin] = row[bin] }
+            }
+        } else {
+            for back in first...last {
+                let hop = (referenceIndex - back + Self.referenceHops) % Self.referenceHops
+                guard referenceLevels[hop] > 0 else { continue }
+                let row = referenceHistory + hop * PowerSpectrum.bins
+                for bin in 0..<PowerSpectrum.bins where row[bin] > expectedEcho[bin] { expectedEcho[bin] = row[bin] }
+            }
         }
         let coupling = Self.power(decibels: echoCouplingDecibels)
         for bin in 0..<PowerSpectrum.bins { expectedEcho[bin] *= coupling }

@@ -12,12 +12,6 @@
 // another only when that one is clearly better (so it follows drift without flapping).
 //
 // Plain value state in fixed-size inline arrays: realtime-safe, nothing allocated.
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 public struct EchoDelayEstimator: Sendable {
     public static let maximumDelayHops = 40  // 800 ms
     public static let bandCount = 16
@@ -69,17 +63,25 @@ public struct EchoDelayEstimator: Sendable {
         choose()
     }
 
-    /// Bit b: band b is above its running level (in dB), which follows the band slowly.
+    /// Bit b: band b is above its running level (log2 of the power), which follows the band
+    /// slowly.
     private static func pattern(_ bands: InlineArray<16, Float>, means: inout InlineArray<16, Float>, count: inout Int) -> UInt32 {
         var bits: UInt32 = 0
         let rate: Float = count < 50 ? 1 / Float(count + 1) : 0.02
         for band in 0..<bandCount {
-            let level = 10 * log10f(max(bands[band], 1e-3))
+            let level = approximateLog2(max(bands[band], 1e-3))
             if count > 0, level > means[band] { bits |= 1 << UInt32(band) }
             means[band] += rate * (level - means[band])
         }
         count += 1
         return bits
+    }
+
+    /// log2 from the float's exponent and mantissa (piecewise linear, within 0.09 of the true
+    /// value: ample for a louder-or-not bit, and no libm call per band).
+    @inline(__always)
+    static func approximateLog2(_ x: Float) -> Float {
+        Float(x.bitPattern) * (1 / Float(1 << 23)) - 127
     }
 
     private mutating func choose() {

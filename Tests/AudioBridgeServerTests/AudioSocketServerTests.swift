@@ -143,6 +143,11 @@ struct AudioSocketServerTests {
         let played = end - first
         #expect(abs(played - Int(cut.heardSamples)) <= 2 * 160, "played \(played) samples, heard position \(cut.heardSamples)")
         #expect(server.server.snapshot.bargeIns >= 1)
+        // The cut was a pause first; both are counted, in the snapshot and in /metrics' text.
+        #expect(server.server.snapshot.bargeInPauses >= 1)
+        let text = server.server.metrics.prometheusText()
+        let pauses = text.split(separator: "\n").first { $0.hasPrefix("audiobridge_barge_in_pauses_total ") }
+        #expect(pauses.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 >= 1 } ?? false, "\(text)")
         try await server.stop()
     }
 

@@ -24,19 +24,24 @@ struct PauseResumeTests {
     /// readCaller that follows the writeCaller of the same frame step).
     static func frameIndex(_ event: SessionEvent, frameMilliseconds: Int = 20) -> Int { Int(event.timestampMilliseconds) / frameMilliseconds - 1 }
 
-    /// Each scenario lets the agent talk for a second first, as calls do: the detector learns
-    /// that the line returns no echo (until then it is cautious about what the agent just said).
+    /// The agent answers (4 s, item `item`) and talks for a second first, as calls do (the
+    /// detector learns that the line returns no echo; until then it is cautious about what the
+    /// agent just said); then the caller talks for `talking` frames and is silent for `after`.
+    static func answer(item: UInt64, talking: Int, after: Int) throws -> (SessionHarness, [Int16]) {
+        let h = try SessionHarness()
+        let audio = agentAudio(samples: 8000 * 4)
+        try h.agentSays(item: item, audio)
+        try h.agentEnds(item: item)
+        try h.silence(frames: 50)
+        try h.callerTalks(frames: talking)
+        try h.silence(frames: after)
+        return (h, audio)
+    }
 
     /// A short sound (140 ms) pauses the answer; it resumes at exactly the paused sample and
     /// plays to its end. The agent side hears of the pause and the resume, never of a cut.
     @Test func aShortSoundPausesAndTheAnswerResumesBitExactly() throws {
-        let h = try SessionHarness()
-        let audio = Self.agentAudio(samples: 8000 * 4)
-        try h.agentSays(item: 7, audio)
-        try h.agentEnds(item: 7)
-        try h.silence(frames: 50)
-        try h.callerTalks(frames: 7)
-        try h.silence(frames: 250)
+        let (h, audio) = try Self.answer(item: 7, talking: 7, after: 250)
 
         let pending = h.events(.bargeInPending), resumed = h.events(.bargeInResumed)
         #expect(pending.count == 1 && resumed.count == 1)
@@ -76,13 +81,7 @@ struct PauseResumeTests {
     /// Talking on commits the barge-in after the confirmation time; the cut reports the
     /// position the pause froze, and nothing more of the answer is heard.
     @Test func speechThatGoesOnCommitsAtThePausedPosition() throws {
-        let h = try SessionHarness()
-        let audio = Self.agentAudio(samples: 8000 * 4)
-        try h.agentSays(item: 3, audio)
-        try h.agentEnds(item: 3)
-        try h.silence(frames: 50)
-        try h.callerTalks(frames: 40)
-        try h.silence(frames: 20)
+        let (h, audio) = try Self.answer(item: 3, talking: 40, after: 20)
 
         let pending = h.events(.bargeInPending), cuts = h.events(.bargeIn)
         #expect(pending.count == 1 && cuts.count == 1 && h.events(.bargeInResumed).isEmpty)

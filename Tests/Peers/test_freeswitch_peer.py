@@ -179,3 +179,61 @@ def test_freeswitch_modules():
             assert expected in types and "mark" not in types
         assert types.count("killAudio") == 1, f"{flavor}: {types}"
         assert kill_at > SECOND
+
+
+async def tone_call_with_a_short_sound(port, flavor):
+    """The agent plays a 3 s tone; the caller (8 kHz mono) is silent but for a 120 ms sound
+    at 1 s. Returns the pieces of agent audio received."""
+    subprotocols = {"drachtio": ["audio.drachtio.org"], "stream": None}[flavor]
+    received = []
+    async with websockets.connect(f"ws://127.0.0.1:{port}/fork", subprotocols=subprotocols) as ws:
+        start = time.monotonic()
+
+        async def read():
+            try:
+                async for message in ws:
+                    received.append((time.monotonic() - start, "text" if isinstance(message, str) else "audio", message))
+            except websockets.ConnectionClosed:
+                pass
+
+        reader = asyncio.create_task(read())
+        await ws.send(json.dumps({"callSid": f"fs-pause-{flavor}"}))
+        sound = talk(0.12, seed=0.5)
+        for n in range(230):
+            k = n - 50
+            await ws.send(pcm(sound[k * 160:(k + 1) * 160] if 0 <= k < len(sound) // 160 else [0] * 160))
+            await asyncio.sleep(max(0, start + (n + 1) * 0.02 - time.monotonic()))
+        await ws.close()
+        await reader
+    return {"received": received, "rate": 8000}
+
+
+def test_file_based_modules_pause_without_killing_the_file():
+    """mod_audio_fork and mod_audio_stream play 200 ms files: at a pause the piece that ends at the
+    paused sample goes at once (shorter than 200 ms), nothing more until the resume, no
+    killAudio; the whole 3 s tone arrives."""
+    with running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--freeswitch", "127.0.0.1:0",
+                  "--agent", "tone:440:3000"]) as server:
+        port = listening_port(server, "FreeSWITCH")
+        results = {flavor: asyncio.run(tone_call_with_a_short_sound(port, flavor)) for flavor in ("drachtio", "stream")}
+    for flavor, result in results.items():
+        types = [json.loads(p)["type"] for t, kind, p in result["received"] if kind == "text"]
+        assert "killAudio" not in types, f"{flavor}: {types}"
+        pieces = played_audio(result, flavor)
+        # The tone is item 1; the tone agent answers the sound with a second tone after it.
+        lengths = [len(samples) for _, samples in pieces]
+        total, item1 = 0, []
+        for length in lengths:
+            if total >= 24000:
+                break
+            item1.append(length)
+            total += length
+        # 151 whole frames: the tone's 150, and one more because the frame that paused carries
+        # only the first 8 ms of its 20 (the resumed frame starts from exactly there).
+        assert total == 151 * 160, f"{flavor}: the 3 s tone arrived as {lengths}"
+        short = [n for n in item1[:-1] if n < 1600]
+        assert len(short) == 1 and short[0] % 160 == 0, f"{flavor}: one piece ends at the pause: {item1}"
+        # The short piece went at once, and the next only after the pause (a whole 200 ms piece).
+        times = [t for t, _ in pieces]
+        at = item1.index(short[0])
+        assert times[at + 1] - times[at] >= 0.2 + 0.1, f"{flavor}: pieces at {times[:len(item1)]}"
