@@ -64,6 +64,54 @@ func audioPacket(_ k: Int, ssrc: UInt32 = 0xABCD, payloadType: UInt8 = 0, encode
 }
 
 struct RTPEndpointTests {
+    /// A short sound from the caller pauses the agent: RTP keeps flowing (silence packets, the
+    /// timestamps run on), and the answer resumes from exactly the paused sample — no packet
+    /// carries a repeated or skipped sample of it.
+    @Test func aPauseIsSilencePacketsAndTheAnswerResumesWhereItStopped() throws {
+        let call = try RTPCall()
+        var phase = 0.0
+        let answer: [Int16] = (0..<24_000).map { n in
+            phase += 2 * Double.pi * (450 + 100 * sin(2 * Double.pi * 0.7 * Double(n) / 8000)) / 8000
+            return Int16(6000 * sin(phase))
+        }
+        _ = try answer.withUnsafeBytes { try call.session.agent.writeDownlink(item: 1, $0) }
+        try call.session.agent.endItem(1)
+        var k = 0
+        func step(_ samples: (Int) -> Int16) throws {
+            let packet = RTPPacket(header: RTPHeader(payloadType: 0, sequenceNumber: UInt16(k), timestamp: UInt32(k * 160), ssrc: 0x5150),
+                                   payload: (0..<160).map { ULaw.encode(samples(k * 160 + $0)) })
+            call.receive(packet.serialized())
+            try call.tick()
+            k += 1
+        }
+        for _ in 0..<50 { try step { _ in 0 } }
+        for _ in 0..<7 {  // 140 ms of a syllable-modulated voice
+            try step { n in Int16(12000 * (0.6 + 0.4 * cos(2 * .pi * 4 * Double(n) / 8000)) * sin(2 * .pi * 300 * Double(n) / 8000)) }
+        }
+        for _ in 0..<170 { try step { _ in 0 } }
+
+        let events = call.events()
+        let pauses = events.filter { $0.kind == .bargeInPending }, resumes = events.filter { $0.kind == .bargeInResumed }
+        #expect(pauses.count == 1 && resumes.count == 1 && !events.contains { $0.kind == .bargeIn }, "\(events.map(\.kind))")
+        guard let pause = pauses.first else { return }
+        let packets = try call.sent.map { try RTPPacketView.parse($0) }
+        #expect(packets.count == k, "a packet every 20 ms, paused or not")
+        #expect(zip(packets, packets.dropFirst()).allSatisfy { $1.header.timestamp &- $0.header.timestamp == 160 })
+        let heard = zip(call.sent, packets).flatMap { bytes, view in bytes[view.payloadRange].map(ULaw.decode) }
+        let expected = answer.map { ULaw.decode(ULaw.encode($0)) }
+        let paused = Int(pause.heardSamples), fade = 64
+        #expect(Array(heard[0..<(paused - fade)]) == Array(expected[0..<(paused - fade)]))
+        // The first frame with sound after the pause is the resumed one; past its fade-in, the
+        // rest of the answer, sample for sample.
+        guard let resumed = stride(from: paused / 160 + 1, to: heard.count / 160, by: 1).first(where: { f in heard[(f * 160)..<(f * 160 + 160)].contains { $0 != 0 } }) else {
+            Issue.record("the answer never resumed")
+            return
+        }
+        #expect(resumed * 160 - paused >= 160, "a pause of at least a frame")
+        let rest = answer.count - paused - fade
+        #expect(Array(heard[(resumed * 160 + fade)..<(resumed * 160 + fade + rest)]) == Array(expected[(paused + fade)...]))
+    }
+
     /// Caller packets (across sequence and timestamp wrap) reach the agent side intact; the
     /// agent's audio comes back as packets with our SSRC, +1 sequence, +160 timestamp, the
     /// marker on the first.

@@ -182,9 +182,11 @@ def test_freeswitch_modules():
 
 
 async def tone_call_with_a_short_sound(port, flavor):
-    """The agent plays a 3 s tone; the caller (8 kHz mono) is silent but for a 120 ms sound
-    at 1 s. Returns the pieces of agent audio received."""
-    subprotocols = {"drachtio": ["audio.drachtio.org"], "stream": None}[flavor]
+    """The agent plays a 3 s tone; the caller (mono) is silent but for a 120 ms sound at 1 s.
+    Returns the pieces of agent audio received."""
+    subprotocols = {"jambonz": ["audio.jambonz.org"], "drachtio": ["audio.drachtio.org"], "stream": None}[flavor]
+    rate = 16000 if flavor == "jambonz" else 8000
+    per_frame = rate // 50
     received = []
     async with websockets.connect(f"ws://127.0.0.1:{port}/fork", subprotocols=subprotocols) as ws:
         start = time.monotonic()
@@ -197,43 +199,56 @@ async def tone_call_with_a_short_sound(port, flavor):
                 pass
 
         reader = asyncio.create_task(read())
-        await ws.send(json.dumps({"callSid": f"fs-pause-{flavor}"}))
-        sound = talk(0.12, seed=0.5)
+        metadata = {"callSid": f"fs-pause-{flavor}"}
+        if flavor == "jambonz":
+            metadata.update(sampleRate=rate, mixType="mono")
+        await ws.send(json.dumps(metadata))
+        sound = talk(0.12, seed=0.5, rate=rate)
         for n in range(230):
             k = n - 50
-            await ws.send(pcm(sound[k * 160:(k + 1) * 160] if 0 <= k < len(sound) // 160 else [0] * 160))
+            await ws.send(pcm(sound[k * per_frame:(k + 1) * per_frame] if 0 <= k < len(sound) // per_frame else [0] * per_frame))
             await asyncio.sleep(max(0, start + (n + 1) * 0.02 - time.monotonic()))
         await ws.close()
         await reader
-    return {"received": received, "rate": 8000}
+    return {"received": received, "rate": rate}
 
 
-def test_file_based_modules_pause_without_killing_the_file():
-    """mod_audio_fork and mod_audio_stream play 200 ms files: at a pause the piece that ends at the
-    paused sample goes at once (shorter than 200 ms), nothing more until the resume, no
+def test_modules_pause_without_killing_the_audio():
+    """A short sound pauses the agent. jambonz (streamed audio) gets no frames while paused.
+    mod_audio_fork and mod_audio_stream play 200 ms files: at a pause the piece that ends at the
+    paused sample goes at once (shorter than 200 ms), nothing more until the resume. No
     killAudio; the whole 3 s tone arrives."""
     with running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--freeswitch", "127.0.0.1:0",
                   "--agent", "tone:440:3000"]) as server:
         port = listening_port(server, "FreeSWITCH")
-        results = {flavor: asyncio.run(tone_call_with_a_short_sound(port, flavor)) for flavor in ("drachtio", "stream")}
+        results = {flavor: asyncio.run(tone_call_with_a_short_sound(port, flavor)) for flavor in ("jambonz", "drachtio", "stream")}
     for flavor, result in results.items():
         types = [json.loads(p)["type"] for t, kind, p in result["received"] if kind == "text"]
         assert "killAudio" not in types, f"{flavor}: {types}"
         pieces = played_audio(result, flavor)
+        frame = result["rate"] // 50
         # The tone is item 1; the tone agent answers the sound with a second tone after it.
         lengths = [len(samples) for _, samples in pieces]
-        total, item1 = 0, []
-        for length in lengths:
-            if total >= 24000:
-                break
-            item1.append(length)
-            total += length
+        if flavor == "jambonz":  # item 1 ends at its mark
+            mark = next(t for t, kind, p in result["received"] if kind == "text" and json.loads(p)["type"] == "mark")
+            item1 = [len(samples) for t, samples in pieces if t < mark]
+        else:  # the files of item 1 hold at least its 150 frames
+            item1 = []
+            for length in lengths:
+                if sum(item1) >= 150 * frame:
+                    break
+                item1.append(length)
+        total = sum(item1)
         # 151 whole frames: the tone's 150, and one more because the frame that paused carries
         # only the first 8 ms of its 20 (the resumed frame starts from exactly there).
-        assert total == 151 * 160, f"{flavor}: the 3 s tone arrived as {lengths}"
-        short = [n for n in item1[:-1] if n < 1600]
-        assert len(short) == 1 and short[0] % 160 == 0, f"{flavor}: one piece ends at the pause: {item1}"
+        assert total == 151 * frame, f"{flavor}: the 3 s tone arrived as {lengths}"
+        times = [t for t, _ in pieces][:len(item1)]
+        if flavor == "jambonz":
+            gaps = [b - a for a, b in zip(times, times[1:])]
+            assert max(gaps) >= 0.2, f"{flavor}: frames kept coming through the pause: longest gap {max(gaps):.3f} s"
+            continue
+        short = [n for n in item1[:-1] if n < 10 * frame]
+        assert len(short) == 1 and short[0] % frame == 0, f"{flavor}: one piece ends at the pause: {item1}"
         # The short piece went at once, and the next only after the pause (a whole 200 ms piece).
-        times = [t for t, _ in pieces]
         at = item1.index(short[0])
-        assert times[at + 1] - times[at] >= 0.2 + 0.1, f"{flavor}: pieces at {times[:len(item1)]}"
+        assert times[at + 1] - times[at] >= 0.2 + 0.1, f"{flavor}: pieces at {times}"
