@@ -7,10 +7,12 @@
 //                                                 └──speech ended, or the pause ran out──▶ resumed
 //
 // A false onset (a cough, a door, a voice in the room) costs the caller a short silence and the
-// agent nothing: its answer resumes at the paused sample. Only speech that stays speech for the
-// confirmation time, with enough of it confirmed by the detector as the caller's own (voiced,
-// foreground), cuts the answer. After a commit or a resume, nothing more happens until the
-// detector's speech has ended: one decision per stretch of speech.
+// agent nothing: its answer resumes at the paused sample. The answer is cut once the pause has
+// lasted the confirmation time and the detector has confirmed at least half of it as the
+// caller's own voice (voiced, foreground) — counted over the hops that sounded like speech, so
+// the hangover after a short word does not count against it. After a commit or a resume,
+// nothing more happens until the detector's speech has ended: one decision per stretch of
+// speech.
 //
 // Pure value type: no clocks, no buffers; the session and the `vad` tool drive the same code.
 
@@ -24,8 +26,9 @@ public struct BargeInArbiter: Sendable {
 
     public struct Settings: Equatable, Sendable {
         public var mode = Mode.pauseThenCommit
-        /// How long the caller's speech must last, from the pause, before the cut is committed
-        /// (and at least half of it confirmed as the caller's own speech). 0…2,000 ms.
+        /// How long the pause lasts at least before the cut is committed; at least half of it
+        /// must be confirmed as the caller's own speech, and at least half of what sounded like
+        /// speech in the pause. 0…2,000 ms (0: every onset commits at once).
         public var confirmationMilliseconds = 240
         /// The longest pause: if the speech has not been confirmed by then, playout resumes.
         /// At least the confirmation time, at most 5,000 ms.
@@ -60,6 +63,7 @@ public struct BargeInArbiter: Sendable {
     /// Hops since the pause began (the pausing hop counts as the first).
     public private(set) var pausedHops = 0
     private var confirmedHops = 0
+    private var speechLikeHops = 0
     private let confirmationHops: Int
     private let maximumPauseHops: Int
 
@@ -69,9 +73,10 @@ public struct BargeInArbiter: Sendable {
         maximumPauseHops = max(1, (max(settings.confirmationMilliseconds, settings.maximumPauseMilliseconds) + Self.hopMilliseconds - 1) / Self.hopMilliseconds)
     }
 
-    /// One detector hop. `speaking`: the detector's speech state; `confirming`: whether this hop
-    /// is evidence of the caller's own speech; `agentPlaying`: whether agent audio is playing.
-    public mutating func hop(speaking: Bool, confirming: Bool, agentPlaying: Bool) -> Action {
+    /// One detector hop. `speaking`: the detector's speech state; `speechLike`: whether this hop
+    /// sounded like speech; `confirming`: whether it is evidence of the caller's own speech
+    /// (implies speech-like); `agentPlaying`: whether agent audio is playing.
+    public mutating func hop(speaking: Bool, speechLike: Bool, confirming: Bool, agentPlaying: Bool) -> Action {
         guard speaking else {
             let wasPaused = state == .paused
             state = .listening
@@ -89,16 +94,20 @@ public struct BargeInArbiter: Sendable {
             state = .paused
             pausedHops = 0
             confirmedHops = 0
-            return advancePause(confirming: confirming, first: true)
+            speechLikeHops = 0
+            return advancePause(speechLike: speechLike, confirming: confirming, first: true)
         case .paused:
-            return advancePause(confirming: confirming, first: false)
+            return advancePause(speechLike: speechLike, confirming: confirming, first: false)
         }
     }
 
-    private mutating func advancePause(confirming: Bool, first: Bool) -> Action {
+    private mutating func advancePause(speechLike: Bool, confirming: Bool, first: Bool) -> Action {
         pausedHops += 1
         if confirming { confirmedHops += 1 }
-        if pausedHops >= confirmationHops && (confirmationHops == 0 || confirmedHops * 2 >= pausedHops) {
+        if speechLike || confirming { speechLikeHops += 1 }
+        let confirmed = confirmationHops == 0
+            || (confirmedHops * 2 >= confirmationHops && confirmedHops * 2 >= speechLikeHops)
+        if pausedHops >= confirmationHops && confirmed {
             state = .decided
             return .commit
         }
@@ -133,5 +142,6 @@ public struct BargeInArbiter: Sendable {
         state = .listening
         pausedHops = 0
         confirmedHops = 0
+        speechLikeHops = 0
     }
 }

@@ -72,7 +72,7 @@ public final class CallerSpeechDetector {
         /// percentile of the level of hops that are not speech).
         public var backgroundLevelMarginDecibels: Float = 2
         /// A hop confirms a barge-in only this much louder than the background's loud moments.
-        public var confirmationLevelMarginDecibels: Float = 4
+        public var confirmationLevelMarginDecibels: Float = 5
         /// Once the caller's speech level is known, a hop confirms a barge-in only within this
         /// many dB of it (background voices and music are quieter than the caller).
         public var foregroundMarginDecibels: Float = 10

@@ -44,7 +44,7 @@ public enum SpeechFrames {
                     }
                     observe?(detector)
                     let milliseconds = end / 8
-                    switch arbiter.hop(speaking: state, confirming: detector.lastHopConfirming, agentPlaying: true) {
+                    switch arbiter.hop(speaking: state, speechLike: detector.lastHopSpeechLike, confirming: detector.lastHopConfirming, agentPlaying: true) {
                     case .pause:
                         pausedAt = milliseconds
                         decisions.pauses.append(milliseconds)

@@ -218,7 +218,7 @@ public final class MediaEnd {
                 count(shared.bargeInPauses)
             }
         } else if resuming {
-            // Position of the first sample taken again, for the event: the paused position.
+            // The event reports where playout resumes from: where it paused.
             fadeIn(count: got)
             paused = false
             emitBoth(SessionEvent(kind: .bargeInResumed, item: resumedItem, heardSamples: resumedHeard,

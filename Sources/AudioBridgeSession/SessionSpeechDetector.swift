@@ -67,7 +67,7 @@ final class SessionSpeechDetector {
             if filled == hop {
                 let speaking = detector.process(caller: UnsafeBufferPointer(caller), reference: UnsafeBufferPointer(played))
                 filled = 0
-                if arbiter.hop(speaking: speaking, confirming: detector.lastHopConfirming, agentPlaying: agentPlaying) == .commit {
+                if arbiter.hop(speaking: speaking, speechLike: detector.lastHopSpeechLike, confirming: detector.lastHopConfirming, agentPlaying: agentPlaying) == .commit {
                     committed = true
                 }
                 if speaking {

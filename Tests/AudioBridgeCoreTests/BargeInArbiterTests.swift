@@ -5,9 +5,12 @@ import Testing
 struct BargeInArbiterTests {
     typealias Action = BargeInArbiter.Action
 
-    /// Runs hops of (speaking, confirming) with the agent playing; returns the actions.
-    static func run(_ arbiter: inout BargeInArbiter, _ hops: [(Bool, Bool)], agentPlaying: Bool = true) -> [Action] {
-        hops.map { arbiter.hop(speaking: $0.0, confirming: $0.1, agentPlaying: agentPlaying) }
+    /// Runs hops of (speaking, confirming) with the agent playing; returns the actions. A hop
+    /// is speech-like while the caller speaks, unless `speechLike` says otherwise.
+    static func run(_ arbiter: inout BargeInArbiter, _ hops: [(Bool, Bool)], agentPlaying: Bool = true, speechLike: ((Int) -> Bool)? = nil) -> [Action] {
+        hops.enumerated().map { index, hop in
+            arbiter.hop(speaking: hop.0, speechLike: speechLike?(index) ?? hop.0, confirming: hop.1, agentPlaying: agentPlaying)
+        }
     }
 
     static func settings(confirm: Int = 240, maxPause: Int = 1000, mode: BargeInArbiter.Mode = .pauseThenCommit) -> BargeInArbiter.Settings {
@@ -45,22 +48,38 @@ struct BargeInArbiterTests {
         #expect(Self.run(&arbiter, [(false, false), (true, true)]) == [.none, .pause])
     }
 
-    @Test func halfConfirmedIsEnough() {
+    @Test func halfOfWhatSoundedLikeSpeechMustBeConfirmed() {
         var arbiter = BargeInArbiter(settings: Self.settings(confirm: 200))
         let hops = (0..<10).map { (true, $0 % 2 == 0) }
-        #expect(Self.run(&arbiter, hops).last == .commit)
+        #expect(Self.run(&arbiter, hops).last == .commit, "5 of 10 speech-like hops confirmed, 100 ms")
         var fewer = BargeInArbiter(settings: Self.settings(confirm: 200, maxPause: 2000))
         let sparse = (0..<10).map { (true, $0 % 3 == 0) }
-        #expect(!Self.run(&fewer, sparse).contains(.commit))
+        #expect(!Self.run(&fewer, sparse).contains(.commit), "4 of 10")
         // Confirmation that comes later still commits, before the longest pause.
         #expect(Self.run(&fewer, Array(repeating: (true, true), count: 10)).contains(.commit))
+    }
+
+    /// A short word: its hangover (speech state on, nothing speech-like) does not count against
+    /// it — but it needs half the confirmation time of confirmed speech.
+    @Test func aShortWordCommitsAndAShorterSoundResumes() {
+        let word = (0..<14).map { (true, $0 < 6) }  // 6 confirmed hops (120 ms), then hangover
+        var arbiter = BargeInArbiter(settings: Self.settings(confirm: 240))
+        let actions = Self.run(&arbiter, word, speechLike: { $0 < 6 })
+        #expect(actions.firstIndex(of: .commit) == 11, "at the confirmation time")
+        var shorter = BargeInArbiter(settings: Self.settings(confirm: 240))
+        let blip = (0..<14).map { (true, $0 < 5) } + [(false, false)]
+        #expect(Self.run(&shorter, blip, speechLike: { $0 < 5 }) == [.pause] + Array(repeating: .none, count: 13) + [.resume])
+        // Sound that kept sounding like speech without being confirmed is not a word.
+        var noisy = BargeInArbiter(settings: Self.settings(confirm: 240))
+        let mostlyUnconfirmed = (0..<40).map { (true, $0 % 3 == 0) }
+        #expect(!Self.run(&noisy, mostlyUnconfirmed).contains(.commit), "a third of the speech-like hops confirmed")
     }
 
     @Test func nothingHappensWhileTheAgentIsSilent() {
         var arbiter = BargeInArbiter()
         #expect(Self.run(&arbiter, Array(repeating: (true, true), count: 50), agentPlaying: false).allSatisfy { $0 == .none })
         // The agent starts while the caller is still talking: that pauses it.
-        #expect(arbiter.hop(speaking: true, confirming: true, agentPlaying: true) == .pause)
+        #expect(arbiter.hop(speaking: true, speechLike: true, confirming: true, agentPlaying: true) == .pause)
     }
 
     @Test func immediateModeCommitsAtTheOnset() {
@@ -78,17 +97,17 @@ struct BargeInArbiterTests {
         var arbiter = BargeInArbiter()
         let early = arbiter.confirm()
         #expect(!early, "nothing to confirm while listening")
-        #expect(arbiter.hop(speaking: true, confirming: false, agentPlaying: true) == .pause)
+        #expect(arbiter.hop(speaking: true, speechLike: true, confirming: false, agentPlaying: true) == .pause)
         let confirmed = arbiter.confirm()
         #expect(confirmed)
         #expect(arbiter.state == .decided)
-        #expect(arbiter.hop(speaking: true, confirming: true, agentPlaying: true) == .none)
+        #expect(arbiter.hop(speaking: true, speechLike: true, confirming: true, agentPlaying: true) == .none)
 
         var interrupted = BargeInArbiter()
-        _ = interrupted.hop(speaking: true, confirming: false, agentPlaying: true)
+        _ = interrupted.hop(speaking: true, speechLike: true, confirming: false, agentPlaying: true)
         interrupted.abandon()
         #expect(interrupted.state == .decided)
-        #expect(interrupted.hop(speaking: false, confirming: false, agentPlaying: true) == .none, "no resume after an interrupt")
+        #expect(interrupted.hop(speaking: false, speechLike: false, confirming: false, agentPlaying: true) == .none, "no resume after an interrupt")
     }
 
     @Test func rearmLooksAgainAtDecidedSpeechButLeavesAPauseAlone() {
@@ -96,7 +115,7 @@ struct BargeInArbiterTests {
         _ = Self.run(&arbiter, Array(repeating: (true, true), count: 5))
         #expect(arbiter.state == .decided)
         arbiter.rearm()
-        #expect(arbiter.hop(speaking: true, confirming: true, agentPlaying: true) == .pause)
+        #expect(arbiter.hop(speaking: true, speechLike: true, confirming: true, agentPlaying: true) == .pause)
         arbiter.rearm()
         #expect(arbiter.state == .paused)
     }
@@ -111,8 +130,9 @@ struct BargeInArbiterTests {
 
     /// Random hop sequences against the rules: a pause is followed by exactly one commit or
     /// resume before anything else; commits and pauses happen only while the caller speaks and
-    /// the agent plays; a commit after a pause comes no sooner than the confirmation time, a
-    /// resume after speech ends or at the longest pause; immediate mode never pauses.
+    /// the agent plays; a commit after a pause comes no sooner than the confirmation time and
+    /// with half of it, and half of the speech-like hops, confirmed; a resume after speech ends
+    /// or at the longest pause; immediate mode never pauses.
     @Test func randomSequencesKeepTheRules() {
         var rng = ArbiterTestRandom(seed: 0x5eed_ba26)
         for round in 0..<2_000 {
@@ -124,12 +144,19 @@ struct BargeInArbiterTests {
             let confirmHops = settings.confirmationMilliseconds / 20
             let maxHops = max(1, settings.maximumPauseMilliseconds / 20)
             var pausedAt: Int?
+            var confirmed = 0, speechLikeCount = 0
             var speaking = false
             for hop in 0..<400 {
                 if rng.next() % 8 == 0 { speaking.toggle() }
-                let confirming = rng.next() % 3 != 0
+                let speechLike = speaking && rng.next() % 4 != 0
+                let confirming = speechLike && rng.next() % 3 != 0
                 let playing = rng.next() % 50 != 0
-                let action = arbiter.hop(speaking: speaking, confirming: confirming, agentPlaying: playing)
+                let action = arbiter.hop(speaking: speaking, speechLike: speechLike, confirming: confirming, agentPlaying: playing)
+                if action == .pause { confirmed = 0; speechLikeCount = 0 }
+                if pausedAt != nil || action == .pause {
+                    if confirming { confirmed += 1 }
+                    if speechLike { speechLikeCount += 1 }
+                }
                 switch action {
                 case .pause:
                     #expect(pausedAt == nil && speaking && playing && settings.mode == .pauseThenCommit)
@@ -138,6 +165,7 @@ struct BargeInArbiterTests {
                     #expect(speaking)
                     if let start = pausedAt {
                         #expect(hop - start + 1 >= confirmHops && hop - start + 1 <= maxHops)
+                        #expect(confirmed * 2 >= confirmHops && confirmed * 2 >= speechLikeCount)
                     } else {
                         #expect(playing)
                     }

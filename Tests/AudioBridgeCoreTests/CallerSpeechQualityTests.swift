@@ -9,8 +9,8 @@ import Testing
 /// (100 ms before its onset to 300 ms after its end); a false barge-in is a committed one (the
 /// arbiter's, with the default confirmation time), a pause that resumed costs the caller only a
 /// short silence. Quality, not timing: the floors sit a little under what the detector and the
-/// arbiter score today (F1 0.824; 4 committed false barge-ins, all in babble; 103 resumed
-/// pauses in 639 s; 9 utterances without a pause, 40 without a commit), so a regression fails.
+/// arbiter score today (F1 0.824; 5 committed false barge-ins, all in babble; 85 resumed
+/// pauses in 639 s; 9 utterances without a pause, 28 without a commit), so a regression fails.
 struct CallerSpeechQualityTests {
     struct Call {
         var name: String
@@ -80,9 +80,9 @@ struct CallerSpeechQualityTests {
         let outsideBabble = falseBargeIns.filter { !$0.key.contains("babble") }.values.reduce(0, +)
         #expect(outsideBabble == 0, "committed false barge-ins outside babble: \(falseBargeIns)")
         #expect(committed <= 6, "committed false barge-ins in all: \(falseBargeIns)")
-        #expect(resumed <= 115, "pauses that resumed: \(resumed)")
+        #expect(resumed <= 95, "pauses that resumed: \(resumed)")
         #expect(missedOnsets <= 12, "utterances without a pause: \(missedOnsets) of \(utterances)")
-        #expect(missedCommits <= 45, "utterances without a committed barge-in: \(missedCommits) of \(utterances)")
+        #expect(missedCommits <= 32, "utterances without a committed barge-in: \(missedCommits) of \(utterances)")
     }
 }
 
