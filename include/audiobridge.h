@@ -229,8 +229,9 @@ typedef struct ab_session_config {
     /* Pause, then commit, else resume (README: "Barge-in: pause, then commit, else resume").
        Added with it (a config that ends before these is still accepted and gets the defaults): */
     uint32_t barge_in_mode;        /* AB_BARGE_IN_MODE_*; default AB_BARGE_IN_MODE_PAUSE */
-    uint32_t confirm_ms;           /* speech must last this long from the pause (and half of it be
-                                      confirmed as the caller's) to commit, 0..2000; default 240 */
+    uint32_t confirm_ms;           /* a pause commits after this long, once half of it (and half
+                                      of what sounded like speech) is confirmed as the caller's
+                                      voice, 0..2000 (0: commit at once); default 240 */
     uint32_t max_pause_ms;         /* unconfirmed speech resumes playout after this long,
                                       confirm_ms..5000; default 1000 */
 } ab_session_config;
