@@ -11,6 +11,7 @@
 #
 #   scripts/score-vad.sh [CORPUS_DIR] [SPLIT ...] [-- extra `audiobridge vad` options]
 #   scripts/score-vad.sh ../shared/vad-dev dev dev_human
+#   python3 scripts/heldout-calls.py out/heldout && scripts/score-vad.sh out/heldout heldout
 set -euo pipefail
 cd "$(dirname "$0")/.."
 corpus=${1:-../shared/vad-dev}
@@ -22,6 +23,9 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do splits+=("$1"); shift; done
 binary=.build-release/release/audiobridge
 [ -x "$binary" ] || swift build -c release --scratch-path .build-release --product audiobridge >&2
 out=${VAD_OUT:-out/vad}
+# The corpus's own scorer, or shared/vad-dev's for corpora made in its format (heldout-calls.py).
+scorer="$corpus/score.py"
+[ -f "$scorer" ] || scorer=../shared/vad-dev/score.py
 for split in "${splits[@]}"; do
     rm -rf "$out/$split"
     mkdir -p "$out/$split/frames" "$out/$split/triggers" "$out/$split/pauses"
@@ -39,9 +43,9 @@ for split in "${splits[@]}"; do
     for view in frames triggers pauses; do
         if [ -z "${QUIET:-}" ]; then
             echo "== $split: $view"
-            python3 "$corpus/score.py" --corpus "$corpus/$split" --outputs "$out/$split/$view" --json "$out/$split/$view.json"
+            python3 "$scorer" --corpus "$corpus/$split" --outputs "$out/$split/$view" --json "$out/$split/$view.json"
         else
-            python3 "$corpus/score.py" --corpus "$corpus/$split" --outputs "$out/$split/$view" --json "$out/$split/$view.json" >/dev/null
+            python3 "$scorer" --corpus "$corpus/$split" --outputs "$out/$split/$view" --json "$out/$split/$view.json" >/dev/null
         fi
     done
     python3 scripts/vad-summary.py "$corpus/$split" "$out/$split"
