@@ -26,6 +26,8 @@ struct PCMStreamControlTests {
                                       frameMilliseconds: [10, 20, 30][Int(rng.next() % 3)], metadata: [(name(), name())])),
                 .dtmf(digit: digits[Int(rng.next() % UInt64(digits.count))]),
                 .mark(name: name()), .clear(id: id, heardMilliseconds: heard), .cleared(id: id, heardMilliseconds: heard),
+                .pause(heardMilliseconds: Int(rng.next() % 100_000)),
+                .resume(heardMilliseconds: Int(rng.next() % 100_000), pausedMilliseconds: Int(rng.next() % 5_000)),
                 .stop(reason: name()),
             ]
             for message in messages { #expect(try PCMStreamCodec.decode(PCMStreamCodec.encode(message)) == message) }
@@ -49,6 +51,9 @@ struct PCMStreamControlTests {
             (#"{"type":"start","sampleRate":0}"#, .missingField(type: "start", field: "sampleRate")),
             (#"{"type":"start","sampleRate":16000,"encoding":"opus"}"#, .badValue(type: "start", field: "encoding")),
             (#"{"type":"start","sampleRate":16000,"channels":2}"#, .badValue(type: "start", field: "channels")),
+            (#"{"type":"pause"}"#, .missingField(type: "pause", field: "heardMs")),
+            (#"{"type":"resume","heardMs":5}"#, .missingField(type: "resume", field: "pausedMs")),
+            (#"{"type":"resume","heardMs":-5,"pausedMs":1}"#, .badValue(type: "resume", field: "heardMs")),
         ]
         for (text, error) in cases {
             #expect(throws: error, "\(text)") { try PCMStreamCodec.decode(Array(text.utf8)) }

@@ -174,6 +174,12 @@ def test_raw_pcm_agent_against_an_independent_server():
     clears = of_type("clear")
     assert len(clears) == 1 and clears[0]["id"] == 1, clears
     assert abs(clears[0]["heardMs"] - count("long") * 20) <= 40, (clears[0], count("long"))
+    # It was a pause first, at the same heard position, and no resume came before the clear.
+    kinds = [m["type"] for m in model.control]
+    at_clear = kinds.index("clear")
+    at_pause = max((i for i, kind in enumerate(kinds[:at_clear]) if kind == "pause"), default=None)
+    assert at_pause is not None and "resume" not in kinds[at_pause:at_clear], kinds
+    assert model.control[at_pause]["heardMs"] == clears[0]["heardMs"], (model.control[at_pause], clears)
     # The server's clear: answered with what the caller heard of that answer.
     cleared = of_type("cleared")
     assert len(cleared) == 1 and cleared[0]["id"] == 7, cleared

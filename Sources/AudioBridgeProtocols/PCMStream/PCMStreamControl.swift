@@ -15,6 +15,11 @@
 //              before it) the caller heard. Audio still arriving is discarded until the server
 //              answers {"type":"cleared","id":3}.
 //     cleared  {"type":"cleared","id":7,"heardMs":300}  the answer to the server's clear
+//     pause    {"type":"pause","heardMs":1240}   the caller may be talking over the agent:
+//              playout is paused (queue kept) at heardMs of the item playing; a clear follows
+//              if the barge-in is confirmed, else a resume
+//     resume   {"type":"resume","heardMs":1240,"pausedMs":320}  it was not a barge-in: playout
+//              goes on from where it paused, nothing lost
 //     stop     {"type":"stop","reason":"hangup"}        the call ended; the bridge closes next
 //
 //   server → bridge
@@ -31,6 +36,8 @@ public enum PCMStreamControl: Equatable, Sendable {
     case mark(name: String)
     case clear(id: Int?, heardMilliseconds: Int?)
     case cleared(id: Int?, heardMilliseconds: Int?)
+    case pause(heardMilliseconds: Int)
+    case resume(heardMilliseconds: Int, pausedMilliseconds: Int)
     case stop(reason: String)
     case unknown(type: String)
 }
@@ -82,6 +89,10 @@ public enum PCMStreamCodec {
             value = .object([("type", "clear")] + optional(id: id, heard: heard))
         case .cleared(let id, let heard):
             value = .object([("type", "cleared")] + optional(id: id, heard: heard))
+        case .pause(let heard):
+            value = ["type": "pause", "heardMs": .number(String(heard))]
+        case .resume(let heard, let paused):
+            value = ["type": "resume", "heardMs": .number(String(heard)), "pausedMs": .number(String(paused))]
         case .stop(let reason):
             value = ["type": "stop", "reason": .string(reason)]
         case .unknown(let type):
@@ -132,6 +143,13 @@ public enum PCMStreamCodec {
             return .clear(id: try count("id"), heardMilliseconds: try count("heardMs"))
         case "cleared":
             return .cleared(id: try count("id"), heardMilliseconds: try count("heardMs"))
+        case "pause":
+            guard let heard = try count("heardMs") else { throw .missingField(type: type, field: "heardMs") }
+            return .pause(heardMilliseconds: heard)
+        case "resume":
+            guard let heard = try count("heardMs") else { throw .missingField(type: type, field: "heardMs") }
+            guard let paused = try count("pausedMs") else { throw .missingField(type: type, field: "pausedMs") }
+            return .resume(heardMilliseconds: heard, pausedMilliseconds: paused)
         case "stop":
             return .stop(reason: message["reason"]?.string ?? "")
         default:

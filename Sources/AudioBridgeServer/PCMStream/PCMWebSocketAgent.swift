@@ -119,6 +119,10 @@ public final class PCMWebSocketAgent: AgentTransport {
             for name in marks.removeValue(forKey: event.item) ?? [] { echo(mark: name) }
         case .dtmf where connected:
             connection?.send(PCMStreamCodec.encode(.dtmf(digit: event.digit)))
+        case .bargeInPending where connected:
+            connection?.send(PCMStreamCodec.encode(.pause(heardMilliseconds: Int(event.heardMilliseconds))))
+        case .bargeInResumed where connected:
+            connection?.send(PCMStreamCodec.encode(.resume(heardMilliseconds: Int(event.heardMilliseconds), pausedMilliseconds: Int(event.count))))
         default:
             break
         }
@@ -281,7 +285,7 @@ extension PCMWebSocketAgent: WebSocketClientDelegate {
             serverCleared(id: id)
         case .cleared(let id, _):
             if awaitedClear != nil, id == nil || id == awaitedClear { awaitedClear = nil }
-        case .unknown, .start, .dtmf, .stop:
+        case .unknown, .start, .dtmf, .pause, .resume, .stop:
             statistics.unknownMessages += 1  // not ours to receive: counted and ignored
         }
     }
