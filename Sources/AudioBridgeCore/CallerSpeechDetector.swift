@@ -162,11 +162,11 @@ public final class CallerSpeechDetector {
     /// The running 90th percentile of the SNR of hops that are not speech (dB), fed a few hops
     /// late: the hops that led up to an onset were speech, though not yet called so.
     private var backgroundPeakSNR: Float = 2
-    private var recentSNR: InlineArray<64, Float> = .init(repeating: 0)
+    private var recentSNR: InlineArray<65, Float> = .init(repeating: 0)
     /// The running 80th percentile of the level (dBFS) of hops that are not speech, fed late
     /// like `backgroundPeakSNR`; nil before the first such hop.
     private var backgroundLevel: Float?
-    private var recentLevels: InlineArray<64, Float> = .init(repeating: -100)
+    private var recentLevels: InlineArray<65, Float> = .init(repeating: -100)
     private var hopsWithoutSpeech = 0
     private var hops = 0
     private let onsetWindow: Int
@@ -299,15 +299,17 @@ public final class CallerSpeechDetector {
         // less than 70 % of the time, so that percentile is the background's).
         // And it stays above the background's peaks: the running 90th percentile of the SNR in
         // hops that are not speech.
-        recentSNR[hops % 64] = snr
-        recentLevels[hops % 64] = levelDbfs
+        // Rings one longer than the longest onset window (64 hops), so the hop that far back is
+        // still there.
+        recentSNR[hops % 65] = snr
+        recentLevels[hops % 65] = levelDbfs
         if hops >= 2 {
             backgroundSNR += 0.1 * (snr < backgroundSNR ? -0.7 : 0.3)
             // The hop one onset window back, if no speech has been heard since.
             if hopsWithoutSpeech > onsetWindow, hops >= onsetWindow {
-                let old = recentSNR[(hops - onsetWindow) % 64]
+                let old = recentSNR[(hops - onsetWindow) % 65]
                 backgroundPeakSNR += 0.1 * (old < backgroundPeakSNR ? -0.1 : 0.9)
-                let oldLevel = recentLevels[(hops - onsetWindow) % 64]
+                let oldLevel = recentLevels[(hops - onsetWindow) % 65]
                 if let level = backgroundLevel {
                     backgroundLevel = level + (oldLevel > level ? 0.2 : -0.05)
                 } else {

@@ -17,7 +17,7 @@ final class SessionSpeechDetector {
     }
 
     private let detector: CallerSpeechDetector
-    private(set) var arbiter: BargeInArbiter
+    private var arbiter: BargeInArbiter
     private let hop = CallerSpeechDetector.hopSamples
     private let caller: UnsafeMutableBufferPointer<Int16>
     private var filled = 0

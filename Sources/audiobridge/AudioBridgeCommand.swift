@@ -128,14 +128,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Barge-in: added to the threshold while the agent talks, dB (stricter interruptions).")
     var bargeInAgentExtraDb = SpeechDetectorSettings().agentTalkingExtraDecibels
 
-    @Option(help: "Barge-in: pause (an onset pauses the agent, confirmed speech cuts it, anything else resumes it) or immediate (every onset cuts).")
-    var bargeInMode = "pause"
-
-    @Option(help: "Barge-in: how long the caller's speech must last from the pause before it cuts the agent, ms (0–2000).")
-    var confirmMs = BargeInArbitration().confirmationMilliseconds
-
-    @Option(help: "Barge-in: the longest pause; unconfirmed speech resumes the agent after this long, ms (confirm-ms–5000).")
-    var maxPauseMs = BargeInArbitration().maximumPauseMilliseconds
+    @OptionGroup var arbitration: BargeInArbitrationOptions
 
     @Option(help: "Resampler quality, 0–10.")
     var quality = 4
@@ -175,14 +168,7 @@ struct Serve: AsyncParsableCommand {
         configuration.session.bargeIn.detector.endOfTurnMilliseconds = endOfTurnMs
         configuration.session.bargeIn.detector.thresholdDecibels = bargeInThresholdDb
         configuration.session.bargeIn.detector.agentTalkingExtraDecibels = bargeInAgentExtraDb
-        switch bargeInMode {
-        case "pause": configuration.session.bargeIn.arbitration.mode = .pauseThenCommit
-        case "immediate": configuration.session.bargeIn.arbitration.mode = .immediate
-        default: throw ValidationError("--barge-in-mode is pause or immediate")
-        }
-        configuration.session.bargeIn.arbitration.confirmationMilliseconds = confirmMs
-        configuration.session.bargeIn.arbitration.maximumPauseMilliseconds = maxPauseMs
-        guard configuration.session.bargeIn.arbitration.isValid else { throw ValidationError("--confirm-ms is 0…2000 and --max-pause-ms from it to 5000") }
+        configuration.session.bargeIn.arbitration = try arbitration.settings()
         configuration.recordDirectory = record
         configuration.realtime = try realtimeConfiguration()
         configuration.pcmStream.fallbackAgent = fallback

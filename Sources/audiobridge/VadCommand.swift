@@ -28,14 +28,7 @@ struct Vad: ParsableCommand {
     @Option(help: "Where to write the pauses that resumed without a barge-in, one start time per line, in ms.")
     var pauses: String?
 
-    @Option(help: "Barge-in mode: pause (pause at an onset, commit once confirmed, else resume) or immediate (cut at every onset).")
-    var bargeInMode = "pause"
-
-    @Option(help: "Confirmation time: how long speech must last from the pause before the barge-in is committed, ms.")
-    var confirmMs = BargeInArbiter.Settings().confirmationMilliseconds
-
-    @Option(help: "Longest pause: unconfirmed speech resumes playout after this long, ms.")
-    var maxPauseMs = BargeInArbiter.Settings().maximumPauseMilliseconds
+    @OptionGroup var arbitrationOptions: BargeInArbitrationOptions
 
     @Option(help: "Where to write the detector's evidence per 20 ms hop (SNR dB, periodicity, tonality, level dBFS, the caller's learnt level, agent talking, echo delay in hops, confirming, state), for tuning.")
     var diagnostics: String?
@@ -69,15 +62,7 @@ struct Vad: ParsableCommand {
 
     func run() throws {
         guard frames != nil || triggers != nil || pauses != nil else { throw ValidationError("give --frames, --triggers or --pauses") }
-        var arbitration = BargeInArbiter.Settings()
-        switch bargeInMode {
-        case "pause": arbitration.mode = .pauseThenCommit
-        case "immediate": arbitration.mode = .immediate
-        default: throw ValidationError("--barge-in-mode is pause or immediate")
-        }
-        arbitration.confirmationMilliseconds = confirmMs
-        arbitration.maximumPauseMilliseconds = maxPauseMs
-        guard arbitration.isValid else { throw ValidationError("--confirm-ms is 0…2000 and --max-pause-ms from it to 5000") }
+        let arbitration = try arbitrationOptions.settings()
         let caller = try Self.read(input)
         let played = try reference.map(Self.read)
         var settings = CallerSpeechDetector.Settings()
