@@ -1,166 +1,111 @@
 // SPDX-License-Identifier: MIT
-// One AudioSocket connection: the thin NIO shell around the pure codec and a session. Everything
-// here runs on the connection's event loop: caller frames go into the session as they arrive
-// (re-framed to exactly 20 ms), and the loop's pacer takes one frame out every 20 ms.
+// One AudioSocket connection: the adapter between Asterisk's AudioSocket protocol (pure codec in
+// AudioBridgeProtocols) and the call pipeline. The UUID message starts the call; audio (slin at
+// the call's rate, any length) becomes 20 ms session frames; every tick one frame goes back in
+// the caller's own kind, header and payload in one write. AudioSocket has no flush or marks: the
+// frame a barge-in cuts is itself the cut. Everything runs on the connection's event loop.
 import AudioBridgeCore
 import AudioBridgeProtocols
 import AudioBridgeSession
 import AudioBridgeTransports
 import Logging
-import Metrics
 import NIOCore
 
-final class AudioSocketCall: PacedCall {
+final class AudioSocketSide: PhoneSide {
     let uuid: AudioSocketUUID
-    let session: Session
     private let channel: Channel
-    // Strong, not unowned: the server outlives its calls, and an unowned load costs a
-    // retain/release pair on every access, several times per frame.
-    private let server: AudioSocketServer
-    private let logger: Logger
+    private let maximumPayload: Int
+    private let quality: Int
     /// 8 kHz caller audio, gathered into session frames.
     private let callerFrames: CallerFrameAssembler
-    /// The session's outbound frame when it has to be resampled before sending.
-    private let phoneFrame: UnsafeMutableBufferPointer<Int16>
+    /// The session's frame, read each tick.
+    private let frame: UnsafeMutableRawBufferPointer
     /// Reused for every outbound frame: once the socket has written it, NIO drops its
     /// reference and `clear()` reuses the storage instead of allocating.
     private var sendBuffer: ByteBuffer
-    private let frameBytes: Int
     /// The call's audio rate, from its first audio message (fixed for the call, as in Asterisk).
-    private var sampleRate: Int?
+    private(set) var sampleRate: Int?
+    private var kind: UInt8 = AudioSocketMessage.audioKinds.first { $0.sampleRate == SessionConfiguration.phoneSampleRate }!.kind
     /// Converts to and from 8 kHz when the call uses another slin rate.
-    private var rateAdapter: CallRateAdapter?
-    private let recorder: CallRecorder?
-    var frameProcessingTimer: Metrics.Timer { server.metrics.frameProcessing }
+    private var otherRate: PCM16CallAudio?
 
-    init(uuid: AudioSocketUUID, channel: Channel, server: AudioSocketServer, engine: Engine) throws {
+    init(uuid: AudioSocketUUID, channel: Channel, frameBytes: Int, maximumPayload: Int, quality: Int) {
         self.uuid = uuid
         self.channel = channel
-        self.server = server
-        var logger = server.logger
-        logger[metadataKey: "call"] = "\(uuid)"
-        self.logger = logger
-        session = try Session(configuration: server.configuration.session)
-        frameBytes = session.media.frameBytes
+        self.maximumPayload = maximumPayload
+        self.quality = quality
         callerFrames = CallerFrameAssembler(frameBytes: frameBytes)
-        phoneFrame = .allocate(capacity: session.media.frameSamples)
+        frame = .allocate(byteCount: frameBytes, alignment: 16)
         sendBuffer = channel.allocator.buffer(capacity: AudioSocketEncoder.headerBytes + frameBytes)
-        recorder = server.configuration.recordDirectory.map { CallRecorder(directory: $0, callID: "\(uuid)") }
-        try engine.attach(try CallAgent.make(server.configuration.agent, realtime: server.configuration.realtime, pcmStream: server.configuration.pcmStream, metadata: [("callId", "\(uuid)")],
-                                              eventLoop: channel.eventLoop, logger: logger), to: session)
     }
 
-    deinit {
-        phoneFrame.deallocate()
-    }
+    deinit { frame.deallocate() }
 
-    /// Caller audio (slin at the call's rate, any even length): fed to the session in whole
-    /// 8 kHz frames.
-    func receive(audio payload: ArraySlice<UInt8>, sampleRate rate: Int) throws {
+    /// Caller audio (slin at the call's rate, any even length) into the pipeline in whole frames.
+    func receive(audio payload: ArraySlice<UInt8>, sampleRate rate: Int, into call: CallPipeline) throws {
         if sampleRate != rate {
             guard sampleRate == nil else { throw ProtocolViolation.sampleRateChanged(from: sampleRate!, to: rate) }
-            try start(sampleRate: rate)
+            try start(sampleRate: rate, call: call)
         }
         payload.withUnsafeBytes { bytes in
-            if let rateAdapter {
-                rateAdapter.toPhoneRate(bytes) { callerFrames.append($0, feedFrame) }
+            if let otherRate {
+                otherRate.append(bytes, call.feedCaller)
             } else {
-                callerFrames.append(bytes, feedFrame)
+                callerFrames.append(bytes, call.feedCaller)
             }
         }
     }
 
     /// The first audio message tells the call's rate; anything but 8 kHz gets resamplers.
-    private func start(sampleRate rate: Int) throws {
+    private func start(sampleRate rate: Int, call: CallPipeline) throws {
+        guard let kind = AudioSocketEncoder.audioKind(sampleRate: rate) else { throw AudioBridgeError.unsupportedSampleRate }
         sampleRate = rate
+        self.kind = kind
         guard rate != SessionConfiguration.phoneSampleRate else { return }
-        let adapter = try CallRateAdapter(sampleRate: rate, quality: server.configuration.session.resamplerQuality,
-                                          maximumPayload: server.configuration.maximumPayload, frameSamples: phoneFrame.count)
-        rateAdapter = adapter
-        sendBuffer.reserveCapacity(AudioSocketEncoder.headerBytes + adapter.maximumFrameBytes)
-        logger.info("call audio is slin at \(rate) Hz: resampling to and from 8 kHz")
+        let audio = try PCM16CallAudio(sampleRate: rate, channels: 1, sessionFrameSamples: frame.count / 2, quality: quality)
+        otherRate = audio
+        sendBuffer.reserveCapacity(AudioSocketEncoder.headerBytes + audio.maximumDownlinkBytes)
+        call.logger.info("call audio is slin at \(rate) Hz: resampling to and from 8 kHz")
     }
 
-    private func feedFrame(_ frame: UnsafeRawBufferPointer) {
-        do {
-            try session.media.writeCaller(frame)
-            recorder?.recordCaller(frame)
-        } catch {
-            logger.error("caller frame rejected: \(error)")
-        }
-        server.countFrameIn()
-    }
+    // MARK: PhoneSide
 
-    /// The call is over: write its recording, if any, off the event loop.
-    func finish() { recorder?.finish(on: channel.eventLoop, logger: logger) }
+    var isOpen: Bool { channel.isActive }
+    var isWritable: Bool { channel.isWritable }
+    var sendsSilence: Bool { true }
 
-    /// The session's next frame as the call's payload, at the call's rate; 0 if there is none.
-    private func nextPayload(into payload: UnsafeMutableRawBufferPointer) -> Int {
-        guard let rateAdapter else {
-            let length = (try? session.media.readCaller(into: payload)) ?? 0
-            if length > 0 { recorder?.recordHeard(UnsafeRawBufferPointer(rebasing: payload[..<length])) }
-            return length
-        }
-        let length = (try? session.media.readCaller(into: UnsafeMutableRawBufferPointer(phoneFrame))) ?? 0
-        guard length > 0 else { return 0 }
-        recorder?.recordHeard(UnsafeRawBufferPointer(phoneFrame))
-        return rateAdapter.fromPhoneRate(UnsafeBufferPointer(phoneFrame), into: payload)
-    }
-
-    func dtmf(_ digit: UInt8) {
-        try? session.media.callerPressed(digit: digit)
-    }
-
-    /// The pacer's 20 ms tick: one frame to Asterisk (header and payload in one write), then the
-    /// session's events.
-    func sendFrame() {
+    func readFrame(for call: CallPipeline) -> UnsafeRawBufferPointer? {
         // Nothing goes out before the caller's first audio: its kind tells the call's rate, and
         // Asterisk sends audio from the start, so this waits at most a frame.
-        guard channel.isActive, sampleRate != nil else { return }
-        if channel.isWritable {
-            sendBuffer.clear()
-            let kind = rateAdapter?.kind ?? 0x10
-            let written = sendBuffer.writeWithUnsafeMutableBytes(minimumWritableBytes: sendBuffer.capacity) { out in
-                let payload = UnsafeMutableRawBufferPointer(rebasing: out[AudioSocketEncoder.headerBytes...])
-                let length = nextPayload(into: payload)
-                guard length > 0 else { return 0 }
-                AudioSocketEncoder.writeAudioHeader(kind: kind, length: length, into: out)
-                return AudioSocketEncoder.headerBytes + length
+        guard sampleRate != nil else { return nil }
+        let length = (try? call.session.media.readCaller(into: frame)) ?? 0
+        return length > 0 ? UnsafeRawBufferPointer(rebasing: frame[..<length]) : nil
+    }
+
+    func send(frame: UnsafeRawBufferPointer) {
+        sendBuffer.clear()
+        sendBuffer.writeWithUnsafeMutableBytes(minimumWritableBytes: sendBuffer.capacity) { out in
+            let payload = UnsafeMutableRawBufferPointer(rebasing: out[AudioSocketEncoder.headerBytes...])
+            let length: Int
+            if let otherRate {
+                length = otherRate.downlink(frame, into: payload)
+            } else {
+                payload.copyMemory(from: frame)
+                length = frame.count
             }
-            if written > 0 {
-                channel.writeAndFlush(sendBuffer, promise: nil)
-                server.countFrameOut()
-            }
-        } else {
-            // The peer is not reading: keep the agent's audio queued rather than pile up frames.
-            server.count { $0.sendStalls += 1 }
-            server.metrics.sendStalls.increment()
+            AudioSocketEncoder.writeAudioHeader(kind: kind, length: length, into: out)
+            return AudioSocketEncoder.headerBytes + length
         }
-        while let event = session.pollEvent() {
-            switch event.kind {
-            case .bargeIn:
-                server.count { $0.bargeIns += 1 }
-                server.metrics.bargeIns.increment()
-                logger.info("barge-in", metadata: ["item": "\(event.item)", "heard_ms": "\(event.heardMilliseconds)"])
-            case .bargeInPending:
-                server.count { $0.bargeInPauses += 1 }
-                server.metrics.bargeInPauses.increment()
-                logger.debug("barge-in pending", metadata: ["item": "\(event.item)", "heard_ms": "\(event.heardMilliseconds)"])
-            case .bargeInResumed:
-                server.count { $0.bargeInResumes += 1 }
-                server.metrics.bargeInResumes.increment()
-                logger.debug("barge-in resumed", metadata: ["item": "\(event.item)", "paused_ms": "\(event.count)"])
-            case .dtmf:
-                server.count { $0.dtmf += 1 }
-                server.metrics.dtmf.increment()
-                logger.info("dtmf", metadata: ["digit": "\(Character(Unicode.Scalar(event.digit)))"])
-            case .transportError, .uplinkOverflow, .eventsDropped:
-                logger.warning("session event \(event.kind)", metadata: ["code": "\(event.code)", "count": "\(event.count)"])
-            default:
-                logger.debug("session event \(event.kind)", metadata: ["item": "\(event.item)"])
-            }
-            server.eventObserver?(uuid, event)
-        }
+        channel.writeAndFlush(sendBuffer, promise: nil)
+    }
+
+    func hangUp() { Self.hangUp(channel) }
+
+    /// AudioSocket's hang-up (kind 0x00), then the socket closes.
+    static func hangUp(_ channel: Channel) {
+        var hangup = channel.allocator.buffer(capacity: 3)
+        hangup.writeBytes([0x00, 0x00, 0x00])
+        channel.writeAndFlush(hangup).whenComplete { _ in channel.close(promise: nil) }
     }
 }
 
@@ -172,7 +117,9 @@ final class AudioSocketCallHandler: ChannelInboundHandler {
     private let server: AudioSocketServer
     private let pacer: CallPacer
     private var decoder: AudioSocketDecoder
-    private var call: AudioSocketCall?
+    private var side: AudioSocketSide?
+    private var call: CallPipeline?
+    private var metrics: TransportMetrics { server.services.metrics[.audioSocket] }
 
     init(server: AudioSocketServer, pacer: CallPacer) {
         self.server = server
@@ -181,8 +128,7 @@ final class AudioSocketCallHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        let channel = context.channel
-        server.calls.withLockedValue { $0[ObjectIdentifier(channel)] = channel }
+        server.connections.add(context.channel)
         context.fireChannelActive()
     }
 
@@ -192,9 +138,8 @@ final class AudioSocketCallHandler: ChannelInboundHandler {
         do {
             while let message = try decoder.next() { try handle(message, context: context) }
         } catch {
-            server.count { $0.protocolErrors += 1 }
-            server.metrics.protocolErrors.increment()
-            server.logger.warning("closing connection: \(error)", metadata: ["call": "\(call.map { "\($0.uuid)" } ?? "-")"])
+            metrics.add(.protocolErrors)
+            server.logger.warning("closing connection: \(error)", metadata: ["call": "\(side.map { "\($0.uuid)" } ?? "-")"])
             context.close(promise: nil)
         }
     }
@@ -202,23 +147,31 @@ final class AudioSocketCallHandler: ChannelInboundHandler {
     private func handle(_ message: AudioSocketMessage, context: ChannelHandlerContext) throws {
         switch (message, call) {
         case (.uuid(let uuid), nil):
-            let call = try AudioSocketCall(uuid: uuid, channel: context.channel, server: server, engine: pacer.engine)
-            self.call = call
-            pacer.add(call)
-            server.count { $0.activeCalls += 1; $0.totalCalls += 1 }
-            server.metrics.calls.increment()
-            server.metrics.activeCalls.record(server.snapshot.activeCalls)
-            server.logger.info("call started", metadata: ["call": "\(uuid)"])
+            if let refusal = server.services.admission.admit() {
+                // AudioSocket's refusal: a hang-up message, then the socket closes.
+                metrics.count(refusal)
+                server.logger.notice("call refused: \(refusal == .atLimit ? "at --max-calls" : "draining")", metadata: ["call": "\(uuid)"])
+                AudioSocketSide.hangUp(context.channel)
+                return
+            }
+            let configuration = server.configuration
+            let side = AudioSocketSide(uuid: uuid, channel: context.channel, frameBytes: configuration.call.session.frameBytes,
+                                       maximumPayload: configuration.maximumPayload, quality: configuration.call.session.resamplerQuality)
+            let observer = server.eventObserver.map { observe in { (event: SessionEvent) in observe(uuid, event) } }
+            call = try CallPipeline(side: { _ in side }, callID: "\(uuid)", session: configuration.call.session, settings: configuration.call,
+                                    metadata: [("callId", "\(uuid)")], services: server.services, transport: .audioSocket, pacer: pacer,
+                                    eventLoop: context.eventLoop, logger: server.logger, observer: observer)
+            self.side = side
         case (_, nil):
             throw ProtocolViolation.notStartedWithUUID
         case (.uuid, _):
             throw ProtocolViolation.secondUUID
         case (.audio(let rate, let payload), let call?):
-            try call.receive(audio: payload, sampleRate: rate)
+            try side?.receive(audio: payload, sampleRate: rate, into: call)
         case (.dtmf(let digit), let call?):
-            call.dtmf(digit)
+            call.pressed(digit: digit)
         case (.hangup, _):
-            server.logger.info("caller hung up", metadata: ["call": "\(call.map { "\($0.uuid)" } ?? "-")"])
+            server.logger.info("caller hung up", metadata: ["call": "\(side.map { "\($0.uuid)" } ?? "-")"])
             context.close(promise: nil)
         case (.error(let code), _):
             server.logger.warning("peer reported an error", metadata: ["code": "\(code.map(String.init) ?? "-")"])
@@ -228,9 +181,8 @@ final class AudioSocketCallHandler: ChannelInboundHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
-            server.count { $0.protocolErrors += 1 }
-            server.metrics.protocolErrors.increment()
-            server.logger.warning("closing idle connection", metadata: ["call": "\(call.map { "\($0.uuid)" } ?? "-")"])
+            metrics.add(.protocolErrors)
+            server.logger.warning("closing idle connection", metadata: ["call": "\(side.map { "\($0.uuid)" } ?? "-")"])
             context.close(promise: nil)
             return
         }
@@ -238,19 +190,10 @@ final class AudioSocketCallHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        let channel = context.channel
-        server.calls.withLockedValue { $0[ObjectIdentifier(channel)] = nil }
-        if let call {
-            pacer.remove(call)
-            pacer.engine.detach(call.session)
-            call.finish()
-            let underruns = Int(call.session.statistics.underrunFrames)
-            server.count { $0.activeCalls -= 1; $0.underrunFrames += underruns }
-            server.metrics.activeCalls.record(server.snapshot.activeCalls)
-            server.metrics.underruns.increment(by: underruns)
-            server.logger.info("call ended", metadata: ["call": "\(call.uuid)", "frames_in": "\(call.session.statistics.framesIn)"])
-            self.call = nil
-        }
+        server.connections.remove(context.channel)
+        call?.end(reason: "connection closed")
+        call = nil
+        side = nil
         context.fireChannelInactive()
     }
 

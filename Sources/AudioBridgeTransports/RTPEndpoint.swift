@@ -283,6 +283,13 @@ public final class RTPEndpoint {
         return length
     }
 
+    /// What the last `tick` exchanged, valid until the next `receive` or `tick`: the caller's
+    /// frame it fed the session (linear PCM16) and the session frame the caller hears (phone
+    /// codec; a digit's packets went instead while one was being sent). For recorders.
+    public var lastTick: (caller: UnsafeBufferPointer<Int16>, heard: UnsafeRawBufferPointer) {
+        (UnsafeBufferPointer(rebasing: pcm[0..<frameSamples]), UnsafeRawBufferPointer(rebasing: frame[0..<(frameSamples * codec.bytesPerSample)]))
+    }
+
     /// Sends a DTMF digit to the phone as RFC 4733 events (replacing audio for its duration,
     /// then three end packets). Throws `.invalidArgument` for anything but '0'–'9', '*', '#',
     /// 'A'–'D', `.invalidState` with no telephone-event type configured. Media thread;

@@ -50,6 +50,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The public URL Twilio reaches the --twilio listener at (e.g. https://bridge.example.com): signatures are checked over it and the stream URL is derived from it. The auth token, when set in TWILIO_AUTH_TOKEN, makes signatures mandatory.")
     var twilioPublicUrl: String?
 
+    @Option(help: "freeswitch: a token the fork modules must present (?token=TOKEN in their URL, or Authorization: Bearer TOKEN); refused with 401/403 before the upgrade. Default: anyone who reaches the port.")
+    var freeswitchToken: String?
+
     @Option(help: "Also serve FreeSWITCH on HOST:PORT: mod_audio_fork (drachtio or jambonz subprotocol) and mod_audio_stream connect here (ws://HOST:PORT/…, ?rate=16000&mix=stereo when the metadata does not say).")
     var freeswitch: HostPort?
 
@@ -58,6 +61,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Also serve Asterisk's chan_websocket on HOST:PORT (websocket_client.conf: uri = ws://HOST:PORT/…; Dial(WebSocket/<client>/c(ulaw))).")
     var asteriskWs: HostPort?
+
+    @Option(help: "asterisk-ws: USER:PASSWORD that Asterisk must send as HTTP basic auth (websocket_client.conf username/password); refused with 401/403 before the upgrade. Default: anyone who reaches the port.")
+    var asteriskWsAuth: String?
 
     @Option(help: "Also take one call as RTP on HOST:PORT (UDP): Asterisk's externalMedia (UnicastRTP), FreeSWITCH or a SIP trunk's media.")
     var rtp: HostPort?
@@ -136,8 +142,17 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics.")
     var metrics: HostPort?
 
-    @Option(help: "Write one stereo WAV per call into this directory (left: caller, right: what the caller heard).")
+    @Option(help: "Write one stereo WAV per call, of every transport, into this directory (left: caller, right: what the caller heard).")
     var record: String?
+
+    @Option(help: "At most this many calls at once, over all transports; past it each transport refuses in its own way (AudioSocket hang-up, HTTP 503 before a WebSocket upgrade, RTP ignored) and counts it.")
+    var maxCalls: Int?
+
+    @Option(help: "On the first SIGTERM/SIGINT: stop accepting calls (/readyz 503), let the running ones end by themselves for up to this many seconds, then hang up the rest. A second signal hangs up at once.")
+    var drainSeconds = 30
+
+    @Option(help: "Log lines as text or json (one object per line: time, level, label, message and the call's fields).")
+    var logFormat = "text"
 
     @Flag(help: "Do not let caller speech interrupt the agent.")
     var noBargeIn = false
@@ -150,52 +165,49 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard maxCalls.map({ $0 >= 1 }) ?? true else { throw ValidationError("--max-calls must be at least 1") }
+        guard drainSeconds >= 0 else { throw ValidationError("--drain-seconds must be at least 0") }
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level \(logLevel)") }
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format is text or json") }
+        let json = logFormat == "json"
         LoggingSystem.bootstrap { label in
+            if json { return JSONLogHandler(label: label, logLevel: level) }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
+        let call = try callSettings()
+        let services = BridgeServices(admission: CallAdmission(maximumCalls: maxCalls))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+
         var configuration = AudioSocketServerConfiguration()
         configuration.host = audiosocket.host
         configuration.port = audiosocket.port
-        configuration.agent = agent
-        configuration.session.agentFormat = .pcm16(sampleRate: agentRate)
-        configuration.session.resamplerQuality = quality
-        configuration.session.bargeIn.enabled = !noBargeIn
-        configuration.session.bargeIn.detector.minimumSpeechMilliseconds = bargeInMinSpeechMs
-        configuration.session.bargeIn.detector.hangoverMilliseconds = bargeInHangoverMs
-        configuration.session.bargeIn.detector.endOfTurnMilliseconds = endOfTurnMs
-        configuration.session.bargeIn.detector.thresholdDecibels = bargeInThresholdDb
-        configuration.session.bargeIn.detector.agentTalkingExtraDecibels = bargeInAgentExtraDb
-        configuration.session.bargeIn.arbitration = try arbitration.settings()
-        configuration.recordDirectory = record
-        configuration.realtime = try realtimeConfiguration()
-        configuration.pcmStream.fallbackAgent = fallback
-
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        let server = try AudioSocketServer(configuration: configuration, group: group)
+        configuration.call = call
+        let server = try AudioSocketServer(configuration: configuration, group: group, services: services)
         let address = try await server.start()
-        announce("audiobridge: AudioSocket listening on \(address), agent \(agent)")
-        var twilioServer: TwilioServer?
+        announce("audiobridge: AudioSocket listening on \(address), agent \(agent) (no authentication: bind it to a private address)")
+        var shutdowns: [() async -> Void] = [server.shutdown]
         if let twilio {
             var twilioConfiguration = TwilioServerConfiguration()
             twilioConfiguration.host = twilio.host
             twilioConfiguration.port = twilio.port
             twilioConfiguration.publicURL = twilioPublicUrl
             twilioConfiguration.authToken = ProcessInfo.processInfo.environment["TWILIO_AUTH_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-            twilioConfiguration.agent = agent
-            twilioConfiguration.session = configuration.session
-            twilioConfiguration.realtime = configuration.realtime
-            twilioConfiguration.pcmStream = configuration.pcmStream
-            let server = try TwilioServer(configuration: twilioConfiguration, group: group)
+            twilioConfiguration.call = call
+            let server = try TwilioServer(configuration: twilioConfiguration, group: group, services: services)
             let address = try await server.start()
-            twilioServer = server
+            shutdowns.append(server.shutdown)
             announce("audiobridge: Twilio listening on \(address): voice webhook \(TwilioServer.voicePath), outbound \(TwilioServer.outboundPath)?purpose=…, stream \(TwilioServer.mediaPath)"
-                + (twilioConfiguration.authToken == nil ? " (no TWILIO_AUTH_TOKEN: signatures not checked)" : " (signatures checked)"))
+                + (twilioConfiguration.authToken == nil ? " (no TWILIO_AUTH_TOKEN: signatures not checked, anyone may start a call)" : " (signatures checked on webhooks and the stream handshake)"))
         }
-        let rtpServer = try await startRTP(group: group, agent: configuration)
-        var mediaServers: [MediaWebSocketServer] = []
+        if let rtpServer = try await startRTP(group: group, call: call, services: services) {
+            shutdowns.append {
+                await rtpServer.shutdown()
+                let s = rtpServer.statistics
+                announce("audiobridge: RTP \(s.packetsReceived) packets in, \(s.packetsSent) out, \(s.cumulativeLost) lost, jitter \(s.jitterMilliseconds) ms, \(s.jitterBuffer.late) late, \(s.jitterBuffer.framesConcealed) frames concealed, \(s.digitsReceived) digits, \(s.malformed + s.srtpAuthenticationFailures + s.srtpReplays + s.unknownPayloadType) refused")
+            }
+        }
         for (role, listen) in [(MediaWebSocketServerConfiguration.Role.freeSWITCH, freeswitch), (.asterisk, asteriskWs)] {
             guard let listen else { continue }
             var media = MediaWebSocketServerConfiguration()
@@ -203,47 +215,77 @@ struct Serve: AsyncParsableCommand {
             media.host = listen.host
             media.port = listen.port
             media.defaultSampleRate = freeswitchRate
-            media.agent = agent
-            media.realtime = configuration.realtime
-            media.pcmStream = configuration.pcmStream
-            media.session = configuration.session
-            let server = try MediaWebSocketServer(configuration: media, group: group)
+            media.call = call
+            media.credential = try credential(for: role)
+            let server = try MediaWebSocketServer(configuration: media, group: group, services: services)
             let address = try await server.start()
-            mediaServers.append(server)
-            announce("audiobridge: \(role.rawValue) listening on \(address)")
+            shutdowns.append(server.shutdown)
+            announce("audiobridge: \(role.rawValue) listening on \(address)" + (media.credential == nil ? " (no authentication)" : " (credential required)"))
         }
         var metricsChannel: Channel?
         if let metrics {
-            metricsChannel = try await MetricsEndpoint.start(host: metrics.host, port: metrics.port, metrics: server.metrics,
-                                                          more: twilioServer.map { twilio in [{ twilio.snapshot.prometheusText }] } ?? [], group: group)
-            announce("audiobridge: metrics at http://\(metrics.host):\(metricsChannel?.localAddress?.port ?? metrics.port)/metrics")
+            metricsChannel = try await MetricsEndpoint.start(host: metrics.host, port: metrics.port, services: services, group: group)
+            let port = metricsChannel?.localAddress?.port ?? metrics.port
+            announce("audiobridge: metrics at http://\(metrics.host):\(port)/metrics, health /healthz, readiness /readyz")
         }
         announce("audiobridge: in Asterisk: same => n,Answer() / same => n,AudioSocket(\(UUID().uuidString.lowercased()),\(audiosocket.host):\(address.port ?? audiosocket.port))")
 
-        await waitForTerminationSignal()
-        announce("audiobridge: shutting down, hanging up \(server.snapshot.activeCalls) call(s)")
-        await server.shutdown()
-        await twilioServer?.shutdown()
-        for server in mediaServers {
-            await server.shutdown()
-            let c = server.snapshot
-            announce("audiobridge: \(server.configuration.role.rawValue) \(c.totalCalls) call(s), \(c.framesIn) frames in, \(c.framesOut) out, \(c.bargeIns) barge-ins, \(c.dtmf) digits, \(c.marksSent) marks sent, \(c.marksConfirmed) confirmed, \(c.pausedTicks) paused ticks, \(c.protocolErrors) protocol errors")
-        }
-        if let rtpServer {
-            await rtpServer.shutdown()
-            let s = rtpServer.statistics
-            announce("audiobridge: RTP \(s.packetsReceived) packets in, \(s.packetsSent) out, \(s.cumulativeLost) lost, jitter \(s.jitterMilliseconds) ms, \(s.jitterBuffer.late) late, \(s.jitterBuffer.framesConcealed) frames concealed, \(s.digitsReceived) digits, \(s.malformed + s.srtpAuthenticationFailures + s.srtpReplays + s.unknownPayloadType) refused")
-        }
+        let signals = TerminationSignals()
+        await signals.next()
+        services.admission.startDraining()
+        let draining = services.admission.activeCalls
+        announce("audiobridge: draining: new calls refused, \(draining) call(s) running; up to \(drainSeconds) s for them to end (another signal hangs up at once)")
+        let outcome = await signals.drain(seconds: drainSeconds) { services.admission.activeCalls == 0 }
+        let left = services.admission.activeCalls
+        announce("audiobridge: " + (left == 0 ? "every call has ended" : "\(outcome == .signal ? "second signal" : "drain time is up"): hanging up \(left) call(s)"))
+        for shutdown in shutdowns { await shutdown() }
         try? await metricsChannel?.close()
         try await group.shutdownGracefully()
-        let counters = server.snapshot
-        announce("audiobridge: \(counters.totalCalls) call(s), \(counters.framesIn) frames in, \(counters.framesOut) out, \(counters.bargeIns) barge-ins, \(counters.underrunFrames) underrun frames, \(counters.protocolErrors) protocol errors")
+        for transport in PhoneTransport.allCases {
+            let c = services.metrics[transport].snapshot
+            guard c.totalCalls > 0 || c.refusedCalls > 0 else { continue }
+            announce("audiobridge: \(transport.rawValue): \(c.totalCalls) call(s), \(c.refusedCalls) refused, \(c.framesIn) frames in, \(c.framesOut) out, \(c.bargeIns) barge-ins, \(c.dtmf) digits, \(c.underrunFrames) underrun frames, \(c.protocolErrors) protocol errors")
+        }
     }
 }
 
 extension Serve {
+    /// What every call gets, from the options: agent, session, recording.
+    func callSettings() throws -> CallSettings {
+        var call = CallSettings()
+        call.agent = agent
+        call.session.agentFormat = .pcm16(sampleRate: agentRate)
+        call.session.resamplerQuality = quality
+        call.session.bargeIn.enabled = !noBargeIn
+        call.session.bargeIn.detector.minimumSpeechMilliseconds = bargeInMinSpeechMs
+        call.session.bargeIn.detector.hangoverMilliseconds = bargeInHangoverMs
+        call.session.bargeIn.detector.endOfTurnMilliseconds = endOfTurnMs
+        call.session.bargeIn.detector.thresholdDecibels = bargeInThresholdDb
+        call.session.bargeIn.detector.agentTalkingExtraDecibels = bargeInAgentExtraDb
+        call.session.bargeIn.arbitration = try arbitration.settings()
+        call.recordDirectory = record
+        call.realtime = try realtimeConfiguration()
+        call.pcmStream.fallbackAgent = fallback
+        return call
+    }
+
+    /// The credential a media WebSocket listener asks for, from its option.
+    func credential(for role: MediaWebSocketServerConfiguration.Role) throws -> MediaWebSocketCredential? {
+        switch role {
+        case .freeSWITCH:
+            guard let token = freeswitchToken else { return nil }
+            guard !token.isEmpty else { throw ValidationError("--freeswitch-token is empty") }
+            return .token(token)
+        case .asterisk:
+            guard let auth = asteriskWsAuth else { return nil }
+            let parts = auth.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw ValidationError("--asterisk-ws-auth is USER:PASSWORD") }
+            return .basic(username: String(parts[0]), password: String(parts[1]))
+        }
+    }
+
     /// The RTP call when `--rtp` is given: same agent and session settings as the other calls.
-    func startRTP(group: any EventLoopGroup, agent server: AudioSocketServerConfiguration) async throws -> RTPServer? {
+    func startRTP(group: any EventLoopGroup, call: CallSettings, services: BridgeServices) async throws -> RTPServer? {
         guard let rtp else {
             guard rtpRemote == nil, srtp == nil, srtpRemoteKey == nil else { throw ValidationError("--rtp-remote and --srtp need --rtp") }
             return nil
@@ -271,11 +313,8 @@ extension Serve {
         }
         configuration.jitterBuffer = JitterBufferSettings(minimumDelayMilliseconds: jitterMinMs, maximumDelayMilliseconds: jitterMaxMs)
         guard configuration.jitterBuffer.isValid else { throw ValidationError("--jitter-min-ms/--jitter-max-ms: 0 ≤ min ≤ max ≤ 1000") }
-        configuration.agent = server.agent
-        configuration.realtime = server.realtime
-        configuration.pcmStream = server.pcmStream
-        configuration.session = server.session
-        let rtpServer = try RTPServer(configuration: configuration, group: group)
+        configuration.call = call
+        let rtpServer = try RTPServer(configuration: configuration, group: group, services: services)
         let address = try await rtpServer.start()
         announce("audiobridge: RTP listening on \(address) (\(codec)\(srtp == nil ? "" : ", SRTP")), sending to \(rtpRemote.map { "\($0.host):\($0.port)" } ?? "the media's source")")
         return rtpServer
@@ -307,34 +346,6 @@ extension Serve {
 func announce(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
-
-/// Waits for SIGINT or SIGTERM.
-func waitForTerminationSignal() async {
-    signal(SIGINT, SIG_IGN)
-    signal(SIGTERM, SIG_IGN)
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        let resumed = NSLock()
-        var done = false
-        var sources: [DispatchSourceSignal] = []
-        for number in [SIGINT, SIGTERM] {
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                resumed.lock()
-                defer { resumed.unlock() }
-                guard !done else { return }
-                done = true
-                sources.forEach { $0.cancel() }
-                continuation.resume()
-            }
-            source.resume()
-            sources.append(source)
-        }
-        withExtendedLifetime(sources) {}
-        signalSources = sources
-    }
-}
-
-nonisolated(unsafe) var signalSources: [DispatchSourceSignal] = []
 
 struct Call: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Place a call to an AudioSocket server, as Asterisk would.")

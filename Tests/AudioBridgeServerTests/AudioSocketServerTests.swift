@@ -25,12 +25,12 @@ final class TestServer: Sendable {
          realtime: RealtimeAgentConfiguration? = nil, localBargeIn: Bool = true) async throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         var configuration = AudioSocketServerConfiguration()
-        configuration.session.bargeIn.enabled = localBargeIn
+        configuration.call.session.bargeIn.enabled = localBargeIn
         configuration.port = 0
-        configuration.agent = agent
+        configuration.call.agent = agent
         configuration.idleTimeoutSeconds = idleSeconds
-        configuration.recordDirectory = recordDirectory
-        configuration.realtime = realtime
+        configuration.call.recordDirectory = recordDirectory
+        configuration.call.realtime = realtime
         let events = events
         server = try AudioSocketServer(configuration: configuration, group: group) { uuid, event in
             events.withLockedValue { $0.append((uuid, event)) }
@@ -145,8 +145,8 @@ struct AudioSocketServerTests {
         #expect(server.server.snapshot.bargeIns >= 1)
         // The cut was a pause first; both are counted, in the snapshot and in /metrics' text.
         #expect(server.server.snapshot.bargeInPauses >= 1)
-        let text = server.server.metrics.prometheusText()
-        let pauses = text.split(separator: "\n").first { $0.hasPrefix("audiobridge_barge_in_pauses_total ") }
+        let text = server.server.services.metrics.prometheusText()
+        let pauses = text.split(separator: "\n").first { $0.hasPrefix(#"audiobridge_barge_ins_total{transport="audiosocket",outcome="paused"} "#) }
         #expect(pauses.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 >= 1 } ?? false, "\(text)")
         try await server.stop()
     }
@@ -185,16 +185,17 @@ struct AudioSocketServerTests {
         let server = try await TestServer()
         _ = try await server.call(AudioSocketCallScript(uuid: newUUID(), caller: [], totalFrames: 30, dtmf: [3: 0x39]))
         try await server.waitForIdle()
-        let endpoint = try await MetricsEndpoint.start(host: "127.0.0.1", port: 0, metrics: server.server.metrics, group: server.group)
+        let endpoint = try await MetricsEndpoint.start(host: "127.0.0.1", port: 0, services: server.server.services, group: server.group)
         let port = endpoint.localAddress!.port!
         let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!)
         let text = String(decoding: data, as: UTF8.self)
         #expect((response as? HTTPURLResponse)?.statusCode == 200)
-        #expect(text.contains("audiobridge_calls_total 1"))
-        #expect(text.contains("audiobridge_frames_in_total 30"))
-        #expect(text.contains("audiobridge_dtmf_total 1"))
-        #expect(text.contains("audiobridge_active_calls 0"))
-        #expect(text.contains("audiobridge_frame_processing_seconds_count"))
+        #expect(text.contains(#"audiobridge_calls_total{transport="audiosocket"} 1"#))
+        #expect(text.contains(#"audiobridge_frames_in_total{transport="audiosocket"} 30"#))
+        #expect(text.contains(#"audiobridge_dtmf_total{transport="audiosocket"} 1"#))
+        #expect(text.contains(#"audiobridge_active_calls{transport="audiosocket"} 0"#))
+        #expect(text.contains(#"audiobridge_frame_processing_seconds_count{transport="audiosocket"}"#))
+        #expect(text.contains(#"audiobridge_calls_total{transport="twilio"} 0"#))
         let (_, missing) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/nothing")!)
         #expect((missing as? HTTPURLResponse)?.statusCode == 404)
         try await endpoint.close()

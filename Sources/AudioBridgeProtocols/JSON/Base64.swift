@@ -33,6 +33,28 @@ public enum Base64 {
         }
     }
 
+    /// Encodes into caller storage (at least `encodedCount(bytes.count)` bytes); returns the
+    /// count written. No allocation: for audio sent every 20 ms.
+    public static func encode(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Int {
+        precondition(out.count >= encodedCount(bytes.count))
+        var written = 0
+        var index = 0
+        alphabet.withUnsafeBufferPointer { alphabet in
+            while index < bytes.count {
+                let remaining = bytes.count - index
+                let a = bytes[index], b = remaining > 1 ? bytes[index + 1] : 0, c = remaining > 2 ? bytes[index + 2] : 0
+                let group = UInt32(a) << 16 | UInt32(b) << 8 | UInt32(c)
+                out[written] = alphabet[Int(group >> 18 & 63)]
+                out[written + 1] = alphabet[Int(group >> 12 & 63)]
+                out[written + 2] = remaining > 1 ? alphabet[Int(group >> 6 & 63)] : UInt8(ascii: "=")
+                out[written + 3] = remaining > 2 ? alphabet[Int(group & 63)] : UInt8(ascii: "=")
+                written += 4
+                index += 3
+            }
+        }
+        return written
+    }
+
     /// Array overloads: what other modules should call (generic calls across a module
     /// boundary run unspecialized, about one allocation per byte).
     public static func encode(_ bytes: [UInt8], into out: inout [UInt8]) { encode(bytes[...], into: &out) }

@@ -1,87 +1,85 @@
 // SPDX-License-Identifier: MIT
-// One Asterisk chan_websocket call: MEDIA_START tells the codec and frame size; caller audio is
-// BINARY codec bytes (re-framed to 20 ms); agent audio goes back as one BINARY frame per 20 ms
-// while an item plays (Asterisk re-times it and makes its own silence). Each item's end is
-// marked (MARK_MEDIA item-N → MEDIA_MARK_PROCESSED when the caller has heard it), a barge-in
-// flushes Asterisk's queue (FLUSH_MEDIA; pending marks are dropped by Asterisk), digits come as
-// DTMF_END, and MEDIA_XOFF pauses sending — the audio waits in the session — until MEDIA_XON.
+// One Asterisk chan_websocket call: the adapter between chan_websocket's control messages (pure
+// codec in AudioBridgeProtocols) and the call pipeline. MEDIA_START tells the codec and frame
+// size; caller audio is BINARY codec bytes (re-framed to 20 ms); agent audio goes back as one
+// BINARY message per 20 ms while an item plays (Asterisk re-times it and makes its own silence).
+// Each item's end is marked (MARK_MEDIA item-N → MEDIA_MARK_PROCESSED when the caller has heard
+// it), a barge-in flushes Asterisk's queue (FLUSH_MEDIA; Asterisk drops the pending marks),
+// digits come as DTMF_END, and MEDIA_XOFF holds our audio — it waits in the session — until
+// MEDIA_XON.
 import AudioBridgeCore
 import AudioBridgeProtocols
 import AudioBridgeSession
 import AudioBridgeTransports
 import Logging
-import Metrics
 
-final class ChanWebSocketCall: MediaWebSocketCall {
-    let session: Session
+final class ChanWebSocketSide: PhoneSide {
     let start: ChanWebSocketMediaStart
     let format: ChanWebSocketFormat
+    let sessionConfiguration: SessionConfiguration
     private let messages: WebSocketMessageChannel
-    private let server: MediaWebSocketServer
-    private let logger: Logger
     /// 8 kHz codecs: caller bytes gathered into session frames.
-    private let callerFrames: CallerFrameAssembler?
+    private let callerFrames: CallerFrameAssembler
     /// slin16: 16 kHz L16 to and from 8 kHz.
-    private let wideband: L16CallAudio?
-    private var outbound: [UInt8]
-    private var gate = PlayoutGate()
-    private var paused = false
-    private var marks = PendingMarks()
-    var frameProcessingTimer: Metrics.Timer { server.metrics.frameProcessing }
+    private let wideband: PCM16CallAudio?
+    private let frame: UnsafeMutableRawBufferPointer
+    private let widebandFrame: UnsafeMutableRawBufferPointer
+    private var held = false
 
-    init(first text: [UInt8], messages: WebSocketMessageChannel, server: MediaWebSocketServer, engine: Engine) throws {
+    /// The call's side from its MEDIA_START (the first message).
+    init(first text: [UInt8], messages: WebSocketMessageChannel, session base: SessionConfiguration) throws {
         format = ChanWebSocketCodec.format(of: text)
         guard case .mediaStart(let start) = try ChanWebSocketCodec.decode(text) else { throw MediaWebSocketViolation.audioBeforeMediaStart }
         self.start = start
         self.messages = messages
-        self.server = server
-        var logger = server.logger
-        logger[metadataKey: "channel"] = "\(start.channel)"
-        self.logger = logger
-        var configuration = server.configuration.session
+        var configuration = base
         switch start.format {
         case "ulaw": configuration.phoneCodec = .ulaw
         case "alaw": configuration.phoneCodec = .alaw
         case "slin", "slin16": configuration.phoneCodec = .slin16
         default: throw MediaWebSocketViolation.unsupportedFormat(start.format)
         }
-        session = try Session(configuration: configuration)
+        sessionConfiguration = configuration
+        callerFrames = CallerFrameAssembler(frameBytes: configuration.frameBytes)
+        frame = .allocate(byteCount: configuration.frameBytes, alignment: 16)
         if start.format == "slin16" {
-            wideband = try L16CallAudio(sampleRate: 16_000, channels: 1, sessionFrameSamples: session.media.frameSamples, quality: configuration.resamplerQuality)
-            callerFrames = nil
+            let wideband = try PCM16CallAudio(sampleRate: 16_000, channels: 1, sessionFrameSamples: configuration.frameSamples, quality: configuration.resamplerQuality)
+            self.wideband = wideband
+            widebandFrame = .allocate(byteCount: wideband.maximumDownlinkBytes, alignment: 16)
         } else {
             wideband = nil
-            callerFrames = CallerFrameAssembler(frameBytes: session.media.frameBytes)
+            widebandFrame = .allocate(byteCount: 0, alignment: 16)
         }
-        outbound = [UInt8](repeating: 0, count: session.media.frameBytes)
-        try engine.attach(try CallAgent.make(server.configuration.agent, realtime: server.configuration.realtime, pcmStream: server.configuration.pcmStream,
-                                              metadata: [("callId", start.channelID), ("channel", start.channel)], eventLoop: messages.channel.eventLoop, logger: logger), to: session)
-        // Harmless when Asterisk has answered already (its default); needed with the n option.
-        send(.answer)
-        logger.info("call started", metadata: ["format": "\(start.format)", "frame": "\(start.optimalFrameSize)", "control": "\(format)"])
     }
 
-    func receive(_ message: WebSocketMessage) throws {
+    deinit {
+        frame.deallocate()
+        widebandFrame.deallocate()
+    }
+
+    var metadata: [(String, String)] { [("callId", start.channelID), ("channel", start.channel)] }
+
+    /// Harmless when Asterisk has answered already (its default); needed with the n option.
+    func answer() { send(.answer) }
+
+    func receive(_ message: WebSocketMessage, into call: CallPipeline) throws {
         switch message {
         case .binary(let bytes):
-            if let wideband {
-                wideband.append(bytes, feedFrame)
-            } else {
-                bytes.withUnsafeBytes { callerFrames?.append($0, feedFrame) }
+            bytes.withUnsafeBytes { bytes in
+                if let wideband { wideband.append(bytes, call.feedCaller) } else { callerFrames.append(bytes, call.feedCaller) }
             }
         case .text(let text):
             switch try ChanWebSocketCodec.decode(text) {
             case .dtmfEnd(let digit):
-                try? session.media.callerPressed(digit: digit)
+                call.pressed(digit: digit)
             case .mediaXoff:
-                paused = true
+                held = true
             case .mediaXon:
-                paused = false
+                held = false
             case .markProcessed(let id):
-                server.count { $0.marksConfirmed += 1 }
-                if let id, let finished = marks.confirm(id) { server.eventObserver?(finished) }
+                if let id { call.markConfirmed(id) }
             case .error(let text):
-                logger.warning("Asterisk reported an error: \(text)")
+                call.logger.warning("Asterisk reported an error: \(text)")
             case .mediaStart:
                 throw MediaWebSocketViolation.unsupportedFormat("a second MEDIA_START")
             case .queueDrained, .bufferingCompleted, .status, .unknown:
@@ -90,38 +88,38 @@ final class ChanWebSocketCall: MediaWebSocketCall {
         }
     }
 
-    private func feedFrame(_ frame: UnsafeRawBufferPointer) { server.feed(frame, to: session, logger: logger) }
+    // MARK: PhoneSide
 
-    /// The pacer's 20 ms tick.
-    func sendFrame() {
-        guard messages.channel.isActive else { return }
-        if paused {
-            // Asterisk's queue is nearly full: the agent's audio waits in the session.
-            server.count { $0.pausedTicks += 1 }
-            return
-        }
-        let written = (try? outbound.withUnsafeMutableBytes { try session.media.readCaller(into: $0) }) ?? 0
-        let tick = gate.tick(session)
-        if tick.send, written > 0 {
-            if let wideband {
-                var bytes: [UInt8] = []
-                outbound.withUnsafeBytes { wideband.appendDownlink($0.bindMemory(to: Int16.self), to: &bytes) }
-                messages.send(binary: bytes)
-            } else {
-                messages.send(binary: Array(outbound[..<written]))
-            }
-            server.count { $0.framesOut += 1 }
-        }
-        if let cut = tick.cut {
-            send(.flushMedia)
-            server.report(bargeIn: cut, logger: logger)
-        }
-        for finished in tick.finished {
-            send(.markMedia(correlationID: marks.add(finished)))
-            server.count { $0.marksSent += 1 }
-        }
-        server.report(tick.others, logger: logger)
+    var isOpen: Bool { messages.channel.isActive }
+    var isWritable: Bool { messages.channel.isWritable }
+    var sendsSilence: Bool { false }
+    var isHeld: Bool { held }
+
+    func readFrame(for call: CallPipeline) -> UnsafeRawBufferPointer? {
+        let length = (try? call.session.media.readCaller(into: frame)) ?? 0
+        return length > 0 ? UnsafeRawBufferPointer(rebasing: frame[..<length]) : nil
     }
+
+    func send(frame: UnsafeRawBufferPointer) {
+        if let wideband {
+            let length = wideband.downlink(frame, into: widebandFrame)
+            messages.send(binary: UnsafeRawBufferPointer(rebasing: widebandFrame[..<length]))
+        } else {
+            messages.send(binary: frame)
+        }
+    }
+
+    func flush() -> Bool {
+        send(.flushMedia)
+        return true
+    }
+
+    func mark(name: String) -> Bool {
+        send(.markMedia(correlationID: name))
+        return true
+    }
+
+    func hangUp() { messages.close(code: .goingAway) }
 
     private func send(_ command: ChanWebSocketCommand) {
         messages.send(text: ChanWebSocketCodec.encode(command, format: format))

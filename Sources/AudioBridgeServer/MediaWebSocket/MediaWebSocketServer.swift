@@ -20,6 +20,8 @@ public struct MediaWebSocketServerConfiguration: Sendable {
     public enum Role: String, Sendable {
         case freeSWITCH = "FreeSWITCH"
         case asterisk = "Asterisk chan_websocket"
+
+        var transport: PhoneTransport { self == .freeSWITCH ? .freeSWITCH : .chanWebSocket }
     }
 
     public var role: Role = .freeSWITCH
@@ -27,10 +29,10 @@ public struct MediaWebSocketServerConfiguration: Sendable {
     public var port = 8090
     /// FreeSWITCH: the audio's rate when neither the metadata nor the URL (?rate=16000) says.
     public var defaultSampleRate = 8000
-    public var agent = "echo"
-    public var realtime: RealtimeAgentConfiguration?
-    public var pcmStream = PCMWebSocketAgentConfiguration()
-    public var session = SessionConfiguration()
+    /// The agent, session and recording of every call (the codec is each call's own).
+    public var call = CallSettings()
+    /// Who may connect; nil: anyone who reaches the port.
+    public var credential: MediaWebSocketCredential?
     /// The largest message taken (Asterisk's own limit is 65,500 bytes); larger closes with 1009.
     public var maximumMessageBytes = 65_536
     /// FreeSWITCH file-based playback (playAudio / streamAudio): agent audio per message.
@@ -41,51 +43,33 @@ public struct MediaWebSocketServerConfiguration: Sendable {
     public init() {}
 }
 
-public struct MediaWebSocketServerCounters: Sendable, Equatable {
-    public var activeCalls = 0
-    public var totalCalls = 0
-    public var compressedCalls = 0
-    public var framesIn = 0
-    public var framesOut = 0
-    /// Committed barge-ins; pauses for a possible one, and those that resumed without one.
-    public var bargeIns = 0
-    public var bargeInPauses = 0
-    public var bargeInResumes = 0
-    public var dtmf = 0
-    public var marksSent = 0
-    public var marksConfirmed = 0
-    /// Ticks skipped because the peer asked us to stop sending (MEDIA_XOFF).
-    public var pausedTicks = 0
-    public var protocolErrors = 0
-    public var oversizeMessages = 0
-}
-
 public final class MediaWebSocketServer: Sendable {
     public let configuration: MediaWebSocketServerConfiguration
+    public let services: BridgeServices
     let logger: Logger
     private let group: any EventLoopGroup
     private let pacers: LoopPacers
     private let serverChannel = NIOLockedValueBox<Channel?>(nil)
-    let connections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
-    let counters = NIOLockedValueBox(MediaWebSocketServerCounters())
-    let metrics = ServerMetrics()
+    let connections = ConnectionRegistry()
     /// Called on an event loop with every session event of every call (tests).
     let eventObserver: (@Sendable (SessionEvent) -> Void)?
 
-    public init(configuration: MediaWebSocketServerConfiguration, group: any EventLoopGroup, logger: Logger? = nil,
-                eventObserver: (@Sendable (SessionEvent) -> Void)? = nil) throws {
+    public init(configuration: MediaWebSocketServerConfiguration, group: any EventLoopGroup, services: BridgeServices = BridgeServices(),
+                logger: Logger? = nil, eventObserver: (@Sendable (SessionEvent) -> Void)? = nil) throws {
         var configuration = configuration
-        configuration.session.frameMilliseconds = 20
+        configuration.call.session.frameMilliseconds = 20
         // The codec is the call's (chan_websocket's MEDIA_START, or L16 for FreeSWITCH); validated per call.
-        configuration.session.phoneCodec = .slin16
-        configuration.session = try CallAgent.validate(configuration.agent, realtime: configuration.realtime, session: configuration.session)
-        try configuration.session.validate()
+        configuration.call.session.phoneCodec = .slin16
+        configuration.call = try CallAgent.validate(configuration.call)
         self.configuration = configuration
+        self.services = services
         self.group = group
         self.logger = logger ?? Logger(label: configuration.role == .asterisk ? "audiobridge.asterisk-ws" : "audiobridge.freeswitch")
         self.eventObserver = eventObserver
         pacers = try LoopPacers(group: group)
     }
+
+    var metrics: TransportMetrics { services.metrics[configuration.role.transport] }
 
     /// The subprotocol to answer with, from the client's list: for FreeSWITCH one of the forks'
     /// (none: mod_audio_stream); for Asterisk whatever it asks first (websocket_client.conf's
@@ -97,6 +81,20 @@ public final class MediaWebSocketServer: Sendable {
         }
     }
 
+    /// Why an upgrade request is refused before any WebSocket exists: no or wrong credential
+    /// (401, 403), or no call can start now (503). nil: upgrade.
+    func refusal(_ head: HTTPRequestHead) -> HTTPResponseStatus? {
+        if let credential = configuration.credential {
+            switch credential.check(head) {
+            case .missing: return .unauthorized
+            case .wrong: return .forbidden
+            case .accepted: break
+            }
+        }
+        if services.admission.wouldRefuse() != nil { return .serviceUnavailable }
+        return nil
+    }
+
     @discardableResult
     public func start() async throws -> SocketAddress {
         let bootstrap = ServerBootstrap(group: group)
@@ -106,9 +104,11 @@ public final class MediaWebSocketServer: Sendable {
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pacer = NIOLoopBound(try pacers.pacer(on: channel.eventLoop), eventLoop: channel.eventLoop)
+                    let refusals = NIOLoopBound(UpgradeRefusalHandler(server: self), eventLoop: channel.eventLoop)
                     let upgrader = NIOWebSocketServerUpgrader(
                         maxFrameSize: configuration.maximumMessageBytes,
                         shouldUpgrade: { [self] channel, head in
+                            guard refusal(head) == nil else { return channel.eventLoop.makeSucceededFuture(nil) }
                             var headers = HTTPHeaders()
                             if let subprotocol = chooseSubprotocol(Self.subprotocols(head.headers)) { headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
                             if let compression = Self.compression(head.headers) { headers.add(name: "Sec-WebSocket-Extensions", value: compression.responseHeader) }
@@ -124,7 +124,11 @@ public final class MediaWebSocketServer: Sendable {
                                                                           subprotocol: chooseSubprotocol(Self.subprotocols(head.headers)), uri: head.uri))
                             }
                         })
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
+                            context.pipeline.syncOperations.removeHandler(refusals.value, promise: nil)
+                        }))
+                    try channel.pipeline.syncOperations.addHandler(refusals.value)
                 }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
@@ -141,6 +145,17 @@ public final class MediaWebSocketServer: Sendable {
         return offers.isEmpty ? nil : PerMessageDeflate.negotiate(offers)
     }
 
+    /// The query parameters of a request URI.
+    static func query(_ uri: String) -> [String: String] {
+        guard let mark = uri.firstIndex(of: "?") else { return [:] }
+        var fields: [String: String] = [:]
+        for pair in uri[uri.index(after: mark)...].split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            if parts.count == 2 { fields[String(parts[0])] = String(parts[1]) }
+        }
+        return fields
+    }
+
     /// Stops accepting, closes every call (1001, going away) and stops the pacers.
     public func shutdown() async {
         let listener = serverChannel.withLockedValue { channel -> Channel? in
@@ -148,61 +163,65 @@ public final class MediaWebSocketServer: Sendable {
             return channel
         }
         try? await listener?.close()
-        for channel in connections.withLockedValue({ Array($0.values) }) {
+        for channel in connections.all {
             var reason = channel.allocator.buffer(capacity: 2)
             reason.write(webSocketErrorCode: .goingAway)
-            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: reason), promise: nil)
-            try? await channel.close()
+            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: reason)).whenComplete { _ in channel.close(promise: nil) }
+            try? await channel.closeFuture.get()
         }
         await pacers.stop()
     }
 
-    public var snapshot: MediaWebSocketServerCounters { counters.withLockedValue { $0 } }
+    /// This transport's counters (any thread).
+    public var snapshot: TransportCounters { metrics.snapshot }
+}
 
-    func count(_ update: (inout MediaWebSocketServerCounters) -> Void) { counters.withLockedValue(update) }
+/// Answers a request the upgrader turned down: 401 (with the challenge), 403, 503, or 400 when
+/// it was no WebSocket request at all. Each refusal is counted.
+final class UpgradeRefusalHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
 
-    // What both kinds of media call do alike, on the call's event loop.
+    private let server: MediaWebSocketServer
+    private var head: HTTPRequestHead?
 
-    /// One whole caller frame into a call's session, counted.
-    func feed(_ frame: UnsafeRawBufferPointer, to session: Session, logger: Logger) {
-        do {
-            try session.media.writeCaller(frame)
-        } catch {
-            logger.error("caller frame rejected: \(error)")
-        }
-        count { $0.framesIn += 1 }
-    }
+    init(server: MediaWebSocketServer) { self.server = server }
 
-    /// A barge-in, after the call has told its peer to drop what it queued: counted, logged, observed.
-    func report(bargeIn cut: SessionEvent, logger: Logger) {
-        count { $0.bargeIns += 1 }
-        logger.info("barge-in", metadata: ["item": "\(cut.item)", "heard_ms": "\(cut.heardMilliseconds)"])
-        eventObserver?(cut)
-    }
-
-    /// A tick's other session events (digits, pauses and resumes counted and logged), observed.
-    func report(_ events: [SessionEvent], logger: Logger) {
-        for event in events {
-            switch event.kind {
-            case .dtmf:
-                count { $0.dtmf += 1 }
-                logger.info("dtmf", metadata: ["digit": "\(Character(Unicode.Scalar(event.digit)))"])
-            case .bargeInPending:
-                count { $0.bargeInPauses += 1 }
-            case .bargeInResumed:
-                count { $0.bargeInResumes += 1 }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+        case .body:
+            break
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            let status = server.refusal(head) ?? .badRequest
+            var headers = HTTPHeaders()
+            switch status {
+            case .unauthorized, .forbidden:
+                server.metrics.add(.refusedUnauthorized)
+                server.logger.warning("connection refused: \(status == .unauthorized ? "no credential" : "wrong credential")")
+                if status == .unauthorized, let challenge = server.configuration.credential?.challenge { headers.add(name: "WWW-Authenticate", value: challenge) }
+            case .serviceUnavailable:
+                let refusal = server.services.admission.wouldRefuse() ?? .atLimit
+                server.metrics.count(refusal)
+                server.logger.notice("call refused: \(refusal == .atLimit ? "at --max-calls" : "draining")")
             default:
                 break
             }
-            eventObserver?(event)
+            let body = "\(status.code) \(status.reasonPhrase)\n"
+            headers.add(name: "Content-Type", value: "text/plain")
+            headers.add(name: "Content-Length", value: "\(body.utf8.count)")
+            headers.add(name: "Connection", value: "close")
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+            var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+            buffer.writeString(body)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
         }
     }
-}
-
-/// A call on a media WebSocket: what the connection handler drives.
-protocol MediaWebSocketCall: PacedCall {
-    var session: Session { get }
-    func receive(_ message: WebSocketMessage) throws
 }
 
 /// One connection: messages in, the call made from the first one, close codes for failures.
@@ -214,7 +233,8 @@ final class MediaWebSocketHandler: ChannelInboundHandler {
     private let messages: WebSocketMessageChannel
     private let subprotocol: String?
     private let uri: String
-    private var call: MediaWebSocketCall?
+    private var side: MediaWebSocketSide?
+    private var call: CallPipeline?
 
     init(server: MediaWebSocketServer, pacer: CallPacer, messages: WebSocketMessageChannel, subprotocol: String?, uri: String) {
         self.server = server
@@ -225,8 +245,7 @@ final class MediaWebSocketHandler: ChannelInboundHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        let channel = context.channel
-        server.connections.withLockedValue { $0[ObjectIdentifier(channel)] = channel }
+        server.connections.add(context.channel)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -239,18 +258,16 @@ final class MediaWebSocketHandler: ChannelInboundHandler {
         case .text, .binary, .continuation:
             do throws(WebSocketMessageFailure) {
                 guard let message = try messages.receive(frame) else { return }
-                handle(message)
+                handle(message, context: context)
             } catch {
+                server.metrics.add(.protocolErrors)
                 switch error {
                 case .tooLarge(let size):
-                    server.count { $0.oversizeMessages += 1; $0.protocolErrors += 1 }
                     server.logger.warning("closing: a message of \(size) bytes is over the limit")
                     messages.close(code: .messageTooLarge)
                 case .badFraming:
-                    server.count { $0.protocolErrors += 1 }
                     messages.close(code: .protocolError)
                 case .badCompression:
-                    server.count { $0.protocolErrors += 1 }
                     messages.close(code: .dataInconsistentWithMessage)
                 }
             }
@@ -259,40 +276,72 @@ final class MediaWebSocketHandler: ChannelInboundHandler {
         }
     }
 
-    private func handle(_ message: WebSocketMessage) {
+    private func handle(_ message: WebSocketMessage, context: ChannelHandlerContext) {
         do {
-            if let call {
-                try call.receive(message)
+            if let call, let side {
+                try side.receive(message, into: call)
                 return
             }
-            let call: MediaWebSocketCall
-            switch server.configuration.role {
-            case .freeSWITCH:
-                call = try FreeSWITCHForkCall(first: message, subprotocol: subprotocol, uri: uri, messages: messages, server: server, engine: pacer.engine)
-            case .asterisk:
-                guard case .text(let text) = message else { throw MediaWebSocketViolation.audioBeforeMediaStart }
-                call = try ChanWebSocketCall(first: text, messages: messages, server: server, engine: pacer.engine)
-            }
-            self.call = call
-            pacer.add(call)
-            server.count { $0.activeCalls += 1; $0.totalCalls += 1; if messages.isCompressed { $0.compressedCalls += 1 } }
-            server.metrics.calls.increment()
+            try startCall(first: message, context: context)
         } catch let violation as MediaWebSocketViolation {
             // The call cannot go on (or never started): say why and close.
-            server.count { $0.protocolErrors += 1 }
+            server.metrics.add(.protocolErrors)
             server.logger.warning("closing: \(violation)")
             messages.close(code: .policyViolation)
         } catch {
             // One bad control message: counted and skipped; the call goes on.
-            server.count { $0.protocolErrors += 1 }
-            server.metrics.protocolErrors.increment()
+            server.metrics.add(.protocolErrors)
             server.logger.info("ignoring a message: \(error)")
+        }
+    }
+
+    private func startCall(first message: WebSocketMessage, context: ChannelHandlerContext) throws {
+        let configuration = server.configuration
+        let side: MediaWebSocketSide
+        let callID: String
+        let metadata: [(String, String)]
+        switch configuration.role {
+        case .freeSWITCH:
+            let fork = try FreeSWITCHForkSide(first: message, subprotocol: subprotocol, uri: uri, messages: messages, defaultSampleRate: configuration.defaultSampleRate,
+                                              playbackChunkMilliseconds: configuration.playbackChunkMilliseconds, session: configuration.call.session)
+            side = .freeSWITCH(fork)
+            callID = "fs-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+            metadata = [("metadata", fork.metadata.text)]
+        case .asterisk:
+            guard case .text(let text) = message else { throw MediaWebSocketViolation.audioBeforeMediaStart }
+            let chan = try ChanWebSocketSide(first: text, messages: messages, session: configuration.call.session)
+            side = .chanWebSocket(chan)
+            callID = chan.start.channelID
+            metadata = chan.metadata
+        }
+        if let refusal = server.services.admission.admit() {
+            // Checked before the upgrade too (503); this call raced past it: 1013, try again later.
+            server.metrics.count(refusal)
+            server.logger.notice("call refused: \(refusal == .atLimit ? "at --max-calls" : "draining")")
+            messages.close(code: .unknown(1013))
+            return
+        }
+        let observer = server.eventObserver.map { observe in { (event: SessionEvent) in observe(event) } }
+        let call = try CallPipeline(side: { _ in side.phoneSide }, callID: callID, session: side.sessionConfiguration, settings: configuration.call,
+                                    metadata: metadata, services: server.services, transport: configuration.role.transport, pacer: pacer,
+                                    eventLoop: context.eventLoop, logger: server.logger, observer: observer)
+        self.call = call
+        self.side = side
+        if messages.isCompressed { server.metrics.add(.compressedCalls) }
+        switch side {
+        case .chanWebSocket(let chan):
+            chan.answer()
+            call.logger.info("chan_websocket media", metadata: ["format": "\(chan.start.format)", "frame": "\(chan.start.optimalFrameSize)", "control": "\(chan.format)"])
+        case .freeSWITCH(let fork):
+            call.logger.info("fork media", metadata: ["module": "\(fork.flavor == .audioStream ? "mod_audio_stream" : fork.flavor.rawValue)", "rate": "\(fork.sampleRate)",
+                                                     "mix": "\(fork.mix)", "compressed": "\(messages.isCompressed)"])
+            if case .binary = message { try fork.receive(message, into: call) }
         }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
-            server.count { $0.protocolErrors += 1 }
+            server.metrics.add(.protocolErrors)
             server.logger.warning("closing an idle connection")
             messages.close(code: .policyViolation)
             return
@@ -301,21 +350,43 @@ final class MediaWebSocketHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        let channel = context.channel
-        server.connections.withLockedValue { $0[ObjectIdentifier(channel)] = nil }
-        if let call {
-            pacer.remove(call)
-            pacer.engine.detach(call.session)
-            server.count { $0.activeCalls -= 1 }
-            server.logger.info("call ended", metadata: ["frames_in": "\(call.session.statistics.framesIn)"])
-            self.call = nil
-        }
+        server.connections.remove(context.channel)
+        call?.end(reason: "connection closed")
+        call = nil
+        side = nil
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         server.logger.info("connection error: \(error)")
         context.close(promise: nil)
+    }
+}
+
+/// The two kinds of call a media WebSocket carries.
+enum MediaWebSocketSide {
+    case freeSWITCH(FreeSWITCHForkSide)
+    case chanWebSocket(ChanWebSocketSide)
+
+    var phoneSide: PhoneSide {
+        switch self {
+        case .freeSWITCH(let side): side
+        case .chanWebSocket(let side): side
+        }
+    }
+
+    var sessionConfiguration: SessionConfiguration {
+        switch self {
+        case .freeSWITCH(let side): side.sessionConfiguration
+        case .chanWebSocket(let side): side.sessionConfiguration
+        }
+    }
+
+    func receive(_ message: WebSocketMessage, into call: CallPipeline) throws {
+        switch self {
+        case .freeSWITCH(let side): try side.receive(message, into: call)
+        case .chanWebSocket(let side): try side.receive(message, into: call)
+        }
     }
 }
 

@@ -31,6 +31,10 @@ final class WebSocketMessageChannel {
     private var partial: [UInt8] = []
     private var partialOpcode: WebSocketOpcode?
     private var partialCompressed = false
+    /// Reused for uncompressed audio messages; room in front for the frame header, which the
+    /// WebSocket encoder then writes in place.
+    private var audioBuffer: ByteBuffer
+    private static let headerRoom = 14
 
     var isCompressed: Bool { deflater != nil }
 
@@ -38,6 +42,7 @@ final class WebSocketMessageChannel {
     init(channel: Channel, compression: PerMessageDeflateParameters?, maximumMessageBytes: Int) {
         self.channel = channel
         self.maximumMessageBytes = maximumMessageBytes
+        audioBuffer = channel.allocator.buffer(capacity: 2048)
         if let compression, let deflater = PerMessageDeflater(windowBits: compression.serverWindowBits),
            let inflater = PerMessageInflater(maximumMessageBytes: maximumMessageBytes) {
             self.deflater = deflater
@@ -79,6 +84,18 @@ final class WebSocketMessageChannel {
 
     func send(text: [UInt8]) { send(text, opcode: .text) }
     func send(binary: [UInt8]) { send(binary, opcode: .binary) }
+
+    /// An audio message, every 20 ms: uncompressed it reuses one buffer (no allocation once the
+    /// socket has written the previous one); compressed it goes through the deflater, which
+    /// allocates its output.
+    func send(binary bytes: UnsafeRawBufferPointer) {
+        guard deflater == nil else { return send(Array(bytes), opcode: .binary) }
+        audioBuffer.clear()
+        audioBuffer.moveWriterIndex(forwardBy: Self.headerRoom)
+        audioBuffer.moveReaderIndex(forwardBy: Self.headerRoom)
+        audioBuffer.writeBytes(bytes)
+        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .binary, data: audioBuffer), promise: nil)
+    }
 
     private func send(_ bytes: [UInt8], opcode: WebSocketOpcode) {
         var payload = bytes

@@ -3,7 +3,10 @@
 // externalMedia (UnicastRTP), a FreeSWITCH or a SIP trunk's media is pointed at LOCAL; we send
 // to REMOTE, or — when no remote is given — back to where the media comes from (symmetric RTP,
 // as Asterisk's comedia does). The NIO shell only moves datagrams: RTPEndpoint does RTP, SRTP,
-// DTMF and the jitter buffer, and the loop's pacer ticks it every 20 ms.
+// DTMF and the jitter buffer, and the call pipeline ticks it every 20 ms. The call starts with
+// the first packet (when --max-calls or a drain allows; else packets are ignored and the
+// refusal counted) and ends after `idleTimeoutSeconds` without a packet; the next packet starts
+// a new one.
 import AudioBridgeCore
 import AudioBridgeProtocols
 import AudioBridgeSession
@@ -28,43 +31,43 @@ public struct RTPServerConfiguration: Sendable {
     public var srtpProfile: SRTPProfile = .aes128CmHmacSha1_80
     public var jitterBuffer = JitterBufferSettings()
     public var telephoneEventPayloadType: UInt8? = 101
-    public var agent = "echo"
-    public var realtime: RealtimeAgentConfiguration?
-    public var pcmStream = PCMWebSocketAgentConfiguration()
-    public var session = SessionConfiguration()
+    /// The agent, session and recording of the call.
+    public var call = CallSettings()
+    /// The call ends after this long without a packet.
+    public var idleTimeoutSeconds: Int64 = 10
 
     public init() {}
 }
 
 public final class RTPServer: Sendable {
     public let configuration: RTPServerConfiguration
+    public let services: BridgeServices
     let logger: Logger
     private let group: any EventLoopGroup
     private let pacers: LoopPacers
     private let channel = NIOLockedValueBox<Channel?>(nil)
     private let latest = NIOLockedValueBox(RTPEndpointStatistics())
-    /// The call's figures, refreshed every second (and at shutdown). Any thread.
+    /// The call's figures, refreshed every second (and at its end). Any thread.
     public var statistics: RTPEndpointStatistics { latest.withLockedValue { $0 } }
-    let metrics = ServerMetrics()
     /// Called on the event loop for every session event (tests).
     let eventObserver: (@Sendable (SessionEvent) -> Void)?
 
-    public init(configuration: RTPServerConfiguration, group: any EventLoopGroup, logger: Logger = Logger(label: "audiobridge.rtp"),
-                eventObserver: (@Sendable (SessionEvent) -> Void)? = nil) throws {
+    public init(configuration: RTPServerConfiguration, group: any EventLoopGroup, services: BridgeServices = BridgeServices(),
+                logger: Logger = Logger(label: "audiobridge.rtp"), eventObserver: (@Sendable (SessionEvent) -> Void)? = nil) throws {
         var configuration = configuration
         guard configuration.codec != .slin16 else { throw AudioBridgeError.unsupportedCodec }
-        configuration.session.phoneCodec = configuration.codec
-        configuration.session.frameMilliseconds = 20
-        configuration.session = try CallAgent.validate(configuration.agent, realtime: configuration.realtime, session: configuration.session)
-        try configuration.session.validate()
+        configuration.call.session.phoneCodec = configuration.codec
+        configuration.call.session.frameMilliseconds = 20
+        configuration.call = try CallAgent.validate(configuration.call)
         self.configuration = configuration
+        self.services = services
         self.group = group
         self.logger = logger
         self.eventObserver = eventObserver
         pacers = try LoopPacers(group: group)
     }
 
-    /// Binds the RTP port and starts the call; returns the local address.
+    /// Binds the RTP port; returns the local address.
     @discardableResult
     public func start() async throws -> SocketAddress {
         let remote = try configuration.remoteHost.map { try SocketAddress.makeAddressResolvingHost($0, port: configuration.remotePort ?? 0) }
@@ -73,8 +76,8 @@ public final class RTPServer: Sendable {
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pacer = try pacers.pacer(on: channel.eventLoop)
-                    let call = try RTPCall(server: self, channel: channel, remote: remote, engine: pacer.engine)
-                    try channel.pipeline.syncOperations.addHandler(RTPCallHandler(call: call, pacer: pacer))
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(configuration.idleTimeoutSeconds)))
+                    try channel.pipeline.syncOperations.addHandler(RTPCallHandler(server: self, pacer: pacer, remote: remote))
                 }
             }
         let bound = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
@@ -82,6 +85,7 @@ public final class RTPServer: Sendable {
         return bound.localAddress!
     }
 
+    /// Ends the call, if any, and closes the socket.
     public func shutdown() async {
         let open = channel.withLockedValue { channel -> Channel? in
             defer { channel = nil }
@@ -91,26 +95,25 @@ public final class RTPServer: Sendable {
         await pacers.stop()
     }
 
+    /// This transport's counters (any thread).
+    public var snapshot: TransportCounters { services.metrics[.rtp].snapshot }
+
     func publish(_ statistics: RTPEndpointStatistics) { latest.withLockedValue { $0 = statistics } }
 }
 
-/// The call: a session, its agent and the RTP endpoint, all on the socket's event loop.
-final class RTPCall: PacedCall {
-    let session: Session
+/// The RTP side of a call: the endpoint does RTP, SRTP, DTMF and the jitter buffer; this moves
+/// its packets. On the socket's event loop.
+final class RTPSide: PhoneSide {
     let endpoint: RTPEndpoint
-    private let server: RTPServer
     private let channel: Channel
-    private var remote: SocketAddress?
+    private let remote: SocketAddress
     private var sendBuffer: ByteBuffer
+    private var packetLength = 0
     private var ticks = 0
-    var frameProcessingTimer: Metrics.Timer { server.metrics.frameProcessing }
+    private let server: RTPServer
 
-    init(server: RTPServer, channel: Channel, remote: SocketAddress?, engine: Engine) throws {
-        self.server = server
-        self.channel = channel
-        self.remote = remote
+    init(server: RTPServer, session: Session, channel: Channel, remote: SocketAddress) throws {
         let configuration = server.configuration
-        session = try Session(configuration: configuration.session)
         var rtp = RTPEndpointConfiguration()
         rtp.payloadType = RTPEndpointConfiguration.payloadType(for: configuration.codec)
         rtp.telephoneEventPayloadType = configuration.telephoneEventPayloadType
@@ -119,94 +122,127 @@ final class RTPCall: PacedCall {
         rtp.srtpSendKey = configuration.srtpSendKey
         rtp.srtpReceiveKey = configuration.srtpReceiveKey
         endpoint = try RTPEndpoint(session: session, configuration: rtp)
+        self.server = server
+        self.channel = channel
+        self.remote = remote
         sendBuffer = channel.allocator.buffer(capacity: RTPEndpoint.maximumPacket)
-        try engine.attach(try CallAgent.make(configuration.agent, realtime: configuration.realtime, pcmStream: configuration.pcmStream,
-                                              metadata: [("callId", "rtp-\(configuration.port)")], eventLoop: channel.eventLoop, logger: server.logger), to: session)
     }
 
     static func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds / 1000 }
 
-    func receive(_ envelope: AddressedEnvelope<ByteBuffer>) {
-        if remote == nil {
-            remote = envelope.remoteAddress
-            server.logger.info("sending RTP back to the media's source", metadata: ["remote": "\(envelope.remoteAddress)"])
-        }
-        let result = envelope.data.withUnsafeReadableBytes { endpoint.receive($0, arrivalMicroseconds: Self.now()) }
+    /// One datagram from the peer; every refusal is counted.
+    func receive(_ datagram: ByteBuffer, from source: SocketAddress, call: CallPipeline) {
+        let result = datagram.withUnsafeReadableBytes { endpoint.receive($0, arrivalMicroseconds: Self.now()) }
         if case .dropped(let error) = result {
-            server.metrics.protocolErrors.increment()
-            server.logger.debug("RTP packet refused: \(error.message)", metadata: ["from": "\(envelope.remoteAddress)"])
-        } else {
-            server.metrics.framesIn.increment()
+            call.protocolError("RTP packet refused from \(source): \(error.message)")
         }
     }
 
-    /// Every 20 ms: one frame into the session, one packet out, then the session's events.
-    func sendFrame() {
+    // MARK: PhoneSide
+
+    var isOpen: Bool { channel.isActive }
+    var isWritable: Bool { channel.isWritable }
+    var sendsSilence: Bool { true }
+
+    /// The endpoint's tick: the caller's next frame from the jitter buffer into the session
+    /// (recorded and counted here), the session's frame into a packet.
+    func readFrame(for call: CallPipeline) -> UnsafeRawBufferPointer? {
         sendBuffer.clear()
-        let length = sendBuffer.writeWithUnsafeMutableBytes(minimumWritableBytes: RTPEndpoint.maximumPacket) { out in
+        packetLength = sendBuffer.writeWithUnsafeMutableBytes(minimumWritableBytes: RTPEndpoint.maximumPacket) { out in
             (try? endpoint.tick(nowMicroseconds: Self.now(), into: out)) ?? 0
         }
-        if length > 0, let remote, channel.isActive {
-            channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: sendBuffer), promise: nil)
-            server.metrics.framesOut.increment()
-        }
-        while let event = session.pollEvent() {
-            switch event.kind {
-            case .dtmf:
-                server.metrics.dtmf.increment()
-                server.logger.info("dtmf", metadata: ["digit": "\(Character(Unicode.Scalar(event.digit)))"])
-            case .bargeIn:
-                server.metrics.bargeIns.increment()
-                server.logger.info("barge-in", metadata: ["item": "\(event.item)", "heard_ms": "\(event.heardMilliseconds)"])
-            case .bargeInPending:
-                server.metrics.bargeInPauses.increment()
-            case .bargeInResumed:
-                server.metrics.bargeInResumes.increment()
-            case .transportError, .uplinkOverflow, .eventsDropped:
-                server.logger.warning("session event \(event.kind)", metadata: ["code": "\(event.code)", "count": "\(event.count)"])
-            default:
-                server.logger.debug("session event \(event.kind)", metadata: ["item": "\(event.item)"])
-            }
-            server.eventObserver?(event)
-        }
+        let exchanged = endpoint.lastTick
+        call.callerFed(exchanged.caller)
         ticks += 1
         if ticks % 50 == 0 { server.publish(endpoint.statistics) }
+        return packetLength > 0 ? exchanged.heard : nil
     }
 
-    func finish() { server.publish(endpoint.statistics) }
+    func send(frame: UnsafeRawBufferPointer) {
+        channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: sendBuffer), promise: nil)
+    }
 
-    func socketError(_ error: Error) { server.logger.debug("RTP socket error: \(error)") }
+    /// RTP has no hang-up of its own (that is signalling's): the call simply ends.
+    func hangUp() {}
 }
 
+/// The socket's handler: starts a call with the first packet, feeds it, ends it when the
+/// packets stop.
 final class RTPCallHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
 
-    private let call: RTPCall
+    private let server: RTPServer
     private let pacer: CallPacer
+    private let configuredRemote: SocketAddress?
+    private var side: RTPSide?
+    private var call: CallPipeline?
+    private var refusing = false
+    private var calls = 0
+    private var metrics: TransportMetrics { server.services.metrics[.rtp] }
 
-    init(call: RTPCall, pacer: CallPacer) {
-        self.call = call
+    init(server: RTPServer, pacer: CallPacer, remote: SocketAddress?) {
+        self.server = server
         self.pacer = pacer
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        pacer.add(call)
-        context.fireChannelActive()
+        configuredRemote = remote
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        call.receive(unwrapInboundIn(data))
+        let envelope = unwrapInboundIn(data)
+        if call == nil { start(first: envelope, context: context) }
+        guard let call, let side else { return }
+        side.receive(envelope.data, from: envelope.remoteAddress, call: call)
+    }
+
+    private func start(first envelope: AddressedEnvelope<ByteBuffer>, context: ChannelHandlerContext) {
+        if let refusal = server.services.admission.admit() {
+            // RTP's refusal: the packets are ignored; counted once per call that wanted to start.
+            if !refusing {
+                metrics.count(refusal)
+                server.logger.notice("RTP call refused: \(refusal == .atLimit ? "at --max-calls" : "draining")", metadata: ["from": "\(envelope.remoteAddress)"])
+            }
+            refusing = true
+            return
+        }
+        refusing = false
+        let remote = configuredRemote ?? envelope.remoteAddress
+        calls += 1
+        let configuration = server.configuration
+        do {
+            let observer = server.eventObserver.map { observe in { (event: SessionEvent) in observe(event) } }
+            let channel = context.channel
+            let pipeline = try CallPipeline(side: { [server] session in try RTPSide(server: server, session: session, channel: channel, remote: remote) }, callID: "rtp-\(configuration.port)-\(calls)", session: configuration.call.session,
+                                            settings: configuration.call, metadata: [("callId", "rtp-\(configuration.port)-\(calls)")], services: server.services,
+                                            transport: .rtp, pacer: pacer, eventLoop: context.eventLoop, logger: server.logger, observer: observer)
+            side = pipeline.side as? RTPSide
+            call = pipeline
+            pipeline.logger.info("RTP call", metadata: ["remote": "\(remote)", "symmetric": "\(configuredRemote == nil)"])
+        } catch {
+            server.logger.error("RTP call could not start: \(error)")
+        }
+    }
+
+    private func end(reason: String) {
+        if let side { server.publish(side.endpoint.statistics) }
+        call?.end(reason: reason)
+        call = nil
+        side = nil
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            if call != nil { end(reason: "no RTP for \(server.configuration.idleTimeoutSeconds) s") }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        pacer.remove(call)
-        pacer.engine.detach(call.session)
-        call.finish()
+        end(reason: "socket closed")
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // An ICMP port-unreachable from a remote that is not listening yet: not fatal for UDP.
-        call.socketError(error)
+        server.logger.debug("RTP socket error: \(error)")
     }
 }

@@ -25,56 +25,13 @@ public struct TwilioServerConfiguration: Sendable {
     public var publicURL: String?
     /// Twilio's auth token: when set, unsigned or wrongly signed webhook requests get 403.
     public var authToken: String?
-    /// The agent for every call: a built-in one ("echo", "tone[:HZ[:MS]]", "wav:PATH") or
-    /// "openai" (then `realtime` says how to reach the model), or a ws:// / wss:// URL (raw PCM).
-    public var agent = "echo"
-    public var realtime: RealtimeAgentConfiguration?
-    /// For a ws:// or wss:// agent: how to reach it (its URL is the agent name).
-    public var pcmStream = PCMWebSocketAgentConfiguration()
-    /// The session settings (the phone side is forced to μ-law 20 ms: Twilio's format).
-    public var session = SessionConfiguration()
+    /// The agent, session and recording of every call (the phone side is forced to μ-law
+    /// 20 ms: Twilio's format).
+    public var call = CallSettings()
     /// Close a stream that sends nothing for this long (Twilio sends media every 20 ms).
     public var idleTimeoutSeconds: Int64 = 10
 
     public init() {}
-}
-
-/// What the Twilio side has done, for logs and tests. Any thread.
-public struct TwilioServerCounters: Sendable, Equatable {
-    public var activeCalls = 0
-    public var totalCalls = 0
-    public var webhooks = 0
-    public var rejectedWebhooks = 0
-    public var framesIn = 0
-    public var framesOut = 0
-    public var marksSent = 0
-    public var marksEchoed = 0
-    public var clears = 0
-    public var dtmf = 0
-    /// Committed barge-ins (each sent a `clear`); pauses for a possible one (silence sent, no
-    /// `clear`), and those that resumed without one.
-    public var bargeIns = 0
-    public var bargeInPauses = 0
-    public var bargeInResumes = 0
-    /// Twilio events we do not know, ignored.
-    public var unknownEvents = 0
-    /// Malformed messages and protocol violations (each closes its stream).
-    public var protocolErrors = 0
-
-    /// The counters in Prometheus' text format (`--metrics` serves them next to the AudioSocket
-    /// server's), read from this snapshot at each scrape.
-    public var prometheusText: String {
-        let counters: [(String, Int)] = [
-            ("calls", totalCalls), ("webhooks", webhooks), ("rejected_webhooks", rejectedWebhooks), ("frames_in", framesIn),
-            ("frames_out", framesOut), ("marks_sent", marksSent), ("marks_echoed", marksEchoed), ("clears", clears), ("dtmf", dtmf),
-            ("barge_ins", bargeIns), ("barge_in_pauses", bargeInPauses), ("barge_in_resumes", bargeInResumes), ("unknown_events", unknownEvents), ("protocol_errors", protocolErrors),
-        ]
-        var text = "# TYPE audiobridge_twilio_active_calls gauge\naudiobridge_twilio_active_calls \(activeCalls)\n"
-        for (name, value) in counters {
-            text += "# TYPE audiobridge_twilio_\(name)_total counter\naudiobridge_twilio_\(name)_total \(value)\n"
-        }
-        return text
-    }
 }
 
 /// What a stream reports to an observer (tests, logs).
@@ -93,23 +50,23 @@ public final class TwilioServer: Sendable {
     public static let mediaPath = "/twilio/media"
 
     public let configuration: TwilioServerConfiguration
+    public let services: BridgeServices
     let logger: Logger
     private let group: any EventLoopGroup
     let pacers: LoopPacers
     private let serverChannel = NIOLockedValueBox<Channel?>(nil)
-    let streams = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
-    let counters = NIOLockedValueBox(TwilioServerCounters())
+    let connections = ConnectionRegistry()
     let observer: (@Sendable (String, TwilioStreamEvent) -> Void)?
 
     /// `observer` is called on an event loop with the stream's sid and each of its events.
-    public init(configuration: TwilioServerConfiguration, group: any EventLoopGroup, logger: Logger = Logger(label: "audiobridge.twilio"),
-                observer: (@Sendable (String, TwilioStreamEvent) -> Void)? = nil) throws {
+    public init(configuration: TwilioServerConfiguration, group: any EventLoopGroup, services: BridgeServices = BridgeServices(),
+                logger: Logger = Logger(label: "audiobridge.twilio"), observer: (@Sendable (String, TwilioStreamEvent) -> Void)? = nil) throws {
         var configuration = configuration
-        configuration.session.phoneCodec = .ulaw
-        configuration.session.frameMilliseconds = 20
-        configuration.session = try CallAgent.validate(configuration.agent, realtime: configuration.realtime, session: configuration.session)  // fail now, not per call
-        try configuration.session.validate()
+        configuration.call.session.phoneCodec = .ulaw
+        configuration.call.session.frameMilliseconds = 20
+        configuration.call = try CallAgent.validate(configuration.call)  // fail now, not per call
         self.configuration = configuration
+        self.services = services
         self.group = group
         self.logger = logger
         self.observer = observer
@@ -130,8 +87,9 @@ public final class TwilioServer: Sendable {
                     let webhook = NIOLoopBound(TwilioWebhookHandler(server: self), eventLoop: channel.eventLoop)
                     let upgrader = NIOWebSocketServerUpgrader(
                         maxFrameSize: 1 << 16,
-                        shouldUpgrade: { channel, head in
-                            channel.eventLoop.makeSucceededFuture(head.uri == TwilioServer.mediaPath ? HTTPHeaders() : nil)
+                        shouldUpgrade: { [self] channel, head in
+                            // Refused requests are not upgraded; the webhook handler answers them (403, 503).
+                            channel.eventLoop.makeSucceededFuture(streamRefusal(head) == nil ? HTTPHeaders() : nil)
                         },
                         upgradePipelineHandler: { [self] channel, _ in
                             channel.eventLoop.makeCompletedFuture {
@@ -160,18 +118,32 @@ public final class TwilioServer: Sendable {
             return channel
         }
         try? await listener?.close()
-        for channel in streams.withLockedValue({ Array($0.values) }) {
-            var reason = channel.allocator.buffer(capacity: 2)
-            reason.write(webSocketErrorCode: .goingAway)
-            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: reason), promise: nil)
-            try? await channel.close()
+        for channel in connections.all {
+            TwilioStreamHandler.close(channel, code: .goingAway)
+            try? await channel.closeFuture.get()
         }
         await pacers.stop()
     }
 
-    public var snapshot: TwilioServerCounters { counters.withLockedValue { $0 } }
+    /// This transport's counters (any thread).
+    public var snapshot: TransportCounters { services.metrics[.twilio].snapshot }
 
-    func count(_ update: (inout TwilioServerCounters) -> Void) { counters.withLockedValue(update) }
+    /// Why a request for the stream WebSocket is not upgraded: not the stream path (404), not
+    /// signed by Twilio while a token is configured (403: Twilio signs the handshake with the
+    /// same HMAC as its webhooks, over the stream URL), or no call can start now (503).
+    func streamRefusal(_ head: HTTPRequestHead) -> HTTPResponseStatus? {
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        guard path == Self.mediaPath else { return .notFound }
+        if let token = configuration.authToken {
+            let signature = head.headers.first(name: "X-Twilio-Signature") ?? ""
+            let base = baseURL(host: head.headers.first(name: "Host"))
+            // Twilio signs the URL the TwiML gave it (wss://); the https:// spelling is accepted too.
+            let signed = [streamURL(base: base).dropLast(Self.mediaPath.count) + head.uri, base + head.uri]
+            guard signed.contains(where: { TwilioSignature.isValid(signature, authToken: token, url: String($0), parameters: []) }) else { return .forbidden }
+        }
+        if services.admission.wouldRefuse() != nil { return .serviceUnavailable }
+        return nil
+    }
 
     /// The base URL Twilio used for this request: the configured public URL, or the Host header.
     func baseURL(host: String?) -> String {

@@ -1,104 +1,81 @@
 // SPDX-License-Identifier: MIT
-// One Twilio Media Stream: the thin NIO shell around the pure Twilio codec and a session. Caller
-// μ-law goes into the session as it arrives (re-framed to 160 bytes); the loop's pacer sends one
-// 20 ms `media` message per tick, so Twilio's playout buffer stays about a frame deep and a
-// `clear` takes effect at once. After the last frame of each agent item a `mark` follows; Twilio
-// echoes it when the caller has heard the item to its end, and only then is the item's
-// playoutFinished reported (to the observer, metrics and logs). On barge-in the session cuts its
-// own playout and we send `clear`, which empties Twilio's buffer as well.
+// One Twilio Media Stream: the adapter between Twilio's messages (pure codec in
+// AudioBridgeProtocols) and the call pipeline. Caller μ-law goes to the pipeline as it arrives
+// (re-framed to 160 bytes); every tick one `media` message goes out, written into a reused
+// buffer, so Twilio's playout buffer stays about a frame deep and a `clear` takes effect at
+// once. After the last frame of each agent item a `mark` follows; Twilio echoes it when the
+// caller has heard the item to its end, and only then is the item's playoutFinished reported.
+// A committed barge-in sends `clear`, which empties Twilio's buffer (Twilio still echoes the
+// marks it dropped, so they stay pending).
 import AudioBridgeProtocols
 import AudioBridgeSession
 import AudioBridgeTransports
 import Logging
-import Metrics
 import NIOCore
 import NIOWebSocket
 
-final class TwilioStreamCall: PacedCall {
+final class TwilioStreamSide: PhoneSide {
     let start: TwilioStreamStart
-    let session: Session
     private let channel: Channel
-    private let server: TwilioServer
-    private let logger: Logger
     private let callerFrames: CallerFrameAssembler
-    private var outbound: [UInt8]
-    /// playoutFinished events waiting for Twilio's echo of their mark.
-    private var marks = PendingMarks()
-    let frameProcessingTimer: Metrics.Timer
+    private let frame: UnsafeMutableRawBufferPointer
+    private let media: TwilioMediaMessageWriter
+    /// Reused for every `media` message; room in front for the WebSocket header, which the
+    /// frame encoder then writes in place.
+    private var sendBuffer: ByteBuffer
+    private static let headerRoom = 14
 
-    init(start: TwilioStreamStart, channel: Channel, server: TwilioServer, engine: Engine) throws {
+    init(start: TwilioStreamStart, channel: Channel, frameBytes: Int) {
         self.start = start
         self.channel = channel
-        self.server = server
-        var logger = server.logger
-        logger[metadataKey: "stream"] = "\(start.streamSid)"
-        self.logger = logger
-        session = try Session(configuration: server.configuration.session)
-        outbound = [UInt8](repeating: 0xFF, count: session.media.frameBytes)
-        callerFrames = CallerFrameAssembler(frameBytes: session.media.frameBytes)
-        frameProcessingTimer = Metrics.Timer(label: "audiobridge_twilio_frame_processing_seconds")
-        try engine.attach(try CallAgent.make(server.configuration.agent, realtime: server.configuration.realtime, pcmStream: server.configuration.pcmStream, metadata: start.customParameters,
-                                              eventLoop: channel.eventLoop, logger: logger), to: session)
+        callerFrames = CallerFrameAssembler(frameBytes: frameBytes)
+        frame = .allocate(byteCount: frameBytes, alignment: 16)
+        media = TwilioMediaMessageWriter(streamSid: start.streamSid)
+        sendBuffer = channel.allocator.buffer(capacity: Self.headerRoom + media.count(payloadBytes: frameBytes))
     }
 
-    /// Caller audio (μ-law, any length): fed to the session in whole frames.
-    func receive(audio payload: [UInt8]) {
-        payload.withUnsafeBytes { callerFrames.append($0, feedFrame) }
+    deinit { frame.deallocate() }
+
+    /// Caller audio (μ-law, any length) into the pipeline in whole frames.
+    func receive(audio payload: [UInt8], into call: CallPipeline) {
+        payload.withUnsafeBytes { callerFrames.append($0, call.feedCaller) }
     }
 
-    private func feedFrame(_ frame: UnsafeRawBufferPointer) {
-        do {
-            try session.media.writeCaller(frame)
-        } catch {
-            logger.error("caller frame rejected: \(error)")
+    // MARK: PhoneSide
+
+    var isOpen: Bool { channel.isActive }
+    var isWritable: Bool { channel.isWritable }
+    var sendsSilence: Bool { true }
+    var flushDropsMarks: Bool { false }
+
+    func readFrame(for call: CallPipeline) -> UnsafeRawBufferPointer? {
+        let length = (try? call.session.media.readCaller(into: frame)) ?? 0
+        return length > 0 ? UnsafeRawBufferPointer(rebasing: frame[..<length]) : nil
+    }
+
+    func send(frame: UnsafeRawBufferPointer) {
+        sendBuffer.clear()
+        sendBuffer.moveWriterIndex(forwardBy: Self.headerRoom)
+        sendBuffer.moveReaderIndex(forwardBy: Self.headerRoom)
+        sendBuffer.writeWithUnsafeMutableBytes(minimumWritableBytes: media.count(payloadBytes: frame.count)) { out in
+            media.write(payload: frame, into: out)
         }
-        server.count { $0.framesIn += 1 }
+        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: sendBuffer), promise: nil)
     }
 
-    func dtmf(_ digit: UInt8) { try? session.media.callerPressed(digit: digit) }
-
-    /// The pacer's 20 ms tick: one `media` message, then the session's events (marks, clears).
-    func sendFrame() {
-        guard channel.isActive else { return }
-        let written = (try? outbound.withUnsafeMutableBytes { try session.media.readCaller(into: $0) }) ?? 0
-        if written > 0, channel.isWritable {
-            send(.media(payload: Array(outbound[..<written])))
-            server.count { $0.framesOut += 1 }
-        }
-        while let event = session.pollEvent() {
-            switch event.kind {
-            case .playoutFinished:
-                // Everything of the item has been handed to Twilio; its echo will say it was heard.
-                send(.mark(name: marks.add(event)))
-                server.count { $0.marksSent += 1 }
-                continue
-            case .bargeIn:
-                send(.clear)
-                server.count { $0.clears += 1; $0.bargeIns += 1 }
-                logger.info("barge-in", metadata: ["item": "\(event.item)", "heard_ms": "\(event.heardMilliseconds)", "cause": "\(event.code)"])
-            case .bargeInPending:
-                // The session sends silence while paused: Twilio's buffer is a frame deep, so
-                // the caller hears the pause at once and nothing needs clearing.
-                server.count { $0.bargeInPauses += 1 }
-                logger.debug("barge-in pending", metadata: ["item": "\(event.item)", "heard_ms": "\(event.heardMilliseconds)"])
-            case .bargeInResumed:
-                server.count { $0.bargeInResumes += 1 }
-                logger.debug("barge-in resumed", metadata: ["item": "\(event.item)", "paused_ms": "\(event.count)"])
-            case .dtmf:
-                server.count { $0.dtmf += 1 }
-            default:
-                break
-            }
-            server.observer?(start.streamSid, .session(event))
-        }
+    func flush() -> Bool {
+        send(.clear)
+        return true
     }
 
-    func markEchoed(_ name: String) {
-        server.count { $0.marksEchoed += 1 }
-        if let finished = marks.confirm(name) { server.observer?(start.streamSid, .session(finished)) }
-        server.observer?(start.streamSid, .markPlayed(name: name))
+    func mark(name: String) -> Bool {
+        send(.mark(name: name))
+        return true
     }
 
+    func hangUp() { TwilioStreamHandler.close(channel, code: .goingAway) }
+
+    /// A control message (clear, mark): once per item or barge-in, not per frame.
     private func send(_ message: TwilioOutbound) {
         let bytes = TwilioMediaStreamCodec.encode(message, streamSid: start.streamSid)
         var buffer = channel.allocator.buffer(capacity: bytes.count)
@@ -114,7 +91,9 @@ final class TwilioStreamHandler: ChannelInboundHandler {
 
     private let server: TwilioServer
     private let pacer: CallPacer
-    private var call: TwilioStreamCall?
+    private var side: TwilioStreamSide?
+    private var call: CallPipeline?
+    private var metrics: TransportMetrics { server.services.metrics[.twilio] }
 
     init(server: TwilioServer, pacer: CallPacer) {
         self.server = server
@@ -122,8 +101,7 @@ final class TwilioStreamHandler: ChannelInboundHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        let channel = context.channel
-        server.streams.withLockedValue { $0[ObjectIdentifier(channel)] = channel }
+        server.connections.add(context.channel)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -138,7 +116,7 @@ final class TwilioStreamHandler: ChannelInboundHandler {
         case .ping:
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
         case .connectionClose:
-            closeHandshake(context: context, code: .normalClosure)
+            Self.close(context.channel, code: .normalClosure)
         case .binary:
             // Twilio sends JSON in text frames only; binary is someone else's protocol.
             close(context: context, code: .unacceptableData, reason: "binary frame")
@@ -155,27 +133,36 @@ final class TwilioStreamHandler: ChannelInboundHandler {
             guard start.encoding == "audio/x-mulaw", start.sampleRate == 8000, start.channels == 1 else {
                 throw TwilioStreamViolation.unsupportedFormat(start.encoding, start.sampleRate)
             }
-            let call = try TwilioStreamCall(start: start, channel: context.channel, server: server, engine: pacer.engine)
-            self.call = call
-            pacer.add(call)
-            server.count { $0.activeCalls += 1; $0.totalCalls += 1 }
-            server.logger.info("stream started", metadata: ["stream": "\(start.streamSid)", "call": "\(start.callSid)",
-                                                            "parameters": "\(start.customParameters.map { "\($0.0)=\($0.1)" }.joined(separator: " "))"])
+            if let refusal = server.services.admission.admit() {
+                // Checked before the upgrade too (503); this is a call that raced past it.
+                metrics.count(refusal)
+                server.logger.notice("stream refused: \(refusal == .atLimit ? "at --max-calls" : "draining")", metadata: ["stream": "\(start.streamSid)"])
+                Self.close(context.channel, code: .unknown(1013))
+                return
+            }
+            let side = TwilioStreamSide(start: start, channel: context.channel, frameBytes: server.configuration.call.session.frameBytes)
+            let sid = start.streamSid
+            let observer = server.observer.map { observe in { (event: SessionEvent) in observe(sid, .session(event)) } }
+            call = try CallPipeline(side: { _ in side }, callID: start.streamSid, session: server.configuration.call.session, settings: server.configuration.call,
+                                    metadata: start.customParameters, services: server.services, transport: .twilio, pacer: pacer,
+                                    eventLoop: context.eventLoop, logger: server.logger, observer: observer)
+            self.side = side
             server.observer?(start.streamSid, .started(start))
         case (.start, _?):
             throw TwilioStreamViolation.secondStart
         case (.media(let track, _, _, let payload), let call?):
-            if track == "inbound" { call.receive(audio: payload) }
+            if track == "inbound" { side?.receive(audio: payload, into: call) }
         case (.dtmf(let digit), let call?):
-            call.dtmf(digit)
+            call.pressed(digit: digit)
         case (.mark(let name), let call?):
-            call.markEchoed(name)
+            call.markConfirmed(name)
+            server.observer?(call.callID, .markPlayed(name: name))
         case (.stop, _):
             server.logger.info("stream stopped by Twilio")
-            if let call { server.observer?(call.start.streamSid, .stopped) }
+            if let call { server.observer?(call.callID, .stopped) }
             context.close(promise: nil)
         case (.unknown(let event), _):
-            server.count { $0.unknownEvents += 1 }
+            metrics.add(.ignoredMessages)
             server.logger.debug("ignoring unknown Twilio event", metadata: ["event": "\(event)"])
         case (_, nil):
             throw TwilioStreamViolation.mediaBeforeStart
@@ -183,17 +170,16 @@ final class TwilioStreamHandler: ChannelInboundHandler {
     }
 
     private func close(context: ChannelHandlerContext, code: WebSocketErrorCode, reason: String) {
-        server.count { $0.protocolErrors += 1 }
-        server.logger.warning("closing stream: \(reason)", metadata: ["stream": "\(call?.start.streamSid ?? "-")"])
-        closeHandshake(context: context, code: code)
+        metrics.add(.protocolErrors)
+        server.logger.warning("closing stream: \(reason)", metadata: ["stream": "\(call?.callID ?? "-")"])
+        Self.close(context.channel, code: code)
     }
 
     /// A close frame with `code`, then the socket.
-    private func closeHandshake(context: ChannelHandlerContext, code: WebSocketErrorCode) {
-        var data = context.channel.allocator.buffer(capacity: 2)
+    static func close(_ channel: Channel, code: WebSocketErrorCode) {
+        var data = channel.allocator.buffer(capacity: 2)
         data.write(webSocketErrorCode: code)
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))).whenComplete { _ in channel.close(promise: nil) }
+        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)).whenComplete { _ in channel.close(promise: nil) }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -205,15 +191,10 @@ final class TwilioStreamHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        let channel = context.channel
-        server.streams.withLockedValue { $0[ObjectIdentifier(channel)] = nil }
-        if let call {
-            pacer.remove(call)
-            pacer.engine.detach(call.session)
-            server.count { $0.activeCalls -= 1 }
-            server.logger.info("stream ended", metadata: ["stream": "\(call.start.streamSid)", "frames_in": "\(call.session.statistics.framesIn)"])
-            self.call = nil
-        }
+        server.connections.remove(context.channel)
+        call?.end(reason: "stream closed")
+        call = nil
+        side = nil
         context.fireChannelInactive()
     }
 

@@ -37,18 +37,19 @@ final class TwilioWebhookHandler: ChannelInboundHandler, RemovableChannelHandler
     private func answer(_ head: HTTPRequestHead) -> (HTTPResponseStatus, String?) {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
         let query = head.uri.split(separator: "?", maxSplits: 1).dropFirst().first.map { TwilioWebhook.formParameters(Array($0.utf8)) } ?? []
+        if path == TwilioServer.mediaPath { return (refuseStream(head), nil) }
         guard head.method == .POST, path == TwilioServer.voicePath || path == TwilioServer.outboundPath else { return (.notFound, nil) }
         let parameters = TwilioWebhook.formParameters(body)
         let base = server.baseURL(host: head.headers.first(name: "Host"))
         if let token = server.configuration.authToken {
             let signature = head.headers.first(name: "X-Twilio-Signature") ?? ""
             guard TwilioSignature.isValid(signature, authToken: token, url: base + head.uri, parameters: parameters) else {
-                server.count { $0.rejectedWebhooks += 1 }
+                server.services.metrics[.twilio].add(.webhooksRejected)
                 server.logger.warning("webhook rejected: bad or missing X-Twilio-Signature", metadata: ["path": "\(path)"])
                 return (.forbidden, nil)
             }
         }
-        server.count { $0.webhooks += 1 }
+        server.services.metrics[.twilio].add(.webhooksAnswered)
         func value(_ name: String) -> String { parameters.first { $0.0 == name }?.1 ?? "" }
         let outbound = path == TwilioServer.outboundPath
         var streamParameters = [("caller", outbound ? value("To") : value("From")), ("callSid", value("CallSid")),
@@ -56,6 +57,23 @@ final class TwilioWebhookHandler: ChannelInboundHandler, RemovableChannelHandler
         if let purpose = query.first(where: { $0.0 == "purpose" })?.1 { streamParameters.append(("purpose", purpose)) }
         server.logger.info("webhook: connecting the call's stream", metadata: ["callSid": "\(value("CallSid"))", "direction": "\(streamParameters[2].1)"])
         return (.ok, TwilioWebhook.connectStream(url: server.streamURL(base: base), parameters: streamParameters))
+    }
+
+    /// A stream request the upgrader turned down: counted and answered with the reason.
+    private func refuseStream(_ head: HTTPRequestHead) -> HTTPResponseStatus {
+        let metrics = server.services.metrics[.twilio]
+        let status = server.streamRefusal(head) ?? .badRequest  // no refusal: it was not a WebSocket request
+        switch status {
+        case .forbidden:
+            metrics.add(.refusedUnauthorized)
+            server.logger.warning("stream refused: bad or missing X-Twilio-Signature on the WebSocket handshake")
+        case .serviceUnavailable:
+            if let refusal = server.services.admission.wouldRefuse() { metrics.count(refusal) } else { metrics.add(.refusedAtLimit) }
+            server.logger.notice("stream refused: \(server.services.admission.isAccepting ? "at --max-calls" : "draining")")
+        default:
+            break
+        }
+        return status
     }
 
     private func respond(context: ChannelHandlerContext, head request: HTTPRequestHead, status: HTTPResponseStatus, twiml: String?) {

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 // `--record DIR`: one stereo WAV per call — left the caller, right the agent as the caller heard
-// it (barge-in cuts included), 8 kHz PCM16. Frames are collected in memory on the call's event
-// loop (two appends per 20 ms) and the file is written at the end of the call on NIO's blocking
-// thread pool, never on an event loop.
+// it (barge-in cuts included), 8 kHz PCM16, whatever the call's codec. Frames are collected in
+// memory on the call's event loop (two appends per 20 ms, into storage reserved for a minute;
+// longer calls grow it about once a minute) and the file is written at the end of the call on
+// NIO's blocking thread pool, never on an event loop.
+import AudioBridgeCore
+import AudioBridgeSession
 import AudioBridgeTransports
 import Logging
 import NIOCore
@@ -15,26 +18,32 @@ import Darwin
 
 final class CallRecorder {
     private let path: String
+    private let codec: PhoneCodec
     private var caller: [Int16] = []
     private var heard: [Int16] = []
 
-    init(directory: String, callID: String) {
-        path = directory + "/" + callID + ".wav"
+    init(directory: String, callID: String, codec: PhoneCodec) {
+        path = directory + "/" + callID.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" } + ".wav"
+        self.codec = codec
         caller.reserveCapacity(8000 * 60)
         heard.reserveCapacity(8000 * 60)
     }
 
-    /// A caller frame as fed to the session (PCM16 little-endian bytes).
-    func recordCaller(_ frame: some Collection<UInt8>) { Self.append(frame, to: &caller) }
+    /// A caller frame as fed to the session (the call's phone codec).
+    func recordCaller(_ frame: UnsafeRawBufferPointer) { append(frame, to: &caller) }
 
-    /// A frame sent to the caller (PCM16 little-endian bytes).
-    func recordHeard(_ frame: some Collection<UInt8>) { Self.append(frame, to: &heard) }
+    /// A caller frame as linear PCM (RTP's jitter buffer output).
+    func recordCaller(_ frame: UnsafeBufferPointer<Int16>) { caller.append(contentsOf: frame) }
 
-    private static func append(_ bytes: some Collection<UInt8>, to samples: inout [Int16]) {
-        var low: UInt8 = 0, isHigh = false
-        for byte in bytes {
-            if isHigh { samples.append(Int16(bitPattern: UInt16(low) | UInt16(byte) << 8)) } else { low = byte }
-            isHigh.toggle()
+    /// A frame sent to the caller (the call's phone codec).
+    func recordHeard(_ frame: UnsafeRawBufferPointer) { append(frame, to: &heard) }
+
+    private func append(_ bytes: UnsafeRawBufferPointer, to samples: inout [Int16]) {
+        switch codec {
+        case .ulaw: for byte in bytes { samples.append(ULaw.decode(byte)) }
+        case .alaw: for byte in bytes { samples.append(ALaw.decode(byte)) }
+        case .slin16:
+            for i in stride(from: 0, to: bytes.count - 1, by: 2) { samples.append(Int16(bitPattern: UInt16(bytes[i]) | UInt16(bytes[i + 1]) << 8)) }
         }
     }
 

@@ -7,12 +7,8 @@ import AudioBridgeSession
 struct PendingMarks {
     private var waiting: [String: SessionEvent] = [:]
 
-    /// The mark name for a finished item ("item-N"), remembered until confirmed.
-    mutating func add(_ finished: SessionEvent) -> String {
-        let name = "item-\(finished.item)"
-        waiting[name] = finished
-        return name
-    }
+    /// Remembers a finished item under the mark name sent for it, until confirmed.
+    mutating func add(_ finished: SessionEvent, name: String) { waiting[name] = finished }
 
     /// The playoutFinished a confirmed mark stands for, once; nil for a name not waiting.
     mutating func confirm(_ name: String) -> SessionEvent? { waiting.removeValue(forKey: name) }

@@ -6,14 +6,12 @@
 // what make frames late: with 300 calls on a loop one burst of writes takes several ms, and
 // anything that lengthens it (reads arriving, the other thread) shifts every later call.
 import AudioBridgeTransports
-import Metrics
 import NIOCore
 
-/// A call the pacer sends a frame every 20 ms (an AudioSocket call, a Twilio stream, …).
+/// A call the pacer sends a frame every 20 ms (a CallPipeline).
 protocol PacedCall: AnyObject {
     /// One frame to the peer, then the session's events. On the call's event loop.
     func sendFrame()
-    var frameProcessingTimer: Metrics.Timer { get }
 }
 
 final class CallPacer {
@@ -85,11 +83,7 @@ final class CallPacer {
         // The agents run once per frame, ahead of the first slot; their audio waits in each
         // session's playout queue until the call's own slot comes.
         if slot == 0 { engine.serviceOnce() }
-        for call in slots[slot] {
-            let started = NIODeadline.now()
-            call.sendFrame()
-            call.frameProcessingTimer.recordNanoseconds(Int64((NIODeadline.now() - started).nanoseconds))
-        }
+        for call in slots[slot] { call.sendFrame() }
     }
 }
 

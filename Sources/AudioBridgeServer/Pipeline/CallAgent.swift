@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: MIT
+// The agent each call gets: a built-in local agent by name (echo, tone, wav:…); "openai", the
+// Realtime model, which also decides the session's agent format for the phone side it serves; or
+// a ws:// / wss:// URL, the user's own server speaking the raw-PCM protocol at the agent rate.
+import AudioBridgeCore
+import AudioBridgeSession
+import AudioBridgeTransports
+import Logging
+import NIOCore
+
+enum CallAgent {
+    static let openAI = "openai"
+
+    static func isPCMStream(_ name: String) -> Bool { name.hasPrefix("ws://") || name.hasPrefix("wss://") }
+
+    /// Checks the agent once, at server start, and returns the settings every call gets: the
+    /// session's agent format fixed for the agent, a `wav:` file read once (not per call, on
+    /// an event loop), the session settings validated.
+    static func validate(_ settings: CallSettings) throws -> CallSettings {
+        var settings = settings
+        let name = settings.agent
+        if isPCMStream(name) {
+            guard WebSocketURL(name) != nil, case .pcm16 = settings.session.agentFormat else { throw AudioBridgeError.invalidArgument }
+        } else if name == openAI {
+            guard let realtime = settings.realtime else { throw AudioBridgeError.invalidArgument }
+            // G.711 straight through when the phone side is G.711 (no resampling at all), else the
+            // API's PCM16 at 24 kHz.
+            settings.session.agentFormat = realtime.allowG711Passthrough && settings.session.phoneCodec != .slin16
+                ? .g711Passthrough : .pcm16(sampleRate: 24000)
+        } else if name.hasPrefix("wav:") {
+            let path = String(name.dropFirst(4))
+            guard !path.isEmpty else { throw AudioBridgeError.invalidArgument }
+            let file = try WavFile(contentsOf: path)
+            _ = try WavAgent(file: file)
+            settings.wavFile = file
+        } else {
+            _ = try LocalAgentURI.makeAgent(name)
+        }
+        try settings.session.validate()
+        return settings
+    }
+
+    /// A new agent for one call, living on the call's event loop. `metadata` describes the call
+    /// (Twilio's stream parameters: caller, callSid, direction, purpose; AudioSocket's call id):
+    /// the model gets it with its instructions; the local agents have no use for it.
+    static func make(_ settings: CallSettings, metadata: [(String, String)], eventLoop: any EventLoop, logger: Logger) throws -> AgentTransport {
+        let name = settings.agent
+        if isPCMStream(name) {
+            var pcmStream = settings.pcmStream
+            pcmStream.url = name
+            pcmStream.callMetadata = metadata
+            return PCMWebSocketAgent(configuration: pcmStream, eventLoop: eventLoop, logger: logger)
+        }
+        if name == openAI, var realtime = settings.realtime {
+            realtime.callMetadata = metadata
+            return RealtimeAgent(configuration: realtime, eventLoop: eventLoop, logger: logger)
+        }
+        if let file = settings.wavFile { return try WavAgent(file: file) }
+        return try LocalAgentURI.makeAgent(name)
+    }
+}

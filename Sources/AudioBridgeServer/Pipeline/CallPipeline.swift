@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: MIT
+// One call, whichever transport brought it: the session, its agent, its place in the loop's
+// pacer, what its events turn into, its counters, logs and recording. The transport's adapter
+// (a PhoneSide) turns its peer's bytes into `feedCaller` calls and is asked every 20 ms for the
+// frame to send; everything else a call does is here, once. All on the call's event loop.
+//
+// Per frame (feedCaller, tick) nothing allocates or locks: counters are relaxed atomics, the
+// recorder (when on) appends to storage reserved for a minute of call, and one frame in 16 is
+// timed into the histogram.
+import AudioBridgeCore
+import AudioBridgeSession
+import AudioBridgeTransports
+import Logging
+import NIOCore
+
+final class CallPipeline: PacedCall {
+    let session: Session
+    let side: PhoneSide
+    let callID: String
+    let logger: Logger
+    private let metrics: TransportMetrics
+    private let admission: CallAdmission
+    private let pacer: CallPacer
+    private let recorder: CallRecorder?
+    private let eventLoop: any EventLoop
+    /// Every session event of the call, for tests and embedders; a marked item's playoutFinished
+    /// comes when the peer confirms it.
+    private let observer: ((SessionEvent) -> Void)?
+    private var gate = PlayoutGate()
+    private var marks = PendingMarks()
+    private var agentLost = false
+    private var ticks: UInt64 = 0
+    private var ended = false
+
+    /// Starts a call that `admission` has already admitted: builds the session, the adapter
+    /// (`side`, given the session: RTP's endpoint works on it) and the agent, and takes a pacing
+    /// slot. Throws (and releases the admission) if any of them cannot be made.
+    init(side makeSide: (Session) throws -> PhoneSide, callID: String, session configuration: SessionConfiguration, settings: CallSettings,
+         metadata: [(String, String)], services: BridgeServices, transport: PhoneTransport, pacer: CallPacer,
+         eventLoop: any EventLoop, logger base: Logger, observer: ((SessionEvent) -> Void)?) throws {
+        self.callID = callID
+        metrics = services.metrics[transport]
+        admission = services.admission
+        self.pacer = pacer
+        self.eventLoop = eventLoop
+        self.observer = observer
+        var logger = base
+        logger[metadataKey: "call"] = "\(callID)"
+        logger[metadataKey: "transport"] = "\(transport.rawValue)"
+        logger[metadataKey: "agent"] = "\(settings.agent.hasPrefix("ws") ? "pcm-websocket" : settings.agent)"
+        self.logger = logger
+        do {
+            session = try Session(configuration: configuration)
+            side = try makeSide(session)
+            recorder = settings.recordDirectory.map { CallRecorder(directory: $0, callID: callID, codec: configuration.phoneCodec) }
+            try pacer.engine.attach(try CallAgent.make(settings, metadata: metadata, eventLoop: eventLoop, logger: logger), to: session)
+        } catch {
+            admission.release()
+            throw error
+        }
+        pacer.add(self)
+        metrics.callStarted()
+        logger.info("call started", metadata: ["metadata": "\(metadata.map { "\($0.0)=\($0.1)" }.joined(separator: " "))"])
+    }
+
+    // MARK: Caller side (the adapter, as its peer's bytes arrive)
+
+    /// One whole caller frame (phone codec, 20 ms) into the session, recorded and counted.
+    func feedCaller(_ frame: UnsafeRawBufferPointer) {
+        do {
+            try session.media.writeCaller(frame)
+            recorder?.recordCaller(frame)
+        } catch {
+            metrics.add(.protocolErrors)
+            logger.error("caller frame rejected: \(error)")
+        }
+        metrics.add(.framesIn)
+    }
+
+    /// A caller frame the adapter fed the session itself (RTP's endpoint): recorded and counted.
+    func callerFed(_ frame: UnsafeBufferPointer<Int16>) {
+        recorder?.recordCaller(frame)
+        metrics.add(.framesIn)
+    }
+
+    func pressed(digit: UInt8) { try? session.media.callerPressed(digit: digit) }
+
+    /// The peer confirmed a mark: the item's playoutFinished is reported now. False for a
+    /// name that was not pending (already confirmed, or dropped by a flush).
+    @discardableResult
+    func markConfirmed(_ name: String, heard: Bool = true) -> Bool {
+        guard let finished = marks.confirm(name) else { return false }
+        if heard {
+            metrics.add(.marksConfirmed)
+            observer?(finished)
+        }
+        return true
+    }
+
+    /// A malformed message or violation from the peer that the call survives.
+    func protocolError(_ description: @autoclosure () -> String) {
+        metrics.add(.protocolErrors)
+        logger.info("ignoring a message: \(description())")
+    }
+
+    // MARK: The pacer's 20 ms tick
+
+    func sendFrame() {
+        guard side.isOpen else { return }
+        ticks &+= 1
+        let timed = ticks % TransportMetrics.frameTimingInterval == 0
+        let started = timed ? NIODeadline.now() : .uptimeNanoseconds(0)
+        if side.isHeld {
+            metrics.add(.heldTicks)
+            return
+        }
+        var frame: UnsafeRawBufferPointer?
+        if side.isWritable {
+            frame = side.readFrame(for: self)
+            if let frame { recorder?.recordHeard(frame) }
+        } else {
+            // The peer is not reading: the agent's audio stays queued rather than piling up frames.
+            metrics.add(.sendStalls)
+        }
+        let tick = gate.tick(session)
+        if let frame, side.sendsSilence || tick.send {
+            side.send(frame: frame)
+            metrics.add(.framesOut)
+        }
+        if let cut = tick.cut { committed(cut) }
+        if tick.pausing { side.pausePlayout() }
+        for finished in tick.finished { itemFinished(finished) }
+        for event in tick.others { handle(event) }
+        if timed { metrics.frameProcessing.recordNanoseconds(Int64((NIODeadline.now() - started).nanoseconds)) }
+    }
+
+    private func committed(_ cut: SessionEvent) {
+        metrics.add(.bargeIns)
+        if side.flush() {
+            metrics.add(.flushes)
+            if side.flushDropsMarks { marks.removeAll() }
+        }
+        logger.info("barge-in", metadata: ["item": "\(cut.item)", "heard_ms": "\(cut.heardMilliseconds)", "cause": "\(cut.code)"])
+        observer?(cut)
+    }
+
+    private func itemFinished(_ finished: SessionEvent) {
+        let name = "item-\(finished.item)"
+        if side.mark(name: name) {
+            marks.add(finished, name: name)
+            metrics.add(.marksSent)
+        } else {
+            observer?(finished)
+        }
+    }
+
+    private func handle(_ event: SessionEvent) {
+        switch event.kind {
+        case .bargeInPending:
+            metrics.add(.bargeInPauses)
+            logger.debug("barge-in pending", metadata: ["item": "\(event.item)", "heard_ms": "\(event.heardMilliseconds)"])
+        case .bargeInResumed:
+            metrics.add(.bargeInResumes)
+            logger.debug("barge-in resumed", metadata: ["item": "\(event.item)", "paused_ms": "\(event.count)"])
+        case .dtmf:
+            metrics.add(.dtmf)
+            logger.info("dtmf", metadata: ["digit": "\(Character(Unicode.Scalar(event.digit)))"])
+        case .transportDisconnected:
+            metrics.add(.agentDisconnects)
+            agentLost = true
+            logger.warning("agent connection lost")
+        case .transportConnected:
+            if agentLost {
+                metrics.add(.agentReconnects)
+                agentLost = false
+                logger.info("agent connected again")
+            }
+        case .transportError, .uplinkOverflow, .eventsDropped:
+            logger.warning("session event \(event.kind)", metadata: ["code": "\(event.code)", "count": "\(event.count)"])
+        default:
+            logger.debug("session event \(event.kind)", metadata: ["item": "\(event.item)"])
+        }
+        observer?(event)
+    }
+
+    // MARK: The end
+
+    /// The connection is gone: leaves the pacer, detaches the agent, writes the recording,
+    /// counts and logs the call's end, and gives its place back. Once.
+    func end(reason: String) {
+        guard !ended else { return }
+        ended = true
+        pacer.remove(self)
+        pacer.engine.detach(session)
+        if let recorder {
+            recorder.finish(on: eventLoop, logger: logger)
+            metrics.add(.recordings)
+        }
+        let statistics = session.statistics
+        metrics.add(.underrunFrames, Int(statistics.underrunFrames))
+        metrics.callEnded()
+        admission.release()
+        logger.info("call ended", metadata: ["reason": "\(reason)", "frames_in": "\(statistics.framesIn)", "frames_out": "\(statistics.framesOut)",
+                                             "underrun_frames": "\(statistics.underrunFrames)"])
+    }
+}
