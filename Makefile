@@ -63,11 +63,11 @@ test-swift:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip AudioSocketLoad --skip CallerSpeechQuality --skip LongEchoPath --skip SessionAllocation --skip RTPEndpointAllocation --skip FuzzTests
 
-# The zero-allocation tests again, the 100-call load test, the barge-in detector's quality
+# The zero-allocation tests again (-enable-testing: the call pipeline's are @testable), the 100-call load test, the barge-in detector's quality
 # floors on the labelled corpus and on echo paths up to 600 ms, and the heavy fuzz suites, on
 # the release build that ships.
 test-release:
-	$(SWIFT) test -c release --scratch-path $(RELEASE_BUILD) --filter 'Allocation|AudioSocketLoad|CallerSpeechQuality|LongEchoPath|FuzzTests'
+	$(SWIFT) test -c release --scratch-path $(RELEASE_BUILD) -Xswiftc -enable-testing --filter 'Allocation|AudioSocketLoad|CallerSpeechQuality|LongEchoPath|FuzzTests'
 
 # The ring, and sessions driven by the engine's own I/O thread, under ThreadSanitizer.
 test-tsan:

@@ -149,8 +149,9 @@ let package = Package(
             name: "AudioBridgeServerTests",
             dependencies: [
                 "AudioBridgeServer", "AudioBridgeProtocols", "AudioBridgeSession", "AudioBridgeTransports", "AudioBridgeCore",
-                "AudioBridgeModelStandIn",
+                "AudioBridgeModelStandIn", "AllocationCounter",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),

@@ -71,6 +71,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "rtp: where to send our RTP (default: back to the source of the media received).")
     var rtpRemote: HostPort?
 
+    @Option(help: "rtp: the call ends after this many seconds without a packet (the next packet starts a new one).")
+    var rtpIdleSeconds = 10
+
     @Option(help: "rtp: the codec, pcmu (PT 0) or pcma (PT 8).")
     var codec = "pcmu"
 
@@ -313,6 +316,8 @@ extension Serve {
         }
         configuration.jitterBuffer = JitterBufferSettings(minimumDelayMilliseconds: jitterMinMs, maximumDelayMilliseconds: jitterMaxMs)
         guard configuration.jitterBuffer.isValid else { throw ValidationError("--jitter-min-ms/--jitter-max-ms: 0 ≤ min ≤ max ≤ 1000") }
+        guard rtpIdleSeconds >= 1 else { throw ValidationError("--rtp-idle-seconds must be at least 1") }
+        configuration.idleTimeoutSeconds = Int64(rtpIdleSeconds)
         configuration.call = call
         let rtpServer = try RTPServer(configuration: configuration, group: group, services: services)
         let address = try await rtpServer.start()

@@ -88,8 +88,15 @@ class Process:
         return match
 
     def stop(self):
+        """SIGTERM (a server drains: its calls may run on), a second one after 2 s (hang up at
+        once), then SIGKILL after 10 s more."""
         if self.proc.poll() is None:
             self.proc.terminate()
+            try:
+                self.proc.wait(2)
+                return
+            except subprocess.TimeoutExpired:
+                self.proc.terminate()
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:

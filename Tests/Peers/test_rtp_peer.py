@@ -57,7 +57,9 @@ def test_ffmpeg_streams_a_call_through_the_rtp_mode(tmp_path):
                    f"m=audio {listen_port} RTP/AVP 0\na=rtpmap:0 PCMU/8000\n")
     heard_path = tmp_path / "heard.wav"
     args = [BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--rtp", f"127.0.0.1:{bridge_port}",
-            "--rtp-remote", f"127.0.0.1:{listen_port}", "--agent", "echo", "--no-barge-in"]
+            "--rtp-remote", f"127.0.0.1:{listen_port}", "--agent", "echo", "--no-barge-in",
+            # One call throughout: the key presses come ~12 s after the stream, past the default idle end.
+            "--rtp-idle-seconds", "60"]
     with running(args) as server:
         server.wait_for(r"RTP listening on")
         receiver = subprocess.Popen([ffmpeg, "-hide_banner", "-loglevel", "error", "-protocol_whitelist", "file,udp,rtp",

@@ -132,14 +132,16 @@ def test_twilio_call_through_the_model_stand_in(tmp_path, turn_detection):
     assert got["marks"][0][1] >= got["clears"][0] + 1900 * 8
     assert not got["unknown"], got["unknown"]
 
-    # The Twilio listener's counters in the Prometheus text.
-    assert metrics["audiobridge_twilio_calls_total"] == "1" and metrics["audiobridge_twilio_clears_total"] == "1"
+    # The Twilio transport's counters in the Prometheus text (the `transport` label).
+    def twilio(name, **labels):
+        return metrics["audiobridge_" + name + '{transport="twilio"' + "".join(f',{k}="{v}"' for k, v in labels.items()) + "}"]
+    assert twilio("calls_total") == "1" and twilio("flushes_total") == "1" and twilio("barge_ins_total", outcome="committed") == "1"
     # The voice in the room paused reply 2 and it resumed (no clear). The caller's words paused
     # reply 1 too when our detector heard them first (always with local turn detection).
-    pauses, resumes = int(metrics["audiobridge_twilio_barge_in_pauses_total"]), int(metrics["audiobridge_twilio_barge_in_resumes_total"])
+    pauses, resumes = int(twilio("barge_ins_total", outcome="paused")), int(twilio("barge_ins_total", outcome="resumed"))
     assert resumes == 1 and pauses == (2 if turn_detection == "local" else pauses) and pauses in (1, 2), (pauses, resumes)
-    assert int(metrics["audiobridge_twilio_frames_in_total"]) >= frames - 5
-    assert metrics["audiobridge_twilio_marks_echoed_total"] == "1" and metrics["audiobridge_twilio_protocol_errors_total"] == "0"
+    assert int(twilio("frames_in_total")) >= frames - 5
+    assert twilio("marks_confirmed_total") == "1" and twilio("protocol_errors_total") == "0"
 
 
 def free_port() -> int:

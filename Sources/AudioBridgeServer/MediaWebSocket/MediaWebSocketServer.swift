@@ -300,11 +300,13 @@ final class MediaWebSocketHandler: ChannelInboundHandler {
         let side: MediaWebSocketSide
         let callID: String
         let metadata: [(String, String)]
+        var logger = server.logger
         switch configuration.role {
         case .freeSWITCH:
             let fork = try FreeSWITCHForkSide(first: message, subprotocol: subprotocol, uri: uri, messages: messages, defaultSampleRate: configuration.defaultSampleRate,
                                               playbackChunkMilliseconds: configuration.playbackChunkMilliseconds, session: configuration.call.session)
             side = .freeSWITCH(fork)
+            logger[metadataKey: "module"] = "\(fork.flavor == .audioStream ? "mod_audio_stream" : fork.flavor.rawValue)"
             callID = "fs-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
             metadata = [("metadata", fork.metadata.text)]
         case .asterisk:
@@ -324,7 +326,7 @@ final class MediaWebSocketHandler: ChannelInboundHandler {
         let observer = server.eventObserver.map { observe in { (event: SessionEvent) in observe(event) } }
         let call = try CallPipeline(side: { _ in side.phoneSide }, callID: callID, session: side.sessionConfiguration, settings: configuration.call,
                                     metadata: metadata, services: server.services, transport: configuration.role.transport, pacer: pacer,
-                                    eventLoop: context.eventLoop, logger: server.logger, observer: observer)
+                                    eventLoop: context.eventLoop, logger: logger, observer: observer)
         self.call = call
         self.side = side
         if messages.isCompressed { server.metrics.add(.compressedCalls) }
@@ -333,7 +335,7 @@ final class MediaWebSocketHandler: ChannelInboundHandler {
             chan.answer()
             call.logger.info("chan_websocket media", metadata: ["format": "\(chan.start.format)", "frame": "\(chan.start.optimalFrameSize)", "control": "\(chan.format)"])
         case .freeSWITCH(let fork):
-            call.logger.info("fork media", metadata: ["module": "\(fork.flavor == .audioStream ? "mod_audio_stream" : fork.flavor.rawValue)", "rate": "\(fork.sampleRate)",
+            call.logger.info("fork media", metadata: ["rate": "\(fork.sampleRate)",
                                                      "mix": "\(fork.mix)", "compressed": "\(messages.isCompressed)"])
             if case .binary = message { try fork.receive(message, into: call) }
         }

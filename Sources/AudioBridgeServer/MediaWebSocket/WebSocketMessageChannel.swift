@@ -31,10 +31,9 @@ final class WebSocketMessageChannel {
     private var partial: [UInt8] = []
     private var partialOpcode: WebSocketOpcode?
     private var partialCompressed = false
-    /// Reused for uncompressed audio messages; room in front for the frame header, which the
-    /// WebSocket encoder then writes in place.
+    /// Reused for uncompressed audio messages, with room in front for the frame header.
     private var audioBuffer: ByteBuffer
-    private static let headerRoom = 14
+    private let mediaWriter: WebSocketMediaWriter?
 
     var isCompressed: Bool { deflater != nil }
 
@@ -43,6 +42,7 @@ final class WebSocketMessageChannel {
         self.channel = channel
         self.maximumMessageBytes = maximumMessageBytes
         audioBuffer = channel.allocator.buffer(capacity: 2048)
+        mediaWriter = WebSocketMediaWriter(channel: channel)
         if let compression, let deflater = PerMessageDeflater(windowBits: compression.serverWindowBits),
            let inflater = PerMessageInflater(maximumMessageBytes: maximumMessageBytes) {
             self.deflater = deflater
@@ -85,16 +85,14 @@ final class WebSocketMessageChannel {
     func send(text: [UInt8]) { send(text, opcode: .text) }
     func send(binary: [UInt8]) { send(binary, opcode: .binary) }
 
-    /// An audio message, every 20 ms: uncompressed it reuses one buffer (no allocation once the
-    /// socket has written the previous one); compressed it goes through the deflater, which
-    /// allocates its output.
+    /// An audio message, every 20 ms: uncompressed it reuses one buffer and skips NIO's frame
+    /// type (no allocation once the socket has written the previous one); compressed it goes
+    /// through the deflater, which allocates its output.
     func send(binary bytes: UnsafeRawBufferPointer) {
-        guard deflater == nil else { return send(Array(bytes), opcode: .binary) }
-        audioBuffer.clear()
-        audioBuffer.moveWriterIndex(forwardBy: Self.headerRoom)
-        audioBuffer.moveReaderIndex(forwardBy: Self.headerRoom)
+        guard deflater == nil, let mediaWriter else { return send(Array(bytes), opcode: .binary) }
+        WebSocketMediaWriter.prepare(&audioBuffer)
         audioBuffer.writeBytes(bytes)
-        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .binary, data: audioBuffer), promise: nil)
+        mediaWriter.write(&audioBuffer, opcode: WebSocketFrameHeader.binaryOpcode)
     }
 
     private func send(_ bytes: [UInt8], opcode: WebSocketOpcode) {

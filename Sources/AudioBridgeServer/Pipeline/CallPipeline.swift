@@ -27,6 +27,8 @@ final class CallPipeline: PacedCall {
     /// comes when the peer confirms it.
     private let observer: ((SessionEvent) -> Void)?
     private var gate = PlayoutGate()
+    /// The tick's session events, in storage kept across ticks.
+    private var events: [SessionEvent] = []
     private var marks = PendingMarks()
     private var agentLost = false
     private var ticks: UInt64 = 0
@@ -44,6 +46,7 @@ final class CallPipeline: PacedCall {
         self.pacer = pacer
         self.eventLoop = eventLoop
         self.observer = observer
+        events.reserveCapacity(32)  // a tick rarely has more; if it does, the array grows once
         var logger = base
         logger[metadataKey: "call"] = "\(callID)"
         logger[metadataKey: "transport"] = "\(transport.rawValue)"
@@ -122,15 +125,18 @@ final class CallPipeline: PacedCall {
             // The peer is not reading: the agent's audio stays queued rather than piling up frames.
             metrics.add(.sendStalls)
         }
-        let tick = gate.tick(session)
-        if let frame, side.sendsSilence || tick.send {
+        let playing = gate.tick(session, events: &events)
+        if let frame, side.sendsSilence || playing {
             side.send(frame: frame)
             metrics.add(.framesOut)
         }
-        if let cut = tick.cut { committed(cut) }
-        if tick.pausing { side.pausePlayout() }
-        for finished in tick.finished { itemFinished(finished) }
-        for event in tick.others { handle(event) }
+        for event in events {
+            switch event.kind {
+            case .bargeIn: committed(event)
+            case .playoutFinished: itemFinished(event)
+            default: handle(event)
+            }
+        }
         if timed { metrics.frameProcessing.recordNanoseconds(Int64((NIODeadline.now() - started).nanoseconds)) }
     }
 
@@ -145,7 +151,8 @@ final class CallPipeline: PacedCall {
     }
 
     private func itemFinished(_ finished: SessionEvent) {
-        let name = "item-\(finished.item)"
+        // Built without interpolation, whose buffer would allocate; "item-N" fits a small string.
+        let name = "item-" + String(finished.item)
         if side.mark(name: name) {
             marks.add(finished, name: name)
             metrics.add(.marksSent)
@@ -158,6 +165,7 @@ final class CallPipeline: PacedCall {
         switch event.kind {
         case .bargeInPending:
             metrics.add(.bargeInPauses)
+            side.pausePlayout()
             logger.debug("barge-in pending", metadata: ["item": "\(event.item)", "heard_ms": "\(event.heardMilliseconds)"])
         case .bargeInResumed:
             metrics.add(.bargeInResumes)

@@ -12,22 +12,11 @@ struct PlayoutGate {
     private var playing = false
     private var paused = false
 
-    struct Tick {
-        /// Send this tick's frame.
-        var send = false
-        /// Items whose last frame this was: ask the peer to confirm they were heard.
-        var finished: [SessionEvent] = []
-        /// A barge-in cut playout: tell the peer to drop what it has queued.
-        var cut: SessionEvent?
-        /// Playout paused at this frame (its fade-out is the last audio until it resumes).
-        var pausing = false
-        /// The tick's other events, for logs and observers.
-        var others: [SessionEvent] = []
-    }
-
-    /// Reads the events the session produced for the frame just read.
-    mutating func tick(_ session: Session) -> Tick {
-        var tick = Tick()
+    /// Moves the session's events for the frame just read into `events` (emptied first, its
+    /// storage reused: no allocation once it has held a tick's worth); returns whether that
+    /// frame carries agent audio the peer should get.
+    mutating func tick(_ session: Session, events: inout [SessionEvent]) -> Bool {
+        events.removeAll(keepingCapacity: true)
         var active = playing && !paused
         while let event = session.pollEvent() {
             switch event.kind {
@@ -36,25 +25,20 @@ struct PlayoutGate {
                 playing = true
             case .playoutFinished:
                 playing = false
-                tick.finished.append(event)
             case .bargeIn:
                 playing = false
                 paused = false
                 active = false
-                tick.cut = event
             case .bargeInPending:
                 paused = true
-                tick.pausing = true
-                tick.others.append(event)
             case .bargeInResumed:
                 paused = false
                 active = playing
-                tick.others.append(event)
             default:
-                tick.others.append(event)
+                break
             }
+            events.append(event)
         }
-        tick.send = active
-        return tick
+        return active
     }
 }

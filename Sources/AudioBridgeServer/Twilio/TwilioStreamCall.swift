@@ -20,10 +20,10 @@ final class TwilioStreamSide: PhoneSide {
     private let callerFrames: CallerFrameAssembler
     private let frame: UnsafeMutableRawBufferPointer
     private let media: TwilioMediaMessageWriter
-    /// Reused for every `media` message; room in front for the WebSocket header, which the
-    /// frame encoder then writes in place.
+    /// Reused for every `media` message (with room in front for the WebSocket header): once
+    /// the socket has written one, NIO drops its reference and the next reuses the storage.
     private var sendBuffer: ByteBuffer
-    private static let headerRoom = 14
+    private let writer: WebSocketMediaWriter?
 
     init(start: TwilioStreamStart, channel: Channel, frameBytes: Int) {
         self.start = start
@@ -31,7 +31,8 @@ final class TwilioStreamSide: PhoneSide {
         callerFrames = CallerFrameAssembler(frameBytes: frameBytes)
         frame = .allocate(byteCount: frameBytes, alignment: 16)
         media = TwilioMediaMessageWriter(streamSid: start.streamSid)
-        sendBuffer = channel.allocator.buffer(capacity: Self.headerRoom + media.count(payloadBytes: frameBytes))
+        sendBuffer = channel.allocator.buffer(capacity: WebSocketMediaWriter.headerRoom + media.count(payloadBytes: frameBytes))
+        writer = WebSocketMediaWriter(channel: channel)
     }
 
     deinit { frame.deallocate() }
@@ -54,13 +55,15 @@ final class TwilioStreamSide: PhoneSide {
     }
 
     func send(frame: UnsafeRawBufferPointer) {
-        sendBuffer.clear()
-        sendBuffer.moveWriterIndex(forwardBy: Self.headerRoom)
-        sendBuffer.moveReaderIndex(forwardBy: Self.headerRoom)
+        WebSocketMediaWriter.prepare(&sendBuffer)
         sendBuffer.writeWithUnsafeMutableBytes(minimumWritableBytes: media.count(payloadBytes: frame.count)) { out in
             media.write(payload: frame, into: out)
         }
-        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: sendBuffer), promise: nil)
+        if let writer {
+            writer.write(&sendBuffer, opcode: WebSocketFrameHeader.textOpcode)
+        } else {
+            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: sendBuffer), promise: nil)
+        }
     }
 
     func flush() -> Bool {
