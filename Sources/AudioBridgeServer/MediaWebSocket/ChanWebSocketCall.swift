@@ -82,8 +82,10 @@ final class ChanWebSocketSide: PhoneSide {
                 call.logger.warning("Asterisk reported an error: \(text)")
             case .mediaStart:
                 throw MediaWebSocketViolation.unsupportedFormat("a second MEDIA_START")
-            case .queueDrained, .bufferingCompleted, .status, .unknown:
+            case .queueDrained, .bufferingCompleted, .status:
                 break
+            case .unknown:
+                call.ignoredMessage()
             }
         }
     }

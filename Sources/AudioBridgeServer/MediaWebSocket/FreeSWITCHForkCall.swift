@@ -72,7 +72,7 @@ final class FreeSWITCHForkSide: PhoneSide {
             case .mark(let name, let played):
                 call.markConfirmed(name, heard: played)
             case .unknown:
-                break
+                call.ignoredMessage()
             }
         }
     }

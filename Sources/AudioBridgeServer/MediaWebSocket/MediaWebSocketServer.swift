@@ -360,6 +360,8 @@ final class MediaWebSocketHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // NIO's frame decoder closes a frame over the limit or a broken one itself (1009, 1002).
+        if error is NIOWebSocketError { server.metrics.add(.protocolErrors) }
         server.logger.info("connection error: \(error)")
         context.close(promise: nil)
     }

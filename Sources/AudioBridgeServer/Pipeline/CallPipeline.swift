@@ -106,6 +106,9 @@ final class CallPipeline: PacedCall {
         logger.info("ignoring a message: \(description())")
     }
 
+    /// A well-formed message of a kind the call does not act on.
+    func ignoredMessage() { metrics.add(.ignoredMessages) }
+
     // MARK: The pacer's 20 ms tick
 
     func sendFrame() {

@@ -47,7 +47,8 @@ public final class RTPServer: Sendable {
     private let pacers: LoopPacers
     private let channel = NIOLockedValueBox<Channel?>(nil)
     private let latest = NIOLockedValueBox(RTPEndpointStatistics())
-    /// The call's figures, refreshed every second (and at its end). Any thread.
+    /// The last call's figures, published when it ends (the media path takes no lock for
+    /// them). Any thread.
     public var statistics: RTPEndpointStatistics { latest.withLockedValue { $0 } }
     /// Called on the event loop for every session event (tests).
     let eventObserver: (@Sendable (SessionEvent) -> Void)?
@@ -109,11 +110,8 @@ final class RTPSide: PhoneSide {
     private let remote: SocketAddress
     private var sendBuffer: ByteBuffer
     private var packetLength = 0
-    private var ticks = 0
-    private let server: RTPServer
 
-    init(server: RTPServer, session: Session, channel: Channel, remote: SocketAddress) throws {
-        let configuration = server.configuration
+    init(configuration: RTPServerConfiguration, session: Session, channel: Channel, remote: SocketAddress) throws {
         var rtp = RTPEndpointConfiguration()
         rtp.payloadType = RTPEndpointConfiguration.payloadType(for: configuration.codec)
         rtp.telephoneEventPayloadType = configuration.telephoneEventPayloadType
@@ -122,7 +120,6 @@ final class RTPSide: PhoneSide {
         rtp.srtpSendKey = configuration.srtpSendKey
         rtp.srtpReceiveKey = configuration.srtpReceiveKey
         endpoint = try RTPEndpoint(session: session, configuration: rtp)
-        self.server = server
         self.channel = channel
         self.remote = remote
         sendBuffer = channel.allocator.buffer(capacity: RTPEndpoint.maximumPacket)
@@ -153,8 +150,6 @@ final class RTPSide: PhoneSide {
         }
         let exchanged = endpoint.lastTick
         call.callerFed(exchanged.caller)
-        ticks += 1
-        if ticks % 50 == 0 { server.publish(endpoint.statistics) }
         return packetLength > 0 ? exchanged.heard : nil
     }
 
@@ -210,7 +205,7 @@ final class RTPCallHandler: ChannelInboundHandler {
         do {
             let observer = server.eventObserver.map { observe in { (event: SessionEvent) in observe(event) } }
             let channel = context.channel
-            let pipeline = try CallPipeline(side: { [server] session in try RTPSide(server: server, session: session, channel: channel, remote: remote) }, callID: "rtp-\(configuration.port)-\(calls)", session: configuration.call.session,
+            let pipeline = try CallPipeline(side: { [server] session in try RTPSide(configuration: server.configuration, session: session, channel: channel, remote: remote) }, callID: "rtp-\(configuration.port)-\(calls)", session: configuration.call.session,
                                             settings: configuration.call, metadata: [("callId", "rtp-\(configuration.port)-\(calls)")], services: server.services,
                                             transport: .rtp, pacer: pacer, eventLoop: context.eventLoop, logger: server.logger, observer: observer)
             side = pipeline.side as? RTPSide

@@ -202,6 +202,8 @@ final class TwilioStreamHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // NIO's frame decoder closes a frame over the limit or a broken one itself (1009, 1002).
+        if error is NIOWebSocketError { metrics.add(.protocolErrors) }
         server.logger.info("stream connection error: \(error)")
         context.close(promise: nil)
     }
