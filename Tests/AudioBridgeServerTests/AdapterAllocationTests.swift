@@ -165,8 +165,19 @@ struct AdapterAllocationTests {
         try channel.pipeline.syncOperations.addHandler(WebSocketFrameEncoder())
         let side = TwilioStreamSide(start: TwilioStreamStart(streamSid: "MZ0123456789abcdef0123456789abcdef"), channel: channel, frameBytes: 160)
         let rig = try Rig(transport: .twilio, channel: channel, codec: .ulaw) { _ in side }
-        let payloads = Self.caller.map { frame in frame.map { ULaw.encode($0) } }
-        let outcome = try rig.run { i in side.receive(audio: payloads[i % payloads.count], into: rig.call) }
+        // Twilio's media messages as a client sends them: masked TEXT frames, unmasked and
+        // scanned by the adapter itself.
+        let key: WebSocketMaskingKey = [0x37, 0xFA, 0x21, 0x3D]
+        let inbound: [WebSocketFrame] = Self.caller.enumerated().map { n, frame in
+            let text = #"{"event":"media","sequenceNumber":"\#(n + 2)","media":{"track":"inbound","chunk":"\#(n + 1)","timestamp":"\#(20 * n)","payload":"\#(Base64.encode(frame.map { ULaw.encode($0) }))"},"streamSid":"MZ0123456789abcdef0123456789abcdef"}"#
+            var data = ByteBuffer(bytes: Array(text.utf8))
+            data.webSocketMask(key)
+            return WebSocketFrame(fin: true, opcode: .text, maskKey: key, data: data)
+        }
+        var scanned = 0
+        let outcome = try rig.run { i in if side.receiveMedia(inbound[i % inbound.count], into: rig.call) { scanned += 1 } }
+        #expect(scanned == Self.warmUp + Self.frames, "every media message took the scan")
+        #expect(rig.services.metrics[.twilio].snapshot.framesIn == Self.warmUp + Self.frames)
         #expect(outcome.sent >= Self.warmUp + Self.frames)
         #expect(rig.services.metrics[.twilio].snapshot.marksSent > 10)
         Self.check(outcome, "Twilio")

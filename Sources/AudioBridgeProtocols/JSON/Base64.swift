@@ -111,6 +111,42 @@ public enum Base64 {
         }
     }
 
+    /// Decodes into caller storage (at least `text.count / 4 * 3` bytes); returns the count
+    /// written. The same rules and errors as the array form, and no allocation: for audio that
+    /// arrives every 20 ms.
+    public static func decode(_ text: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) throws(DecodingError) -> Int {
+        guard text.count % 4 == 0 else { throw .badLength(text.count) }
+        precondition(out.count >= text.count / 4 * 3)
+        var written = 0
+        var quad = 0
+        while quad < text.count {
+            var group: UInt32 = 0
+            var padding = 0
+            for offset in 0..<4 {
+                let position = quad + offset
+                let byte = text[position]
+                var value: UInt8 = 0
+                if byte == UInt8(ascii: "=") {
+                    guard position >= text.count - 2, offset >= 2 else { throw .badPadding }
+                    padding += 1
+                } else {
+                    guard padding == 0 else { throw .badPadding }
+                    value = values[Int(byte)]
+                    guard value != 0xFF else { throw .badCharacter(at: position) }
+                }
+                group = group << 6 | UInt32(value)
+            }
+            if padding == 2, group & 0xFFFF != 0 { throw .badPadding }
+            if padding == 1, group & 0xFF != 0 { throw .badPadding }
+            out[written] = UInt8(truncatingIfNeeded: group >> 16)
+            if padding < 2 { out[written + 1] = UInt8(truncatingIfNeeded: group >> 8) }
+            if padding < 1 { out[written + 2] = UInt8(truncatingIfNeeded: group) }
+            written += 3 - padding
+            quad += 4
+        }
+        return written
+    }
+
     public static func decode(_ text: String) throws(DecodingError) -> [UInt8] {
         var out: [UInt8] = []
         try decode(Array(text.utf8), into: &out)

@@ -189,6 +189,15 @@ final class RTPCallHandler: ChannelInboundHandler {
     }
 
     private func start(first envelope: AddressedEnvelope<ByteBuffer>, context: ChannelHandlerContext) {
+        // Only an RTP packet starts a call (and, without --rtp-remote, chooses where ours go).
+        let isRTP = envelope.data.withUnsafeReadableBytes { bytes in
+            if case .success = RTPPacketView.read(bytes) { true } else { false }
+        }
+        guard isRTP || server.configuration.srtpReceiveKey != nil else {
+            metrics.add(.protocolErrors)
+            server.logger.info("not RTP: ignored", metadata: ["from": "\(envelope.remoteAddress)"])
+            return
+        }
         if let refusal = server.services.admission.admit() {
             // RTP's refusal: the packets are ignored; counted once per call that wanted to start.
             if !refusing {

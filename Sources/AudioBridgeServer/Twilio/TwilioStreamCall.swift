@@ -24,6 +24,10 @@ final class TwilioStreamSide: PhoneSide {
     /// the socket has written one, NIO drops its reference and the next reuses the storage.
     private var sendBuffer: ByteBuffer
     private let writer: WebSocketMediaWriter?
+    /// Inbound media messages, unmasked here, and their decoded payload: Twilio's 50 messages a
+    /// second are read without allocating (larger messages take the full decoder).
+    private let message = UnsafeMutableRawBufferPointer.allocate(byteCount: 2048, alignment: 16)
+    private let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: 1536, alignment: 16)
 
     init(start: TwilioStreamStart, channel: Channel, frameBytes: Int) {
         self.start = start
@@ -35,11 +39,50 @@ final class TwilioStreamSide: PhoneSide {
         writer = WebSocketMediaWriter(channel: channel)
     }
 
-    deinit { frame.deallocate() }
+    deinit {
+        frame.deallocate()
+        message.deallocate()
+        payload.deallocate()
+    }
 
     /// Caller audio (μ-law, any length) into the pipeline in whole frames.
     func receive(audio payload: [UInt8], into call: CallPipeline) {
         payload.withUnsafeBytes { callerFrames.append($0, call.feedCaller) }
+    }
+
+    /// A TEXT frame that is a plain `media` message, taken without building a JSON value (its
+    /// caller audio fed to the call, another track's ignored); false for anything else, which
+    /// the full decoder then reads.
+    func receiveMedia(_ frame: WebSocketFrame, into call: CallPipeline) -> Bool {
+        let length = frame.data.readableBytes
+        guard length <= message.count else { return false }
+        frame.data.withUnsafeReadableBytes { bytes in
+            if let key = frame.maskKey {
+                let at = key.startIndex
+                let mask = (key[at], key[key.index(at, offsetBy: 1)], key[key.index(at, offsetBy: 2)], key[key.index(at, offsetBy: 3)])
+                var i = 0
+                while i + 4 <= length {
+                    message[i] = bytes[i] ^ mask.0
+                    message[i + 1] = bytes[i + 1] ^ mask.1
+                    message[i + 2] = bytes[i + 2] ^ mask.2
+                    message[i + 3] = bytes[i + 3] ^ mask.3
+                    i += 4
+                }
+                while i < length {
+                    message[i] = bytes[i] ^ (i & 3 == 0 ? mask.0 : i & 3 == 1 ? mask.1 : mask.2)
+                    i += 1
+                }
+            } else {
+                message.copyMemory(from: bytes)
+            }
+        }
+        let text = UnsafeRawBufferPointer(rebasing: message[..<length])
+        guard let scan = TwilioMediaScan.scan(text) else { return false }
+        guard scan.inbound else { return true }
+        guard scan.payload.count / 4 * 3 <= payload.count,
+              let decoded = try? Base64.decode(UnsafeRawBufferPointer(rebasing: text[scan.payload]), into: payload) else { return false }
+        callerFrames.append(UnsafeRawBufferPointer(rebasing: payload[..<decoded]), call.feedCaller)
+        return true
     }
 
     // MARK: PhoneSide
@@ -111,6 +154,7 @@ final class TwilioStreamHandler: ChannelInboundHandler {
         let frame = unwrapInboundIn(data)
         switch frame.opcode {
         case .text:
+            if let call, let side, side.receiveMedia(frame, into: call) { return }
             do {
                 try handle(TwilioMediaStreamCodec.decode(Array(frame.unmaskedData.readableBytesView)), context: context)
             } catch {
