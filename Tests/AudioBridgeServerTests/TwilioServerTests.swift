@@ -145,7 +145,9 @@ struct TwilioServerTests {
         let goodResult = try await good.value
         #expect(goodResult.received.count >= 95 * 160, "the good stream kept its frames")
         #expect(!goodResult.closedByServer)
-        #expect(server.server.snapshot.protocolErrors == bad.count)
+        // The oversize frame is counted as NIO reports it, just after its close frame went out.
+        for _ in 0..<200 where server.server.snapshot.protocolErrors < bad.count + 1 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(server.server.snapshot.protocolErrors == bad.count + 1, "each bad stream and the oversize frame counted")
         #expect(server.server.snapshot.ignoredMessages == 1)
         try await server.stop()
     }

@@ -1,0 +1,49 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Server CPU and received-frame gap of `serve --audiosocket --agent echo` builds side by side,
+# next to asload's minimal C echo server, on the same machine in the same run:
+#
+#   scripts/capacity-compare.sh CALLS BINARY... (e.g. 1000 /tmp/before/audiobridge .build-release/release/audiobridge)
+#
+# For each round (ROUNDS, default 2) every binary and then the C echo server take CALLS paced
+# AudioSocket calls of SECONDS_PER_RUN (default 30) from ../shared/tools/asload (or $ASLOAD_DIR),
+# one after the other, and one line per run says calls completed, gap p50/p99, underruns, the
+# server's CPU (% of one core) and whether asload was itself overloaded.
+set -eu
+cd "$(dirname "$0")/.."
+calls=$1
+shift
+seconds=${SECONDS_PER_RUN:-30}
+rounds=${ROUNDS:-2}
+port=${PORT:-9194}
+asload_src=${ASLOAD_DIR:-../shared/tools/asload}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp -r "$asload_src"/. "$work"/
+make -s -C "$work" asload echo_server >/dev/null
+
+run() {
+    label=$1
+    shift
+    "$@" >/dev/null 2>&1 &
+    server=$!
+    sleep 1
+    "$work/asload" --port "$port" --calls "$calls" --duration "$seconds" --ramp 3 --server-pid "$server" --json-file "$work/run.json" >/dev/null
+    kill -INT "$server"
+    wait "$server" || true
+    python3 - "$work/run.json" "$label" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+c, g, gen = d["calls"], d["gap_ms"], d["generator"]
+print(f"{sys.argv[2]}: {c['completed']}/{c['attempted']} calls, gap p50 {g['p50']} ms p99 {g['p99']} ms, underruns {d['underruns']['total']}, "
+      f"server CPU {d['server']['cpu_pct_of_one_core']}% of one core, generator {gen['cpu_pct_of_one_core']}%"
+      + (f" (overloaded: {gen['overload_reason']})" if gen["overloaded"] else ""))
+PY
+}
+
+for round in $(seq "$rounds"); do
+    for binary in "$@"; do
+        run "[round $round] $binary" "$binary" serve --audiosocket "127.0.0.1:$port" --agent echo --log-level error
+    done
+    run "[round $round] C echo_server" "$work/echo_server" --port "$port"
+done
