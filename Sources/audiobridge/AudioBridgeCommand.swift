@@ -242,6 +242,8 @@ struct Serve: AsyncParsableCommand {
         let left = services.admission.activeCalls
         announce("audiobridge: " + (left == 0 ? "every call has ended" : "\(outcome == .signal ? "second signal" : "drain time is up"): hanging up \(left) call(s)"))
         for shutdown in shutdowns { await shutdown() }
+        // The last calls' recordings are written off the event loops: let them finish (bounded).
+        for _ in 0..<100 where CallRecordings.inProgress > 0 { try? await Task.sleep(for: .milliseconds(100)) }
         try? await metricsChannel?.close()
         try await group.shutdownGracefully()
         for transport in PhoneTransport.allCases {

@@ -309,6 +309,20 @@ def test_listeners_check_credentials_before_the_upgrade():
         assert metric(text, "audiobridge_calls_total", transport="twilio") == 1
 
 
+def test_json_logs_carry_the_calls_fields():
+    with running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--agent", "echo", "--log-format", "json"]) as bridge:
+        port = listening_port(bridge, "AudioSocket")
+        AudioSocketCaller(port, 1, talk(0.5) + [0] * 8000).start().join()
+        bridge.wait_for('"message":"call ended"')
+        records = [json.loads(line) for line in bridge.lines if line.startswith("{")]
+        started = next(r for r in records if r["message"] == "call started")
+        ended = next(r for r in records if r["message"] == "call ended")
+        for record in (started, ended):
+            assert record["transport"] == "audiosocket" and record["agent"] == "echo" and record["level"] == "info", record
+            assert re.fullmatch(r"[0-9a-f-]{36}", record["call"]) and re.match(r"\d{4}-\d\d-\d\dT", record["time"]), record
+        assert started["call"] == ended["call"] and int(ended["frames_in"]) >= 45, ended
+
+
 def test_sigterm_drains_and_a_second_signal_hangs_up():
     twilio_port = free_port()
     with running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--twilio", f"127.0.0.1:{twilio_port}", "--metrics", "127.0.0.1:0",

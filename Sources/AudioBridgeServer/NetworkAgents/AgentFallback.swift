@@ -15,8 +15,15 @@ final class AgentFallback {
     /// has carried it out, or the cut would flush that audio along with the fallback's.
     private var cut: UInt64?
 
-    /// `name` is a built-in agent (tone[:HZ[:MS]], wav:PATH); an unknown one plays nothing.
-    init(_ name: String) { agent = try? LocalAgentURI.makeAgent(name) }
+    /// `name` is a built-in agent (tone[:HZ[:MS]], wav:PATH; the server checked it at start);
+    /// a `wav:` one plays `file`, read then, so nothing is read from disk on an event loop.
+    init(_ name: String, file: WavFile?) {
+        if let file {
+            agent = try? WavAgent(file: file)
+        } else {
+            agent = try? LocalAgentURI.makeAgent(name)
+        }
+    }
 
     /// Whether `event` concerns one of the fallback's own items (none of the network's business).
     static func isFallbackItem(_ event: SessionEvent) -> Bool { event.item != 0 && event.item < firstNetworkItem }

@@ -66,7 +66,7 @@ public final class RealtimeAgent: AgentTransport {
         self.configuration = configuration
         self.eventLoop = eventLoop
         self.logger = logger
-        fallback = AgentFallback(configuration.fallbackAgent)
+        fallback = AgentFallback(configuration.fallbackAgent, file: configuration.fallbackFile)
     }
 
     // MARK: AgentTransport (engine calls, on the event loop)

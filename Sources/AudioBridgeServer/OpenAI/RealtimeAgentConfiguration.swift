@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // How `--agent openai` reaches the model and what the caller hears while it cannot.
 import AudioBridgeProtocols
+import AudioBridgeTransports
 
 public struct RealtimeAgentConfiguration: Sendable {
     /// ws:// or wss:// endpoint; `model` is added as a query parameter unless the URL has one.
@@ -18,6 +19,8 @@ public struct RealtimeAgentConfiguration: Sendable {
     public var localTurnDetection = false
     /// A built-in agent (tone[:HZ[:MS]] or wav:PATH) the caller hears while the model is unreachable.
     public var fallbackAgent = "tone:425:400"
+    /// A `wav:` fallback's file, read once when the server checks its settings.
+    var fallbackFile: WavFile?
     /// Caller audio kept while disconnected, sent on reconnect; beyond it audio is dropped and counted.
     public var maximumBufferedUplinkMilliseconds = 2000
     /// Model audio accepted ahead of playout before the socket stops being read (back-pressure).

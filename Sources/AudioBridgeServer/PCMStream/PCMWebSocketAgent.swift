@@ -77,7 +77,7 @@ public final class PCMWebSocketAgent: AgentTransport {
         self.configuration = configuration
         self.eventLoop = eventLoop
         self.logger = logger
-        fallback = AgentFallback(configuration.fallbackAgent)
+        fallback = AgentFallback(configuration.fallbackAgent, file: configuration.fallbackFile)
     }
 
     private var bytesPerMillisecond: Int { sampleRate / 1000 * 2 }

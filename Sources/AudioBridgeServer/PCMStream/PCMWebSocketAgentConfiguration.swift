@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // How `--agent ws://…` reaches the user's own model server, and what the caller hears while it
 // cannot. The audio rate is the session's agent rate (`--agent-rate`), declared in `start`.
+import AudioBridgeTransports
 
 public struct PCMWebSocketAgentConfiguration: Sendable {
     /// ws:// or wss:// endpoint (set per server from the agent name).
@@ -9,6 +10,8 @@ public struct PCMWebSocketAgentConfiguration: Sendable {
     public var headers: [(String, String)] = []
     /// A built-in agent (tone[:HZ[:MS]] or wav:PATH) the caller hears while the server is unreachable.
     public var fallbackAgent = "tone:425:400"
+    /// A `wav:` fallback's file, read once when the server checks its settings.
+    var fallbackFile: WavFile?
     /// Caller audio kept while disconnected, sent on reconnect; beyond it audio is dropped and counted.
     public var maximumBufferedUplinkMilliseconds = 2000
     /// Agent audio accepted ahead of playout before the socket stops being read (back-pressure).

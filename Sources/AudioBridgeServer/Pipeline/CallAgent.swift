@@ -21,8 +21,11 @@ enum CallAgent {
         let name = settings.agent
         if isPCMStream(name) {
             guard WebSocketURL(name) != nil, case .pcm16 = settings.session.agentFormat else { throw AudioBridgeError.invalidArgument }
+            settings.pcmStream.fallbackFile = try fallbackFile(settings.pcmStream.fallbackAgent)
         } else if name == openAI {
-            guard let realtime = settings.realtime else { throw AudioBridgeError.invalidArgument }
+            guard var realtime = settings.realtime else { throw AudioBridgeError.invalidArgument }
+            realtime.fallbackFile = try fallbackFile(realtime.fallbackAgent)
+            settings.realtime = realtime
             // G.711 straight through when the phone side is G.711 (no resampling at all), else the
             // API's PCM16 at 24 kHz.
             settings.session.agentFormat = realtime.allowG711Passthrough && settings.session.phoneCodec != .slin16
@@ -38,6 +41,13 @@ enum CallAgent {
         }
         try settings.session.validate()
         return settings
+    }
+
+    /// Checks a network agent's fallback (a built-in agent) and reads a `wav:` one's file.
+    private static func fallbackFile(_ name: String) throws -> WavFile? {
+        _ = try LocalAgentURI.makeAgent(name)
+        guard name.hasPrefix("wav:") else { return nil }
+        return try WavFile(contentsOf: String(name.dropFirst(4)))
     }
 
     /// A new agent for one call, living on the call's event loop. `metadata` describes the call

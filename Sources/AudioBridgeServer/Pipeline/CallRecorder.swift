@@ -10,11 +10,18 @@ import AudioBridgeTransports
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+/// Recordings still being written, so a process that is about to exit can wait for them.
+public enum CallRecordings {
+    static let writing = Atomic<Int>(0)
+    public static var inProgress: Int { writing.load(ordering: .acquiring) }
+}
 
 final class CallRecorder {
     private let path: String
@@ -50,7 +57,9 @@ final class CallRecorder {
     /// Writes the file on the thread pool; logs the outcome.
     func finish(on eventLoop: any EventLoop, logger: Logger) {
         let path = path, caller = caller, heard = heard
+        CallRecordings.writing.wrappingAdd(1, ordering: .relaxed)
         _ = NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
+            defer { CallRecordings.writing.wrappingSubtract(1, ordering: .releasing) }
             let bytes = Self.stereoWav(left: caller, right: heard)
             guard let file = fopen(path, "wb") else { throw RecordingError.cannotOpen(path) }
             defer { fclose(file) }
