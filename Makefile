@@ -57,16 +57,16 @@ test: deps test-swift test-release test-tsan test-bench test-c test-python test-
 
 # Every Swift test, debug build, one suite at a time: the suites that run paced calls over
 # loopback measure time, and with every suite at once on 2 cores a debug build starved them
-# (idle timeouts, late frames); one at a time the run takes about 2 minutes. The load test, the detector's corpus and long echo paths, the
-# 100,000-frame session and RTP allocation runs, the call pipeline's and adapters' allocation runs and the heavy fuzz suites (…FuzzTests) go on the
-# release build below: in debug each takes a core for seconds, which starves the network tests
-# running alongside on 2 cores.
+# (idle timeouts, late frames); one at a time the run takes about 2 minutes. The load test, the
+# detector's corpus and long echo paths, the allocation runs (session, RTP endpoint, call
+# pipeline, adapters) and the heavy fuzz suites (…FuzzTests) go on the release build below: in
+# debug each takes a core for seconds.
 test-swift:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --no-parallel --skip AudioSocketLoad --skip CallerSpeechQuality --skip LongEchoPath --skip SessionAllocation --skip RTPEndpointAllocation --skip PipelineAllocation --skip AdapterAllocation --skip FuzzTests
 
-# The zero-allocation tests again (-enable-testing: the call pipeline's are @testable), the 100-call load test, the barge-in detector's quality
-# floors on the labelled corpus and on echo paths up to 600 ms, and the heavy fuzz suites, on
+# The zero-allocation tests (-enable-testing: the call pipeline's are @testable), the 100-call
+# load test, the barge-in detector's quality floors on the labelled corpus and on echo paths up to 600 ms, and the heavy fuzz suites, on
 # the release build that ships.
 test-release:
 	$(SWIFT) test -c release --scratch-path $(RELEASE_BUILD) -Xswiftc -enable-testing --filter 'Allocation|AudioSocketLoad|CallerSpeechQuality|LongEchoPath|FuzzTests'
