@@ -78,8 +78,7 @@ final class AudioSocketSide: PhoneSide {
         // Nothing goes out before the caller's first audio: its kind tells the call's rate, and
         // Asterisk sends audio from the start, so this waits at most a frame.
         guard sampleRate != nil else { return nil }
-        let length = (try? call.session.media.readCaller(into: frame)) ?? 0
-        return length > 0 ? UnsafeRawBufferPointer(rebasing: frame[..<length]) : nil
+        return call.readSessionFrame(into: frame)
     }
 
     func send(frame: UnsafeRawBufferPointer) {

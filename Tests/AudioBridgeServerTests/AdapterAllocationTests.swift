@@ -183,14 +183,24 @@ struct AdapterAllocationTests {
         Self.check(outcome, "Twilio")
     }
 
-    @Test func chanWebSocket() throws {
-        let channel = try Self.connected()
+    /// An upgraded WebSocket connection as the media listener sees it.
+    static func webSocket() throws -> (EmbeddedChannel, WebSocketMessageChannel) {
+        let channel = try connected()
         try channel.pipeline.syncOperations.addHandler(WebSocketFrameEncoder())
-        let messages = WebSocketMessageChannel(channel: channel, compression: nil, maximumMessageBytes: 65_536)
-        let start = Array("MEDIA_START connection_id:c1 channel:WebSocket/c1/0x1 channel_id:1.1 format:ulaw optimal_frame_size:160 ptime:20".utf8)
+        return (channel, WebSocketMessageChannel(channel: channel, compression: nil, maximumMessageBytes: 65_536))
+    }
+
+    /// The listener's session settings before the call's own codec is set.
+    static var listenerSession: SessionConfiguration {
         var base = SessionConfiguration()
         base.agentFormat = .pcm16(sampleRate: 8000)
-        let side = try ChanWebSocketSide(first: start, messages: messages, session: base)
+        return base
+    }
+
+    @Test func chanWebSocket() throws {
+        let (channel, messages) = try Self.webSocket()
+        let start = Array("MEDIA_START connection_id:c1 channel:WebSocket/c1/0x1 channel_id:1.1 format:ulaw optimal_frame_size:160 ptime:20".utf8)
+        let side = try ChanWebSocketSide(first: start, messages: messages, session: Self.listenerSession)
         let rig = try Rig(transport: .chanWebSocket, channel: channel, codec: .ulaw) { _ in side }
         let audio = Self.caller.map { frame in WebSocketMessage.binary(frame.map { ULaw.encode($0) }) }
         let outcome = try rig.run { i in try? side.receive(audio[i % audio.count], into: rig.call) }
@@ -200,14 +210,10 @@ struct AdapterAllocationTests {
     }
 
     @Test func freeSWITCHJambonzAt16kHz() throws {
-        let channel = try Self.connected()
-        try channel.pipeline.syncOperations.addHandler(WebSocketFrameEncoder())
-        let messages = WebSocketMessageChannel(channel: channel, compression: nil, maximumMessageBytes: 65_536)
+        let (channel, messages) = try Self.webSocket()
         let metadata = WebSocketMessage.text(Array(#"{"callSid":"fs-1","sampleRate":16000,"mixType":"mono"}"#.utf8))
-        var base = SessionConfiguration()
-        base.agentFormat = .pcm16(sampleRate: 8000)
         let side = try FreeSWITCHForkSide(first: metadata, subprotocol: "audio.jambonz.org", uri: "/", messages: messages,
-                                          defaultSampleRate: 8000, playbackChunkMilliseconds: 200, session: base)
+                                          defaultSampleRate: 8000, playbackChunkMilliseconds: 200, session: Self.listenerSession)
         let rig = try Rig(transport: .freeSWITCH, channel: channel, codec: .slin16) { _ in side }
         // 16 kHz L16: each 8 kHz frame's samples twice (the resampler makes it smooth enough).
         let audio = Self.caller.map { frame in WebSocketMessage.binary(frame.flatMap { [$0, $0] }.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }) }

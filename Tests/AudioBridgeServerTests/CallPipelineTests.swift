@@ -38,8 +38,7 @@ final class FakePhoneSide: PhoneSide {
     deinit { frame.deallocate() }
 
     func readFrame(for call: CallPipeline) -> UnsafeRawBufferPointer? {
-        let length = (try? call.session.media.readCaller(into: frame)) ?? 0
-        return length > 0 ? UnsafeRawBufferPointer(rebasing: frame[..<length]) : nil
+        call.readSessionFrame(into: frame)
     }
 
     func send(frame: UnsafeRawBufferPointer) {

@@ -98,8 +98,7 @@ final class ChanWebSocketSide: PhoneSide {
     var isHeld: Bool { held }
 
     func readFrame(for call: CallPipeline) -> UnsafeRawBufferPointer? {
-        let length = (try? call.session.media.readCaller(into: frame)) ?? 0
-        return length > 0 ? UnsafeRawBufferPointer(rebasing: frame[..<length]) : nil
+        call.readSessionFrame(into: frame)
     }
 
     func send(frame: UnsafeRawBufferPointer) {

@@ -84,8 +84,7 @@ final class FreeSWITCHForkSide: PhoneSide {
     var sendsSilence: Bool { false }
 
     func readFrame(for call: CallPipeline) -> UnsafeRawBufferPointer? {
-        let length = (try? call.session.media.readCaller(into: frame)) ?? 0
-        return length > 0 ? UnsafeRawBufferPointer(rebasing: frame[..<length]) : nil
+        call.readSessionFrame(into: frame)
     }
 
     func send(frame: UnsafeRawBufferPointer) {

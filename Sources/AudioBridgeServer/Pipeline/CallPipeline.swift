@@ -106,6 +106,13 @@ final class CallPipeline: PacedCall {
         logger.info("ignoring a message: \(description())")
     }
 
+    /// The session's next frame for the caller (phone codec) read into `buffer`; nil if the
+    /// session gave none. What most adapters' `readFrame` is.
+    func readSessionFrame(into buffer: UnsafeMutableRawBufferPointer) -> UnsafeRawBufferPointer? {
+        let length = (try? session.media.readCaller(into: buffer)) ?? 0
+        return length > 0 ? UnsafeRawBufferPointer(rebasing: buffer[..<length]) : nil
+    }
+
     /// A well-formed message of a kind the call does not act on.
     func ignoredMessage() { metrics.add(.ignoredMessages) }
 
