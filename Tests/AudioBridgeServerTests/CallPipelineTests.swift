@@ -205,6 +205,20 @@ struct CallPipelineTests {
         #expect(harness.counters[.recordings] == 1)
     }
 
+    @Test func agentDropsAndReconnectsAreCounted() throws {
+        let harness = try PipelineHarness(agent: "echo")
+        harness.run(frames: 2)
+        #expect(harness.counters[.agentDisconnects] == 0 && harness.counters[.agentReconnects] == 0, "the first connection is no reconnect")
+        for _ in 0..<2 {
+            harness.call.session.agent.report(SessionEvent(kind: .transportDisconnected))
+            harness.run(frames: 1)
+            harness.call.session.agent.report(SessionEvent(kind: .transportConnected))
+            harness.run(frames: 1)
+        }
+        #expect(harness.counters[.agentDisconnects] == 2 && harness.counters[.agentReconnects] == 2)
+        #expect(harness.events.filter { $0.kind == .transportDisconnected }.count == 2)
+    }
+
     @Test func admissionRefusesAtTheLimitAndWhileDraining() {
         let admission = CallAdmission(maximumCalls: 2)
         #expect(admission.admit() == nil && admission.admit() == nil)

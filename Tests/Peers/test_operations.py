@@ -323,7 +323,7 @@ def test_json_logs_carry_the_calls_fields():
         assert started["call"] == ended["call"] and int(ended["frames_in"]) >= 45, ended
 
 
-def test_sigterm_drains_and_a_second_signal_hangs_up():
+def test_sigterm_drains_then_hangs_up_at_the_limit_or_a_second_signal():
     twilio_port = free_port()
     with running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--twilio", f"127.0.0.1:{twilio_port}", "--metrics", "127.0.0.1:0",
                   "--drain-seconds", "20", "--agent", "echo", "--log-level", "warning"]) as bridge:
@@ -347,6 +347,20 @@ def test_sigterm_drains_and_a_second_signal_hangs_up():
         assert running_call.frames_received >= 140 and not running_call.hung_up_by_server, vars(running_call)
         bridge.wait_for("every call has ended")
         assert bridge.proc.wait(10) == 0
+
+    # The drain time runs out: the calls still running are hung up.
+    with running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--drain-seconds", "1", "--agent", "echo",
+                  "--log-level", "warning"]) as bridge:
+        port = listening_port(bridge, "AudioSocket")
+        long_call = AudioSocketCaller(port, 15).start()
+        time.sleep(0.7)
+        started = time.monotonic()
+        bridge.proc.send_signal(signal.SIGTERM)
+        bridge.wait_for(r"drain time is up: hanging up 1 call\(s\)")
+        long_call.join(5)
+        assert long_call.hung_up_by_server and long_call.frames_received >= 40
+        assert bridge.proc.wait(10) == 0
+        assert 0.9 < time.monotonic() - started < 5
 
     with running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--drain-seconds", "20", "--agent", "echo",
                   "--log-level", "warning"]) as bridge:
