@@ -46,16 +46,28 @@ struct AudioForkControlTests {
 
 /// Heavy on CPU: on the release build (make test-release), not among the debug tests.
 struct AudioForkFuzzTests {
+    /// Mutated messages never trap; what still decodes is a well-formed event (a DTMF digit is
+    /// a keypad character), and the mutations reach both outcomes.
     @Test func mutatedMessagesNeverTrap() {
         var random = SplitMix64(seed: 8090)
         let seeds = [#"{"type":"mark","data":{"name":"n1","event":"playout"}}"#, #"{"type":"dtmf","digit":"5"}"#, #"{"sampleRate":16000,"mixType":"stereo"}"#]
+        var decoded = 0, refused = 0
         for round in 0..<50_000 {
             var bytes = Array(seeds[round % seeds.count].utf8)
             for _ in 0..<(1 + random.next() % 3) {
                 bytes[Int(random.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: random.next())
             }
-            _ = try? AudioForkCodec.decode(bytes)
+            switch Result(catching: { try AudioForkCodec.decode(bytes) }) {
+            case .success(.dtmf(let digit)):
+                decoded += 1
+                #expect(Array("0123456789*#ABCD".utf8).contains(digit), "digit \(digit)")
+            case .success:
+                decoded += 1
+            case .failure:
+                refused += 1
+            }
             _ = AudioForkMetadata.parse(bytes)
         }
+        #expect(decoded > 300 && refused > 1_000, "\(decoded) decoded, \(refused) refused")
     }
 }

@@ -284,50 +284,55 @@ struct RTPEndpointFuzzTests {
     }
 }
 
-/// The realtime contract for the RTP path: 100,000 frames of SRTP packets in (with loss,
-/// reordering and DTMF) and out, with no heap call and no lock.
+/// The realtime contract for the RTP path: 100,000 frames of SRTP packets in (new packets
+/// taken, one in 7 lost, a replay of an old one every 10th frame refused, DTMF) and out, with no
+/// heap call and no lock.
 struct RTPEndpointAllocationTests {
     @Test func steadyStateRTPTrafficAllocatesNothing() throws {
         #expect(ab_counting_is_interposed() == 1)
         let key = try #require(SRTPMasterKey(keyAndSalt: [UInt8](repeating: 9, count: 30)))
         let call = try RTPCall { $0.srtpSendKey = key; $0.srtpReceiveKey = key }
         let peer = try #require(SRTPContext(profile: .aes128CmHmacSha1_80, masterKey: key))
-        let capacity = 200
-        let packets = UnsafeMutableRawBufferPointer.allocate(byteCount: 1600 * capacity, alignment: 16)
-        var lengths = [Int](repeating: 0, count: capacity)
-        // Precomputed protected packets (a peer's work, not counted): audio, every 50th a DTMF event.
-        for k in 0..<capacity {
+        let warmUp = 200, frames = 100_000, stride = 256
+        let count = warmUp + frames
+        let packets = UnsafeMutableRawBufferPointer.allocate(byteCount: stride * count, alignment: 16)
+        var lengths = [Int](repeating: 0, count: count)
+        // Precomputed protected packets, one per frame (a peer's work, not counted): audio, every
+        // 50th a DTMF event; sequence numbers wrap past 65,535 (the rollover counter moves on).
+        for k in 0..<count {
             var plain = k % 50 == 49
-                ? RTPPacket(header: RTPHeader(payloadType: 101, sequenceNumber: UInt16(k), timestamp: UInt32(k * 160), ssrc: 3), payload: [5, 0x8A, 0, 160]).serialized()
+                ? RTPPacket(header: RTPHeader(payloadType: 101, sequenceNumber: UInt16(truncatingIfNeeded: k), timestamp: UInt32(k * 160), ssrc: 3),
+                            payload: [5, 0x8A, 0, 160]).serialized()
                 : audioPacket(k, ssrc: 3)
-            plain[2] = UInt8(k >> 8); plain[3] = UInt8(k & 0xFF)
-            let slot = UnsafeMutableRawBufferPointer(rebasing: packets[(k * 1600)..<((k + 1) * 1600)])
-            slot.copyMemory(from: plain.withUnsafeBytes { UnsafeRawBufferPointer($0) }.baseAddress.map { UnsafeRawBufferPointer(start: $0, count: plain.count) }!)
+            plain[2] = UInt8(truncatingIfNeeded: k >> 8); plain[3] = UInt8(truncatingIfNeeded: k)
+            let slot = UnsafeMutableRawBufferPointer(rebasing: packets[(k * stride)..<((k + 1) * stride)])
+            plain.withUnsafeBytes { slot.copyMemory(from: $0) }
             lengths[k] = try peer.protect(slot, length: plain.count).get()
         }
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: 1600, alignment: 16)
         defer { packets.deallocate(); out.deallocate() }
         var now: UInt64 = 0
         var sentBytes = 0
+        func packet(_ k: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: packets[(k * stride)..<(k * stride + lengths[k])]) }
         func frame(_ i: Int) throws(AudioBridgeError) {
-            // The 200 packets replay as a loop: after the first pass they are replays, which is
-            // exactly the refusal path; every 7th is lost.
-            let k = i % capacity
-            if i % 7 != 0 {
-                _ = call.endpoint.receive(UnsafeRawBufferPointer(rebasing: packets[(k * 1600)..<(k * 1600 + lengths[k])]), arrivalMicroseconds: now)
-            }
+            if i % 7 != 0 { _ = call.endpoint.receive(packet(i), arrivalMicroseconds: now) }
+            if i % 10 == 5, i > 100 { _ = call.endpoint.receive(packet(i - 100), arrivalMicroseconds: now) }  // a replay
             sentBytes += try call.endpoint.tick(nowMicroseconds: now, into: out)
             now += 20_000
             while call.session.agent.readUplink(into: out) > 0 {}
             while call.session.pollEvent() != nil {}
         }
-        for i in 0..<capacity { try frame(i) }
+        for i in 0..<warmUp { try frame(i) }
+        let before = call.endpoint.statistics
         ab_counting_start()
-        for i in capacity..<(capacity + 100_000) { try frame(i) }
+        for i in warmUp..<count { try frame(i) }
         let counts = ab_counting_stop()
         #expect(counts.allocations == 0 && counts.frees == 0 && counts.mutex_locks == 0)
         let stats = call.endpoint.statistics
-        #expect(stats.srtpReplays > 50_000, "the refusal path ran: \(stats.srtpReplays)")
-        #expect(stats.digitsReceived >= 3 && sentBytes > 100_000 * 170)
+        let taken = stats.packetsReceived - before.packetsReceived
+        let replays = stats.srtpReplays - before.srtpReplays
+        #expect(taken > 85_000, "new packets taken in the counted loop: \(taken)")
+        #expect(replays > 9_000, "replays refused in the counted loop: \(replays)")
+        #expect(stats.digitsReceived >= 1_000 && sentBytes > frames * 170)
     }
 }
