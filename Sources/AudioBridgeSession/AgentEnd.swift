@@ -107,6 +107,8 @@ public final class AgentEnd {
             guard chunk > 0 else { break }
             let source = base + taken * bytesPerSample
             let converted: UnsafeBufferPointer<Int16>
+            // What the resampler really took: input it leaves is offered to it again, never lost.
+            var consumed = chunk
             switch format {
             case .g711Passthrough:
                 let codes = UnsafeBufferPointer(start: source.assumingMemoryBound(to: UInt8.self), count: chunk)
@@ -117,7 +119,10 @@ public final class AgentEnd {
                 let input = downsampler == nil ? chunkOut : chunkIn
                 UnsafeMutableRawPointer(input.baseAddress!).copyMemory(from: source, byteCount: chunk * 2)
                 if let downsampler {
-                    let (_, produced) = downsampler.process(UnsafeBufferPointer(rebasing: chunkIn[..<chunk]), into: chunkOut)
+                    // The output is limited to the playout's room, so nothing converted can be dropped.
+                    let (used, produced) = downsampler.process(UnsafeBufferPointer(rebasing: chunkIn[..<chunk]),
+                                                               into: UnsafeMutableBufferPointer(rebasing: chunkOut[..<min(chunkOut.count, room)]))
+                    consumed = used
                     converted = UnsafeBufferPointer(rebasing: chunkOut[..<produced])
                 } else {
                     converted = UnsafeBufferPointer(rebasing: chunkOut[..<chunk])
@@ -126,7 +131,8 @@ public final class AgentEnd {
             let written = playout.write(converted)
             writtenPosition += written
             if written < converted.count { count(shared.downlinkDiscardedSamples, converted.count - written) }  // sized to fit: cannot happen
-            taken += chunk
+            taken += consumed
+            guard consumed > 0 else { break }
         }
         return taken * bytesPerSample
     }
