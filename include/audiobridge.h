@@ -89,7 +89,8 @@ const char *ab_strerror(int status);
  * one's complement, so -1 encodes to μ-law 0x7F; no zero trap). μ-law decodes to ±32124, A-law
  * to ±32256. Each function converts `count` samples; `in` and `out` must not overlap, and may
  * be NULL only when `count` is 0. Returns AB_OK or AB_E_INVALID_ARGUMENT.
- * Any thread. REALTIME-SAFE.
+ * Any thread. REALTIME-SAFE: they never allocate. Until the process has created an engine or a
+ * session they compute every sample; from then on they use lookup tables built at that creation.
  */
 int ab_ulaw_encode(const int16_t *in, size_t count, uint8_t *out);
 int ab_ulaw_decode(const uint8_t *in, size_t count, int16_t *out);

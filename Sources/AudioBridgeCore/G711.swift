@@ -8,8 +8,11 @@
 // The per-sample functions are the arithmetic definition. The buffer functions use tables built
 // once from them: decoding and μ-law⇄A-law transcoding by code (256 entries); encoding by the
 // sample's top bits, since μ-law only looks at sample >> 2 (16,384 entries) and A-law at
-// sample >> 4 (4,096 entries) — for negatives too, because ~x >> n == ~(x >> n). Everything here is realtime-safe: no allocation after the tables exist
-// (touch them once with `G711.warmUp()` off the media thread), no locks, no traps.
+// sample >> 4 (4,096 entries) — for negatives too, because ~x >> n == ~(x >> n). The tables are
+// built by `G711.warmUp()` (engine and session creation call it, off the media thread); until
+// then the buffer functions compute each sample, so no call ever allocates (the first one would
+// otherwise build the tables on the caller's thread: about 21 KiB). No locks, no traps.
+import Synchronization
 
 /// μ-law (G.711 PCMU).
 public enum ULaw {
@@ -38,20 +41,23 @@ public enum ULaw {
     /// Encodes `min(input.count, output.count)` samples and returns that count.
     @discardableResult
     public static func encode(_ input: UnsafeBufferPointer<Int16>, into output: UnsafeMutableBufferPointer<UInt8>) -> Int {
-        G711Tables.shared.encode(G711Tables.shared.ulawEncode, droppingBits: 2, input, into: output)
+        guard let tables = G711Tables.built else { return G711Tables.each(input, into: output, encode) }
+        return tables.encode(tables.ulawEncode, droppingBits: 2, input, into: output)
     }
 
     /// Decodes `min(input.count, output.count)` codes and returns that count.
     @discardableResult
     public static func decode(_ input: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<Int16>) -> Int {
-        G711Tables.shared.lookup(G711Tables.shared.ulawDecode, input, into: output)
+        guard let tables = G711Tables.built else { return G711Tables.each(input, into: output, decode) }
+        return tables.lookup(tables.ulawDecode, input, into: output)
     }
 
     /// Transcodes `min(input.count, output.count)` μ-law codes to A-law and returns that count.
     /// Equal to A-law-encoding the decoded value, code for code.
     @discardableResult
     public static func transcodeToALaw(_ input: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>) -> Int {
-        G711Tables.shared.lookup(G711Tables.shared.ulawToALaw, input, into: output)
+        guard let tables = G711Tables.built else { return G711Tables.each(input, into: output) { ALaw.encode(decode($0)) } }
+        return tables.lookup(tables.ulawToALaw, input, into: output)
     }
 }
 
@@ -84,33 +90,52 @@ public enum ALaw {
     /// Encodes `min(input.count, output.count)` samples and returns that count.
     @discardableResult
     public static func encode(_ input: UnsafeBufferPointer<Int16>, into output: UnsafeMutableBufferPointer<UInt8>) -> Int {
-        G711Tables.shared.encode(G711Tables.shared.alawEncode, droppingBits: 4, input, into: output)
+        guard let tables = G711Tables.built else { return G711Tables.each(input, into: output, encode) }
+        return tables.encode(tables.alawEncode, droppingBits: 4, input, into: output)
     }
 
     /// Decodes `min(input.count, output.count)` codes and returns that count.
     @discardableResult
     public static func decode(_ input: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<Int16>) -> Int {
-        G711Tables.shared.lookup(G711Tables.shared.alawDecode, input, into: output)
+        guard let tables = G711Tables.built else { return G711Tables.each(input, into: output, decode) }
+        return tables.lookup(tables.alawDecode, input, into: output)
     }
 
     /// Transcodes `min(input.count, output.count)` A-law codes to μ-law and returns that count.
     /// Equal to μ-law-encoding the decoded value, code for code.
     @discardableResult
     public static func transcodeToULaw(_ input: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>) -> Int {
-        G711Tables.shared.lookup(G711Tables.shared.alawToULaw, input, into: output)
+        guard let tables = G711Tables.built else { return G711Tables.each(input, into: output) { ULaw.encode(decode($0)) } }
+        return tables.lookup(tables.alawToULaw, input, into: output)
     }
 }
 
 public enum G711 {
-    /// Builds the lookup tables. Call once off the media thread (session creation does) so the
-    /// first frame does not pay for the one-time initialisation and its allocation.
-    public static func warmUp() { _ = G711Tables.shared }
+    /// Builds the lookup tables (once; off the media thread: engine and session creation call
+    /// it). Until then the buffer functions compute each sample instead.
+    public static func warmUp() {
+        _ = G711Tables.shared
+        G711Tables.isBuilt.store(true, ordering: .releasing)
+    }
 }
 
 /// The 256-entry tables, built from the per-sample functions above and never mutated.
 // SAFETY: the tables are written once in `init` and only read afterwards.
 final class G711Tables: @unchecked Sendable {
     static let shared = G711Tables()
+    /// Set by `G711.warmUp()` once the tables exist; before, the buffer functions compute each
+    /// sample rather than build the tables on the caller's thread. A plain flag, so a call before
+    /// warm-up touches no class metadata either (its one-time set-up allocates).
+    static let isBuilt = Atomic<Bool>(false)
+    static var built: G711Tables? { isBuilt.load(ordering: .acquiring) ? shared : nil }
+
+    /// The per-sample function over a buffer: what the buffer functions do before warm-up.
+    @inline(__always)
+    static func each<In, Out>(_ input: UnsafeBufferPointer<In>, into output: UnsafeMutableBufferPointer<Out>, _ convert: (In) -> Out) -> Int {
+        let count = min(input.count, output.count)
+        for i in 0..<count { output[i] = convert(input[i]) }
+        return count
+    }
 
     let ulawDecode: UnsafeBufferPointer<Int16>
     let alawDecode: UnsafeBufferPointer<Int16>

@@ -23,6 +23,7 @@ public final class Engine: Sendable {
     /// caller's I/O loop (`serviceOnce`), as tests and event-loop servers do. Control thread.
     public init(tickMilliseconds: Int = 5, ownThread: Bool = true) throws(AudioBridgeError) {
         guard (1...100).contains(tickMilliseconds) else { throw .invalidArgument }
+        G711.warmUp()  // the G.711 tables, built here rather than by a host's first ab_ulaw_* call
         tickMicroseconds = UInt32(tickMilliseconds * 1000)
         serviceBuffer = .allocate(byteCount: 8192, alignment: 16)
         thread = IOThread()
