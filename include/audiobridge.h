@@ -524,8 +524,10 @@ typedef struct ab_rtp_stats {
     uint64_t resynchronisations;   /* timestamp jumps re-anchored */
 } ab_rtp_stats;
 
-/** Copies the endpoint's counters (stats->struct_size must be set). Media thread.
- *  REALTIME-SAFE. */
+/** Copies the endpoint's counters. Set stats->struct_size to the size of the struct you pass:
+ *  any size of at least this version's is accepted (a host built against a later header passes
+ *  a larger one), the counters this library has are written and struct_size is set to the bytes
+ *  written; a smaller size is AB_E_ABI_MISMATCH. Media thread. REALTIME-SAFE. */
 int ab_rtp_get_stats(ab_rtp *rtp, ab_rtp_stats *stats);
 
 /** An SRTP context alone, for a host that does its own RTP: one per direction (SDES gives each

@@ -112,11 +112,16 @@ public func abRTPSendDigit(_ handle: OpaquePointer?, _ digit: CChar, _ duration:
 public func abRTPGetStats(_ handle: OpaquePointer?, _ stats: UnsafeMutablePointer<ab_rtp_stats>?) -> Int32 {
     withEndpoint(handle) { endpoint in
         guard let stats else { return AudioBridgeError.invalidArgument.code }
-        guard stats.pointee.struct_size == UInt32(MemoryLayout<ab_rtp_stats>.size) else { return AudioBridgeError.abiMismatch.code }
+        // Read through raw bytes: a newer host's struct may be larger than ours; any size of at
+        // least this (the first) version's is taken, and what fits is written.
+        let raw = UnsafeMutableRawPointer(stats)
+        let size = Int(raw.load(as: UInt32.self))
+        guard size >= MemoryLayout<ab_rtp_stats>.size else { return AudioBridgeError.abiMismatch.code }
+        let written = MemoryLayout<ab_rtp_stats>.size
         let s = endpoint.statistics
         let j = s.jitterBuffer
         var out = ab_rtp_stats()
-        out.struct_size = UInt32(MemoryLayout<ab_rtp_stats>.size)
+        out.struct_size = UInt32(written)
         out.fraction_lost = UInt32(endpoint.fractionLostSinceLastReport())
         out.packets_received = s.packetsReceived
         out.packets_sent = s.packetsSent
@@ -143,7 +148,7 @@ public func abRTPGetStats(_ handle: OpaquePointer?, _ stats: UnsafeMutablePointe
         out.frames_skipped = j.framesSkipped
         out.frames_repeated = j.framesRepeated
         out.resynchronisations = j.resynchronisations
-        stats.pointee = out
+        withUnsafeBytes(of: &out) { raw.copyMemory(from: $0.baseAddress!, byteCount: written) }
         return AudioBridgeStatus.ok
     }
 }

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,17 @@ static void run_rtp(void) {
     CHECK(locks == 0);
     CHECK(stats.packets_received > FRAMES * 8 / 10);
     CHECK(stats.frames_concealed > FRAMES / 10);
+    /* A host built against a later header passes a larger struct: this version's part is
+     * written, the rest left alone, struct_size says how much; a smaller one is refused. */
+    struct { ab_rtp_stats stats; uint64_t later[4]; } grown;
+    memset(&grown, 0xEE, sizeof grown);
+    grown.stats.struct_size = sizeof grown;
+    CHECK(ab_rtp_get_stats(rtp_b, &grown.stats) == AB_OK);
+    CHECK(grown.stats.struct_size == sizeof(ab_rtp_stats) && grown.stats.packets_received == stats.packets_received);
+    CHECK(grown.later[0] == 0xEEEEEEEEEEEEEEEEull && grown.later[3] == 0xEEEEEEEEEEEEEEEEull);
+    ab_rtp_stats small;
+    small.struct_size = (uint32_t)offsetof(ab_rtp_stats, resynchronisations);
+    CHECK(ab_rtp_get_stats(rtp_b, &small) == AB_E_ABI_MISMATCH);
     CHECK(stats.digits_received >= FRAMES / 500 - 1);
     ab_rtp_destroy(rtp_a);
     ab_rtp_destroy(rtp_b);
