@@ -68,7 +68,7 @@ let package = Package(
         // Pure wire codecs: bytes in, messages out; no sockets.
         .target(
             name: "AudioBridgeProtocols",
-            dependencies: ["AudioBridgeCore", "COpenSSLCrypto", "CZlib"]
+            dependencies: ["COpenSSLCrypto", "CZlib"]
         ),
         .target(
             name: "AudioBridgeSession",
