@@ -109,7 +109,6 @@ final class RTPSide: PhoneSide {
     private let channel: Channel
     private let remote: SocketAddress
     private var sendBuffer: ByteBuffer
-    private var packetLength = 0
 
     init(configuration: RTPServerConfiguration, session: Session, channel: Channel, remote: SocketAddress) throws {
         var rtp = RTPEndpointConfiguration()
@@ -145,7 +144,7 @@ final class RTPSide: PhoneSide {
     /// (recorded and counted here), the session's frame into a packet.
     func readFrame(for call: CallPipeline) -> UnsafeRawBufferPointer? {
         sendBuffer.clear()
-        packetLength = sendBuffer.writeWithUnsafeMutableBytes(minimumWritableBytes: RTPEndpoint.maximumPacket) { out in
+        let packetLength = sendBuffer.writeWithUnsafeMutableBytes(minimumWritableBytes: RTPEndpoint.maximumPacket) { out in
             (try? endpoint.tick(nowMicroseconds: Self.now(), into: out)) ?? 0
         }
         let exchanged = endpoint.lastTick
