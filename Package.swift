@@ -25,7 +25,10 @@ let package = Package(
         .library(name: "AudioBridgeCore", targets: ["AudioBridgeCore"]),
         .library(name: "AudioBridgeSession", targets: ["AudioBridgeSession"]),
         .library(name: "AudioBridgeTransports", targets: ["AudioBridgeTransports"]),
-        // The pure wire codecs (AudioSocket, Twilio Media Streams, OpenAI Realtime, JSON, Base64).
+        // RTP media: packets, SRTP, RFC 4733, the jitter buffer and the RTP endpoint.
+        .library(name: "AudioBridgeRTP", targets: ["AudioBridgeRTP"]),
+        // The pure control-plane codecs of the server (AudioSocket, Twilio Media Streams, OpenAI
+        // Realtime, FreeSWITCH, chan_websocket, JSON, WebSocket).
         .library(name: "AudioBridgeProtocols", targets: ["AudioBridgeProtocols"]),
         // The C ABI shared library; `make install` installs it as libaudiobridge.so.
         .library(name: "AudioBridgeCABI", type: .dynamic, targets: ["AudioBridgeC"]),
@@ -65,10 +68,11 @@ let package = Package(
             name: "AudioBridgeCore",
             dependencies: ["CSpeexDSP"]
         ),
-        // Pure wire codecs: bytes in, messages out; no sockets.
+        // Pure wire codecs of the server's control plane: bytes in, messages out; no sockets.
+        // Not part of the C library.
         .target(
             name: "AudioBridgeProtocols",
-            dependencies: ["COpenSSLCrypto", "CZlib"]
+            dependencies: ["AudioBridgeCore", "COpenSSLCrypto", "CZlib"]
         ),
         .target(
             name: "AudioBridgeSession",
@@ -76,17 +80,23 @@ let package = Package(
         ),
         .target(
             name: "AudioBridgeTransports",
-            dependencies: ["AudioBridgeCore", "AudioBridgeProtocols", "AudioBridgeSession"]
+            dependencies: ["AudioBridgeCore", "AudioBridgeSession"]
+        ),
+        // RTP media for the C library and the server: links libcrypto (SRTP) and nothing of the
+        // control plane.
+        .target(
+            name: "AudioBridgeRTP",
+            dependencies: ["AudioBridgeCore", "AudioBridgeSession", "COpenSSLCrypto"]
         ),
         .target(
             name: "AudioBridge",
-            dependencies: ["AudioBridgeCore", "AudioBridgeSession", "AudioBridgeTransports"]
+            dependencies: ["AudioBridgeCore", "AudioBridgeSession", "AudioBridgeTransports", "AudioBridgeRTP"]
         ),
         // The bridge server: SwiftNIO shells around the protocol codecs, one paced session per call.
         .target(
             name: "AudioBridgeServer",
             dependencies: [
-                "AudioBridgeCore", "AudioBridgeProtocols", "AudioBridgeSession", "AudioBridgeTransports",
+                "AudioBridgeCore", "AudioBridgeProtocols", "AudioBridgeSession", "AudioBridgeTransports", "AudioBridgeRTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -100,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "audiobridge",
             dependencies: [
-                "AudioBridgeServer", "AudioBridgeSession", "AudioBridgeTransports", "AudioBridgeProtocols",
+                "AudioBridgeServer", "AudioBridgeSession", "AudioBridgeTransports", "AudioBridgeProtocols", "AudioBridgeRTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -112,7 +122,7 @@ let package = Package(
         .systemLibrary(name: "CAudioBridgeABI"),
         .target(
             name: "AudioBridgeC",
-            dependencies: ["AudioBridgeCore", "AudioBridgeProtocols", "AudioBridgeSession", "AudioBridgeTransports", "CAudioBridgeABI"],
+            dependencies: ["AudioBridgeCore", "AudioBridgeSession", "AudioBridgeTransports", "AudioBridgeRTP", "CAudioBridgeABI"],
             linkerSettings: [.unsafeFlags(sharedLibraryLinkerFlags)]
         ),
         .target(
@@ -143,13 +153,17 @@ let package = Package(
         ),
         .testTarget(
             name: "AudioBridgeProtocolsTests",
-            dependencies: ["AudioBridgeProtocols"]
+            dependencies: ["AudioBridgeProtocols", "AudioBridgeCore", "AudioBridgeTestSupport"]
+        ),
+        .testTarget(
+            name: "AudioBridgeRTPTests",
+            dependencies: ["AudioBridgeRTP", "AudioBridgeCore", "AudioBridgeSession", "AudioBridgeTransports", "AudioBridgeTestSupport", "AllocationCounter"]
         ),
         .testTarget(
             name: "AudioBridgeServerTests",
             dependencies: [
                 "AudioBridgeServer", "AudioBridgeProtocols", "AudioBridgeSession", "AudioBridgeTransports", "AudioBridgeCore",
-                "AudioBridgeModelStandIn", "AllocationCounter",
+                "AudioBridgeRTP", "AudioBridgeModelStandIn", "AllocationCounter",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -164,7 +178,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AudioBridgeTransportsTests",
-            dependencies: ["AudioBridgeCore", "AudioBridgeProtocols", "AudioBridgeSession", "AudioBridgeTransports", "AllocationCounter"]
+            dependencies: ["AudioBridgeCore", "AudioBridgeSession", "AudioBridgeTransports", "AllocationCounter"]
         ),
         .testTarget(
             name: "AudioBridgeSessionTests",

@@ -44,6 +44,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "AudioBridgeProtocols", package: "AudioBridge"),
+                .product(name: "AudioBridgeCore", package: "AudioBridge"),
             ],
             path: "Benchmarks/ProtocolMessages",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
@@ -61,8 +62,7 @@ let package = Package(
             name: "RTPPath",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "AudioBridgeProtocols", package: "AudioBridge"),
-                .product(name: "AudioBridgeSession", package: "AudioBridge"),
+                .product(name: "AudioBridgeRTP", package: "AudioBridge"),
             ],
             path: "Benchmarks/RTPPath",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
-// The `AudioBridge` library for Swift users: the core, sessions and transports in one import,
+// The `AudioBridge` library for Swift users: the core, sessions, transports and RTP in one import,
 // plus async conveniences for the I/O side. The media path stays synchronous and realtime-safe:
 // nothing here is for the media thread.
 @_exported import AudioBridgeCore
 @_exported import AudioBridgeSession
 @_exported import AudioBridgeTransports
+@_exported import AudioBridgeRTP
 
 extension Session {
     /// The session's host events as an async sequence, polled every `interval` on a task of

@@ -3,7 +3,7 @@
 // its own). Thin: every call maps to AudioBridgeTransports.RTPEndpoint or
 // AudioBridgeProtocols.SRTPContext.
 import AudioBridgeCore
-import AudioBridgeProtocols
+import AudioBridgeRTP
 import AudioBridgeSession
 import AudioBridgeTransports
 import CAudioBridgeABI

@@ -5,6 +5,7 @@
 //   audiobridge load --audiosocket 127.0.0.1:9092 --calls 200 --seconds 20
 import ArgumentParser
 import AudioBridgeProtocols
+import AudioBridgeRTP
 import AudioBridgeServer
 import AudioBridgeSession
 import AudioBridgeTransports

@@ -6,6 +6,7 @@
 // prints "realtime-standin listening on ws://127.0.0.1:PORT/v1/realtime", replies MS ms of its
 // voiced signal after each caller turn (default 1000), and appends every client event it
 // receives to FILE as one JSON line (audio payloads replaced by their decoded length).
+import AudioBridgeCore
 import AudioBridgeModelStandIn
 import AudioBridgeProtocols
 import Foundation

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 import AudioBridgeProtocols
+import AudioBridgeTestSupport
 import Testing
 
 struct AudioForkControlTests {

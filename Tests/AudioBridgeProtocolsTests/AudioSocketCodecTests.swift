@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 import AudioBridgeProtocols
+import AudioBridgeTestSupport
 import Testing
 
 /// Feeds `bytes` to a fresh decoder in pieces of `piece` bytes (all at once when nil) and
@@ -155,17 +156,5 @@ struct AudioSocketCodecFuzzTests {
         }
         #expect(errors == 0)
         #expect(decodedMessages > 500_000, "the corpus really produced messages: \(decodedMessages)")
-    }
-}
-
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
     }
 }

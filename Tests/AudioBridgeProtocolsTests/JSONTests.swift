@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
+import AudioBridgeCore
 import AudioBridgeProtocols
+import AudioBridgeTestSupport
 import Testing
 
 struct JSONTests {

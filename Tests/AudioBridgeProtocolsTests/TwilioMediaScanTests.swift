@@ -2,7 +2,9 @@
 // The allocation-free scan of Twilio media messages against the full decoder: the same track
 // and payload on real messages, nil (the decoder decides) outside the plain shape, and over
 // random and mutated messages never a message the scan takes that the decoder reads otherwise.
+import AudioBridgeCore
 import AudioBridgeProtocols
+import AudioBridgeTestSupport
 import Testing
 
 struct TwilioMediaScanTests {

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+import AudioBridgeCore
 import AudioBridgeProtocols
 import Testing
 

@@ -14,6 +14,7 @@ import AllocationCounter
 @testable import AudioBridgeServer
 import AudioBridgeCore
 import AudioBridgeProtocols
+import AudioBridgeRTP
 import AudioBridgeSession
 import Logging
 import NIOCore

@@ -4,6 +4,7 @@
 // survived, the call ends after the idle time and the next packet starts a new one.
 import AudioBridgeCore
 import AudioBridgeProtocols
+import AudioBridgeRTP
 import AudioBridgeServer
 import AudioBridgeSession
 import NIOConcurrencyHelpers

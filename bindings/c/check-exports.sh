@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Checks that libaudiobridge.so is what a C host expects: it exports only ab_* (every other
 # defined dynamic symbol has LOCAL binding, i.e. cannot be linked against), carries the SONAME,
-# resolves every symbol, and needs no Swift runtime library at run time.
+# resolves every symbol, needs no Swift runtime library at run time, and needs exactly the
+# libraries the README and audiobridge.pc name: speexdsp (resampler), libcrypto (SRTP) and the
+# C/C++ runtime the static Swift runtime sits on.
 set -eu
 lib=$1
 status=0
@@ -23,5 +25,11 @@ fi
 if ldd "$lib" | grep -i swift; then
     echo "check-exports: the library needs Swift runtime libraries at run time"; status=1
 fi
-[ $status -eq 0 ] && echo "check-exports: $exported ab_* functions exported, SONAME $soname, no Swift runtime dependency"
+# NEEDED, by name without the version suffix (ld-linux's name depends on the architecture).
+needed=$(readelf -d "$lib" | sed -n 's/.*(NEEDED).*Shared library: \[\(.*\)\]/\1/p' | sed 's/\.so.*//; s/^ld-linux.*/ld-linux/' | sort | tr '\n' ' ')
+expected="ld-linux libc libcrypto libgcc_s libm libspeexdsp libstdc++ "
+if [ "$needed" != "$expected" ]; then
+    echo "check-exports: NEEDED is '$needed', the README and audiobridge.pc say '$expected'"; status=1
+fi
+[ $status -eq 0 ] && echo "check-exports: $exported ab_* functions exported, SONAME $soname, no Swift runtime dependency, NEEDED: $needed"
 exit $status

@@ -3,6 +3,7 @@
 // a Twilio `media` message (20 ms of μ-law) and an OpenAI Realtime audio delta / append (20 ms of
 // PCM16 24 kHz), each decoded and encoded. The reference in the same run is Base64 alone on the
 // same payload: the part no JSON codec can avoid. Figures are per message (1,000 per iteration).
+import AudioBridgeCore
 import AudioBridgeProtocols
 import Benchmark
 import Foundation

@@ -5,8 +5,7 @@
 // also does (the packet is protected in place, so each iteration starts from a fresh copy).
 // Unprotect is measured as a protect + unprotect round trip (a receiver refuses a packet index
 // twice, so each needs a new packet); unprotect alone ≈ round trip − protect.
-import AudioBridgeProtocols
-import AudioBridgeSession
+import AudioBridgeRTP
 import Benchmark
 import Foundation
 

@@ -18,6 +18,7 @@
 // "mixType"/"mix_type" ("mono", "mixed", "stereo") describe the audio, as jambonz sends them.
 // Digits do not come on their own: an application may forward them with `send_text`, and we take
 // {"type":"dtmf","digit":"5"} (or "event" for "type", or the digit under "data").
+import AudioBridgeCore
 
 public enum AudioForkFlavor: String, Equatable, Sendable, CaseIterable {
     /// drachtio mod_audio_fork: playAudio files, killAudio.

@@ -4,6 +4,7 @@
 //         audio.output.{format, voice}; formats {"type":"audio/pcm","rate":24000}, audio/pcmu, audio/pcma
 //   beta: modalities, voice, input_audio_format / output_audio_format "pcm16" | "g711_ulaw" |
 //         "g711_alaw", turn_detection at the session's top level
+import AudioBridgeCore
 
 public enum RealtimeCodec {
     public static func encode(_ event: RealtimeClientEvent, version: RealtimeProtocolVersion) -> [UInt8] {

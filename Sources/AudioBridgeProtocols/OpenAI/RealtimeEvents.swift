@@ -4,6 +4,7 @@
 // one (header `OpenAI-Beta: realtime=v1`, `response.audio.delta`, `input_audio_format` strings).
 // Pure: JSON text in, events out; events in, JSON text out. Unknown server events decode as
 // `.unknown(type)` for the transport to count and ignore.
+import AudioBridgeCore
 
 /// The audio format on the model side of the bridge.
 public enum RealtimeAudioFormat: Equatable, Sendable {

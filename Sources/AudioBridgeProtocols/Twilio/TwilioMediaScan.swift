@@ -7,6 +7,7 @@
 // which decides. Within that shape the scan is a complete syntax check, and keys are looked up
 // as the decoder does (the first of duplicates), so a message the scan takes decodes to the same
 // `.media` with the same track and payload (a property test holds it to that).
+import AudioBridgeCore
 public struct TwilioMediaScan: Equatable, Sendable {
     /// The media's track is the caller's ("inbound", or no track given).
     public var inbound: Bool

@@ -4,6 +4,7 @@
 // sequenceNumber, chunk and timestamp as strings; emulators send numbers: both are accepted.
 // Unknown events decode as `.unknown(name)` so the server can count and ignore them; malformed
 // JSON or a known event missing what it needs is a typed error.
+import AudioBridgeCore
 
 public enum TwilioInbound: Equatable, Sendable {
     case connected(protocol: String, version: String)

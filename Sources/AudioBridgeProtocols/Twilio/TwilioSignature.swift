@@ -2,6 +2,7 @@
 // X-Twilio-Signature: base64(HMAC-SHA1(auth token, URL + each POST parameter's name and value,
 // sorted by name, with no separators)). The URL is the one Twilio requested (scheme, host, path
 // and query as configured in Twilio), not what a proxy in front of us rewrote it to.
+import AudioBridgeCore
 
 public enum TwilioSignature {
     public static func compute(authToken: String, url: String, parameters: [(String, String)]) -> String {

@@ -3,6 +3,7 @@
 // (username, password); FreeSWITCH's fork modules take a URL, so a token rides in it
 // (`?token=…`) or, from a proxy, in `Authorization: Bearer …`. The check runs on the upgrade
 // request, before any WebSocket exists; comparisons take the same time for every wrong guess.
+import AudioBridgeCore
 import AudioBridgeProtocols
 import NIOHTTP1
 

@@ -9,6 +9,7 @@
 // a new one.
 import AudioBridgeCore
 import AudioBridgeProtocols
+import AudioBridgeRTP
 import AudioBridgeSession
 import AudioBridgeTransports
 import Logging

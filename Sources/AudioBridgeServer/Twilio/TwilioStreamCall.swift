@@ -7,6 +7,7 @@
 // caller has heard the item to its end, and only then is the item's playoutFinished reported.
 // A committed barge-in sends `clear`, which empties Twilio's buffer (Twilio still echoes the
 // marks it dropped, so they stay pending).
+import AudioBridgeCore
 import AudioBridgeProtocols
 import AudioBridgeSession
 import AudioBridgeTransports

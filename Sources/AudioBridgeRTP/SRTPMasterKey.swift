@@ -2,6 +2,7 @@
 // SRTP keying for the AES_CM_128_HMAC_SHA1 profiles: the 30-byte master key‖salt as SDES
 // (RFC 4568) carries it, and the session keys derived from it (RFC 3711 §4.3 with a key
 // derivation rate of 0, the SDES default: one derivation for the whole session).
+import AudioBridgeCore
 
 public enum SRTPProfile: Int32, Sendable, CaseIterable {
     /// AES_CM_128_HMAC_SHA1_80: 80-bit authentication tag (the usual one).

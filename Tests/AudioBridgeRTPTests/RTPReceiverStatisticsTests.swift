@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import AudioBridgeProtocols
+import AudioBridgeRTP
 import Testing
 
 struct RTPReceiverStatisticsTests {

@@ -7,7 +7,6 @@
 // Both calls belong to the media thread (never concurrently) and are realtime-safe: parsing,
 // SRTP and the jitter buffer work in buffers allocated here at creation.
 import AudioBridgeCore
-import AudioBridgeProtocols
 import AudioBridgeSession
 
 public struct RTPEndpointConfiguration: Sendable {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Base64 (RFC 4648 §4, standard alphabet, padded) for audio carried in JSON: Twilio media
-// payloads and OpenAI Realtime audio. Decoding is strict (no whitespace, correct padding, zero
-// pad bits) and writes into caller storage, so a media payload costs no allocation of its own.
+// Base64 (RFC 4648 §4, standard alphabet, padded) for audio carried in JSON (Twilio media
+// payloads, OpenAI Realtime audio) and SRTP keys in SDES. Decoding is strict (no whitespace,
+// correct padding, zero pad bits) and writes into caller storage, so a media payload costs no
+// allocation of its own.
 
 public enum Base64 {
     public enum DecodingError: Error, Equatable, Sendable {

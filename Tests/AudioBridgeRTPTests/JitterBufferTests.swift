@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 import AllocationCounter
 import AudioBridgeCore
+import AudioBridgeRTP
 import AudioBridgeSession
+import AudioBridgeTestSupport
 import Foundation
 import Testing
 
@@ -149,7 +151,7 @@ struct JitterBufferTests {
     @Test func theDelayStaysWithinItsBounds() throws {
         let clean = try JitterScenario(packets: JitterScenario.stream(count: 200) { _ in 0 }, settings: JitterBufferSettings(minimumDelayMilliseconds: 60, maximumDelayMilliseconds: 100), duration: 200 * 160).run()
         #expect(clean.delays.suffix(100).allSatisfy { $0 >= 60 && $0 <= 80 })
-        var random = SeededGenerator(seed: 300)
+        var random = SplitMix64(seed: 300)
         let wild = try JitterScenario(packets: JitterScenario.stream(count: 300) { _ in Int64.random(in: 0...2400, using: &random) }, settings: JitterBufferSettings(minimumDelayMilliseconds: 20, maximumDelayMilliseconds: 100), duration: 300 * 160).run()
         // The maximum, plus at most the shrink hysteresis (a frame and the 5 ms margin).
         #expect(wild.delays.suffix(200).allSatisfy { $0 <= 100 + 25 }, "\(wild.delays.suffix(200).max()!)")
@@ -188,7 +190,7 @@ struct JitterBufferTests {
     /// The closing figure: a 5 % random loss trace with 0–30 ms of jitter, 60 s. Concealment
     /// matches the loss; nothing else is concealed; no click.
     @Test func fivePercentRandomLoss() throws {
-        var random = SeededGenerator(seed: 5)
+        var random = SplitMix64(seed: 5)
         let count = 3000
         var lost = 0
         let packets = JitterScenario.stream(count: count) { _ in
@@ -236,18 +238,5 @@ struct JitterBufferAllocationTests {
         #expect(counts.allocations == 0 && counts.frees == 0 && counts.mutex_locks == 0)
         #expect(kinds.audio > 80_000 && kinds.concealed > 5_000, "both paths ran: \(kinds)")
         #expect(buffer.statistics.duplicates > 5_000)
-    }
-}
-
-/// SplitMix64 as a RandomNumberGenerator: the loss trace is the same every run.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
     }
 }

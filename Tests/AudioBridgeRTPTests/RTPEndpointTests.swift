@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import AllocationCounter
 import AudioBridgeCore
-import AudioBridgeProtocols
+import AudioBridgeRTP
 import AudioBridgeSession
 import AudioBridgeTransports
 import Foundation

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
-import AudioBridgeProtocols
+import AudioBridgeCore
+import AudioBridgeRTP
+import AudioBridgeTestSupport
 import Testing
 
 func hex(_ text: String) -> [UInt8] {
