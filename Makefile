@@ -84,6 +84,8 @@ test-c: stage
 	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/abi_check Tests/Vectors/g711 $(STAGE)/lib/libaudiobridge.so.$(ABI)
 	cc $(C_STRICT) -o $(STAGE)/session_check bindings/c/session_check.c $$($(STAGE_PKG) --cflags --libs audiobridge) -lm
 	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/session_check
+	cc $(C_STRICT) -o $(STAGE)/growth_check bindings/c/growth_check.c $$($(STAGE_PKG) --cflags --libs audiobridge)
+	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/growth_check
 	cc -std=c11 -Wall -Wextra -Werror -o $(STAGE)/realtime_check bindings/c/realtime_check.c $$($(STAGE_PKG) --cflags --libs audiobridge) -lm -ldl -lpthread
 	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/realtime_check
 	cc $(C_STRICT) -o $(STAGE)/srtp_interop bindings/c/srtp_interop.c $$($(STAGE_PKG) --cflags --libs audiobridge libsrtp2)

@@ -24,7 +24,25 @@
  * Versioning
  *  - `AB_ABI_VERSION` changes only on an incompatible change; the shared object's SONAME is
  *    libaudiobridge.so.<AB_ABI_VERSION>. A host checks `ab_abi_version() == AB_ABI_VERSION` at
- *    load time. Functions and status codes are only ever added, never renumbered.
+ *    load time. Functions, status codes, event kinds and enum values are only ever added, never
+ *    renumbered or removed.
+ *
+ * How structs grow (a host built against an older or newer header keeps working)
+ *  - Every struct that crosses the boundary starts with `uint32_t struct_size`. Fields are only
+ *    ever added at the end; none is removed, moved or retyped.
+ *  - Structs the host fills in (ab_engine_config, ab_session_config, ab_transport_ops,
+ *    ab_rtp_config) also carry `abi_version`. Their ab_*_config_init sets struct_size to the size
+ *    this library knows: a host built against a newer header checks struct_size after init
+ *    before relying on a field this library may not have. The library takes the size of any
+ *    version it has known (the fields an older host lacks get their defaults) and refuses a
+ *    larger one with AB_E_ABI_MISMATCH: it cannot honour fields it does not know.
+ *  - Structs the library fills in (ab_event, ab_session_stats, ab_rtp_stats): the host sets
+ *    struct_size to sizeof the struct it passes; any size of at least the first version's is
+ *    taken, the fields that fit are written and struct_size is set to the bytes written (a
+ *    host that reuses the struct need not set it again). A smaller size is AB_E_ABI_MISMATCH.
+ *    An ab_event the library passes to a callback has struct_size set to the bytes valid.
+ *  - bindings/c/growth_check.c and session_check.c pass each struct at its first version's
+ *    size and at sizes the library does not know, and check what is read and written.
  */
 #ifndef AUDIOBRIDGE_H
 #define AUDIOBRIDGE_H
@@ -77,6 +95,27 @@ const char *ab_version_string(void);
 /** The ABI the loaded library implements; compare with AB_ABI_VERSION.
  *  Any thread. REALTIME-SAFE. */
 int ab_abi_version(void);
+
+/** Log levels, most severe first. */
+enum {
+    AB_LOG_ERROR = 0,    /* a call failed: which argument or field, and why */
+    AB_LOG_WARNING = 1,  /* something the host should look at; the call went on */
+    AB_LOG_INFO = 2,     /* lifecycle: engines, sessions, transports, RTP endpoints */
+    AB_LOG_DEBUG = 3
+};
+
+/** Receives one diagnostic line (UTF-8, no trailing newline), valid only during the call. */
+typedef void (*ab_log_fn)(void *user, int level, const char *message);
+
+/** Sets the process-wide receiver of the library's diagnostics and the most detailed level it
+ *  gets (AB_LOG_*); `fn` NULL (the default) turns them off. Messages come only from calls that
+ *  are not realtime-safe (create, attach, detach, destroy) and from an engine's I/O thread,
+ *  on that thread, synchronously, and possibly from several threads at once: never from a
+ *  REALTIME-SAFE function, so never on the media thread. What the media thread sees is counted
+ *  in the stats and raised as events instead. The previous receiver may still be running on
+ *  another thread when this returns. AB_E_INVALID_ARGUMENT for a level outside AB_LOG_*.
+ *  Any thread. Not realtime-safe. */
+int ab_set_log_handler(ab_log_fn fn, void *user, int max_level);
 
 /** A static NUL-terminated English description of a status code ("ok" for 0, and
  *  "unknown status code" for a code this library does not know). Never NULL.
@@ -333,11 +372,14 @@ enum {
 };
 
 typedef struct ab_event {
+    uint32_t struct_size;     /* polling: set by the host (sizeof(ab_event)) before the first
+                                 call, set by the library to the bytes written; in a callback:
+                                 the bytes valid */
     uint32_t kind;            /* AB_EVENT_* */
-    char digit;               /* DTMF digit, or 0 */
-    uint8_t reserved0[3];
     int32_t code;             /* AB_BARGE_IN_* for barge-in; a status for transport errors */
     uint32_t heard_ms;        /* heard_samples in whole milliseconds */
+    char digit;               /* DTMF digit, or 0 */
+    uint8_t reserved0[7];
     uint64_t item;            /* the agent item concerned, or 0 */
     uint64_t heard_samples;   /* samples of item handed to the caller, at 8 kHz */
     uint64_t count;           /* for AB_EVENT_UPLINK_OVERFLOW and AB_EVENT_EVENTS_DROPPED */
@@ -345,8 +387,10 @@ typedef struct ab_event {
     uint64_t sequence;        /* increases across all of the session's events */
 } ab_event;
 
-/** Takes the next event for the host into `*event`. Returns 1 if it wrote one, 0 if none is
- *  waiting, or a negative status. One consumer thread. REALTIME-SAFE. */
+/** Takes the next event for the host into `*event` (set event->struct_size first). Returns 1
+ *  if it wrote one, 0 if none is waiting, or a negative status (AB_E_ABI_MISMATCH for a
+ *  struct_size below the first version's: no event is taken). One consumer thread.
+ *  REALTIME-SAFE. */
 int ab_session_poll_event(ab_session *session, ab_event *event);
 
 /** Takes the next event for the agent side (barge-in, speech, DTMF, playout) — what an agent
@@ -448,38 +492,51 @@ enum {
 
 typedef struct ab_rtp ab_rtp;
 
+/** The payload type ab_rtp_config_init picks for a slin16 session: 10, which Asterisk's RTP
+ *  engine (main/rtp_engine.c's static table) sends and reads as 8 kHz signed linear — its
+ *  type 118 is 16 kHz. RFC 3551 gives 10 to 44.1 kHz stereo L16, so with any peer that
+ *  negotiates by SDP use the dynamic type agreed for "L16/8000" instead. */
+#define AB_RTP_SLIN_DEFAULT_PT 10
+
 typedef struct ab_rtp_config {
-    uint32_t struct_size;        /* sizeof(ab_rtp_config) */
-    uint32_t payload_type;       /* 0 PCMU for a μ-law session, 8 PCMA for A-law, 96–127 for
-                                    L16 big-endian at 8 kHz with a slin16 session */
+    uint32_t struct_size;        /* sizeof(ab_rtp_config), set by ab_rtp_config_init */
+    uint32_t abi_version;        /* AB_ABI_VERSION, set by ab_rtp_config_init */
+    uint32_t payload_type;       /* 0 PCMU for a μ-law session, 8 PCMA for A-law; for a slin16
+                                    session (L16 big-endian at 8 kHz) 10 or 11 (Asterisk's
+                                    static types for 8 kHz slin) or a dynamic 96–127 */
     int32_t telephone_event_pt;  /* RFC 4733 DTMF payload type, 96–127 (usually 101); -1: none */
     uint32_t ssrc;               /* our SSRC; 0: random */
     uint32_t jitter_min_ms;      /* adaptive jitter buffer bounds: delay added to the earliest */
     uint32_t jitter_max_ms;      /*   packets (defaults 20 and 200; max 1000) */
     int32_t srtp_profile;        /* AB_SRTP_* */
-    uint32_t reserved;           /* 0 */
     const char *srtp_send_key;    /* with SRTP: our SDES key, "[inline:]BASE64(key||salt)[|lifetime]" */
     const char *srtp_receive_key; /* with SRTP: the peer's */
 } ab_rtp_config;
 
 /** Fills `*config` with the defaults: PCMU, telephone-event 101, random SSRC, 20–200 ms, no
- *  SRTP. Any thread. REALTIME-SAFE. */
+ *  SRTP. Set payload_type to 8 for an A-law session, AB_RTP_SLIN_DEFAULT_PT (or the negotiated
+ *  type) for a slin16 one. Any thread. REALTIME-SAFE. */
 int ab_rtp_config_init(ab_rtp_config *config);
 
 /** Creates an RTP endpoint for `session`. AB_E_UNSUPPORTED_CODEC if the payload type does not
  *  suit the session's codec, AB_E_INVALID_ARGUMENT for bad bounds, a bad or half-given SRTP key
- *  pair, AB_E_ABI_MISMATCH for a wrong struct_size. Control thread. Not realtime-safe. */
+ *  pair, AB_E_ABI_MISMATCH for a struct_size or abi_version this library does not know (the
+ *  reason goes to the log handler). Control thread. Not realtime-safe. */
 int ab_rtp_create(ab_session *session, const ab_rtp_config *config, ab_rtp **out);
 
 /** Destroys an endpoint (NULL is ignored). Control thread, not while the media thread uses it. */
 void ab_rtp_destroy(ab_rtp *rtp);
 
 /** Takes one received datagram; `arrival_us` is its arrival time on the clock ab_rtp_tick is
- *  given (any origin, microseconds). 0 when taken (audio, a DTMF event, comfort noise);
- *  AB_E_PROTOCOL for anything refused (not RTP, malformed, SRTP authentication failed or
- *  replayed) and AB_E_UNSUPPORTED_CODEC for a payload type not agreed — each counted in the
- *  stats, and the call goes on. DTMF events become AB_EVENT_DTMF, once per key press.
- *  Media thread. REALTIME-SAFE. */
+ *  given (any origin, microseconds). Audio packets may carry any whole number of samples up to
+ *  what fits in AB_RTP_MAX_PACKET (ptime 10, 20, 30, 40, 60 ms or a sender's own sizes): the
+ *  jitter buffer places them by timestamp and plays frame_ms frames out of them. 0 when taken
+ *  (audio, a DTMF event, comfort noise, RTCP); AB_E_PROTOCOL for anything refused (not RTP,
+ *  malformed, SRTP authentication failed or replayed) and AB_E_UNSUPPORTED_CODEC for a payload
+ *  type not agreed — each counted in the stats, and the call goes on. DTMF events become
+ *  AB_EVENT_DTMF, once per key press. RTCP arriving on the RTP port (rtcp-mux, RFC 5761:
+ *  second byte 192–223) is counted in rtcp_packets and otherwise ignored; the library sends no
+ *  RTCP. Media thread. REALTIME-SAFE. */
 int ab_rtp_receive(ab_rtp *rtp, const void *packet, size_t bytes, uint64_t arrival_us);
 
 /** One frame period: plays the next caller frame into the session and writes the packet to
@@ -495,7 +552,9 @@ int ab_rtp_send_digit(ab_rtp *rtp, char digit, uint32_t duration_ms);
 
 typedef struct ab_rtp_stats {
     uint32_t struct_size;          /* set by the caller: sizeof(ab_rtp_stats) */
-    uint32_t fraction_lost;        /* RFC 3550: lost/expected since the previous call, × 256 */
+    uint32_t fraction_lost;        /* RFC 3550's lost/expected × 256 over the last complete
+                                      5 s of ab_rtp_tick's clock (a receiver report's figure);
+                                      reading it changes nothing */
     uint64_t packets_received;     /* taken (not counting refused ones) */
     uint64_t packets_sent;
     int64_t cumulative_lost;       /* RFC 3550 A.3 (negative with duplicates) */
@@ -522,12 +581,15 @@ typedef struct ab_rtp_stats {
     uint64_t frames_skipped;       /* to shrink the delay */
     uint64_t frames_repeated;      /* to grow it */
     uint64_t resynchronisations;   /* timestamp jumps re-anchored */
+    /* Added after the first version (a host passing the first version's size gets the fields
+       above): */
+    uint64_t rtcp_packets;         /* RTCP received on the RTP port (rtcp-mux); not parsed */
 } ab_rtp_stats;
 
 /** Copies the endpoint's counters. Set stats->struct_size to the size of the struct you pass:
- *  any size of at least this version's is accepted (a host built against a later header passes
- *  a larger one), the counters this library has are written and struct_size is set to the bytes
- *  written; a smaller size is AB_E_ABI_MISMATCH. Media thread. REALTIME-SAFE. */
+ *  any size of at least the first version's (up to resynchronisations) is accepted, the
+ *  counters that fit are written and struct_size is set to the bytes written; a smaller size
+ *  is AB_E_ABI_MISMATCH. Reading changes nothing. Media thread. REALTIME-SAFE. */
 int ab_rtp_get_stats(ab_rtp *rtp, ab_rtp_stats *stats);
 
 /** An SRTP context alone, for a host that does its own RTP: one per direction (SDES gives each

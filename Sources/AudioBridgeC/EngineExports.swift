@@ -10,13 +10,6 @@ final class EngineHandle {
     init(_ engine: Engine) { self.engine = engine }
 }
 
-/// Checks a versioned config struct's header: the size must be one this library knows.
-@inline(__always)
-func checkHeader(structSize: UInt32, abiVersion: UInt32, expectedSize: Int) -> Int32 {
-    guard abiVersion == UInt32(AB_ABI_VERSION), structSize == UInt32(expectedSize) else { return AudioBridgeError.abiMismatch.code }
-    return AudioBridgeStatus.ok
-}
-
 @_cdecl("ab_engine_config_init")
 public func abEngineConfigInit(_ config: UnsafeMutablePointer<ab_engine_config>?) -> Int32 {
     guard let config else { return AudioBridgeError.invalidArgument.code }
@@ -31,14 +24,22 @@ public func abEngineCreate(_ config: UnsafePointer<ab_engine_config>?, _ out: Un
     var settings = ab_engine_config()
     _ = abEngineConfigInit(&settings)
     if let config {
-        let header = checkHeader(structSize: config.pointee.struct_size, abiVersion: config.pointee.abi_version, expectedSize: MemoryLayout<ab_engine_config>.size)
-        guard header == AudioBridgeStatus.ok else { return header }
-        settings = config.pointee
+        do throws(AudioBridgeError) {
+            settings = try readVersioned(config, as: "ab_engine_config", acceptedSizes: [MemoryLayout<ab_engine_config>.size], defaults: settings)
+        } catch {
+            return error.code
+        }
     }
-    return status { () throws(AudioBridgeError) in
+    let result = status { () throws(AudioBridgeError) in
         let engine = try Engine(tickMilliseconds: Int(settings.tick_ms), ownThread: settings.own_thread != 0)
         out.pointee = OpaquePointer(Unmanaged.passRetained(EngineHandle(engine)).toOpaque())
     }
+    if result == AudioBridgeStatus.ok {
+        LibraryLog.emit(.info, "engine created: \(settings.own_thread != 0 ? "its own I/O thread" : "serviced by the host"), \(settings.tick_ms) ms tick")
+    } else {
+        LibraryLog.emit(.error, "ab_engine_create: \(AudioBridgeStatus.message(for: result)) (tick_ms \(settings.tick_ms) must be 1–100)")
+    }
+    return result
 }
 
 @_cdecl("ab_engine_service")
@@ -53,4 +54,5 @@ public func abEngineDestroy(_ handle: OpaquePointer?) {
     guard let handle else { return }
     let engine = Unmanaged<EngineHandle>.fromOpaque(UnsafeRawPointer(handle)).takeRetainedValue()
     engine.engine.shutdown()
+    LibraryLog.emit(.info, "engine destroyed")
 }

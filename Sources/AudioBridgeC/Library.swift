@@ -22,7 +22,16 @@ func cString(_ string: StaticString) -> UnsafePointer<CChar> {
     UnsafeRawPointer(string.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 
-/// The C status of a Swift result (typed throws: no allocation, so realtime calls use it too).
+/// The C status of a media-thread call's result.
+@inline(__always)
+func status(_ result: Result<Void, AudioBridgeError>) -> Int32 {
+    switch result {
+    case .success: AudioBridgeStatus.ok
+    case .failure(let error): error.code
+    }
+}
+
+/// The C status of a Swift call that throws (typed: no allocation; control-thread calls).
 @inline(__always)
 func status(_ body: () throws(AudioBridgeError) -> Void) -> Int32 {
     do throws(AudioBridgeError) {

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The C ABI: ab_rtp (an RTP endpoint in front of a session) and ab_srtp (an SRTP context on
-// its own). Thin: every call maps to AudioBridgeTransports.RTPEndpoint or
-// AudioBridgeProtocols.SRTPContext.
+// its own). Thin: every call maps to AudioBridgeRTP's RTPEndpoint or SRTPContext.
 import AudioBridgeCore
 import AudioBridgeRTP
 import AudioBridgeSession
@@ -32,6 +31,7 @@ public func abRTPConfigInit(_ config: UnsafeMutablePointer<ab_rtp_config>?) -> I
     let defaults = RTPEndpointConfiguration()
     var c = ab_rtp_config()
     c.struct_size = UInt32(MemoryLayout<ab_rtp_config>.size)
+    c.abi_version = UInt32(AB_ABI_VERSION)
     c.payload_type = UInt32(defaults.payloadType)
     c.telephone_event_pt = Int32(defaults.telephoneEventPayloadType ?? 0)
     c.ssrc = 0
@@ -46,10 +46,17 @@ public func abRTPConfigInit(_ config: UnsafeMutablePointer<ab_rtp_config>?) -> I
 public func abRTPCreate(_ session: OpaquePointer?, _ config: UnsafePointer<ab_rtp_config>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guard let session, let config, let out else { return AudioBridgeError.invalidArgument.code }
     out.pointee = nil
-    let c = config.pointee
-    guard c.struct_size == UInt32(MemoryLayout<ab_rtp_config>.size) else { return AudioBridgeError.abiMismatch.code }
-    guard c.payload_type <= 127, c.telephone_event_pt >= -1, c.telephone_event_pt <= 127,
-          c.jitter_min_ms <= 1000, c.jitter_max_ms <= 1000 else { return AudioBridgeError.invalidArgument.code }
+    let c: ab_rtp_config
+    do throws(AudioBridgeError) {
+        c = try readVersioned(config, as: "ab_rtp_config", acceptedSizes: [MemoryLayout<ab_rtp_config>.size], defaults: ab_rtp_config())
+    } catch {
+        return error.code
+    }
+    guard c.payload_type <= 127 else { return failure(.invalidArgument, "ab_rtp_create: payload_type \(c.payload_type) is not 0–127") }
+    guard c.telephone_event_pt >= -1, c.telephone_event_pt <= 127 else { return failure(.invalidArgument, "ab_rtp_create: telephone_event_pt \(c.telephone_event_pt) is not -1 or 96–127") }
+    guard c.jitter_min_ms <= 1000, c.jitter_max_ms <= 1000, c.jitter_min_ms <= c.jitter_max_ms else {
+        return failure(.invalidArgument, "ab_rtp_create: jitter_min_ms \(c.jitter_min_ms) and jitter_max_ms \(c.jitter_max_ms) must be 0–1000, min ≤ max")
+    }
     var configuration = RTPEndpointConfiguration()
     configuration.payloadType = UInt8(c.payload_type)
     configuration.telephoneEventPayloadType = c.telephone_event_pt < 0 ? nil : UInt8(c.telephone_event_pt)
@@ -57,20 +64,31 @@ public func abRTPCreate(_ session: OpaquePointer?, _ config: UnsafePointer<ab_rt
     configuration.jitterBuffer = JitterBufferSettings(minimumDelayMilliseconds: Int(c.jitter_min_ms), maximumDelayMilliseconds: Int(c.jitter_max_ms))
     switch c.srtp_profile {
     case Int32(AB_SRTP_NONE):
-        guard c.srtp_send_key == nil, c.srtp_receive_key == nil else { return AudioBridgeError.invalidArgument.code }
+        guard c.srtp_send_key == nil, c.srtp_receive_key == nil else { return failure(.invalidArgument, "ab_rtp_create: SRTP keys given with srtp_profile AB_SRTP_NONE") }
     case Int32(AB_SRTP_AES128_CM_HMAC_SHA1_80), Int32(AB_SRTP_AES128_CM_HMAC_SHA1_32):
-        guard let send = sdesKey(c.srtp_send_key), let receive = sdesKey(c.srtp_receive_key) else { return AudioBridgeError.invalidArgument.code }
+        guard let send = sdesKey(c.srtp_send_key) else { return failure(.invalidArgument, "ab_rtp_create: srtp_send_key is missing or not an SDES key of 30 bytes in base64") }
+        guard let receive = sdesKey(c.srtp_receive_key) else { return failure(.invalidArgument, "ab_rtp_create: srtp_receive_key is missing or not an SDES key of 30 bytes in base64") }
         configuration.srtpProfile = SRTPProfile(rawValue: c.srtp_profile)!
         configuration.srtpSendKey = send
         configuration.srtpReceiveKey = receive
     default:
-        return AudioBridgeError.invalidArgument.code
+        return failure(.invalidArgument, "ab_rtp_create: srtp_profile \(c.srtp_profile) is not an AB_SRTP_* value")
     }
     let sessionHandle = Unmanaged<SessionHandle>.fromOpaque(UnsafeRawPointer(session)).takeUnretainedValue()
-    return status { () throws(AudioBridgeError) in
+    let codec = sessionHandle.session.configuration.phoneCodec
+    guard RTPEndpointConfiguration.accepts(configuration.payloadType, for: codec) else {
+        return failure(.unsupportedCodec, "ab_rtp_create: payload_type \(c.payload_type) cannot carry the session's codec \(codec) (0 for μ-law, 8 for A-law, 10, 11 or 96–127 for slin16)")
+    }
+    let result = status { () throws(AudioBridgeError) in
         let endpoint = try RTPEndpoint(session: sessionHandle.session, configuration: configuration)
         out.pointee = OpaquePointer(Unmanaged.passRetained(endpoint).toOpaque())
     }
+    if result == AudioBridgeStatus.ok {
+        LibraryLog.emit(.info, "RTP endpoint created: payload type \(c.payload_type), SRTP \(configuration.srtpSendKey == nil ? "off" : configuration.srtpProfile.sdesName)")
+    } else {
+        LibraryLog.emit(.error, "ab_rtp_create: \(AudioBridgeStatus.message(for: result))")
+    }
+    return result
 }
 
 @_cdecl("ab_rtp_destroy")
@@ -84,7 +102,7 @@ public func abRTPReceive(_ handle: OpaquePointer?, _ packet: UnsafeRawPointer?, 
     withEndpoint(handle) { endpoint in
         guard let packet, bytes >= 0 else { return AudioBridgeError.invalidArgument.code }
         switch endpoint.receive(UnsafeRawBufferPointer(start: packet, count: bytes), arrivalMicroseconds: arrival) {
-        case .audio, .telephoneEvent, .comfortNoise: return AudioBridgeStatus.ok
+        case .audio, .telephoneEvent, .comfortNoise, .rtcp: return AudioBridgeStatus.ok
         case .dropped(let error): return error.code
         }
     }
@@ -94,9 +112,9 @@ public func abRTPReceive(_ handle: OpaquePointer?, _ packet: UnsafeRawPointer?, 
 public func abRTPTick(_ handle: OpaquePointer?, _ now: UInt64, _ out: UnsafeMutableRawPointer?, _ capacity: Int, _ written: UnsafeMutablePointer<Int>?) -> Int32 {
     withEndpoint(handle) { endpoint in
         guard let out, let written, capacity >= 0 else { return AudioBridgeError.invalidArgument.code }
-        written.pointee = 0
-        return status { () throws(AudioBridgeError) in
-            written.pointee = try endpoint.tick(nowMicroseconds: now, into: UnsafeMutableRawBufferPointer(start: out, count: capacity))
+        switch endpoint.tick(nowMicroseconds: now, into: UnsafeMutableRawBufferPointer(start: out, count: capacity)) {
+        case .success(let length): written.pointee = length; return AudioBridgeStatus.ok
+        case .failure(let error): written.pointee = 0; return error.code
         }
     }
 }
@@ -104,25 +122,21 @@ public func abRTPTick(_ handle: OpaquePointer?, _ now: UInt64, _ out: UnsafeMuta
 @_cdecl("ab_rtp_send_digit")
 public func abRTPSendDigit(_ handle: OpaquePointer?, _ digit: CChar, _ duration: UInt32) -> Int32 {
     withEndpoint(handle) { endpoint in
-        status { () throws(AudioBridgeError) in try endpoint.sendDigit(UInt8(bitPattern: digit), durationMilliseconds: Int(min(duration, 8000))) }
+        status(endpoint.sendDigit(UInt8(bitPattern: digit), durationMilliseconds: Int(min(duration, 8000))))
     }
 }
+
+/// The first ab_rtp_stats: everything before rtcp_packets.
+private let firstRTPStatsSize = MemoryLayout<ab_rtp_stats>.offset(of: \ab_rtp_stats.rtcp_packets)!
 
 @_cdecl("ab_rtp_get_stats")
 public func abRTPGetStats(_ handle: OpaquePointer?, _ stats: UnsafeMutablePointer<ab_rtp_stats>?) -> Int32 {
     withEndpoint(handle) { endpoint in
         guard let stats else { return AudioBridgeError.invalidArgument.code }
-        // Read through raw bytes: a newer host's struct may be larger than ours; any size of at
-        // least this (the first) version's is taken, and what fits is written.
-        let raw = UnsafeMutableRawPointer(stats)
-        let size = Int(raw.load(as: UInt32.self))
-        guard size >= MemoryLayout<ab_rtp_stats>.size else { return AudioBridgeError.abiMismatch.code }
-        let written = MemoryLayout<ab_rtp_stats>.size
         let s = endpoint.statistics
         let j = s.jitterBuffer
         var out = ab_rtp_stats()
-        out.struct_size = UInt32(written)
-        out.fraction_lost = UInt32(endpoint.fractionLostSinceLastReport())
+        out.fraction_lost = UInt32(s.fractionLost)
         out.packets_received = s.packetsReceived
         out.packets_sent = s.packetsSent
         out.cumulative_lost = Int64(s.cumulativeLost)
@@ -148,8 +162,8 @@ public func abRTPGetStats(_ handle: OpaquePointer?, _ stats: UnsafeMutablePointe
         out.frames_skipped = j.framesSkipped
         out.frames_repeated = j.framesRepeated
         out.resynchronisations = j.resynchronisations
-        withUnsafeBytes(of: &out) { raw.copyMemory(from: $0.baseAddress!, byteCount: written) }
-        return AudioBridgeStatus.ok
+        out.rtcp_packets = s.rtcpPackets
+        return writeGrowable(out, to: stats, firstVersionSize: firstRTPStatsSize)
     }
 }
 

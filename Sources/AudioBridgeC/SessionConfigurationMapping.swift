@@ -15,13 +15,7 @@ enum SessionConfigurationMapping {
     /// The host's config as this version's struct: an older one (smaller) is copied over the
     /// defaults, so the fields it lacks keep their default values. Checks size and ABI version.
     static func read(_ config: UnsafePointer<ab_session_config>) throws(AudioBridgeError) -> ab_session_config {
-        // The two leading fields are read as raw bytes: an older struct may be smaller.
-        let raw = UnsafeRawPointer(config)
-        let size = Int(raw.load(as: UInt32.self))
-        guard raw.load(fromByteOffset: 4, as: UInt32.self) == UInt32(AB_ABI_VERSION),
-              acceptedSizes.contains(size) else { throw .abiMismatch }
-        var full = cConfig(from: SessionConfiguration())
-        withUnsafeMutableBytes(of: &full) { $0.copyMemory(from: UnsafeRawBufferPointer(start: raw, count: size)) }
+        var full = try readVersioned(config, as: "ab_session_config", acceptedSizes: acceptedSizes, defaults: cConfig(from: SessionConfiguration()))
         full.struct_size = UInt32(MemoryLayout<ab_session_config>.size)
         return full
     }
@@ -54,16 +48,23 @@ enum SessionConfigurationMapping {
         return out
     }
 
+    /// The C struct as a SessionConfiguration; values are checked by ab_session_create (through
+    /// `problem`, so the log can name the field), not here.
     static func configuration(from c: ab_session_config) throws(AudioBridgeError) -> SessionConfiguration {
         var out = SessionConfiguration()
-        guard let codec = PhoneCodec(rawValue: c.phone_codec) else { throw .unsupportedCodec }
+        guard let codec = PhoneCodec(rawValue: c.phone_codec) else {
+            LibraryLog.emit(.error, "ab_session_config: phone_codec \(c.phone_codec) is not an AB_CODEC_* value")
+            throw .unsupportedCodec
+        }
         out.phoneCodec = codec
         // UInt32 fields go through Int(clamping:) so huge values fail validation, not conversion.
         out.frameMilliseconds = Int(clamping: c.frame_ms)
         switch c.agent_format {
         case UInt32(AB_AGENT_PCM16): out.agentFormat = .pcm16(sampleRate: Int(clamping: c.agent_rate_hz))
         case UInt32(AB_AGENT_G711_PASSTHROUGH): out.agentFormat = .g711Passthrough
-        default: throw .unsupportedCodec
+        default:
+            LibraryLog.emit(.error, "ab_session_config: agent_format \(c.agent_format) is not an AB_AGENT_* value")
+            throw .unsupportedCodec
         }
         out.resamplerQuality = Int(c.resampler_quality)
         out.playoutCapacityMilliseconds = Int(clamping: c.playout_capacity_ms)
@@ -79,11 +80,13 @@ enum SessionConfigurationMapping {
         out.bargeIn.detector.agentTalkingExtraDecibels = c.agent_talking_extra_db
         out.bargeIn.detector.backgroundMarginDecibels = c.background_margin_db
         out.bargeIn.detector.endOfTurnMilliseconds = Int(clamping: c.end_of_turn_ms)
-        guard let mode = BargeInArbiter.Mode(rawValue: c.barge_in_mode) else { throw .invalidArgument }
+        guard let mode = BargeInArbiter.Mode(rawValue: c.barge_in_mode) else {
+            LibraryLog.emit(.error, "ab_session_config: barge_in_mode \(c.barge_in_mode) is not an AB_BARGE_IN_MODE_* value")
+            throw .invalidArgument
+        }
         out.bargeIn.arbitration.mode = mode
         out.bargeIn.arbitration.confirmationMilliseconds = Int(clamping: c.confirm_ms)
         out.bargeIn.arbitration.maximumPauseMilliseconds = Int(clamping: c.max_pause_ms)
-        try out.validate()
         return out
     }
 }

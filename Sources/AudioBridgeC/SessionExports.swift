@@ -41,11 +41,18 @@ public func abSessionCreate(_ engine: OpaquePointer?, _ config: UnsafePointer<ab
             return error.code
         }
     }
+    if let problem = configuration.problem { return failure(problem.error, "ab_session_create: \(problem.description)") }
     let engineHandle = Unmanaged<EngineHandle>.fromOpaque(UnsafeRawPointer(engine)).takeUnretainedValue()
-    return status { () throws(AudioBridgeError) in
+    let result = status { () throws(AudioBridgeError) in
         let session = try Session(configuration: configuration)
         out.pointee = OpaquePointer(Unmanaged.passRetained(SessionHandle(session: session, engine: engineHandle.engine)).toOpaque())
     }
+    if result == AudioBridgeStatus.ok {
+        LibraryLog.emit(.info, "session created: \(configuration.phoneCodec), \(configuration.frameMilliseconds) ms frames, agent \(configuration.agentFormat)")
+    } else {
+        LibraryLog.emit(.error, "ab_session_create: \(AudioBridgeStatus.message(for: result))")
+    }
+    return result
 }
 
 @_cdecl("ab_session_destroy")
@@ -53,6 +60,7 @@ public func abSessionDestroy(_ handle: OpaquePointer?) {
     guard let handle else { return }
     let sessionHandle = Unmanaged<SessionHandle>.fromOpaque(UnsafeRawPointer(handle)).takeRetainedValue()
     sessionHandle.engine.detach(sessionHandle.session)
+    LibraryLog.emit(.info, "session destroyed after \(sessionHandle.session.statistics.framesIn) caller frames")
 }
 
 @_cdecl("ab_session_frame_bytes")
@@ -69,7 +77,7 @@ public func abSessionWriteCaller(_ handle: OpaquePointer?, _ frame: UnsafeRawPoi
     withSession(handle) { s in
         guard let frame else { return AudioBridgeError.invalidArgument.code }
         guard bytes >= 0 else { return AudioBridgeError.wrongFrameSize.code }
-        return status { () throws(AudioBridgeError) in try s.session.media.writeCaller(UnsafeRawBufferPointer(start: frame, count: bytes)) }
+        return status(s.session.media.writeCaller(UnsafeRawBufferPointer(start: frame, count: bytes)))
     }
 }
 
@@ -77,9 +85,9 @@ public func abSessionWriteCaller(_ handle: OpaquePointer?, _ frame: UnsafeRawPoi
 public func abSessionReadCaller(_ handle: OpaquePointer?, _ out: UnsafeMutableRawPointer?, _ capacity: Int, _ written: UnsafeMutablePointer<Int>?) -> Int32 {
     withSession(handle) { s in
         guard let out, let written, capacity >= 0 else { return AudioBridgeError.invalidArgument.code }
-        written.pointee = 0
-        return status { () throws(AudioBridgeError) in
-            written.pointee = try s.session.media.readCaller(into: UnsafeMutableRawBufferPointer(start: out, count: capacity))
+        switch s.session.media.readCaller(into: UnsafeMutableRawBufferPointer(start: out, count: capacity)) {
+        case .success(let bytes): written.pointee = bytes; return AudioBridgeStatus.ok
+        case .failure(let error): written.pointee = 0; return error.code
         }
     }
 }
@@ -87,7 +95,7 @@ public func abSessionReadCaller(_ handle: OpaquePointer?, _ out: UnsafeMutableRa
 @_cdecl("ab_session_caller_dtmf")
 public func abSessionCallerDtmf(_ handle: OpaquePointer?, _ digit: CChar) -> Int32 {
     withSession(handle) { s in
-        status { () throws(AudioBridgeError) in try s.session.media.callerPressed(digit: UInt8(bitPattern: digit)) }
+        status(s.session.media.callerPressed(digit: UInt8(bitPattern: digit)))
     }
 }
 
@@ -151,14 +159,8 @@ private let firstSessionStatsSize = MemoryLayout<ab_session_stats>.offset(of: \a
 public func abSessionGetStats(_ handle: OpaquePointer?, _ stats: UnsafeMutablePointer<ab_session_stats>?) -> Int32 {
     withSession(handle) { s in
         guard let stats else { return AudioBridgeError.invalidArgument.code }
-        // Read through raw bytes: the host's struct may be smaller than ours.
-        let raw = UnsafeMutableRawPointer(stats)
-        let size = Int(raw.load(as: UInt32.self))
-        guard size >= firstSessionStatsSize else { return AudioBridgeError.abiMismatch.code }
-        let written = min(size, MemoryLayout<ab_session_stats>.size)
         let counters = s.session.statistics
         var out = ab_session_stats()
-        out.struct_size = UInt32(written)
         out.frames_in = counters.framesIn
         out.frames_out = counters.framesOut
         out.underrun_frames = counters.underrunFrames
@@ -170,23 +172,27 @@ public func abSessionGetStats(_ handle: OpaquePointer?, _ stats: UnsafeMutablePo
         out.buffer_bytes = UInt64(s.session.bufferBytes)
         out.barge_in_pauses = counters.bargeInPauses
         out.barge_in_resumes = counters.bargeInResumes
-        withUnsafeBytes(of: &out) { raw.copyMemory(from: $0.baseAddress!, byteCount: written) }
-        return AudioBridgeStatus.ok
+        return writeGrowable(out, to: stats, firstVersionSize: firstSessionStatsSize)
     }
 }
 
-/// The poll calls' contract: 1 and the event written, 0 when none is waiting, or an error.
+/// The first ab_event is the current one: every size from it on is taken.
+private let firstEventSize = MemoryLayout<ab_event>.size
+
+/// The poll calls' contract: 1 and the event written, 0 when none is waiting, or an error (a
+/// struct_size too small takes no event).
 @inline(__always)
 func deliver(_ next: () -> SessionEvent?, into out: UnsafeMutablePointer<ab_event>?) -> Int32 {
     guard let out else { return AudioBridgeError.invalidArgument.code }
+    guard UnsafeRawPointer(out).load(as: UInt32.self) >= UInt32(firstEventSize) else { return AudioBridgeError.abiMismatch.code }
     guard let event = next() else { return 0 }
-    out.pointee = cEvent(event)
-    return 1
+    return writeGrowable(cEvent(event), to: out, firstVersionSize: firstEventSize) == AudioBridgeStatus.ok ? 1 : AudioBridgeError.abiMismatch.code
 }
 
-/// A SessionEvent as the C struct.
+/// A SessionEvent as the C struct, struct_size set to the bytes valid.
 func cEvent(_ event: SessionEvent) -> ab_event {
     var out = ab_event()
+    out.struct_size = UInt32(MemoryLayout<ab_event>.size)
     out.kind = event.kind.rawValue
     out.digit = CChar(bitPattern: event.digit)
     out.code = event.code

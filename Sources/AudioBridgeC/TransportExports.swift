@@ -42,23 +42,36 @@ final class CTransport: AgentTransport {
 public func abSessionAttachTransport(_ handle: OpaquePointer?, _ ops: UnsafePointer<ab_transport_ops>?) -> Int32 {
     guard let handle else { return AudioBridgeError.invalidArgument.code }
     guard let ops else { return AudioBridgeError.invalidArgument.code }
-    let header = checkHeader(structSize: ops.pointee.struct_size, abiVersion: ops.pointee.abi_version, expectedSize: MemoryLayout<ab_transport_ops>.size)
-    guard header == AudioBridgeStatus.ok else { return header }
-    guard ops.pointee.send_audio != nil, ops.pointee.close != nil else { return AudioBridgeError.invalidArgument.code }
-    let sessionHandle = Unmanaged<SessionHandle>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
-    return status { () throws(AudioBridgeError) in
-        try sessionHandle.engine.attach(CTransport(ops: ops.pointee, sessionHandle: handle), to: sessionHandle.session)
+    let transport: ab_transport_ops
+    do throws(AudioBridgeError) {
+        transport = try readVersioned(ops, as: "ab_transport_ops", acceptedSizes: [MemoryLayout<ab_transport_ops>.size], defaults: ab_transport_ops())
+    } catch {
+        return error.code
     }
+    guard transport.send_audio != nil, transport.close != nil else { return failure(.invalidArgument, "ab_session_attach_transport: send_audio and close are required") }
+    let sessionHandle = Unmanaged<SessionHandle>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+    let result = status { () throws(AudioBridgeError) in
+        try sessionHandle.engine.attach(CTransport(ops: transport, sessionHandle: handle), to: sessionHandle.session)
+    }
+    if result != AudioBridgeStatus.ok { LibraryLog.emit(.error, "ab_session_attach_transport: \(AudioBridgeStatus.message(for: result))") }
+    return result
 }
 
 @_cdecl("ab_session_attach_agent")
 public func abSessionAttachAgent(_ handle: OpaquePointer?, _ uri: UnsafePointer<CChar>?) -> Int32 {
     guard let handle, let uri else { return AudioBridgeError.invalidArgument.code }
     let sessionHandle = Unmanaged<SessionHandle>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
-    return status { () throws(AudioBridgeError) in
-        let agent = try LocalAgentURI.makeAgent(String(cString: uri))
+    let name = String(cString: uri)
+    let result = status { () throws(AudioBridgeError) in
+        let agent = try LocalAgentURI.makeAgent(name)
         try sessionHandle.engine.attach(agent, to: sessionHandle.session)
     }
+    if result == AudioBridgeStatus.ok {
+        LibraryLog.emit(.info, "agent \"\(name)\" attached")
+    } else {
+        LibraryLog.emit(.error, "ab_session_attach_agent \"\(name)\": \(AudioBridgeStatus.message(for: result))")
+    }
+    return result
 }
 
 @_cdecl("ab_session_detach_transport")

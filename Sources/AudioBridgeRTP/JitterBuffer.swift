@@ -73,6 +73,10 @@ public struct JitterBufferStatistics: Equatable, Sendable {
 }
 
 public final class JitterBuffer {
+    /// The most samples one packet may carry: a G.711 payload filling a 1,500-byte datagram
+    /// after the RTP header. Larger packets are refused as too early.
+    public static let maximumPacketSamples = 1_488
+
     public enum InsertResult: Equatable, Sendable {
         case stored, duplicate, late, tooEarly
     }
@@ -132,10 +136,10 @@ public final class JitterBuffer {
         frame = settings.frameSamples
         minimumDelay = Int64(settings.minimumDelayMilliseconds * 8)
         maximumDelay = Int64(settings.maximumDelayMilliseconds * 8)
-        // Room for the largest delay, a few frames of packets arriving early, and the frames
-        // just played (replayed when growing).
+        // Room for the largest delay, the largest packet arriving at once (early by its whole
+        // length), a few frames, and the frames just played (replayed when growing).
         var capacity = 1024
-        while capacity < Int(maximumDelay) + 8 * frame + 1024 { capacity *= 2 }
+        while capacity < Int(maximumDelay) + 2 * Self.maximumPacketSamples + 8 * frame + 1024 { capacity *= 2 }
         self.capacity = capacity
         mask = capacity - 1
         samples = .allocate(capacity: capacity)
@@ -175,6 +179,10 @@ public final class JitterBuffer {
             return .duplicate
         }
         let count = packet.count
+        guard count <= Self.maximumPacketSamples else {
+            statistics.tooEarly &+= 1
+            return .tooEarly
+        }
         let position = newest + Int64(Int32(bitPattern: timestamp &- UInt32(truncatingIfNeeded: newest)))
         let transit = arrival - position
         // A transit far from the others means the sender's timeline moved (a restart, another

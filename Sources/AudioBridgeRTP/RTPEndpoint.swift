@@ -10,8 +10,9 @@ import AudioBridgeCore
 import AudioBridgeSession
 
 public struct RTPEndpointConfiguration: Sendable {
-    /// The audio payload type: 0 (PCMU) for a μ-law session, 8 (PCMA) for A-law, or a dynamic
-    /// type (96–127) carrying L16 big-endian at 8 kHz for a slin16 session.
+    /// The audio payload type: 0 (PCMU) for a μ-law session, 8 (PCMA) for A-law; for a slin16
+    /// session (L16 big-endian at 8 kHz) 10 or 11, Asterisk's static types for 8 kHz slin, or
+    /// the dynamic type (96–127) negotiated for "L16/8000".
     public var payloadType: UInt8 = 0
     /// RFC 4733 telephone-event payload type (Asterisk and most SDP use 101); nil: none.
     public var telephoneEventPayloadType: UInt8? = 101
@@ -26,11 +27,24 @@ public struct RTPEndpointConfiguration: Sendable {
 
     public init() {}
 
+    /// The payload type a codec gets when nothing was negotiated. For 8 kHz L16 no static
+    /// type exists in RFC 3551; 10 is the first of the two Asterisk's RTP engine maps to 8 kHz
+    /// slin (main/rtp_engine.c, and the one it sends), where its 118 would be 16 kHz.
     public static func payloadType(for codec: PhoneCodec) -> UInt8 {
         switch codec {
         case .ulaw: 0
         case .alaw: 8
-        case .slin16: 118  // Asterisk's slin16 type; any dynamic type works when both ends agree
+        case .slin16: slinPayloadType
+        }
+    }
+
+    public static let slinPayloadType: UInt8 = 10
+
+    /// Whether `payloadType` can carry `codec`.
+    public static func accepts(_ payloadType: UInt8, for codec: PhoneCodec) -> Bool {
+        switch (codec, payloadType) {
+        case (.ulaw, 0), (.alaw, 8), (.slin16, 10), (.slin16, 11), (.slin16, 96...127): true
+        default: false
         }
     }
 }
@@ -57,6 +71,10 @@ public struct RTPEndpointStatistics: Equatable, Sendable {
     public var digitsReceived: UInt64 = 0
     public var digitsSent: UInt64 = 0
     public var sourceChanges: UInt64 = 0
+    /// RTCP packets on the RTP port (rtcp-mux): counted, not parsed.
+    public var rtcpPackets: UInt64 = 0
+    /// RFC 3550's fraction lost (× 256) over the last complete report interval.
+    public var fractionLost: UInt8 = 0
     public var jitterBuffer = JitterBufferStatistics()
 
     public init() {}
@@ -67,8 +85,12 @@ public final class RTPEndpoint {
     public let ssrc: UInt32
     /// Largest datagram handled (Ethernet MTU with room to spare).
     public static let maximumPacket = 1500
-    /// The most samples one received packet may carry (120 ms).
-    public static let maximumPacketSamples = 960
+    /// The most samples one received packet may carry: a G.711 payload filling the largest
+    /// datagram (186 ms; ffmpeg fills packets up to its MTU by default).
+    public static let maximumPacketSamples = JitterBuffer.maximumPacketSamples
+    /// How often the fraction lost is taken, on the tick clock: 5 s, RFC 3550's minimum
+    /// receiver-report interval.
+    static let reportIntervalMicroseconds: UInt64 = 5_000_000
 
     private let session: Session
     private let codec: PhoneCodec
@@ -82,6 +104,7 @@ public final class RTPEndpoint {
     private var pendingDigit: (event: UInt8, duration: UInt32)?
     private var counters = RTPEndpointStatistics()
     private var remoteSSRC: UInt32?
+    private var reportIntervalStart: UInt64?
 
     // What we send.
     private var sequenceNumber: UInt16
@@ -97,11 +120,7 @@ public final class RTPEndpoint {
     /// `.invalidArgument` for bad jitter-buffer bounds or half an SRTP key pair.
     public init(session: Session, configuration: RTPEndpointConfiguration) throws(AudioBridgeError) {
         let codec = session.configuration.phoneCodec
-        switch (codec, configuration.payloadType) {
-        case (.ulaw, 0), (.alaw, 8): break
-        case (.slin16, 96...127): break
-        default: throw .unsupportedCodec
-        }
+        guard RTPEndpointConfiguration.accepts(configuration.payloadType, for: codec) else { throw .unsupportedCodec }
         if let eventType = configuration.telephoneEventPayloadType, eventType < 96 || eventType > 127 || eventType == configuration.payloadType { throw .invalidArgument }
         guard (configuration.srtpSendKey == nil) == (configuration.srtpReceiveKey == nil) else { throw .invalidArgument }
         var jitterSettings = configuration.jitterBuffer
@@ -126,7 +145,7 @@ public final class RTPEndpoint {
         timestamp = UInt32.random(in: 0...UInt32.max, using: &random)
         packet = .allocate(byteCount: Self.maximumPacket + 16, alignment: 16)
         packet.initializeMemory(as: UInt8.self, repeating: 0)
-        pcm = .allocate(capacity: Self.maximumPacketSamples)
+        pcm = .allocate(capacity: max(Self.maximumPacketSamples, frameSamples))
         pcm.initialize(repeating: 0)
         frame = .allocate(byteCount: session.media.frameBytes, alignment: 16)
         frame.initializeMemory(as: UInt8.self, repeating: 0)
@@ -142,6 +161,8 @@ public final class RTPEndpoint {
 
     public enum ReceiveResult: Equatable, Sendable {
         case audio, telephoneEvent, comfortNoise
+        /// RTCP multiplexed on the RTP port: counted, not used.
+        case rtcp
         /// Not taken; counted. The call goes on.
         case dropped(AudioBridgeError)
     }
@@ -153,6 +174,12 @@ public final class RTPEndpoint {
         guard datagram.count <= Self.maximumPacket, let source = datagram.baseAddress else {
             counters.malformed &+= 1
             return .dropped(.protocolViolation)
+        }
+        // RFC 5761 §4: with rtcp-mux, a second byte of 192–223 is RTCP's packet type (SRTCP
+        // leaves it in clear). Told apart before SRTP, whose RTP transform it would fail.
+        if datagram.count >= 8, datagram[0] >> 6 == 2, (192...223).contains(datagram[1]) {
+            counters.rtcpPackets &+= 1
+            return .rtcp
         }
         packet.copyMemory(from: UnsafeRawBufferPointer(start: source, count: datagram.count))
         var length = datagram.count
@@ -177,7 +204,7 @@ public final class RTPEndpoint {
             case .began(let e), .beganAndEnded(let e, _):
                 if let digit = TelephoneEvent.digit(forEvent: e) {
                     counters.digitsReceived &+= 1
-                    try? session.media.callerPressed(digit: digit)
+                    _ = session.media.callerPressed(digit: digit)
                 }
             case .ended, nil: break
             }
@@ -224,13 +251,15 @@ public final class RTPEndpoint {
 
     /// One frame period: the next caller frame from the jitter buffer goes into the session,
     /// and the frame the caller should hear comes back as a packet in `out` (SRTP-protected
-    /// when configured); returns its length. Call every `frame_ms` on the media thread.
-    /// Throws `.bufferTooSmall` if `out` cannot hold a packet. Realtime-safe.
-    public func tick(nowMicroseconds: UInt64, into out: UnsafeMutableRawBufferPointer) throws(AudioBridgeError) -> Int {
+    /// when configured); gives its length. Call every `frame_ms` on the media thread. Fails
+    /// with `.bufferTooSmall` if `out` cannot hold a packet. Realtime-safe; a result, not a
+    /// throw, as every media-thread call.
+    public func tick(nowMicroseconds: UInt64, into out: UnsafeMutableRawBufferPointer) -> Result<Int, AudioBridgeError> {
         let tagRoom = sender?.profile.tagLength ?? 0
         let payloadBytes = frameSamples * codec.bytesPerSample
-        guard out.count >= RTPHeader.fixedLength + max(payloadBytes, TelephoneEvent.payloadLength) + tagRoom else { throw .bufferTooSmall }
+        guard out.count >= RTPHeader.fixedLength + max(payloadBytes, TelephoneEvent.payloadLength) + tagRoom else { return .failure(.bufferTooSmall) }
         let now = Int64(nowMicroseconds / 125)
+        takeLossReport(nowMicroseconds: nowMicroseconds)
 
         // Caller → session.
         let callerFrame = UnsafeMutableBufferPointer(rebasing: pcm[0..<frameSamples])
@@ -241,11 +270,12 @@ public final class RTPEndpoint {
         case .alaw: _ = ALaw.encode(UnsafeBufferPointer(callerFrame), into: codes)
         case .slin16: frame.copyMemory(from: UnsafeRawBufferPointer(callerFrame))
         }
-        try session.media.writeCaller(UnsafeRawBufferPointer(frame))
+        // The frame is ours and of the session's size: neither call can fail.
+        _ = session.media.writeCaller(UnsafeRawBufferPointer(frame))
 
         // Session → caller. The frame is always read (it keeps playout moving); while a digit
         // is being sent its packets go instead of audio, as RFC 4733 senders do.
-        _ = try session.media.readCaller(into: frame)
+        _ = session.media.readCaller(into: frame)
         if !digitSender.isActive, let digit = pendingDigit {
             digitSender.start(event: digit.event, timestamp: timestamp, duration: digit.duration, step: UInt32(frameSamples))
             pendingDigit = nil
@@ -275,11 +305,19 @@ public final class RTPEndpoint {
         sequenceNumber &+= 1
         timestamp &+= UInt32(frameSamples)
         if let sender {
-            guard case .success(let protectedLength) = sender.protect(out, length: length) else { throw .internalFailure }
+            guard case .success(let protectedLength) = sender.protect(out, length: length) else { return .failure(.internalFailure) }
             length = protectedLength
         }
         counters.packetsSent &+= 1
-        return length
+        return .success(length)
+    }
+
+    /// Every report interval, the fraction lost over it (reading the statistics changes nothing).
+    private func takeLossReport(nowMicroseconds: UInt64) {
+        guard let start = reportIntervalStart else { reportIntervalStart = nowMicroseconds; return }
+        guard nowMicroseconds &- start >= Self.reportIntervalMicroseconds else { return }
+        counters.fractionLost = receiverStatistics.fractionLostSinceLastReport()
+        reportIntervalStart = nowMicroseconds
     }
 
     /// What the last `tick` exchanged, valid until the next `receive` or `tick`: the caller's
@@ -293,10 +331,11 @@ public final class RTPEndpoint {
     /// then three end packets). Throws `.invalidArgument` for anything but '0'–'9', '*', '#',
     /// 'A'–'D', `.invalidState` with no telephone-event type configured. Media thread;
     /// realtime-safe.
-    public func sendDigit(_ digit: UInt8, durationMilliseconds: Int = 100) throws(AudioBridgeError) {
-        guard configuration.telephoneEventPayloadType != nil else { throw .invalidState }
-        guard let event = TelephoneEvent.event(forDigit: digit), durationMilliseconds > 0 else { throw .invalidArgument }
+    public func sendDigit(_ digit: UInt8, durationMilliseconds: Int = 100) -> Result<Void, AudioBridgeError> {
+        guard configuration.telephoneEventPayloadType != nil else { return .failure(.invalidState) }
+        guard let event = TelephoneEvent.event(forDigit: digit), durationMilliseconds > 0 else { return .failure(.invalidArgument) }
         pendingDigit = (event, UInt32(min(durationMilliseconds, 8000) * 8))
+        return .success(())
     }
 
     /// The counters, the RTP receiver figures and the jitter buffer's. Media thread.
@@ -310,7 +349,4 @@ public final class RTPEndpoint {
         return s
     }
 
-    /// RFC 3550's fraction lost since the previous call (8-bit fixed point, as in a receiver
-    /// report). Media thread.
-    public func fractionLostSinceLastReport() -> UInt8 { receiverStatistics.fractionLostSinceLastReport() }
 }

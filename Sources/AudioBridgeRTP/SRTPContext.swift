@@ -7,9 +7,11 @@
 // allocate nothing: they run per packet on the media thread.
 //
 // SDES gives each direction its own master key, so a call has two contexts: one that protects
-// what we send (our key) and one that unprotects what we receive (the peer's key). A context
-// follows one SSRC at a time; a new SSRC that authenticates restarts the index estimate, as
-// libsrtp does for a stream it learns from the first packet.
+// what we send (our key) and one that unprotects what we receive (the peer's key). The receiver
+// keeps a replay window per SSRC for the last `receiveStreams` SSRCs that authenticated (libsrtp
+// likewise keeps a stream per SSRC, learnt from its first packet), so a packet replayed from a
+// stream the peer has since left is still refused; a new SSRC beyond that replaces the one
+// heard from least recently.
 //
 // Both return a Result rather than throw, like RTPPacketView.read: refusing a forged or replayed
 // packet is routine on the media thread and must not run a will-throw hook.
@@ -47,10 +49,20 @@ public final class SRTPContext {
     private var sendSSRC: UInt32?
     private var sendIndex: UInt64 = 0
 
-    // Receiver: highest authenticated index, replay bitmap (bit n: index highest − n seen).
-    private var receiveSSRC: UInt32?
-    private var receiveIndex: UInt64 = 0
-    private var replayBits: UInt64 = 0
+    /// SSRCs whose replay windows the receiver keeps.
+    public static let receiveStreams = 8
+
+    /// One received stream: highest authenticated index, replay bitmap (bit n: index
+    /// highest − n seen), and when it was last heard from (a count of accepted packets).
+    private struct ReceiveStream {
+        var ssrc: UInt32 = 0
+        var inUse = false
+        var highestIndex: UInt64 = 0
+        var replayBits: UInt64 = 0
+        var lastHeard: UInt64 = 0
+    }
+
+    private let streams: UnsafeMutableBufferPointer<ReceiveStream>
 
     public private(set) var protectedPackets: UInt64 = 0
     public private(set) var unprotectedPackets: UInt64 = 0
@@ -73,11 +85,30 @@ public final class SRTPContext {
         keystream.initializeMemory(as: UInt8.self, repeating: 0)
         digest = .allocate(capacity: HMACSHA1.digestLength)
         digest.initialize(repeating: 0, count: HMACSHA1.digestLength)
+        streams = .allocate(capacity: Self.receiveStreams)
+        streams.initialize(repeating: ReceiveStream())
     }
 
     deinit {
         keystream.deallocate()
         digest.deallocate()
+        streams.deallocate()
+    }
+
+    /// The slot of `ssrc`'s stream, or nil when it has none.
+    private func stream(of ssrc: UInt32) -> Int? {
+        for slot in 0..<streams.count where streams[slot].inUse && streams[slot].ssrc == ssrc { return slot }
+        return nil
+    }
+
+    /// The slot a new stream takes: a free one, else the one heard from least recently.
+    private func slotForNewStream() -> Int {
+        var oldest = 0
+        for slot in 0..<streams.count {
+            if !streams[slot].inUse { return slot }
+            if streams[slot].lastHeard < streams[oldest].lastHeard { oldest = slot }
+        }
+        return oldest
     }
 
     /// Encrypts the RTP packet in `buffer[0..<length]` and appends the tag; gives the new
@@ -126,29 +157,37 @@ public final class SRTPContext {
         }
         let ssrc = loadBigEndian(UInt32.self, at: 8, in: UnsafeRawBufferPointer(packet))
         let sequence = loadBigEndian(UInt16.self, at: 2, in: UnsafeRawBufferPointer(packet))
-        let newStream = receiveSSRC != ssrc
-        let index = newStream ? UInt64(sequence) : Self.estimateIndex(sequence: sequence, highest: receiveIndex)
-        if !newStream, index <= receiveIndex {
-            let age = receiveIndex - index
-            guard age < UInt64(Self.replayWindow), replayBits & (1 << age) == 0 else { replays &+= 1; return .failure(.replayed) }
+        let known = stream(of: ssrc)
+        let index: UInt64
+        if let known {
+            let highest = streams[known].highestIndex
+            index = Self.estimateIndex(sequence: sequence, highest: highest)
+            if index <= highest {
+                let age = highest - index
+                guard age < UInt64(Self.replayWindow), streams[known].replayBits & (1 << age) == 0 else { replays &+= 1; return .failure(.replayed) }
+            }
+        } else {
+            index = UInt64(sequence)
         }
         mac.authenticate(UnsafeRawBufferPointer(packet), suffix: UInt32(truncatingIfNeeded: index >> 16), into: digest)
         var difference: UInt8 = 0
         for i in 0..<profile.tagLength { difference |= digest[i] ^ buffer[rtpLength + i] }
         guard difference == 0 else { authenticationFailures &+= 1; return .failure(.authenticationFailed) }
         guard crypt(UnsafeMutableRawBufferPointer(rebasing: packet[headerLength...]), ssrc: ssrc, index: index) else { return .failure(.cryptoFailure) }
-        if newStream {
-            receiveSSRC = ssrc
-            receiveIndex = index
-            replayBits = 1
-        } else if index > receiveIndex {
-            let shift = index - receiveIndex
-            replayBits = shift >= 64 ? 1 : replayBits << shift | 1
-            receiveIndex = index
-        } else {
-            replayBits |= 1 << (receiveIndex - index)
-        }
         unprotectedPackets &+= 1
+        if let known {
+            let highest = streams[known].highestIndex
+            if index > highest {
+                let shift = index - highest
+                streams[known].replayBits = shift >= 64 ? 1 : streams[known].replayBits << shift | 1
+                streams[known].highestIndex = index
+            } else {
+                streams[known].replayBits |= 1 << (highest - index)
+            }
+            streams[known].lastHeard = unprotectedPackets
+        } else {
+            streams[slotForNewStream()] = ReceiveStream(ssrc: ssrc, inUse: true, highestIndex: index, replayBits: 1, lastHeard: unprotectedPackets)
+        }
         return .success(rtpLength)
     }
 

@@ -106,10 +106,12 @@ public final class MediaEnd {
 
     // MARK: Caller → agent
 
-    /// Takes one caller frame (exactly `frameBytes` in the phone codec). Throws
-    /// `.wrongFrameSize` and changes nothing if the size is wrong. Realtime-safe.
-    public func writeCaller(_ frame: UnsafeRawBufferPointer) throws(AudioBridgeError) {
-        guard frame.count == frameBytes, let base = frame.baseAddress else { throw .wrongFrameSize }
+    /// Takes one caller frame (exactly `frameBytes` in the phone codec). Fails with
+    /// `.wrongFrameSize` and changes nothing if the size is wrong. Realtime-safe. (The media
+    /// thread's calls return results rather than throw: a host's bad input must not run the
+    /// runtime's will-throw hook, which may allocate, on that thread.)
+    public func writeCaller(_ frame: UnsafeRawBufferPointer) -> Result<Void, AudioBridgeError> {
+        guard frame.count == frameBytes, let base = frame.baseAddress else { return .failure(.wrongFrameSize) }
         let codes = UnsafeBufferPointer(start: base.assumingMemoryBound(to: UInt8.self), count: frameSamples)
         switch codec {
         case .ulaw: ULaw.decode(codes, into: callerPCM)
@@ -122,6 +124,7 @@ public final class MediaEnd {
 
         sendUplink(codes)
         detectSpeech()
+        return .success(())
     }
 
     private func sendUplink(_ codes: UnsafeBufferPointer<UInt8>) {
@@ -156,11 +159,12 @@ public final class MediaEnd {
         if committed, pendingBargeIn == nil { pendingBargeIn = .callerSpeech }
     }
 
-    /// Reports a DTMF digit the caller pressed (ASCII '0'–'9', '*', '#', 'A'–'D'). Throws
+    /// Reports a DTMF digit the caller pressed (ASCII '0'–'9', '*', '#', 'A'–'D'). Fails with
     /// `.invalidArgument` for anything else. Realtime-safe; media thread.
-    public func callerPressed(digit: UInt8) throws(AudioBridgeError) {
-        guard Self.isDTMF(digit) else { throw .invalidArgument }
+    public func callerPressed(digit: UInt8) -> Result<Void, AudioBridgeError> {
+        guard Self.isDTMF(digit) else { return .failure(.invalidArgument) }
         emitBoth(SessionEvent(kind: .dtmf, digit: digit))
+        return .success(())
     }
 
     static func isDTMF(_ digit: UInt8) -> Bool {
@@ -170,10 +174,10 @@ public final class MediaEnd {
     // MARK: Agent → caller
 
     /// Writes the next frame the caller hears (exactly `frameBytes`) into `out` and returns the
-    /// byte count. Silence when no agent audio is queued. Throws `.bufferTooSmall` if `out`
+    /// byte count. Silence when no agent audio is queued. Fails with `.bufferTooSmall` if `out`
     /// cannot hold a frame. Realtime-safe.
-    public func readCaller(into out: UnsafeMutableRawBufferPointer) throws(AudioBridgeError) -> Int {
-        guard out.count >= frameBytes, let outBase = out.baseAddress else { throw .bufferTooSmall }
+    public func readCaller(into out: UnsafeMutableRawBufferPointer) -> Result<Int, AudioBridgeError> {
+        guard out.count >= frameBytes, let outBase = out.baseAddress else { return .failure(.bufferTooSmall) }
 
         var cut = pendingBargeIn
         pendingBargeIn = nil
@@ -260,7 +264,7 @@ public final class MediaEnd {
         }
         detector.notePlayed(frame)
         count(shared.framesOut)
-        return frameBytes
+        return .success(frameBytes)
     }
 
     /// Samples of the current item handed to the caller so far.

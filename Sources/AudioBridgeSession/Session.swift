@@ -62,8 +62,8 @@ public final class Session: @unchecked Sendable {
         let frame = UnsafeMutableRawBufferPointer.allocate(byteCount: max(media.frameBytes, 4096), alignment: 16)
         defer { frame.deallocate() }
         frame.initializeMemory(as: UInt8.self, repeating: configuration.phoneCodec == .slin16 ? 0 : (configuration.phoneCodec == .ulaw ? 0xFF : 0xD5))
-        try? media.writeCaller(UnsafeRawBufferPointer(rebasing: frame[..<media.frameBytes]))
-        _ = try? media.readCaller(into: frame)
+        _ = media.writeCaller(UnsafeRawBufferPointer(rebasing: frame[..<media.frameBytes]))
+        _ = media.readCaller(into: frame)
         while agent.readUplink(into: frame) > 0 {}
         media.resetAfterWarmUp()
         shared.mediaTimeMilliseconds.store(0, ordering: .relaxed)

@@ -77,25 +77,40 @@ public struct SessionConfiguration: Equatable, Sendable {
 
     /// Checks every field; throws the error a C host gets for it.
     public func validate() throws(AudioBridgeError) {
-        guard Self.supportedFrameMilliseconds.contains(frameMilliseconds) else { throw .invalidFrameDuration }
+        if let problem { throw problem.error }
+    }
+
+    /// The first value out of range: the error it is and a sentence naming the field (for a
+    /// host's log); nil when the configuration is valid.
+    public var problem: (error: AudioBridgeError, description: String)? {
+        guard Self.supportedFrameMilliseconds.contains(frameMilliseconds) else { return (.invalidFrameDuration, "frame duration \(frameMilliseconds) ms is not 10, 20 or 30") }
         switch agentFormat {
         case .pcm16(let rate):
-            guard Self.supportedAgentSampleRates.contains(rate) else { throw .unsupportedSampleRate }
+            guard Self.supportedAgentSampleRates.contains(rate) else { return (.unsupportedSampleRate, "agent rate \(rate) Hz is not one of \(Self.supportedAgentSampleRates.sorted())") }
         case .g711Passthrough:
-            guard phoneCodec != .slin16 else { throw .invalidArgument }
+            guard phoneCodec != .slin16 else { return (.invalidArgument, "G.711 passthrough needs a G.711 phone codec, not slin16") }
         }
-        guard Resampler.qualityRange.contains(resamplerQuality) else { throw .unsupportedQuality }
-        guard (1_000...600_000).contains(playoutCapacityMilliseconds),
-              (100...60_000).contains(uplinkCapacityMilliseconds),
-              (16...65_536).contains(eventCapacity),
-              (1...10).contains(bargeIn.fadeMilliseconds), bargeIn.fadeMilliseconds <= frameMilliseconds,
-              bargeIn.detector.minimumSpeechMilliseconds >= 0, bargeIn.detector.minimumSpeechMilliseconds <= 1_280,
-              bargeIn.detector.hangoverMilliseconds >= 0, bargeIn.detector.hangoverMilliseconds <= 1_260,
-              bargeIn.detector.endOfTurnMilliseconds >= 0, bargeIn.detector.endOfTurnMilliseconds <= 10_000,
-              bargeIn.detector.thresholdDecibels.isFinite, bargeIn.detector.minimumLevelDbfs.isFinite,
-              bargeIn.detector.echoMarginDecibels.isFinite, bargeIn.detector.agentTalkingExtraDecibels.isFinite,
-              bargeIn.detector.backgroundMarginDecibels.isFinite,
-              bargeIn.arbitration.isValid
-        else { throw .invalidArgument }
+        guard Resampler.qualityRange.contains(resamplerQuality) else { return (.unsupportedQuality, "resampler quality \(resamplerQuality) is not 0–10") }
+        let detector = bargeIn.detector
+        let ranges: [(String, Int, ClosedRange<Int>)] = [
+            ("playout capacity (ms)", playoutCapacityMilliseconds, 1_000...600_000),
+            ("uplink capacity (ms)", uplinkCapacityMilliseconds, 100...60_000),
+            ("event capacity", eventCapacity, 16...65_536),
+            ("fade (ms)", bargeIn.fadeMilliseconds, 1...min(10, frameMilliseconds)),
+            ("minimum speech (ms)", detector.minimumSpeechMilliseconds, 0...1_280),
+            ("hangover (ms)", detector.hangoverMilliseconds, 0...1_260),
+            ("end of turn (ms)", detector.endOfTurnMilliseconds, 0...10_000),
+        ]
+        for (name, value, range) in ranges where !range.contains(value) {
+            return (.invalidArgument, "\(name) \(value) is not \(range.lowerBound)–\(range.upperBound)")
+        }
+        let levels: [(String, Float)] = [
+            ("threshold (dB)", detector.thresholdDecibels), ("minimum level (dBFS)", detector.minimumLevelDbfs),
+            ("echo margin (dB)", detector.echoMarginDecibels), ("agent-talking extra (dB)", detector.agentTalkingExtraDecibels),
+            ("background margin (dB)", detector.backgroundMarginDecibels),
+        ]
+        for (name, value) in levels where !value.isFinite { return (.invalidArgument, "\(name) is not a finite number") }
+        guard bargeIn.arbitration.isValid else { return (.invalidArgument, "barge-in confirm/max-pause times are out of range (confirm 0–2000 ms, max pause confirm–5000 ms)") }
+        return nil
     }
 }

@@ -24,14 +24,11 @@ public final class SessionEchoLoop {
     /// One frame both ways; returns the bytes written to `heard`. Realtime-safe.
     @discardableResult
     public func processFrame(caller: UnsafeRawBufferPointer, heard: UnsafeMutableRawBufferPointer) -> Int {
-        do throws(AudioBridgeError) {
-            try session.media.writeCaller(caller)
-            let bytes = session.agent.readUplink(into: agentBuffer)
-            _ = try session.agent.writeDownlink(item: 1, UnsafeRawBufferPointer(rebasing: agentBuffer[..<bytes]))
-            while session.pollEvent() != nil {}
-            return try session.media.readCaller(into: heard)
-        } catch {
-            return 0
-        }
+        guard case .success = session.media.writeCaller(caller) else { return 0 }
+        let bytes = session.agent.readUplink(into: agentBuffer)
+        _ = try? session.agent.writeDownlink(item: 1, UnsafeRawBufferPointer(rebasing: agentBuffer[..<bytes]))
+        while session.pollEvent() != nil {}
+        guard case .success(let written) = session.media.readCaller(into: heard) else { return 0 }
+        return written
     }
 }

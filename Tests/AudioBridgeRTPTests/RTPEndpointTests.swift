@@ -3,6 +3,7 @@ import AllocationCounter
 import AudioBridgeCore
 import AudioBridgeRTP
 import AudioBridgeSession
+import AudioBridgeTestSupport
 import AudioBridgeTransports
 import Foundation
 import Testing
@@ -33,7 +34,7 @@ final class RTPCall {
 
     func tick() throws {
         var out = [UInt8](repeating: 0, count: 1600)
-        let count = try out.withUnsafeMutableBytes { try endpoint.tick(nowMicroseconds: now, into: $0) }
+        let count = try out.withUnsafeMutableBytes { try endpoint.tick(nowMicroseconds: now, into: $0).get() }
         sent.append(Array(out.prefix(count)))
         now += 20_000
     }
@@ -142,6 +143,49 @@ struct RTPEndpointTests {
         #expect(stats.packetsReceived == 100 && stats.packetsSent == 100 && stats.cumulativeLost == 0)
     }
 
+    /// Packets of any length are re-framed by timestamp: ptime 10, 20, 30, 40 and 60 ms, and
+    /// ffmpeg's default packetisation (payloads filling its MTU, 1,460 then 588 bytes). Each packet
+    /// leaves the sender when its last sample is ready and arrives 5 ms later; the caller's
+    /// audio reaches the agent side bit-exact after the first frame's fade-in, nothing concealed.
+    @Test(arguments: [[80], [160], [240], [320], [480], [1460, 588]])
+    func anyPacketLengthIsReframedBitExact(pattern: [Int]) throws {
+        let call = try RTPCall(bargeIn: false)
+        var random = SplitMix64(seed: UInt64(pattern[0]))
+        let codes = (0..<8000 * 4).map { _ in UInt8(truncatingIfNeeded: random.next()) | 0x10 }  // no μ-law zero
+        var packets: [(arrival: UInt64, bytes: [UInt8])] = []
+        var start = 0, k = 0
+        while start < codes.count {
+            let length = min(pattern[k % pattern.count], codes.count - start)
+            let header = RTPHeader(marker: k == 0, payloadType: 0, sequenceNumber: UInt16(truncatingIfNeeded: 40_000 + k), timestamp: UInt32(truncatingIfNeeded: 7_000 + start), ssrc: 0x1234)
+            packets.append((UInt64(start + length) * 125 + 5_000, RTPPacket(header: header, payload: Array(codes[start..<(start + length)])).serialized()))
+            start += length
+            k += 1
+        }
+        var next = 0
+        var uplink: [Int16] = []
+        while call.now < UInt64(codes.count) * 125 + 400_000 {
+            while next < packets.count, packets[next].arrival <= call.now {
+                #expect(call.receive(packets[next].bytes, lateBy: 0) == .audio)
+                next += 1
+            }
+            try call.tick()
+            uplink += call.uplink()
+        }
+        let expected = codes.map(ULaw.decode)
+        let first = try #require(uplink.firstIndex { $0 != 0 })
+        // The first frame fades in; from the second on, every sample is the caller's.
+        let offset = first / 160 * 160
+        let compared = Array(uplink[(offset + 160)...].prefix(expected.count - 160))
+        #expect(compared.count == expected.count - 160)
+        #expect(zip(compared, expected[160...]).filter { $0 != $1 }.count == 0)
+        let stats = call.endpoint.statistics
+        #expect(stats.packetsReceived == UInt64(packets.count) && stats.malformed == 0)
+        // Concealment only after the stream's end (three fading frames, then silence).
+        #expect(stats.jitterBuffer.late == 0 && stats.jitterBuffer.tooEarly == 0 && stats.jitterBuffer.framesConcealed == 3,
+                "\(stats.jitterBuffer)")
+        #expect(stats.jitterBuffer.framesPlayed == UInt64(codes.count / 160))
+    }
+
     /// RFC 4733 events as Asterisk sends them (updates, the end three times) become one DTMF
     /// event per key press; and a digit we send goes out as telephone-events.
     @Test func telephoneEventsAreDigitsBothWays() throws {
@@ -163,7 +207,7 @@ struct RTPEndpointTests {
         #expect(call.events().filter { $0.kind == .dtmf }.map(\.digit) == Array("1#1".utf8))
         #expect(call.endpoint.statistics.digitsReceived == 3)
 
-        try call.endpoint.sendDigit(UInt8(ascii: "7"), durationMilliseconds: 60)
+        try call.endpoint.sendDigit(UInt8(ascii: "7"), durationMilliseconds: 60).get()
         call.sent.removeAll()
         for _ in 0..<8 { try call.tick() }
         let events = try call.sent.map { try RTPPacketView.parse($0) }.filter { $0.header.payloadType == 101 }
@@ -171,7 +215,7 @@ struct RTPEndpointTests {
         let payloads = call.sent.filter { (try? RTPPacketView.parse($0).header.payloadType) == 101 }.map { $0.withUnsafeBytes { TelephoneEvent.parse(UnsafeRawBufferPointer(rebasing: $0[12...]))! } }
         #expect(payloads.map(\.event) == [7, 7, 7, 7, 7] && payloads.map(\.isEnd) == [false, false, true, true, true])
         #expect(Set(events.map(\.header.timestamp)).count == 1 && events.first?.header.marker == true)
-        #expect(throws: AudioBridgeError.invalidArgument) { try call.endpoint.sendDigit(UInt8(ascii: "x")) }
+        #expect(throws: AudioBridgeError.invalidArgument) { try call.endpoint.sendDigit(UInt8(ascii: "x")).get() }
     }
 
     /// Garbage, a wrong payload type, truncated packets and comfort noise are counted and
@@ -253,15 +297,22 @@ struct RTPEndpointFuzzTests {
         let call = try RTPCall { if srtp { $0.srtpSendKey = key; $0.srtpReceiveKey = key } }
         let peer = try #require(SRTPContext(profile: .aes128CmHmacSha1_80, masterKey: key))
         var random = Xorshift(seed: srtp ? 11 : 12)
-        var taken = 0, refused = 0
+        var taken = 0, refused = 0, rtcp = 0
+        // With SRTP the sequence numbers are each stream's own, reordered by up to ±4 and some
+        // repeated (replays): a sender jumping at random would move the receiver's rollover
+        // estimate away from its own, after which nothing authenticates (RFC 3711 §3.3.1).
+        var sequences: [UInt16] = [0, 0, 0]
         for i in 0..<100_000 {
             var bytes: [UInt8]
             switch random.next() % 4 {
             case 0: bytes = (0..<Int(random.next() % 300)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
             default:
+                let ssrc = Int(random.next() % 3)
+                sequences[ssrc] &+= 1
+                let sequence = srtp ? sequences[ssrc] &+ UInt16(random.next() % 9) &- 4 : UInt16(truncatingIfNeeded: random.next())
                 let header = RTPHeader(marker: random.next() % 9 == 0, payloadType: [0, 0, 0, 101, 13, 8, UInt8(random.next() % 128)][Int(random.next() % 7)],
-                                       sequenceNumber: UInt16(truncatingIfNeeded: random.next()), timestamp: UInt32(truncatingIfNeeded: random.next()),
-                                       ssrc: UInt32(random.next() % 3))
+                                       sequenceNumber: sequence, timestamp: UInt32(truncatingIfNeeded: random.next()),
+                                       ssrc: UInt32(ssrc))
                 bytes = RTPPacket(header: header, payload: (0..<Int(random.next() % 400)).map { _ in UInt8(truncatingIfNeeded: random.next()) }).serialized()
                 if srtp, random.next() % 4 != 0 {
                     bytes += [UInt8](repeating: 0, count: 10)
@@ -272,13 +323,15 @@ struct RTPEndpointFuzzTests {
             }
             switch call.receive(bytes) {
             case .dropped: refused += 1
+            case .rtcp: rtcp += 1
             default: taken += 1
             }
             if i % 5 == 0 { try call.tick() }
         }
         let s = call.endpoint.statistics
-        #expect(taken + refused == 100_000)
+        #expect(taken + refused + rtcp == 100_000)
         #expect(s.packetsReceived == UInt64(taken))
+        #expect(s.rtcpPackets == UInt64(rtcp) && rtcp > 0, "RTCP's second byte (192–223) came up: \(rtcp)")
         #expect(s.malformed + s.unknownPayloadType + s.srtpAuthenticationFailures + s.srtpReplays == UInt64(refused))
         #expect(taken > 10_000 && refused > 10_000, "both paths ran: \(taken) taken, \(refused) refused")
     }
@@ -317,7 +370,7 @@ struct RTPEndpointAllocationTests {
         func frame(_ i: Int) throws(AudioBridgeError) {
             if i % 7 != 0 { _ = call.endpoint.receive(packet(i), arrivalMicroseconds: now) }
             if i % 10 == 5, i > 100 { _ = call.endpoint.receive(packet(i - 100), arrivalMicroseconds: now) }  // a replay
-            sentBytes += try call.endpoint.tick(nowMicroseconds: now, into: out)
+            sentBytes += try call.endpoint.tick(nowMicroseconds: now, into: out).get()
             now += 20_000
             while call.session.agent.readUplink(into: out) > 0 {}
             while call.session.pollEvent() != nil {}

@@ -72,9 +72,9 @@ struct PlayoutTests {
             var heardCodes: [UInt8] = []
             for _ in 0..<12 {
                 let callerFrame = [UInt8](repeating: 0x42, count: 160)
-                try callerFrame.withUnsafeBytes { try h.session.media.writeCaller($0) }
+                try callerFrame.withUnsafeBytes { try h.session.media.writeCaller($0).get() }
                 var out = [UInt8](repeating: 0, count: 160)
-                _ = try out.withUnsafeMutableBytes { try h.session.media.readCaller(into: $0) }
+                _ = try out.withUnsafeMutableBytes { try h.session.media.readCaller(into: $0).get() }
                 heardCodes += out
             }
             #expect(Array(heardCodes.prefix(codes.count)) == codes, "\(codec)")

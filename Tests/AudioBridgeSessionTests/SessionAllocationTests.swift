@@ -38,11 +38,11 @@ struct SessionAllocationTests {
                 try session.agent.endItem(item)
             }
             if i % 1000 == 500 { session.interrupt() }
-            if i % 1000 == 700 { try session.media.callerPressed(digit: 0x35) }
+            if i % 1000 == 700 { try session.media.callerPressed(digit: 0x35).get() }
             // A short sound (pauses, then resumes) and then real talk (pauses, then commits).
             let caller = (i % 100 >= 10 && i % 100 < 17) || (i % 100 >= 30 && i % 100 < 45) ? talkingBytes : quietBytes
-            try session.media.writeCaller(UnsafeRawBufferPointer(caller))
-            _ = try session.media.readCaller(into: heard)
+            try session.media.writeCaller(UnsafeRawBufferPointer(caller)).get()
+            _ = try session.media.readCaller(into: heard).get()
             while session.agent.readUplink(into: uplink) > 0 {}
             while let event = session.pollEvent() {
                 events += 1

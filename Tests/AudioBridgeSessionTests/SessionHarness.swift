@@ -42,9 +42,9 @@ final class SessionHarness {
     /// One frame both ways: the caller says `frame` (silence when nil), then hears one frame.
     func step(caller frame: [Int16]? = nil) throws {
         let samples = frame ?? [Int16](repeating: 0, count: frameSamples)
-        try encode(samples).withUnsafeBytes { try session.media.writeCaller($0) }
+        try encode(samples).withUnsafeBytes { try session.media.writeCaller($0).get() }
         var out = [UInt8](repeating: 0, count: configuration.frameBytes)
-        let written = try out.withUnsafeMutableBytes { try session.media.readCaller(into: $0) }
+        let written = try out.withUnsafeMutableBytes { try session.media.readCaller(into: $0).get() }
         precondition(written == configuration.frameBytes)
         heard += decode(out)
         while let event = session.pollEvent() { events.append(event) }

@@ -27,10 +27,10 @@ struct SessionInputTests {
         let h = try SessionHarness()
         for size in [0, 1, 159, 161, 320 - 1, 321, 640] {
             let frame = [UInt8](repeating: 0, count: size)
-            #expect(throws: AudioBridgeError.wrongFrameSize) { try frame.withUnsafeBytes { try h.session.media.writeCaller($0) } }
+            #expect(throws: AudioBridgeError.wrongFrameSize) { try frame.withUnsafeBytes { try h.session.media.writeCaller($0).get() } }
         }
         var small = [UInt8](repeating: 0, count: 319)
-        #expect(throws: AudioBridgeError.bufferTooSmall) { _ = try small.withUnsafeMutableBytes { try h.session.media.readCaller(into: $0) } }
+        #expect(throws: AudioBridgeError.bufferTooSmall) { _ = try small.withUnsafeMutableBytes { try h.session.media.readCaller(into: $0).get() } }
         try h.agentSays(item: 1, h.agentTone(milliseconds: 100))
         try h.agentEnds(item: 1)
         try h.silence(frames: 6)
@@ -49,9 +49,9 @@ struct SessionInputTests {
 
     @Test func dtmfDigitsAreEventsAndOthersAreRejected() throws {
         let h = try SessionHarness()
-        for digit in Array("0123456789*#ABCD".utf8) { try h.session.media.callerPressed(digit: digit) }
+        for digit in Array("0123456789*#ABCD".utf8) { try h.session.media.callerPressed(digit: digit).get() }
         for bad in Array("xE a".utf8) + [0, 255] {
-            #expect(throws: AudioBridgeError.invalidArgument) { try h.session.media.callerPressed(digit: bad) }
+            #expect(throws: AudioBridgeError.invalidArgument) { try h.session.media.callerPressed(digit: bad).get() }
         }
         try h.silence(frames: 1)
         #expect(String(decoding: h.events(.dtmf).map(\.digit), as: UTF8.self) == "0123456789*#ABCD")
@@ -59,12 +59,12 @@ struct SessionInputTests {
 
     @Test func eventOverflowIsCountedAndReported() throws {
         let h = try SessionHarness { $0.eventCapacity = 16 }
-        for _ in 0..<40 { try h.session.media.callerPressed(digit: 0x31) }
+        for _ in 0..<40 { try h.session.media.callerPressed(digit: 0x31).get() }
         var events: [SessionEvent] = []
         while let e = h.session.pollEvent() { events.append(e) }
         #expect(events.count == 16)
         #expect(h.session.statistics.eventsDropped == 24)
-        try h.session.media.callerPressed(digit: 0x32)  // room again: the loss is reported first
+        try h.session.media.callerPressed(digit: 0x32).get()  // room again: the loss is reported first
         let next = h.session.pollEvent(), after = h.session.pollEvent()
         #expect(next?.kind == .eventsDropped && next?.count == 24)
         #expect(after?.kind == .dtmf && after?.digit == 0x32)
@@ -83,9 +83,9 @@ struct SessionInputTests {
 
     @Test func eventsFromBothSidesComeOutInOrder() throws {
         let h = try SessionHarness()
-        try h.session.media.callerPressed(digit: 0x31)
+        try h.session.media.callerPressed(digit: 0x31).get()
         h.session.agent.report(SessionEvent(kind: .transportConnected))
-        try h.session.media.callerPressed(digit: 0x32)
+        try h.session.media.callerPressed(digit: 0x32).get()
         h.session.agent.report(SessionEvent(kind: .transportError, code: -3))
         var kinds: [SessionEvent.Kind] = []
         while let e = h.session.pollEvent() { kinds.append(e.kind) }

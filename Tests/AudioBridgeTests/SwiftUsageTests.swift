@@ -13,7 +13,8 @@ struct SwiftUsageTests {
         try engine.attach(EchoAgent(), to: session)
         let events = session.eventStream()
         // the media loop: every 20 ms, one caller frame in and one out
-        // try session.media.writeCaller(callerFrame); _ = try session.media.readCaller(into: heardFrame)
+        // guard case .success = session.media.writeCaller(callerFrame),
+        //       case .success(let bytes) = session.media.readCaller(into: heardFrame) else { return }
         // ---
 
         let media = Task.detached {
@@ -21,8 +22,11 @@ struct SwiftUsageTests {
             for frame in 0..<150 {
                 let talking = frame >= 5 && frame < 55
                 let caller = (0..<160).map { n in ULaw.encode(talking ? Int16(12000 * sin(Double(frame * 160 + n) * 2 * .pi * 300 / 8000)) : 0) }
-                try caller.withUnsafeBytes { try session.media.writeCaller($0) }
-                _ = try out.withUnsafeMutableBytes { try session.media.readCaller(into: $0) }
+                guard case .success = caller.withUnsafeBytes({ session.media.writeCaller($0) }),
+                      case .success(let bytes) = out.withUnsafeMutableBytes({ session.media.readCaller(into: $0) }), bytes == 160 else {
+                    Issue.record("a media call failed at frame \(frame)")
+                    return
+                }
                 try await Task.sleep(for: .milliseconds(2))  // faster than real time; the engine keeps up
             }
         }

@@ -34,10 +34,10 @@ final class Call {
             phase += 2 * .pi * frequency * 160 / 8000
         }
         samples += 160
-        try frame.withUnsafeBytes { try session.media.writeCaller($0) }
+        try frame.withUnsafeBytes { try session.media.writeCaller($0).get() }
         engine.serviceOnce()
         var out = [Int16](repeating: 0, count: 160)
-        _ = try out.withUnsafeMutableBytes { try session.media.readCaller(into: $0) }
+        _ = try out.withUnsafeMutableBytes { try session.media.readCaller(into: $0).get() }
         heard += out
         while let e = session.pollEvent() { events.append(e) }
     }
@@ -90,7 +90,7 @@ struct LocalAgentTests {
         var frame = [Int16](repeating: 0, count: 160)
         for _ in 0..<60 {
             agent.poll(session)
-            _ = try frame.withUnsafeMutableBytes { try session.media.readCaller(into: $0) }
+            _ = try frame.withUnsafeMutableBytes { try session.media.readCaller(into: $0).get() }
             heard += frame
         }
         let first = heard.firstIndex { $0 != 0 } ?? 0, last = heard.lastIndex { $0 != 0 } ?? 0
@@ -181,8 +181,8 @@ struct LocalAgentTests {
         let silentFrame = [UInt8](repeating: 0xFF, count: 160)
         for _ in 0..<500 where !started {
             usleep(2000)
-            try silentFrame.withUnsafeBytes { try session.media.writeCaller($0) }
-            _ = try out.withUnsafeMutableBytes { try session.media.readCaller(into: $0) }
+            try silentFrame.withUnsafeBytes { try session.media.writeCaller($0).get() }
+            _ = try out.withUnsafeMutableBytes { try session.media.readCaller(into: $0).get() }
             while let e = session.pollEvent() { if e.kind == .playoutStarted { started = true } }
         }
         #expect(started)

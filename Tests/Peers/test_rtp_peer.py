@@ -2,8 +2,9 @@
 """The RTP external-media mode against ffmpeg, an independent RTP implementation: ffmpeg streams
 the sample WAV as PCMU RTP to `serve --rtp` in real time, another ffmpeg receives the bridge's
 RTP (described by an SDP file) into a WAV. With the echo agent the caller's words come back, so
-what ffmpeg received must be the caller's audio, sample for sample. Then RFC 4733 key presses,
-written here from the RFC with duplicated packets and triple ends, must arrive once each."""
+what ffmpeg received must be the caller's audio, sample for sample — in 20 ms packets and in
+ffmpeg's own default packet sizes. Then RFC 4733 key presses, written here from the RFC with
+duplicated packets and triple ends, must arrive once each."""
 import shutil
 import socket
 import struct
@@ -48,7 +49,10 @@ def telephone_event_packets(event: int, seq: int, timestamp: int, ssrc: int):
     return packets
 
 
-def test_ffmpeg_streams_a_call_through_the_rtp_mode(tmp_path):
+def stream_through_the_bridge(tmp_path, source_filter, after_stream=None):
+    """ffmpeg streams the sample as PCMU RTP through `serve --rtp --agent echo` while another
+    ffmpeg records what the bridge sends back. `after_stream(server, port)` runs before the
+    server stops. Returns (what ffmpeg received, the server's RTP summary match)."""
     ffmpeg = shutil.which("ffmpeg")
     assert ffmpeg, "ffmpeg is the independent RTP peer (make deps installs it)"
     bridge_port, listen_port = free_port_pair(), free_port_pair()
@@ -66,37 +70,25 @@ def test_ffmpeg_streams_a_call_through_the_rtp_mode(tmp_path):
                                      "-i", str(sdp), "-t", "19", "-c:a", "pcm_s16le", "-y", str(heard_path)],
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         time.sleep(1)
-        # 160-sample frames from the filter graph, paced by -re: one packet every 20 ms.
-        subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
-                        f"amovie={SAMPLE},asetnsamples=n=160:p=0", "-c:a", "pcm_mulaw", "-ar", "8000", "-ac", "1",
+        subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", source_filter,
+                        "-c:a", "pcm_mulaw", "-ar", "8000", "-ac", "1",
                         "-f", "rtp", f"rtp://127.0.0.1:{bridge_port}"], check=True, timeout=40, capture_output=True)
         output, _ = receiver.communicate(timeout=40)
         assert receiver.returncode == 0, output
-
-        # Key presses from another source, each packet sent twice.
-        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        seq, timestamp = 30_000, 1_000_000
-        for event in (1, 11, 9):
-            for packet in telephone_event_packets(event, seq, timestamp, 0xD7F0):
-                sender.sendto(packet, ("127.0.0.1", bridge_port))
-                sender.sendto(packet, ("127.0.0.1", bridge_port))
-                time.sleep(0.02)
-            seq, timestamp = seq + 6, timestamp + 8000
-        sender.close()
-        server.wait_for(r"digit=9 .*dtmf")
-        digits = [line.split("digit=")[1][0] for line in server.lines if "digit=" in line and line.endswith("dtmf")]
-        assert digits == ["1", "#", "9"], server.lines[-20:]
+        if after_stream:
+            after_stream(server, bridge_port)
         server.stop()
         summary = server.wait_for(r"RTP (\d+) packets in, (\d+) out, (-?\d+) lost, .*, (\d+) late, (\d+) frames concealed, (\d+) digits, (\d+) refused")
-        packets_in, packets_out, _, late, _, digit_count, refused = map(int, summary.groups())
-        assert packets_in >= 400 and packets_out >= 900
-        assert (late, digit_count, refused) == (0, 3, 0)
-
-    caller = [ulaw_decode(code) for code in read_ulaw_wav(SAMPLE)]
     with wave.open(str(heard_path)) as recording:
         assert (recording.getframerate(), recording.getnchannels()) == (8000, 1)
         heard = list(struct.unpack(f"<{recording.getnframes()}h", recording.readframes(recording.getnframes())))
-    # The echo: where it starts in what ffmpeg received, and where that is in the caller's audio.
+    return heard, summary
+
+
+def assert_echo_is_the_caller(heard):
+    """Where the echo starts in what ffmpeg received, and where that is in the caller's audio:
+    from there on, sample for sample the caller's."""
+    caller = [ulaw_decode(code) for code in read_ulaw_wav(SAMPLE)]
     start = next(i for i, sample in enumerate(heard) if sample != 0)
     probe = heard[start + 4000:start + 4160]
     offsets = [offset for offset in range(len(caller) - 160) if caller[offset:offset + 160] == probe]
@@ -106,3 +98,36 @@ def test_ffmpeg_streams_a_call_through_the_rtp_mode(tmp_path):
     equal = sum(1 for i in range(compared) if heard[start + i] == caller[offset + i])
     assert compared >= 6 * 8000, f"{compared / 8000:.1f} s of echo received"
     assert equal / compared > 0.999, f"{equal} of {compared} samples identical"
+
+
+def test_ffmpeg_streams_a_call_through_the_rtp_mode(tmp_path):
+    def press_keys(server, port):
+        # Key presses from another source, each packet sent twice.
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        seq, timestamp = 30_000, 1_000_000
+        for event in (1, 11, 9):
+            for packet in telephone_event_packets(event, seq, timestamp, 0xD7F0):
+                sender.sendto(packet, ("127.0.0.1", port))
+                sender.sendto(packet, ("127.0.0.1", port))
+                time.sleep(0.02)
+            seq, timestamp = seq + 6, timestamp + 8000
+        sender.close()
+        server.wait_for(r"digit=9 .*dtmf")
+        digits = [line.split("digit=")[1][0] for line in server.lines if "digit=" in line and line.endswith("dtmf")]
+        assert digits == ["1", "#", "9"], server.lines[-20:]
+
+    # 160-sample frames from the filter graph, paced by -re: one packet every 20 ms.
+    heard, summary = stream_through_the_bridge(tmp_path, f"amovie={SAMPLE},asetnsamples=n=160:p=0", press_keys)
+    packets_in, packets_out, _, late, _, digit_count, refused = map(int, summary.groups())
+    assert packets_in >= 400 and packets_out >= 900
+    assert (late, digit_count, refused) == (0, 3, 0)
+    assert_echo_is_the_caller(heard)
+
+
+def test_ffmpegs_default_packetisation_is_reframed(tmp_path):
+    """ffmpeg's own packet sizes (payloads up to its MTU: 1,460 then 588 bytes here, 183 and 74
+    ms), as a new user's first try sends them: every packet taken, the echo bit-exact."""
+    heard, summary = stream_through_the_bridge(tmp_path, f"amovie={SAMPLE}")
+    packets_in, _, _, late, _, _, refused = map(int, summary.groups())
+    assert packets_in >= 40 and (late, refused) == (0, 0)
+    assert_echo_is_the_caller(heard)

@@ -56,7 +56,7 @@ enum { FRAME_SAMPLES = 160, FRAME_BYTES = 320 };
 /*! Logs the session's events on the channel thread (not per frame: only when something happens). */
 static void log_events(ab_session *session, const char *channel_name)
 {
-	ab_event event;
+	ab_event event = {.struct_size = sizeof(ab_event)};
 
 	while (ab_session_poll_event(session, &event) == 1) {
 		switch (event.kind) {

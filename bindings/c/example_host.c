@@ -148,7 +148,7 @@ int main(int argc, char **argv) {
         ab_engine_service(engine); /* the I/O side's turn */
         if ((status = ab_session_read_caller(session, heard + f * frame_bytes, frame_bytes, &written)) != AB_OK) return fail("read_caller", status);
 
-        ab_event event;
+        ab_event event = {.struct_size = sizeof(ab_event)};
         while (ab_session_poll_event(session, &event) == 1) {
             counts[event.kind < 16 ? event.kind : 0]++;
             printf("t=%6llums %-22s", (unsigned long long)event.timestamp_ms, event_name(event.kind));

@@ -82,7 +82,7 @@ static int frame(ab_session *s, int i, int deliberate_malloc, unsigned long *bar
     status |= ab_session_write_caller(s, speaking ? talking : quiet, FRAME);
     status |= ab_session_read_caller(s, heard, sizeof heard, &n);
     do { status |= ab_session_read_uplink(s, uplink, sizeof uplink, &n); } while (n > 0);
-    ab_event event;
+    ab_event event = {.struct_size = sizeof(ab_event)};
     while (ab_session_poll_event(s, &event) == 1) if (event.kind == AB_EVENT_BARGE_IN) (*barge_ins)++;
     while (ab_session_poll_agent_event(s, &event) == 1) {}
     if (deliberate_malloc) {
@@ -180,7 +180,7 @@ static void run_rtp(void) {
         status |= ab_rtp_receive(rtp_a, to_a, length_a, now);
         do { status |= ab_session_read_uplink(b, uplink, sizeof uplink, &n); } while (n > 0);
         do { status |= ab_session_read_uplink(a, uplink, sizeof uplink, &n); } while (n > 0);
-        ab_event event;
+        ab_event event = {.struct_size = sizeof(ab_event)};
         while (ab_session_poll_event(a, &event) == 1) {}
         while (ab_session_poll_event(b, &event) == 1) {}
         while (ab_session_poll_agent_event(a, &event) == 1) {}

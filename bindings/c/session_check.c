@@ -162,7 +162,7 @@ static void check_playout_and_barge_in(ab_engine *engine) {
        lasted the confirmation time (240 ms). */
     for (int f = 0; f < 40; f++) step(session, NULL, heard);
     int barge_ins = 0, speech = 0, dtmf = 0, started = 0, pauses = 0;
-    ab_event event, cut, pause;
+    ab_event event = {.struct_size = sizeof(ab_event)}, cut, pause;
     memset(&cut, 0, sizeof cut);
     memset(&pause, 0, sizeof pause);
     for (int f = 0; f < 30; f++) {
@@ -290,7 +290,7 @@ static void check_host_transport(void) {
         CHECK(ab_engine_service(engine) == AB_OK);
         CHECK(ab_session_read_caller(session, heard, sizeof heard, &written) == AB_OK);
         for (int i = 0; i < FRAME; i++) if (heard[i] != 0xFF) { played++; break; }
-        ab_event event;
+        ab_event event = {.struct_size = sizeof(ab_event)};
         while (ab_session_poll_event(session, &event) == 1) {
             if (event.kind == AB_EVENT_PLAYOUT_FINISHED && event.item == 5 && event.heard_samples >= 798 && event.heard_samples <= 802) finished++;
             if (event.kind == AB_EVENT_TRANSPORT_CONNECTED) connected++;

@@ -3,6 +3,7 @@
  * protects are accepted by libaudiobridge and the other way round, for both profiles, across a
  * sequence-number rollover; a tampered packet is refused. Then a whole ab_rtp endpoint: its
  * SRTP output is read by libsrtp2, and libsrtp2's packets become the session's caller audio.
+ * Replays are refused across SSRC changes.
  * Build: cc srtp_interop.c $(pkg-config --cflags --libs audiobridge libsrtp2) */
 #include <audiobridge.h>
 #include <srtp2/srtp.h>
@@ -92,6 +93,48 @@ static void interoperate(int profile) {
     srtp_dealloc(their_receiver);
 }
 
+/* A peer that changes SSRC (a transfer, a re-INVITE, a media server switching streams) and a
+ * replay of the first stream afterwards: libsrtp2 protects both streams; the first stream's
+ * packets are refused when replayed, before and after the change, while its new packets, and
+ * the second stream's, are taken. Then more streams than the receiver keeps windows for. */
+static void replays_across_ssrc_changes(void) {
+    int profile = AB_SRTP_AES128_CM_HMAC_SHA1_80;
+    srtp_t their_sender = libsrtp_session(raw_forward, profile, 0);
+    ab_srtp *our_receiver = NULL;
+    CHECK(ab_srtp_create(profile, key_forward, &our_receiver) == AB_OK);
+    enum { streams = 12, per_stream = 20 };
+    static unsigned char sent[streams][per_stream][200];
+    static int sent_length[streams][per_stream];
+    for (int s = 0; s < streams; s++) {
+        for (int i = 0; i < per_stream; i++) {
+            sent_length[s][i] = make_packet(sent[s][i], (uint16_t)(1000 * s + i), (uint32_t)i * 160u, 0x5000u + (uint32_t)s);
+            CHECK(srtp_protect(their_sender, sent[s][i], &sent_length[s][i]) == srtp_err_status_ok);
+        }
+    }
+    unsigned char packet[200];
+    size_t out = 0;
+#define OFFER(s, i) (memcpy(packet, sent[s][i], (size_t)sent_length[s][i]), ab_srtp_unprotect(our_receiver, packet, (size_t)sent_length[s][i], &out))
+    /* Stream 0's first half, then stream 1, then a replay of stream 0. */
+    for (int i = 0; i < per_stream / 2; i++) CHECK(OFFER(0, i) == AB_OK);
+    CHECK(OFFER(0, 3) == AB_E_PROTOCOL);
+    for (int i = 0; i < per_stream; i++) CHECK(OFFER(1, i) == AB_OK);
+    CHECK(OFFER(0, 3) == AB_E_PROTOCOL);
+    CHECK(OFFER(0, per_stream / 2 - 1) == AB_E_PROTOCOL);
+    CHECK(OFFER(1, 5) == AB_E_PROTOCOL);
+    /* Stream 0 comes back: its new packets are taken, its old ones still refused. */
+    for (int i = per_stream / 2; i < per_stream; i++) CHECK(OFFER(0, i) == AB_OK);
+    CHECK(OFFER(0, 0) == AB_E_PROTOCOL);
+    /* Ten more streams: the receiver keeps 8 windows, so stream 0 (heard from least recently)
+     * and 1 lose theirs; the 8 most recent keep refusing replays. */
+    for (int s = 2; s < streams; s++) {
+        for (int i = 0; i < per_stream; i++) CHECK(OFFER(s, i) == AB_OK);
+    }
+    for (int s = streams - 8; s < streams; s++) CHECK(OFFER(s, per_stream - 2) == AB_E_PROTOCOL);
+#undef OFFER
+    ab_srtp_destroy(our_receiver);
+    srtp_dealloc(their_sender);
+}
+
 /* An ab_rtp endpoint between two libsrtp2 sessions, as a SIP peer would be. */
 static void endpoint(void) {
     ab_engine *engine = NULL;
@@ -160,6 +203,7 @@ int main(void) {
     CHECK(srtp_init() == srtp_err_status_ok);
     interoperate(AB_SRTP_AES128_CM_HMAC_SHA1_80);
     interoperate(AB_SRTP_AES128_CM_HMAC_SHA1_32);
+    replays_across_ssrc_changes();
     endpoint();
     srtp_shutdown();
     return FINISH("srtp_interop");

@@ -72,7 +72,7 @@ static void fire_event(bridge_t *bridge, const char *subclass, const ab_event *e
 /* The session's events, after each caller frame (only something happening costs anything). */
 static void handle_events(bridge_t *bridge)
 {
-	ab_event event;
+	ab_event event = {.struct_size = sizeof(ab_event)};
 
 	while (ab_session_poll_event(bridge->session, &event) == 1) {
 		switch (event.kind) {

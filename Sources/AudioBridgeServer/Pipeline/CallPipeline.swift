@@ -70,10 +70,10 @@ final class CallPipeline: PacedCall {
 
     /// One whole caller frame (phone codec, 20 ms) into the session, recorded and counted.
     func feedCaller(_ frame: UnsafeRawBufferPointer) {
-        do {
-            try session.media.writeCaller(frame)
+        switch session.media.writeCaller(frame) {
+        case .success:
             recorder?.recordCaller(frame)
-        } catch {
+        case .failure(let error):
             metrics.add(.protocolErrors)
             logger.error("caller frame rejected: \(error)")
         }
@@ -86,7 +86,7 @@ final class CallPipeline: PacedCall {
         metrics.add(.framesIn)
     }
 
-    func pressed(digit: UInt8) { try? session.media.callerPressed(digit: digit) }
+    func pressed(digit: UInt8) { _ = session.media.callerPressed(digit: digit) }
 
     /// The peer confirmed a mark: the item's playoutFinished is reported now. False for a
     /// name that was not pending (already confirmed, or dropped by a flush).
@@ -109,7 +109,7 @@ final class CallPipeline: PacedCall {
     /// The session's next frame for the caller (phone codec) read into `buffer`; nil if the
     /// session gave none. What most adapters' `readFrame` is.
     func readSessionFrame(into buffer: UnsafeMutableRawBufferPointer) -> UnsafeRawBufferPointer? {
-        let length = (try? session.media.readCaller(into: buffer)) ?? 0
+        guard case .success(let length) = session.media.readCaller(into: buffer) else { return nil }
         return length > 0 ? UnsafeRawBufferPointer(rebasing: buffer[..<length]) : nil
     }
 

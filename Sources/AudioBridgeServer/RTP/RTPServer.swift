@@ -108,10 +108,13 @@ public final class RTPServer: Sendable {
 final class RTPSide: PhoneSide {
     let endpoint: RTPEndpoint
     private let channel: Channel
-    private let remote: SocketAddress
+    /// Where our packets go: `--rtp-remote`, or (symmetric RTP) the source of the first packet
+    /// the endpoint took — parsed, of the agreed payload type, and authenticated with SRTP — so
+    /// a stray or forged datagram cannot redirect the call's audio. Nothing is sent before.
+    private(set) var remote: SocketAddress?
     private var sendBuffer: ByteBuffer
 
-    init(configuration: RTPServerConfiguration, session: Session, channel: Channel, remote: SocketAddress) throws {
+    init(configuration: RTPServerConfiguration, session: Session, channel: Channel, remote: SocketAddress?) throws {
         var rtp = RTPEndpointConfiguration()
         rtp.payloadType = RTPEndpointConfiguration.payloadType(for: configuration.codec)
         rtp.telephoneEventPayloadType = configuration.telephoneEventPayloadType
@@ -130,8 +133,16 @@ final class RTPSide: PhoneSide {
     /// One datagram from the peer; every refusal is counted.
     func receive(_ datagram: ByteBuffer, from source: SocketAddress, call: CallPipeline) {
         let result = datagram.withUnsafeReadableBytes { endpoint.receive($0, arrivalMicroseconds: Self.now()) }
-        if case .dropped(let error) = result {
+        switch result {
+        case .dropped(let error):
             call.protocolError("RTP packet refused from \(source): \(error.message)")
+        case .audio, .telephoneEvent, .comfortNoise:
+            if remote == nil {
+                remote = source
+                call.logger.info("RTP: sending to \(source), the source of the first packet taken")
+            }
+        case .rtcp:
+            break
         }
     }
 
@@ -146,7 +157,7 @@ final class RTPSide: PhoneSide {
     func readFrame(for call: CallPipeline) -> UnsafeRawBufferPointer? {
         sendBuffer.clear()
         let packetLength = sendBuffer.writeWithUnsafeMutableBytes(minimumWritableBytes: RTPEndpoint.maximumPacket) { out in
-            (try? endpoint.tick(nowMicroseconds: Self.now(), into: out)) ?? 0
+            if case .success(let length) = endpoint.tick(nowMicroseconds: Self.now(), into: out) { length } else { 0 }
         }
         let exchanged = endpoint.lastTick
         call.callerFed(exchanged.caller)
@@ -154,6 +165,7 @@ final class RTPSide: PhoneSide {
     }
 
     func send(frame: UnsafeRawBufferPointer) {
+        guard let remote else { return }
         channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: sendBuffer), promise: nil)
     }
 
@@ -189,11 +201,12 @@ final class RTPCallHandler: ChannelInboundHandler {
     }
 
     private func start(first envelope: AddressedEnvelope<ByteBuffer>, context: ChannelHandlerContext) {
-        // Only an RTP packet starts a call (and, without --rtp-remote, chooses where ours go).
+        // Only an RTP packet starts a call (an SRTP packet's header parses as RTP too); where
+        // ours go is latched later, on the first packet the endpoint takes (RTPSide.remote).
         let isRTP = envelope.data.withUnsafeReadableBytes { bytes in
             if case .success = RTPPacketView.read(bytes) { true } else { false }
         }
-        guard isRTP || server.configuration.srtpReceiveKey != nil else {
+        guard isRTP else {
             metrics.add(.protocolErrors)
             server.logger.info("not RTP: ignored", metadata: ["from": "\(envelope.remoteAddress)"])
             return
@@ -208,7 +221,7 @@ final class RTPCallHandler: ChannelInboundHandler {
             return
         }
         refusing = false
-        let remote = configuredRemote ?? envelope.remoteAddress
+        let remote = configuredRemote
         calls += 1
         let configuration = server.configuration
         do {
@@ -219,7 +232,7 @@ final class RTPCallHandler: ChannelInboundHandler {
                                             transport: .rtp, pacer: pacer, eventLoop: context.eventLoop, logger: server.logger, observer: observer)
             side = pipeline.side as? RTPSide
             call = pipeline
-            pipeline.logger.info("RTP call", metadata: ["remote": "\(remote)", "symmetric": "\(configuredRemote == nil)"])
+            pipeline.logger.info("RTP call", metadata: ["remote": "\(remote.map { "\($0)" } ?? "latched from the first packet taken")", "first": "\(envelope.remoteAddress)"])
         } catch {
             server.logger.error("RTP call could not start: \(error)")
         }

@@ -90,10 +90,15 @@ class ab_session_config(Structure):
 
 class ab_event(Structure):
     _fields_ = [
-        ("kind", c_uint32), ("digit", c_char), ("reserved0", c_uint8 * 3), ("code", c_int32), ("heard_ms", c_uint32),
+        ("struct_size", c_uint32), ("kind", c_uint32), ("code", c_int32), ("heard_ms", c_uint32),
+        ("digit", c_char), ("reserved0", c_uint8 * 7),
         ("item", c_uint64), ("heard_samples", c_uint64), ("count", c_uint64), ("timestamp_ms", c_uint64),
         ("sequence", c_uint64),
     ]
+
+    def __init__(self, **fields):
+        # The library writes at most struct_size bytes: the host says how large its struct is.
+        super().__init__(struct_size=ctypes.sizeof(ab_event), **fields)
 
 
 class ab_session_stats(Structure):
@@ -109,12 +114,16 @@ AB_SRTP_NONE = 0
 AB_SRTP_AES128_CM_HMAC_SHA1_80 = 1
 AB_SRTP_AES128_CM_HMAC_SHA1_32 = 2
 AB_RTP_MAX_PACKET = 1500
+AB_RTP_SLIN_DEFAULT_PT = 10
+
+AB_LOG_ERROR, AB_LOG_WARNING, AB_LOG_INFO, AB_LOG_DEBUG = 0, 1, 2, 3
+ab_log_fn = CFUNCTYPE(None, c_void_p, c_int, c_char_p)
 
 
 class ab_rtp_config(Structure):
     _fields_ = [
-        ("struct_size", c_uint32), ("payload_type", c_uint32), ("telephone_event_pt", c_int32), ("ssrc", c_uint32),
-        ("jitter_min_ms", c_uint32), ("jitter_max_ms", c_uint32), ("srtp_profile", c_int32), ("reserved", c_uint32),
+        ("struct_size", c_uint32), ("abi_version", c_uint32), ("payload_type", c_uint32), ("telephone_event_pt", c_int32),
+        ("ssrc", c_uint32), ("jitter_min_ms", c_uint32), ("jitter_max_ms", c_uint32), ("srtp_profile", c_int32),
         ("srtp_send_key", c_char_p), ("srtp_receive_key", c_char_p),
     ]
 
@@ -129,7 +138,7 @@ class ab_rtp_stats(Structure):
         ("jitter_buffer_delay_ms", c_uint32), ("jitter_buffer_target_ms", c_uint32),
         ("late", c_uint64), ("duplicates", c_uint64), ("too_early", c_uint64), ("frames_played", c_uint64),
         ("frames_concealed", c_uint64), ("frames_silent", c_uint64), ("frames_skipped", c_uint64),
-        ("frames_repeated", c_uint64), ("resynchronisations", c_uint64),
+        ("frames_repeated", c_uint64), ("resynchronisations", c_uint64), ("rtcp_packets", c_uint64),
     ]
 
 
@@ -163,6 +172,7 @@ PROTOTYPES = {
     "ab_version_string": (c_char_p, []),
     "ab_abi_version": (c_int, []),
     "ab_strerror": (c_char_p, [c_int]),
+    "ab_set_log_handler": (c_int, [ab_log_fn, c_void_p, c_int]),
     "ab_ulaw_encode": (c_int, [POINTER(c_int16), c_size_t, POINTER(c_uint8)]),
     "ab_ulaw_decode": (c_int, [POINTER(c_uint8), c_size_t, POINTER(c_int16)]),
     "ab_alaw_encode": (c_int, [POINTER(c_int16), c_size_t, POINTER(c_uint8)]),

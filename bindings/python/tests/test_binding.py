@@ -46,12 +46,32 @@ def test_struct_sizes_match_the_library():
     ab.check(ab.ab_session_config_init(ctypes.byref(session_config)))
     assert engine_config.struct_size == ctypes.sizeof(ab.ab_engine_config)
     assert session_config.struct_size == ctypes.sizeof(ab.ab_session_config)
-    assert ctypes.sizeof(ab.ab_event) == 56
+    assert ctypes.sizeof(ab.ab_event) == 64
     assert ctypes.sizeof(ab.ab_transport_ops) == 8 + 8 * 7
     rtp_config = ab.ab_rtp_config()
     ab.check(ab.ab_rtp_config_init(ctypes.byref(rtp_config)))
     assert rtp_config.struct_size == ctypes.sizeof(ab.ab_rtp_config) == 48
-    assert ctypes.sizeof(ab.ab_rtp_stats) == 8 + 8 * 4 + 8 + 8 * 8 + 8 + 8 * 9
+    assert rtp_config.abi_version == ab.AB_ABI_VERSION
+    assert ctypes.sizeof(ab.ab_rtp_stats) == 8 + 8 * 4 + 8 + 8 * 8 + 8 + 8 * 10
+
+
+def test_the_log_handler_names_what_was_refused():
+    messages = []
+    handler = ab.ab_log_fn(lambda user, level, message: messages.append((level, message.decode())))
+    ab.check(ab.ab_set_log_handler(handler, None, ab.AB_LOG_DEBUG))
+    try:
+        engine = ab.ab_engine_p()
+        ab.check(ab.ab_engine_create(None, ctypes.byref(engine)))
+        config = ab.ab_session_config()
+        ab.check(ab.ab_session_config_init(ctypes.byref(config)))
+        config.agent_rate_hz = 44100
+        session = ab.ab_session_p()
+        assert ab.ab_session_create(engine, ctypes.byref(config), ctypes.byref(session)) == ab.AB_E_UNSUPPORTED_SAMPLE_RATE
+        assert (ab.AB_LOG_ERROR, "ab_session_create: agent rate 44100 Hz is not one of [8000, 16000, 24000]") in messages
+        ab.ab_engine_destroy(engine)
+        assert (ab.AB_LOG_INFO, "engine destroyed") in messages
+    finally:
+        ab.check(ab.ab_set_log_handler(ab.ab_log_fn(), None, ab.AB_LOG_ERROR))
 
 
 def test_versions_and_errors():
