@@ -247,9 +247,11 @@ typedef struct ab_session_config {
     uint32_t agent_format;         /* AB_AGENT_*; default AB_AGENT_PCM16 */
     uint32_t agent_rate_hz;        /* 8000, 16000 or 24000 (default) for AB_AGENT_PCM16 */
     int32_t resampler_quality;     /* 0..10; default AB_RESAMPLER_DEFAULT_QUALITY */
-    uint32_t playout_capacity_ms;  /* agent audio queued for the caller; default 20000 */
-    uint32_t uplink_capacity_ms;   /* caller audio waiting for the agent side; default 2000 */
-    uint32_t event_capacity;       /* events waiting per producer side; default 256 */
+    uint32_t playout_capacity_ms;  /* agent audio queued for the caller, 1000..600000; default
+                                      2000 (write_downlink back-pressures beyond it) */
+    uint32_t uplink_capacity_ms;   /* caller audio waiting for the agent side, 100..60000;
+                                      default 500 (read it every tick) */
+    uint32_t event_capacity;       /* events waiting per producer side, 16..65536; default 64 */
     uint32_t barge_in_enabled;     /* 1 (default): caller speech over agent audio cuts it */
     uint32_t fade_ms;              /* fade-out on a cut, 1..10 and at most frame_ms; default 8 */
     /* The caller-speech detector and barge-in policy (README: "The detector"). */

@@ -8,7 +8,8 @@
 # For each round (ROUNDS, default 2) every binary and then the C echo server take CALLS paced
 # AudioSocket calls of SECONDS_PER_RUN (default 30) from ../shared/tools/asload (or $ASLOAD_DIR),
 # one after the other, and one line per run says calls completed, gap p50/p99, underruns, the
-# server's CPU (% of one core) and whether asload was itself overloaded.
+# server's CPU (% of one core), its resident memory idle and halfway through the calls (and the
+# difference per call), and whether asload was itself overloaded.
 set -eu
 cd "$(dirname "$0")/.."
 calls=$1
@@ -22,21 +23,28 @@ trap 'rm -rf "$work"' EXIT
 cp -r "$asload_src"/. "$work"/
 make -s -C "$work" asload echo_server >/dev/null
 
+rss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$1/status"; }
+
 run() {
     label=$1
     shift
     "$@" >/dev/null 2>&1 &
     server=$!
     sleep 1
+    idle_rss=$(rss "$server")
+    # Resident memory with every call up: sampled halfway through the calls.
+    (sleep $((3 + seconds / 2)); rss "$server" > "$work/busy_rss") &
     "$work/asload" --port "$port" --calls "$calls" --duration "$seconds" --ramp 3 --server-pid "$server" --json-file "$work/run.json" >/dev/null
     kill -INT "$server"
     wait "$server" || true
-    python3 - "$work/run.json" "$label" <<'PY'
+    python3 - "$work/run.json" "$label" "$idle_rss" "$(cat "$work/busy_rss")" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 c, g, gen = d["calls"], d["gap_ms"], d["generator"]
+idle, busy = int(sys.argv[3]), int(sys.argv[4])
 print(f"{sys.argv[2]}: {c['completed']}/{c['attempted']} calls, gap p50 {g['p50']} ms p99 {g['p99']} ms, underruns {d['underruns']['total']}, "
-      f"server CPU {d['server']['cpu_pct_of_one_core']}% of one core, generator {gen['cpu_pct_of_one_core']}%"
+      f"server CPU {d['server']['cpu_pct_of_one_core']}% of one core, RSS {idle // 1024} MiB idle, {busy // 1024} MiB with the calls "
+      f"({(busy - idle) / max(1, c['attempted']):.0f} KiB a call), generator {gen['cpu_pct_of_one_core']}%"
       + (f" (overloaded: {gen['overload_reason']})" if gen["overloaded"] else ""))
 PY
 }

@@ -8,6 +8,7 @@ import CAudioBridgeABI
 /// A host transport: the C vtable behind the Swift protocol. Its callbacks run on the engine's
 /// I/O thread (attached: on the attaching thread), never on the media thread.
 final class CTransport: AgentTransport {
+    private let live = LiveObject(.agent)
     private let ops: ab_transport_ops
     private let sessionHandle: OpaquePointer
 

@@ -82,6 +82,17 @@ public final class PowerSpectrum {
 
     /// Windows `block` (exactly 256 samples, oldest first) and fills `power`.
     public func compute(_ block: UnsafePointer<Float>) {
+        // Digital silence (a muted line, a PBX sending zeros between words) has no power in any
+        // bin: the same result as the transform, without it. The scan stops at the first sound.
+        var silent = true
+        for i in 0..<Self.size where block[i] != 0 {
+            silent = false
+            break
+        }
+        if silent {
+            power.update(repeating: 0, count: Self.bins)
+            return
+        }
         // Even samples into the real part, odd into the imaginary part, in bit-reversed order.
         for k in 0..<Self.half {
             let source = bitReversed[k]

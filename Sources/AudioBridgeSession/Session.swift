@@ -20,6 +20,7 @@ public final class Session: @unchecked Sendable {
     /// Bytes this session allocated for rings and buffers (SpeexDSP's filter state excluded;
     /// see `memoryBytes` in the tests for a measured total).
     public let bufferBytes: Int
+    private let live = LiveObject(.session)
 
     public init(configuration: SessionConfiguration) throws(AudioBridgeError) {
         try configuration.validate()

@@ -51,13 +51,20 @@ public struct SessionConfiguration: Equatable, Sendable {
     public var agentFormat: AgentAudioFormat = .pcm16(sampleRate: 24000)
     public var resamplerQuality = Resampler.defaultQuality
     /// Agent audio queued for the caller, held at 8 kHz. When full, `writeDownlink` accepts
-    /// less (back-pressure); nothing is dropped.
-    public var playoutCapacityMilliseconds = 20_000
-    /// Caller audio waiting for the agent side to read it; when full the oldest is kept and the
-    /// newest frame is dropped and counted.
-    public var uplinkCapacityMilliseconds = 2_000
+    /// less (back-pressure); nothing is dropped: the agent side keeps the rest (the server's
+    /// network agents in their DownlinkQueue, a C host in its own buffer) and offers it again
+    /// on its next turn. So the queue only has to bridge the gap between two turns of the agent
+    /// side (5–20 ms; a stalled event loop, rarely, a few hundred): 2 s leaves a wide margin and
+    /// costs 32 KB a call, where 20 s cost 320 KB and held nothing a smaller queue loses.
+    public var playoutCapacityMilliseconds = 2_000
+    /// Caller audio waiting for the agent side to read it, which it does every turn (a network
+    /// agent without a connection moves it to its own backlog); when full the oldest is kept and
+    /// the newest frame is dropped and counted. 500 ms is 25 frames of slack: 24 KB at 24 kHz.
+    public var uplinkCapacityMilliseconds = 500
     /// Events waiting for the host, per producer side; overflow is counted and reported.
-    public var eventCapacity = 256
+    /// 64 is over a second of the busiest traffic (an event a frame) for a consumer that polls
+    /// every frame or tick, as the server and the C engine do; a slower host raises it.
+    public var eventCapacity = 64
     public var bargeIn = BargeInSettings()
 
     public init() {}

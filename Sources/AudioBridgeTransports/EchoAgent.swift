@@ -2,30 +2,43 @@
 // The `echo` local agent: after the caller stops talking, it plays back what they said. It
 // needs no network and no key, and exercises the whole path: uplink, speech detection, items,
 // playout, and barge-in (talk over the echo and it stops).
+//
+// Memory: only the last half second of caller audio is kept all the time (the pre-roll: speech
+// is detected a little after it starts); an utterance is recorded only while the caller talks. The
+// buffers are reserved for the longest utterance but the pages an utterance does not reach are
+// never touched, so a call costs what its utterances use (a continuous 10 s ring cost a
+// resident ~0.5 MB a call).
 import AudioBridgeCore
 import AudioBridgeSession
 
 public final class EchoAgent: AgentTransport {
-    /// The last `historyBytes` of caller audio (agent format), as a circular buffer.
-    private let history: UnsafeMutableRawBufferPointer
-    private var written = 0  // bytes written into history so far
-    private var utteranceStart: Int?
-    /// The utterance being played back, copied out of the history.
+    private let live = LiveObject(.agent)
+    /// The last half second of caller audio (agent format).
+    private var preRoll: AudioHistory
+    /// The utterance being recorded (while `recording`), from its pre-roll on.
+    private var utterance: AudioHistory
+    private var recording = false
+    /// The utterance being played back, copied out (the next one may start over it).
     private let playback: UnsafeMutableRawBufferPointer
     private var streamer = ItemStreamer()
     private var bytesPerMillisecond = 48
     private let maximumMilliseconds: Int
+    /// How much before the detected start an utterance is taken from (the detector needs its
+    /// minimum speech time).
+    private static let preRollMilliseconds = 200
 
     /// Echoes utterances up to `maximumSeconds` long (longer ones keep their last part).
     public init(maximumSeconds: Int = 10) {
         maximumMilliseconds = maximumSeconds * 1000
         // Sized for the largest agent format (24 kHz PCM16): 48 bytes per millisecond.
-        history = .allocate(byteCount: maximumMilliseconds * 48 + 48_000, alignment: 16)
+        preRoll = AudioHistory(capacity: 500 * 48)
+        utterance = AudioHistory(capacity: maximumMilliseconds * 48)
         playback = .allocate(byteCount: maximumMilliseconds * 48, alignment: 16)
     }
 
     deinit {
-        history.deallocate()
+        preRoll.deallocate()
+        utterance.deallocate()
         playback.deallocate()
     }
 
@@ -35,14 +48,8 @@ public final class EchoAgent: AgentTransport {
     }
 
     public func send(uplink audio: UnsafeRawBufferPointer) -> Int32 {
-        // Keep the newest history.count bytes of a (rarely) larger piece.
-        let kept = UnsafeRawBufferPointer(rebasing: audio[(audio.count - min(audio.count, history.count))..<audio.count])
-        written += audio.count - kept.count
-        let at = written % history.count
-        let first = min(kept.count, history.count - at)
-        if first > 0 { (history.baseAddress! + at).copyMemory(from: kept.baseAddress!, byteCount: first) }
-        if kept.count > first { history.baseAddress!.copyMemory(from: kept.baseAddress! + first, byteCount: kept.count - first) }
-        written += kept.count
+        preRoll.append(audio)
+        if recording { utterance.append(audio) }
         return 0
     }
 
@@ -50,11 +57,14 @@ public final class EchoAgent: AgentTransport {
         streamer.handle(event)
         switch event.kind {
         case .speechStarted:
-            utteranceStart = written
+            utterance.clear()
+            let take = min(Self.preRollMilliseconds * bytesPerMillisecond, preRoll.count) / 2 * 2
+            preRoll.copyNewest(take) { utterance.append($0) }
+            recording = true
         case .speechStopped:
-            guard let start = utteranceStart else { return }
-            utteranceStart = nil
-            playBack(from: start)
+            guard recording else { return }
+            recording = false
+            playBack()
         default:
             break
         }
@@ -62,18 +72,59 @@ public final class EchoAgent: AgentTransport {
 
     public func poll(_ session: Session) { streamer.pump(session) }
 
-    /// Copies the utterance out of the history — from a little before speech was detected (the
-    /// detector needs its minimum speech time) to where it stopped — and starts playing it.
-    private func playBack(from start: Int) {
-        let preRoll = 200 * bytesPerMillisecond
-        let limit = min(maximumMilliseconds * bytesPerMillisecond, history.count - 48_000)
-        let from = max(max(0, start - preRoll), written - limit)
-        let count = (written - from) / 2 * 2
+    /// Copies the utterance out (its newest `maximumSeconds` if longer) and starts playing it.
+    private func playBack() {
+        let count = min(utterance.count, maximumMilliseconds * bytesPerMillisecond) / 2 * 2
         guard count > 0 else { return }
-        let at = from % history.count
-        let first = min(count, history.count - at)
-        playback.baseAddress!.copyMemory(from: history.baseAddress! + at, byteCount: first)
-        if count > first { (playback.baseAddress! + first).copyMemory(from: history.baseAddress!, byteCount: count - first) }
+        var offset = 0
+        utterance.copyNewest(count) { piece in
+            (playback.baseAddress! + offset).copyMemory(from: piece.baseAddress!, byteCount: piece.count)
+            offset += piece.count
+        }
         streamer.start(UnsafeRawBufferPointer(rebasing: playback[..<count]))
+    }
+}
+
+/// The newest `capacity` bytes written, in a ring.
+private struct AudioHistory {
+    private let buffer: UnsafeMutableRawBufferPointer
+    private var written = 0
+
+    init(capacity: Int) {
+        buffer = .allocate(byteCount: capacity, alignment: 16)
+    }
+
+    func deallocate() { buffer.deallocate() }
+
+    /// Bytes held (at most the capacity).
+    var count: Int { min(written, buffer.count) }
+
+    mutating func clear() { written = 0 }
+
+    mutating func append(_ audio: UnsafeRawBufferPointer) {
+        guard let source = audio.baseAddress, !audio.isEmpty else { return }
+        // Of a (rarely) larger piece only the newest capacity bytes matter.
+        let kept = min(audio.count, buffer.count)
+        written += audio.count - kept
+        var from = source + (audio.count - kept)
+        var left = kept
+        while left > 0 {
+            let at = written % buffer.count
+            let run = min(left, buffer.count - at)
+            (buffer.baseAddress! + at).copyMemory(from: from, byteCount: run)
+            from += run
+            written += run
+            left -= run
+        }
+    }
+
+    /// Hands the newest `count` bytes (count ≤ self.count) to `body`, oldest first, in at most
+    /// two contiguous pieces.
+    func copyNewest(_ count: Int, _ body: (UnsafeRawBufferPointer) -> Void) {
+        guard count > 0 else { return }
+        let start = (written - count) % buffer.count
+        let first = min(count, buffer.count - start)
+        body(UnsafeRawBufferPointer(start: buffer.baseAddress! + start, count: first))
+        if count > first { body(UnsafeRawBufferPointer(start: buffer.baseAddress!, count: count - first)) }
     }
 }

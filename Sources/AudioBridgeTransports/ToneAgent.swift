@@ -10,6 +10,7 @@ import AudioBridgeCore
 import AudioBridgeSession
 
 public final class ToneAgent: AgentTransport {
+    private let live = LiveObject(.agent)
     public let frequency: Double
     public let milliseconds: Int
     private var clip: UnsafeMutableRawBufferPointer?

@@ -5,6 +5,7 @@ import AudioBridgeCore
 import AudioBridgeSession
 
 public final class WavAgent: AgentTransport {
+    private let live = LiveObject(.agent)
     private let file: WavFile
     private var clip: UnsafeMutableRawBufferPointer?
     private var streamer = ItemStreamer()

@@ -35,4 +35,23 @@ struct PowerSpectrumTests {
             #expect(worst <= 1e-4 * total, "largest error \(worst) of total power \(total)")
         }
     }
+
+    /// Digital silence skips the transform and gives what the transform gives: no power anywhere,
+    /// also right after a loud block (nothing of it is left over). One sample of sound is not
+    /// silence: it has power wherever the window lets it through (the Hann window is 0 at the
+    /// block's first sample only).
+    @Test func silenceHasNoPowerAndOneSampleIsNotSilence() {
+        let spectrum = PowerSpectrum()
+        let loud = (0..<256).map { Float(10000 * sin(Double($0))) }
+        loud.withUnsafeBufferPointer { spectrum.compute($0.baseAddress!) }
+        let zeros = [Float](repeating: 0, count: 256)
+        zeros.withUnsafeBufferPointer { spectrum.compute($0.baseAddress!) }
+        #expect((0...128).allSatisfy { spectrum.power[$0] == 0 })
+        for index in [0, 128, 255] {
+            var block = zeros
+            block[index] = 1000
+            block.withUnsafeBufferPointer { spectrum.compute($0.baseAddress!) }
+            #expect((0...128).contains { spectrum.power[$0] > 0 } == (index != 0), "a sample at \(index)")
+        }
+    }
 }

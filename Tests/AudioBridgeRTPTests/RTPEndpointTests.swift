@@ -20,6 +20,10 @@ final class RTPCall {
         configuration.phoneCodec = codec
         configuration.agentFormat = .pcm16(sampleRate: 8000)
         configuration.bargeIn.enabled = bargeIn
+        // The tests queue a whole answer at once and read the uplink at the end (an agent side
+        // offers the rest again under back-pressure and reads every turn): room for that here.
+        configuration.playoutCapacityMilliseconds = 20_000
+        configuration.uplinkCapacityMilliseconds = 2_000
         session = try Session(configuration: configuration)
         var rtp = RTPEndpointConfiguration()
         rtp.payloadType = RTPEndpointConfiguration.payloadType(for: codec)

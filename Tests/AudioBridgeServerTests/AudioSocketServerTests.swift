@@ -2,6 +2,7 @@
 // The bridge server end to end on loopback, with the Asterisk-like client: echo round trip,
 // barge-in, DTMF, hang-ups from both sides, misbehaving peers next to a good call, and 100
 // concurrent paced calls.
+import AudioBridgeCore
 import AudioBridgeProtocols
 import AudioBridgeServer
 import AudioBridgeSession
@@ -198,6 +199,35 @@ struct AudioSocketServerTests {
         #expect(text.contains(#"audiobridge_calls_total{transport="twilio"} 0"#))
         let (_, missing) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/nothing")!)
         #expect((missing as? HTTPURLResponse)?.statusCode == 404)
+        try await endpoint.close()
+        try await server.stop()
+    }
+
+    /// Sessions, call pipelines and agents are freed when their calls end: the live-object counts
+    /// rise by one each per call while five calls run and come back to where they were.
+    @Test func liveObjectsComeBackWhenCallsEnd() async throws {
+        let before = LiveObjectKind.allCases.map(LiveObjects.count)
+        let server = try await TestServer()
+        let calls = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<5 { group.addTask { _ = try await server.call(AudioSocketCallScript(uuid: newUUID(), caller: talk(seconds: 0.5), totalFrames: 50)) } }
+                try await group.waitForAll()
+            }
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let during = LiveObjectKind.allCases.map(LiveObjects.count)
+        try await calls.value
+        try await server.waitForIdle()
+        var after = LiveObjectKind.allCases.map(LiveObjects.count)
+        for _ in 0..<100 where after != before {
+            try await Task.sleep(for: .milliseconds(20))
+            after = LiveObjectKind.allCases.map(LiveObjects.count)
+        }
+        #expect(zip(during, before).allSatisfy { $0 == $1 + 5 }, "during \(during), before \(before)")
+        #expect(after == before, "after \(after), before \(before) (session, call, agent)")
+        let endpoint = try await MetricsEndpoint.start(host: "127.0.0.1", port: 0, services: server.server.services, group: server.group)
+        let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(endpoint.localAddress!.port!)/metrics")!)
+        #expect(String(decoding: data, as: UTF8.self).contains(#"audiobridge_live_objects{kind="call"} \#(before[LiveObjectKind.call.rawValue])"#))
         try await endpoint.close()
         try await server.stop()
     }

@@ -18,6 +18,10 @@ final class SessionHarness {
         var configuration = SessionConfiguration()
         configuration.phoneCodec = .slin16
         configuration.agentFormat = .pcm16(sampleRate: 8000)
+        // The scripts queue a whole answer at once and read no uplink, where an agent side
+        // offers audio again under back-pressure and reads every turn: room for that here.
+        configuration.playoutCapacityMilliseconds = 20_000
+        configuration.uplinkCapacityMilliseconds = 2_000
         configure(&configuration)
         self.configuration = configuration
         session = try Session(configuration: configuration)

@@ -232,6 +232,15 @@ def test_every_transport_reaches_metrics_and_recording(tmp_path):
             assert metric(text, "audiobridge_frames_out_total", transport=transport) >= 1, (transport, text)
             assert metric(text, "audiobridge_recordings_total", transport=transport) == 1, (transport, text)
             assert metric(text, "audiobridge_frame_processing_seconds_count", transport=transport) is not None, transport
+        # Every session, call and agent of the five calls has been freed (a leak keeps a count up).
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            _, text = http_get(metrics, "/metrics")
+            if all(metric(text, "audiobridge_live_objects", kind=kind) == 0 for kind in ["session", "call", "agent"]):
+                break
+            time.sleep(0.2)
+        for kind in ["session", "call", "agent"]:
+            assert metric(text, "audiobridge_live_objects", kind=kind) == 0, (kind, text)
         time.sleep(0.5)
         wavs = sorted(record.glob("*.wav"))
         assert len(wavs) == 5, wavs

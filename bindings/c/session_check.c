@@ -49,7 +49,7 @@ static void check_configuration(ab_engine *engine) {
     CHECK(ab_session_config_init(&config) == AB_OK);
     CHECK(config.struct_size == sizeof config && config.abi_version == AB_ABI_VERSION);
     CHECK(config.phone_codec == AB_CODEC_ULAW && config.frame_ms == 20 && config.agent_rate_hz == 24000);
-    CHECK(config.resampler_quality == AB_RESAMPLER_DEFAULT_QUALITY && config.playout_capacity_ms == 20000);
+    CHECK(config.resampler_quality == AB_RESAMPLER_DEFAULT_QUALITY && config.playout_capacity_ms == 2000 && config.uplink_capacity_ms == 500);
 
     ab_session *session = (ab_session *)(intptr_t)1;
     ab_session_config bad = config;

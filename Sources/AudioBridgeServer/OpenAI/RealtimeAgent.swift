@@ -22,6 +22,7 @@ import Logging
 import NIOCore
 
 public final class RealtimeAgent: AgentTransport {
+    private let live = LiveObject(.agent)
     let configuration: RealtimeAgentConfiguration
     let eventLoop: any EventLoop
     let logger: Logger

@@ -27,6 +27,7 @@ import Logging
 import NIOCore
 
 public final class PCMWebSocketAgent: AgentTransport {
+    private let live = LiveObject(.agent)
     let configuration: PCMWebSocketAgentConfiguration
     let eventLoop: any EventLoop
     let logger: Logger

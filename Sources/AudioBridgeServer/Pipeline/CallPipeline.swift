@@ -18,6 +18,7 @@ final class CallPipeline: PacedCall {
     let side: PhoneSide
     let callID: String
     let logger: Logger
+    private let live = LiveObject(.call)
     private let metrics: TransportMetrics
     private let admission: CallAdmission
     private let pacer: CallPacer

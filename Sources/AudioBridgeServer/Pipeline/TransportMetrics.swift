@@ -3,6 +3,7 @@
 // media path only adds to relaxed atomics (one per counter, no lock, no allocation); a scrape
 // of /metrics carries what was added since the last scrape into swift-prometheus' counters,
 // which write all of the exposition text. Tests and logs read the atomics through `snapshot`.
+import AudioBridgeCore
 import Prometheus
 import Synchronization
 
@@ -163,12 +164,17 @@ public final class TransportMetrics: Sendable {
 public final class BridgeMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let transports: [PhoneTransport: TransportMetrics]
+    /// Sessions, calls and agents alive in the process (LiveObjects): back to 0 once calls end.
+    private let liveObjects: [(LiveObjectKind, Prometheus.Gauge)]
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         var transports: [PhoneTransport: TransportMetrics] = [:]
         for transport in PhoneTransport.allCases { transports[transport] = TransportMetrics(transport: transport, registry: registry) }
         self.transports = transports
+        liveObjects = LiveObjectKind.allCases.map { kind in
+            (kind, registry.makeGauge(name: "audiobridge_live_objects", labels: [("kind", kind.name)], help: "Sessions, calls and agents alive in the process; 0 when no call is running."))
+        }
     }
 
     public subscript(_ transport: PhoneTransport) -> TransportMetrics { transports[transport]! }
@@ -176,6 +182,7 @@ public final class BridgeMetrics: Sendable {
     /// The Prometheus text exposition of every metric, the counters brought up to date first.
     public func prometheusText() -> String {
         for metrics in transports.values { metrics.publish() }
+        for (kind, gauge) in liveObjects { gauge.set(Int64(LiveObjects.count(kind))) }
         return registry.emitToString()
     }
 }
