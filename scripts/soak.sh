@@ -7,7 +7,8 @@
 #
 # Starts the release server (`serve --audiosocket --agent echo --metrics`), then runs asload
 # (../shared/tools/asload, or $ASLOAD_DIR) for batches of BATCH concurrent calls of SECONDS each
-# until TOTAL calls have been made. After each batch, with no call running, it reads VmRSS and
+# until TOTAL calls have been made. After each batch, with no call running and after the server
+# has given its free memory back (--trim-memory-seconds 1), it reads VmRSS and
 # utime+stime from /proc and the live sessions, calls and agents from /metrics, and appends a row
 # to out/soak.csv (calls, rss_kib, cpu_seconds, sessions, calls_alive, agents, failed). At the end
 # it prints the RSS after the first 10,000 calls (or the first batch) and at the end, and plots
@@ -27,8 +28,10 @@ cp -r "$asload_src"/. "$work"/
 make -s -C "$work" asload >/dev/null
 mkdir -p out
 
+# The allocator's free memory goes back to the system a second after calls end (the default
+# is 10 s); each reading waits for it, so the curve shows what is held, not what is free.
 .build-release/release/audiobridge serve --audiosocket "127.0.0.1:$port" --agent echo --metrics "127.0.0.1:$metrics_port" \
-    --max-calls $((batch * 2)) --log-level error >/dev/null 2>&1 &
+    --max-calls $((batch * 2)) --trim-memory-seconds 1 --log-level error >/dev/null 2>&1 &
 server=$!
 trap 'kill -INT $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
 sleep 1
@@ -65,6 +68,7 @@ with open("out/soak.csv", "w", newline="") as out:
             if live() == [0, 0, 0]:
                 break
             time.sleep(0.1)
+        time.sleep(2.2)  # the server's trim (every second once calls have ended)
         row = [made, rss_kib(), round(cpu_seconds(), 2), *live(), calls["attempted"] - calls["completed"]]
         writer.writerow(row)
         out.flush()

@@ -155,6 +155,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "On the first SIGTERM/SIGINT: stop accepting calls (/readyz 503), let the running ones end by themselves for up to this many seconds, then hang up the rest. A second signal hangs up at once.")
     var drainSeconds = 30
 
+    @Option(help: "After calls end, give the allocator's free memory back to the system (malloc_trim) at most every this many seconds, off the event loops; 0: never. Without it RSS stays at its high-water mark.")
+    var trimMemorySeconds = 10
+
     @Option(help: "Log lines as text or json (one object per line: time, level, label, message and the call's fields).")
     var logFormat = "text"
 
@@ -171,6 +174,7 @@ struct Serve: AsyncParsableCommand {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard maxCalls.map({ $0 >= 1 }) ?? true else { throw ValidationError("--max-calls must be at least 1") }
         guard drainSeconds >= 0 else { throw ValidationError("--drain-seconds must be at least 0") }
+        guard trimMemorySeconds >= 0 else { throw ValidationError("--trim-memory-seconds must be at least 0") }
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level \(logLevel)") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format is text or json") }
         let json = logFormat == "json"
@@ -183,6 +187,9 @@ struct Serve: AsyncParsableCommand {
         let call = try callSettings()
         let services = BridgeServices(admission: CallAdmission(maximumCalls: maxCalls))
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let trimmer = MemoryTrimmer(interval: .seconds(trimMemorySeconds), endedCalls: { services.admission.endedCalls })
+        if trimMemorySeconds > 0 { trimmer.start() }
+        defer { trimmer.stop() }
 
         var configuration = AudioSocketServerConfiguration()
         configuration.host = audiosocket.host

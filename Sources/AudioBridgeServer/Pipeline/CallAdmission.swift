@@ -13,6 +13,7 @@ public final class CallAdmission: Sendable {
     /// Calls in progress at most; nil: no limit.
     public let maximumCalls: Int?
     private let active = Atomic<Int>(0)
+    private let ended = Atomic<Int>(0)
     private let draining = Atomic<Bool>(false)
 
     public init(maximumCalls: Int? = nil) { self.maximumCalls = maximumCalls }
@@ -36,10 +37,16 @@ public final class CallAdmission: Sendable {
         return nil
     }
 
-    func release() { active.wrappingSubtract(1, ordering: .relaxed) }
+    func release() {
+        active.wrappingSubtract(1, ordering: .relaxed)
+        ended.wrappingAdd(1, ordering: .relaxed)
+    }
 
     /// Calls in progress on every transport.
     public var activeCalls: Int { active.load(ordering: .relaxed) }
+
+    /// Calls that have ended since the process started, on every transport.
+    public var endedCalls: Int { ended.load(ordering: .relaxed) }
 
     /// Refuses every new call from now on (readiness turns false); running calls go on.
     public func startDraining() { draining.store(true, ordering: .releasing) }
