@@ -23,6 +23,9 @@ enum { FRAME = 160 };
 static ab_session *make_session(ab_engine *engine, uint32_t codec, uint32_t agent_rate) {
     ab_session_config config;
     ab_session_config_init(&config);
+    /* The checks queue a whole 3 s answer at once, where a host offers the rest again under
+       back-pressure: room for it (the default is 2 s). */
+    config.playout_capacity_ms = 5000;
     config.phone_codec = codec;
     config.agent_rate_hz = agent_rate;
     ab_session *session = NULL;

@@ -170,6 +170,10 @@ def engine():
 def make_session(engine, **fields):
     config = ab.ab_session_config()
     ab.check(ab.ab_session_config_init(ctypes.byref(config)))
+    # The tests queue a whole 3 s answer at once and read no uplink, where a host offers the
+    # rest again under back-pressure and reads every turn: room for that (defaults 2 s, 500 ms).
+    config.playout_capacity_ms = 5000
+    config.uplink_capacity_ms = 5000
     for name, value in fields.items():
         setattr(config, name, value)
     session = ab.ab_session_p()
