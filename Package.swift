@@ -182,7 +182,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AudioBridgeSessionTests",
-            dependencies: ["AudioBridgeCore", "AudioBridgeSession", "AllocationCounter"]
+            dependencies: ["AudioBridgeCore", "AudioBridgeSession", "AudioBridgeTestSupport", "AllocationCounter"]
         ),
         .testTarget(
             name: "AudioBridgeCoreTests",
