@@ -34,7 +34,7 @@ def instructions_per_frame():
         stripped = Path(tmp) / "FrameCost"
         subprocess.run(["strip", "-o", str(stripped), binary], check=True)
         result = {}
-        for pipeline in ("swift", "session", "c"):
+        for pipeline in ("swift", "session", "session-caller", "session-agent", "c"):
             counts, checksum = [], None
             for frames in (0, FRAMES):
                 run = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
@@ -70,8 +70,10 @@ if shutil.which("valgrind"):
         sys.exit(f"ratio.py: the pipelines' outputs differ (checksums {cost['swift'][1]} vs {cost['c'][1]})")
     print(f"instructions per frame (callgrind, {FRAMES} frames): Swift {cost['swift'][0]:.0f}, "
           f"C {cost['c'][0]:.0f}; Swift/C {cost['swift'][0] / cost['c'][0]:.4f} (identical output)")
-    print(f"instructions per frame, whole session (detector, markers, events): {cost['session'][0]:.0f}; "
-          f"session/C {cost['session'][0] / cost['c'][0]:.4f}")
+    for mode, case in (("session", "a quiet caller, the agent echoing it"), ("session-caller", "a caller talking, the agent silent"),
+                       ("session-agent", "the agent talking, a quiet caller")):
+        print(f"instructions per frame, whole session (detector, markers, events), {case}: {cost[mode][0]:.0f}; "
+              f"session/C {cost[mode][0] / cost['c'][0]:.4f}")
 else:
     print("valgrind not installed: instruction ratio skipped (apt-get install valgrind)")
 

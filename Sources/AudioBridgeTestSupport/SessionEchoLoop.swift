@@ -31,4 +31,17 @@ public final class SessionEchoLoop {
         guard case .success(let written) = session.media.readCaller(into: heard) else { return 0 }
         return written
     }
+
+    /// One frame both ways with the agent saying `agent` (its 20 ms of PCM16 at the agent's rate)
+    /// instead of the caller's echo; an empty `agent` is an agent that is silent (the caller's
+    /// uplink is read and dropped). Returns the bytes written to `heard`. Realtime-safe.
+    @discardableResult
+    public func processFrame(caller: UnsafeRawBufferPointer, agent: UnsafeRawBufferPointer, heard: UnsafeMutableRawBufferPointer) -> Int {
+        guard case .success = session.media.writeCaller(caller) else { return 0 }
+        _ = session.agent.readUplink(into: agentBuffer)
+        if !agent.isEmpty { _ = try? session.agent.writeDownlink(item: 1, agent) }
+        while session.pollEvent() != nil {}
+        guard case .success(let written) = session.media.readCaller(into: heard) else { return 0 }
+        return written
+    }
 }
