@@ -48,8 +48,9 @@ final class SessionSpeechDetector {
     func notePlayed(_ frame: UnsafeBufferPointer<Int16>) {
         let count = min(frame.count, hop)
         let keep = hop - count
+        guard count > 0, let source = frame.baseAddress else { return }
         if keep > 0 { played.baseAddress!.update(from: played.baseAddress! + count, count: keep) }
-        for i in 0..<count { played[keep + i] = frame[frame.count - count + i] }
+        (played.baseAddress! + keep).update(from: source + (frame.count - count), count: count)
     }
 
     /// One caller frame; returns how the caller's turn changed (at most one change per frame)
@@ -61,7 +62,7 @@ final class SessionSpeechDetector {
         var offset = 0
         while offset < frame.count {
             let take = min(hop - filled, frame.count - offset)
-            for i in 0..<take { caller[filled + i] = frame[offset + i] }
+            (caller.baseAddress! + filled).update(from: frame.baseAddress! + offset, count: take)
             filled += take
             offset += take
             if filled == hop {
