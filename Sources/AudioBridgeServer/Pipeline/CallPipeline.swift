@@ -13,7 +13,7 @@ import AudioBridgeTransports
 import Logging
 import NIOCore
 
-final class CallPipeline: PacedCall {
+final class CallPipeline {
     let session: Session
     let side: PhoneSide
     let callID: String
@@ -120,7 +120,7 @@ final class CallPipeline: PacedCall {
     // MARK: The pacer's 20 ms tick
 
     func sendFrame() {
-        guard side.isOpen else { return }
+        guard !ended, side.isOpen else { return }
         ticks &+= 1
         let timed = ticks % TransportMetrics.frameTimingInterval == 0
         let started = timed ? NIODeadline.now() : .uptimeNanoseconds(0)
