@@ -49,9 +49,9 @@ final class AudioSocketSide: PhoneSide {
         }
         payload.withUnsafeBytes { bytes in
             if let otherRate {
-                otherRate.append(bytes, call.feedCaller)
+                otherRate.append(bytes, into: call)
             } else {
-                callerFrames.append(bytes, call.feedCaller)
+                callerFrames.append(bytes, into: call)
             }
         }
     }
@@ -133,7 +133,7 @@ final class AudioSocketCallHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
-        decoder.append(bytes.readableBytesView)
+        bytes.withUnsafeReadableBytes { decoder.append($0) }
         do {
             while let message = try decoder.next() { try handle(message, context: context) }
         } catch {

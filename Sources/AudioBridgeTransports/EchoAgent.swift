@@ -5,23 +5,24 @@
 //
 // Memory: only the last half second of caller audio is kept all the time (the pre-roll: speech
 // is detected a little after it starts); an utterance is recorded only while the caller talks. The
-// buffers are reserved for the longest utterance but the pages an utterance does not reach are
-// never touched, so a call costs what its utterances use (a continuous 10 s ring cost a
-// resident ~0.5 MB a call).
+// buffers are sized for the session's agent rate when the agent is attached (3× smaller at 8 kHz
+// than at 24 kHz), and pages an utterance does not reach are never touched, so a call costs what
+// its utterances use (a continuous 10 s ring cost a resident ~0.5 MB a call). A caller who never
+// pauses long enough to end a turn is recorded up to the maximum: 160 KB at 8 kHz.
 import AudioBridgeCore
 import AudioBridgeSession
 
 public final class EchoAgent: AgentTransport {
     private let live = LiveObject(.agent)
     /// The last half second of caller audio (agent format).
-    private var preRoll: AudioHistory
+    private var preRoll = AudioHistory(capacity: 0)
     /// The utterance being recorded (while `recording`), from its pre-roll on.
-    private var utterance: AudioHistory
+    private var utterance = AudioHistory(capacity: 0)
     private var recording = false
     /// The utterance being played back, copied out (the next one may start over it).
-    private let playback: UnsafeMutableRawBufferPointer
+    private var playback = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     private var streamer = ItemStreamer()
-    private var bytesPerMillisecond = 48
+    private var bytesPerMillisecond = 0
     private let maximumMilliseconds: Int
     /// How much before the detected start an utterance is taken from (the detector needs its
     /// minimum speech time).
@@ -30,21 +31,24 @@ public final class EchoAgent: AgentTransport {
     /// Echoes utterances up to `maximumSeconds` long (longer ones keep their last part).
     public init(maximumSeconds: Int = 10) {
         maximumMilliseconds = maximumSeconds * 1000
-        // Sized for the largest agent format (24 kHz PCM16): 48 bytes per millisecond.
-        preRoll = AudioHistory(capacity: 500 * 48)
-        utterance = AudioHistory(capacity: maximumMilliseconds * 48)
-        playback = .allocate(byteCount: maximumMilliseconds * 48, alignment: 16)
     }
 
-    deinit {
+    deinit { deallocate() }
+
+    private func deallocate() {
         preRoll.deallocate()
         utterance.deallocate()
         playback.deallocate()
     }
 
+    /// Sizes the buffers for the session's agent format (the engine attaches before any audio).
     public func attached(to session: Session) {
         let configuration = session.configuration
         bytesPerMillisecond = configuration.agentSampleRate / 1000 * configuration.agentFormat.bytesPerSample
+        deallocate()
+        preRoll = AudioHistory(capacity: 500 * bytesPerMillisecond)
+        utterance = AudioHistory(capacity: maximumMilliseconds * bytesPerMillisecond)
+        playback = .allocate(byteCount: maximumMilliseconds * bytesPerMillisecond, alignment: 16)
     }
 
     public func send(uplink audio: UnsafeRawBufferPointer) -> Int32 {
@@ -102,7 +106,7 @@ private struct AudioHistory {
     mutating func clear() { written = 0 }
 
     mutating func append(_ audio: UnsafeRawBufferPointer) {
-        guard let source = audio.baseAddress, !audio.isEmpty else { return }
+        guard let source = audio.baseAddress, !audio.isEmpty, !buffer.isEmpty else { return }
         // Of a (rarely) larger piece only the newest capacity bytes matter.
         let kept = min(audio.count, buffer.count)
         written += audio.count - kept

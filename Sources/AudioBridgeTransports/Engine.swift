@@ -105,21 +105,28 @@ final class Attachment: @unchecked Sendable {
     // SAFETY: used by the I/O thread under the engine's lock, and by the control thread only
     // after it has been removed from the engine's list under that lock.
     let session: Session
+    /// `session.agent`, called without reference counting: the session (held above) owns it,
+    /// and a call through a field of another object (or an unowned one) is compiled as a retain
+    /// and a release around it, every tick.
+    private let agent: Unmanaged<AgentEnd>
     let transport: AgentTransport
 
     init(session: Session, transport: AgentTransport) {
         self.session = session
+        agent = Unmanaged.passUnretained(session.agent)
         self.transport = transport
     }
 
     func service(buffer: UnsafeMutableRawBufferPointer) {
-        while true {
-            let bytes = session.agent.readUplink(into: buffer)
-            guard bytes > 0 else { break }
-            let status = transport.send(uplink: UnsafeRawBufferPointer(rebasing: buffer[..<bytes]))
-            if status < 0 { session.agent.report(SessionEvent(kind: .transportError, code: status)) }
+        agent._withUnsafeGuaranteedRef { agent in
+            while true {
+                let bytes = agent.readUplink(into: buffer)
+                guard bytes > 0 else { break }
+                let status = transport.send(uplink: UnsafeRawBufferPointer(rebasing: buffer[..<bytes]))
+                if status < 0 { agent.report(SessionEvent(kind: .transportError, code: status)) }
+            }
+            while let event = agent.pollNotification() { transport.handle(event) }
         }
-        while let event = session.agent.pollNotification() { transport.handle(event) }
         transport.poll(session)
     }
 

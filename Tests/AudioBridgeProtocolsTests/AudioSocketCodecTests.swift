@@ -5,13 +5,19 @@ import Testing
 
 /// Feeds `bytes` to a fresh decoder in pieces of `piece` bytes (all at once when nil) and
 /// collects every message, or the first error.
-func decodeAll(_ bytes: [UInt8], piece: Int? = nil, maximumPayload: Int = 16_384) -> (messages: [AudioSocketMessage], error: AudioSocketError?) {
+/// Decodes `bytes` appended in pieces, as a sequence or (`fromMemory`) from raw memory as a
+/// socket's buffer is.
+func decodeAll(_ bytes: [UInt8], piece: Int? = nil, maximumPayload: Int = 16_384, fromMemory: Bool = false) -> (messages: [AudioSocketMessage], error: AudioSocketError?) {
     var decoder = AudioSocketDecoder(maximumPayload: maximumPayload)
     var messages: [AudioSocketMessage] = []
     var start = 0
     repeat {
         let end = min(bytes.count, start + (piece ?? bytes.count))
-        decoder.append(bytes[start..<end])
+        if fromMemory {
+            bytes[start..<end].withUnsafeBytes { decoder.append($0) }
+        } else {
+            decoder.append(bytes[start..<end])
+        }
         start = end
         do {
             while let message = try decoder.next() { messages.append(message) }
@@ -63,7 +69,7 @@ struct AudioSocketCodecTests {
     }
 
     /// The decoder verifier: byte by byte, in every piece size up to 64, all at once, and one
-    /// message per buffer give the same messages.
+    /// message per buffer give the same messages, whether appended as a sequence or from memory.
     @Test func splitAndCoalescedInputDecodesTheSame() throws {
         var stream: [UInt8] = []
         var perMessage: [[UInt8]] = []
@@ -73,7 +79,11 @@ struct AudioSocketCodecTests {
             stream += bytes
         }
         #expect(decodeAll(stream).messages == Self.call)
-        for piece in 1...64 { #expect(decodeAll(stream, piece: piece).messages == Self.call, "pieces of \(piece)") }
+        #expect(decodeAll(stream, fromMemory: true).messages == Self.call)
+        for piece in 1...64 {
+            #expect(decodeAll(stream, piece: piece).messages == Self.call, "pieces of \(piece)")
+            #expect(decodeAll(stream, piece: piece, fromMemory: true).messages == Self.call, "pieces of \(piece) from memory")
+        }
         var decoder = AudioSocketDecoder()
         var oneByOne: [AudioSocketMessage] = []
         for bytes in perMessage {

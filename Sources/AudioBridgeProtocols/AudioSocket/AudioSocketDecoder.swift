@@ -30,11 +30,22 @@ public struct AudioSocketDecoder: Sendable {
     public var bufferedByteCount: Int { buffer.count - readIndex }
 
     public mutating func append(_ bytes: some Sequence<UInt8>) {
+        dropConsumedIfAll()
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// The same from contiguous memory (a socket's buffer): one copy, no per-byte generic calls
+    /// from another module.
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        dropConsumedIfAll()
+        buffer.append(contentsOf: bytes)
+    }
+
+    private mutating func dropConsumedIfAll() {
         if readIndex > 0, readIndex == buffer.count {
             buffer.removeAll(keepingCapacity: true)
             readIndex = 0
         }
-        buffer.append(contentsOf: bytes)
     }
 
     /// The next whole message, nil if more bytes are needed. After an error the decoder is

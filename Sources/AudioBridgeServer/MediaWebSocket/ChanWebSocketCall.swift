@@ -66,7 +66,7 @@ final class ChanWebSocketSide: PhoneSide {
         switch message {
         case .binary(let bytes):
             bytes.withUnsafeBytes { bytes in
-                if let wideband { wideband.append(bytes, call.feedCaller) } else { callerFrames.append(bytes, call.feedCaller) }
+                if let wideband { wideband.append(bytes, into: call) } else { callerFrames.append(bytes, into: call) }
             }
         case .text(let text):
             switch try ChanWebSocketCodec.decode(text) {

@@ -64,7 +64,7 @@ final class FreeSWITCHForkSide: PhoneSide {
     func receive(_ message: WebSocketMessage, into call: CallPipeline) throws {
         switch message {
         case .binary(let bytes):
-            bytes.withUnsafeBytes { audio.append($0, call.feedCaller) }
+            bytes.withUnsafeBytes { audio.append($0, into: call) }
         case .text(let text):
             switch try AudioForkCodec.decode(text) {
             case .dtmf(let digit):

@@ -15,6 +15,10 @@ import NIOCore
 
 final class CallPipeline {
     let session: Session
+    /// `session.media`, called without reference counting: the session (held above) owns it for
+    /// the call's life, and a call through a field of another object (or an unowned one) is
+    /// compiled as a retain and a release around it, every frame.
+    private let media: Unmanaged<MediaEnd>
     let side: PhoneSide
     let callID: String
     let logger: Logger
@@ -28,8 +32,9 @@ final class CallPipeline {
     /// comes when the peer confirms it.
     private let observer: ((SessionEvent) -> Void)?
     private var gate = PlayoutGate()
-    /// The tick's session events, in storage kept across ticks.
-    private var events: [SessionEvent] = []
+    /// The tick's session events, in storage made with the call (a Swift array here cost a
+    /// uniqueness check per tick on a cold cache line).
+    private let events: UnsafeMutableBufferPointer<SessionEvent>
     private var marks = PendingMarks()
     private var agentLost = false
     private var ticks: UInt64 = 0
@@ -47,7 +52,6 @@ final class CallPipeline {
         self.pacer = pacer
         self.eventLoop = eventLoop
         self.observer = observer
-        events.reserveCapacity(32)  // a tick rarely has more; if it does, the array grows once
         var logger = base
         logger[metadataKey: "call"] = "\(callID)"
         logger[metadataKey: "transport"] = "\(transport.rawValue)"
@@ -55,6 +59,7 @@ final class CallPipeline {
         self.logger = logger
         do {
             session = try Session(configuration: configuration)
+            media = Unmanaged.passUnretained(session.media)
             side = try makeSide(session)
             recorder = settings.recordDirectory.map { CallRecorder(directory: $0, callID: callID, codec: configuration.phoneCodec) }
             try pacer.engine.attach(try CallAgent.make(settings, metadata: metadata, eventLoop: eventLoop, logger: logger), to: session)
@@ -62,16 +67,19 @@ final class CallPipeline {
             admission.release()
             throw error
         }
+        events = .allocate(capacity: 32)  // a tick rarely has more; if it does, the rest wait a tick
         pacer.add(self)
         metrics.callStarted()
         logger.info("call started", metadata: ["metadata": "\(metadata.map { "\($0.0)=\($0.1)" }.joined(separator: " "))"])
     }
 
+    deinit { events.deallocate() }
+
     // MARK: Caller side (the adapter, as its peer's bytes arrive)
 
     /// One whole caller frame (phone codec, 20 ms) into the session, recorded and counted.
     func feedCaller(_ frame: UnsafeRawBufferPointer) {
-        switch session.media.writeCaller(frame) {
+        switch media._withUnsafeGuaranteedRef({ $0.writeCaller(frame) }) {
         case .success:
             recorder?.recordCaller(frame)
         case .failure(let error):
@@ -87,7 +95,7 @@ final class CallPipeline {
         metrics.add(.framesIn)
     }
 
-    func pressed(digit: UInt8) { _ = session.media.callerPressed(digit: digit) }
+    func pressed(digit: UInt8) { _ = media._withUnsafeGuaranteedRef { $0.callerPressed(digit: digit) } }
 
     /// The peer confirmed a mark: the item's playoutFinished is reported now. False for a
     /// name that was not pending (already confirmed, or dropped by a flush).
@@ -110,7 +118,7 @@ final class CallPipeline {
     /// The session's next frame for the caller (phone codec) read into `buffer`; nil if the
     /// session gave none. What most adapters' `readFrame` is.
     func readSessionFrame(into buffer: UnsafeMutableRawBufferPointer) -> UnsafeRawBufferPointer? {
-        guard case .success(let length) = session.media.readCaller(into: buffer) else { return nil }
+        guard case .success(let length) = media._withUnsafeGuaranteedRef({ $0.readCaller(into: buffer) }) else { return nil }
         return length > 0 ? UnsafeRawBufferPointer(rebasing: buffer[..<length]) : nil
     }
 
@@ -136,12 +144,12 @@ final class CallPipeline {
             // The peer is not reading: the agent's audio stays queued rather than piling up frames.
             metrics.add(.sendStalls)
         }
-        let playing = gate.tick(session, events: &events)
+        let (eventCount, playing) = gate.tick(session, events: events)
         if let frame, side.sendsSilence || playing {
             side.send(frame: frame)
             metrics.add(.framesOut)
         }
-        for event in events {
+        for event in events[..<eventCount] {
             switch event.kind {
             case .bargeIn: committed(event)
             case .playoutFinished: itemFinished(event)

@@ -15,18 +15,19 @@ final class CallerFrameAssembler {
 
     deinit { pending.deallocate() }
 
-    /// Appends `bytes`, calling `frame` with each whole frame they complete.
-    func append(_ bytes: UnsafeRawBufferPointer, _ frame: (UnsafeRawBufferPointer) -> Void) {
+    /// Appends `bytes`, feeding `call` each whole frame they complete. (The call itself, not a
+    /// closure over it: a closure's context retains and releases the call every frame.)
+    func append(_ bytes: UnsafeRawBufferPointer, into call: CallPipeline) {
         var offset = 0
         while offset < bytes.count {
             let take = min(frameBytes - pendingCount, bytes.count - offset)
             if pendingCount == 0, take == frameBytes {
-                frame(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + take]))
+                call.feedCaller(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + take]))
             } else {
                 (pending.baseAddress! + pendingCount).copyMemory(from: bytes.baseAddress! + offset, byteCount: take)
                 pendingCount += take
                 if pendingCount == frameBytes {
-                    frame(UnsafeRawBufferPointer(pending))
+                    call.feedCaller(UnsafeRawBufferPointer(pending))
                     pendingCount = 0
                 }
             }

@@ -45,8 +45,8 @@ final class PCM16CallAudio {
         upOutput.deallocate()
     }
 
-    /// Caller audio in; each whole 8 kHz session frame out through `deliver` (PCM16 bytes).
-    func append(_ bytes: UnsafeRawBufferPointer, _ deliver: (UnsafeRawBufferPointer) -> Void) {
+    /// Caller audio in; each whole 8 kHz session frame (PCM16 bytes) fed to `call`.
+    func append(_ bytes: UnsafeRawBufferPointer, into call: CallPipeline) {
         let frameBytes = 2 * channels
         var offset = 0
         if carried > 0 {
@@ -57,7 +57,7 @@ final class PCM16CallAudio {
             guard carried == frameBytes else { return }
             carried = 0
             mono[0] = Int16(bitPattern: UInt16(carry[0]) | UInt16(carry[1]) << 8)
-            convert(count: 1, deliver)
+            convert(count: 1, into: call)
         }
         while bytes.count - offset >= frameBytes {
             let count = min(Self.piece, (bytes.count - offset) / frameBytes)
@@ -66,18 +66,18 @@ final class PCM16CallAudio {
                 mono[i] = Int16(bitPattern: UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8)
             }
             offset += count * frameBytes
-            convert(count: count, deliver)
+            convert(count: count, into: call)
         }
         for i in offset..<bytes.count { carry[carried] = bytes[i]; carried += 1 }
     }
 
-    private func convert(count: Int, _ deliver: (UnsafeRawBufferPointer) -> Void) {
+    private func convert(count: Int, into call: CallPipeline) {
         if let down {
             // The output holds a whole piece's worth, so the resampler takes all of the input.
             let (_, produced) = down.process(UnsafeBufferPointer(rebasing: mono[..<count]), into: monoAtPhoneRate)
-            frames.append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: monoAtPhoneRate[..<produced])), deliver)
+            frames.append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: monoAtPhoneRate[..<produced])), into: call)
         } else {
-            frames.append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: mono[..<count])), deliver)
+            frames.append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: mono[..<count])), into: call)
         }
     }
 

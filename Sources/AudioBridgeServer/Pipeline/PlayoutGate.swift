@@ -12,13 +12,13 @@ struct PlayoutGate {
     private var playing = false
     private var paused = false
 
-    /// Moves the session's events for the frame just read into `events` (emptied first, its
-    /// storage reused: no allocation once it has held a tick's worth); returns whether that
-    /// frame carries agent audio the peer should get.
-    mutating func tick(_ session: Session, events: inout [SessionEvent]) -> Bool {
-        events.removeAll(keepingCapacity: true)
+    /// Moves the session's events for the frame just read into `events` (at most its capacity;
+    /// any more wait for the next tick) and returns how many it holds and whether that frame
+    /// carries agent audio the peer should get.
+    mutating func tick(_ session: Session, events: UnsafeMutableBufferPointer<SessionEvent>) -> (count: Int, active: Bool) {
+        var count = 0
         var active = playing && !paused
-        while let event = session.pollEvent() {
+        while count < events.count, let event = session.pollEvent() {
             switch event.kind {
             case .playoutStarted:
                 active = true
@@ -37,8 +37,9 @@ struct PlayoutGate {
             default:
                 break
             }
-            events.append(event)
+            events[count] = event
+            count += 1
         }
-        return active
+        return (count, active)
     }
 }

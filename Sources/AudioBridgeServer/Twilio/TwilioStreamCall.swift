@@ -48,7 +48,7 @@ final class TwilioStreamSide: PhoneSide {
 
     /// Caller audio (μ-law, any length) into the pipeline in whole frames.
     func receive(audio payload: [UInt8], into call: CallPipeline) {
-        payload.withUnsafeBytes { callerFrames.append($0, call.feedCaller) }
+        payload.withUnsafeBytes { callerFrames.append($0, into: call) }
     }
 
     /// A TEXT frame that is a plain `media` message, taken without building a JSON value (its
@@ -82,7 +82,7 @@ final class TwilioStreamSide: PhoneSide {
         guard scan.inbound else { return true }
         guard scan.payload.count / 4 * 3 <= payload.count,
               let decoded = try? Base64.decode(UnsafeRawBufferPointer(rebasing: text[scan.payload]), into: payload) else { return false }
-        callerFrames.append(UnsafeRawBufferPointer(rebasing: payload[..<decoded]), call.feedCaller)
+        callerFrames.append(UnsafeRawBufferPointer(rebasing: payload[..<decoded]), into: call)
         return true
     }
 
