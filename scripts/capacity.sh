@@ -22,8 +22,12 @@ port=${PORT:-9193}
 counts=${*:-200 500 600}
 asload_src=${ASLOAD_DIR:-../shared/tools/asload}
 
-swift build -c release --scratch-path .build-release --product audiobridge >/dev/null
-bin=.build-release/release/audiobridge
+# AUDIOBRIDGE_BIN: a binary already built (e.g. from another scratch path), else this builds one.
+bin=${AUDIOBRIDGE_BIN:-}
+if [ -z "$bin" ]; then
+    swift build -c release --scratch-path .build-release --product audiobridge >/dev/null
+    bin=.build-release/release/audiobridge
+fi
 
 asload=""
 if [ -f "$asload_src/asload.c" ]; then

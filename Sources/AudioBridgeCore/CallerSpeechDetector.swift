@@ -140,6 +140,13 @@ public final class CallerSpeechDetector {
     private var referenceLevels: InlineArray<40, Float> = .init(repeating: 0)
     private var referenceBands: InlineArray<16, Float> = .init(repeating: 0)
     private var referencePlayed = false
+    /// Hops in a row in which the agent played nothing. Once the silence has filled the whole
+    /// reference window (the 256-sample block in 2 hops, then every ring: the 40 rows and
+    /// levels, and the block maxima, which take up to `blocks + 1` blocks to turn over), every
+    /// stored value is zero and a silent hop would compute zeros again: it only moves the
+    /// positions on (most of a call's hops, when the agent is quiet).
+    private var silentReferenceHops = 0
+    private static let settledSilentHops = 2 + max(referenceHops, (blocks + 1) * blockHops)
     private var delayEstimator = EchoDelayEstimator()
     private var callerLevel: Float = -100
     private var callerLevelHops = 0
@@ -241,6 +248,7 @@ public final class CallerSpeechDetector {
         referenceHopCount = 0
         expectedEcho.update(repeating: 0, count: PowerSpectrum.bins)
         referenceIndex = 0
+        silentReferenceHops = 0
         referenceLevels = .init(repeating: 0)
         bandNoise = .init(repeating: 0)
         bandSmoothed = .init(repeating: 0)
@@ -387,9 +395,14 @@ public final class CallerSpeechDetector {
 
     private func updateReference(_ reference: UnsafeBufferPointer<Int16>?) {
         referenceIndex = (referenceIndex + 1) % Self.referenceHops
-        let row = referenceHistory + referenceIndex * PowerSpectrum.bins
         var played = false
         if let reference { for sample in reference where sample != 0 { played = true; break } }
+        silentReferenceHops = played ? 0 : silentReferenceHops + 1
+        if silentReferenceHops > Self.settledSilentHops {
+            referenceHopCount += 1
+            return
+        }
+        let row = referenceHistory + referenceIndex * PowerSpectrum.bins
         var energy: Float = 0
         if played || referenceLevels[(referenceIndex + Self.referenceHops - 1) % Self.referenceHops] > 0 {
             Self.shift(referenceBlock, in: reference)

@@ -70,7 +70,10 @@ final class AudioSocketSide: PhoneSide {
 
     // MARK: PhoneSide
 
-    var isOpen: Bool { channel.isActive }
+    /// Kept here rather than asked of the channel every tick (a call through NIO's existential
+    /// and an atomic on a cold line): the handler clears it when the connection goes.
+    private(set) var isOpen = true
+    func connectionClosed() { isOpen = false }
     var isWritable: Bool { channel.isWritable }
     var sendsSilence: Bool { true }
 
@@ -190,6 +193,7 @@ final class AudioSocketCallHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         server.connections.remove(context.channel)
+        side?.connectionClosed()
         call?.end(reason: "connection closed")
         call = nil
         side = nil
