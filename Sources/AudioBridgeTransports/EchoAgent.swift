@@ -3,8 +3,8 @@
 // needs no network and no key, and exercises the whole path: uplink, speech detection, items,
 // playout, and barge-in (talk over the echo and it stops).
 //
-// Memory: only the last half second of caller audio is kept all the time (the pre-roll: speech
-// is detected a little after it starts); an utterance is recorded only while the caller talks. The
+// Memory: only the last 200 ms of caller audio are kept all the time (the pre-roll: speech is
+// detected a little after it starts); an utterance is recorded only while the caller talks. The
 // buffers are sized for the session's agent rate when the agent is attached (3× smaller at 8 kHz
 // than at 24 kHz), and pages an utterance does not reach are never touched, so a call costs what
 // its utterances use (a continuous 10 s ring cost a resident ~0.5 MB a call). A caller who never
@@ -14,7 +14,7 @@ import AudioBridgeSession
 
 public final class EchoAgent: AgentTransport {
     private let live = LiveObject(.agent)
-    /// The last half second of caller audio (agent format).
+    /// The last `preRollMilliseconds` of caller audio (agent format).
     private var preRoll = AudioHistory(capacity: 0)
     /// The utterance being recorded (while `recording`), from its pre-roll on.
     private var utterance = AudioHistory(capacity: 0)
@@ -46,7 +46,7 @@ public final class EchoAgent: AgentTransport {
         let configuration = session.configuration
         bytesPerMillisecond = configuration.agentSampleRate / 1000 * configuration.agentFormat.bytesPerSample
         deallocate()
-        preRoll = AudioHistory(capacity: 500 * bytesPerMillisecond)
+        preRoll = AudioHistory(capacity: Self.preRollMilliseconds * bytesPerMillisecond)
         utterance = AudioHistory(capacity: maximumMilliseconds * bytesPerMillisecond)
         playback = .allocate(byteCount: maximumMilliseconds * bytesPerMillisecond, alignment: 16)
     }
@@ -62,8 +62,7 @@ public final class EchoAgent: AgentTransport {
         switch event.kind {
         case .speechStarted:
             utterance.clear()
-            let take = min(Self.preRollMilliseconds * bytesPerMillisecond, preRoll.count) / 2 * 2
-            preRoll.copyNewest(take) { utterance.append($0) }
+            preRoll.copyNewest(preRoll.count / 2 * 2) { utterance.append($0) }
             recording = true
         case .speechStopped:
             guard recording else { return }
@@ -76,9 +75,10 @@ public final class EchoAgent: AgentTransport {
 
     public func poll(_ session: Session) { streamer.pump(session) }
 
-    /// Copies the utterance out (its newest `maximumSeconds` if longer) and starts playing it.
+    /// Copies the utterance out (the ring holds its newest `maximumSeconds` if it was longer)
+    /// and starts playing it.
     private func playBack() {
-        let count = min(utterance.count, maximumMilliseconds * bytesPerMillisecond) / 2 * 2
+        let count = utterance.count / 2 * 2
         guard count > 0 else { return }
         var offset = 0
         utterance.copyNewest(count) { piece in
