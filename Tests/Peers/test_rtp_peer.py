@@ -85,9 +85,12 @@ def stream_through_the_bridge(tmp_path, source_filter, after_stream=None, extra_
     return heard, summary
 
 
-def assert_echo_is_the_caller(heard, identical=0.999):
+def assert_echo_is_the_caller(heard, identical=0.999, concealed_frames=None):
     """Where the echo starts in what ffmpeg received, and where that is in the caller's audio:
-    from there on, sample for sample the caller's (at least the fraction `identical`)."""
+    from there on, sample for sample the caller's (at least the fraction `identical`). With
+    `concealed_frames` (the bridge's count), the samples that differ must also fit in what
+    those frames can change: each concealed frame (160 samples) and the 40-sample crossfade
+    into the frame after it, plus the 40-sample fade-in where the echo starts."""
     caller = [ulaw_decode(code) for code in read_ulaw_wav(SAMPLE)]
     start = next(i for i, sample in enumerate(heard) if sample != 0)
     probe = heard[start + 4000:start + 4160]
@@ -98,6 +101,9 @@ def assert_echo_is_the_caller(heard, identical=0.999):
     equal = sum(1 for i in range(compared) if heard[start + i] == caller[offset + i])
     assert compared >= 6 * 8000, f"{compared / 8000:.1f} s of echo received"
     assert equal / compared >= identical, f"{equal} of {compared} samples identical"
+    if concealed_frames is not None:
+        assert compared - equal <= 40 + concealed_frames * (160 + 40), \
+            f"{compared - equal} samples differ, more than {concealed_frames} concealed frames explain"
 
 
 def test_ffmpeg_streams_a_call_through_the_rtp_mode(tmp_path):
@@ -129,9 +135,14 @@ def test_ffmpegs_default_packetisation_is_reframed(tmp_path):
     (1,460, 1,460 and 1,176 bytes per 512 ms input frame with ffmpeg 5.1), all three sent at the
     frame's start, so the last arrives 365 ms early; the jitter buffer's maximum must cover that
     spread (README, RTP). Every packet taken, none late, and the echo identical to the caller's
-    audio but for the frame or two the buffer conceals in part while it learns ffmpeg's send-time
-    noise (±9 ms, against its 5 ms margin): 74 of 64,168 samples in the run that set the bound."""
+    audio but where the buffer says it concealed: when a burst's first packet comes later than any
+    before (ffmpeg's send-time noise, ±9 ms, against the buffer's 5 ms margin) the end of the frame
+    before it is concealed and the buffer's delay grows. How often that happens varies from run
+    to run: 74 to 218 differing samples of 64,168 (4 to 6 frames concealed) in seven runs here,
+    each burst start a pair of frames (concealed, crossfaded). So the bound is the bridge's own
+    count of concealed frames, and the count itself is bounded: at most 10 in an 8 s call."""
     heard, summary = stream_through_the_bridge(tmp_path, f"amovie={SAMPLE}", extra_args=("--jitter-max-ms", "500"))
-    packets_in, _, _, late, _, _, refused = map(int, summary.groups())
+    packets_in, _, _, late, concealed, _, refused = map(int, summary.groups())
     assert packets_in >= 40 and (late, refused) == (0, 0)
-    assert_echo_is_the_caller(heard, identical=0.997)
+    assert concealed <= 10, f"{concealed} frames concealed"
+    assert_echo_is_the_caller(heard, identical=0.99, concealed_frames=concealed)
