@@ -13,6 +13,13 @@
 //              client's commit + response.create when turn detection is off) it streams a reply
 //              of that length — a voiced, syllable-modulated signal (`replyAudio`) — in 100 ms
 //              deltas at four times real time; response.cancel stops it (status "cancelled")
+//   transcribes  when the session asks for input transcription, each caller turn it heard gets a
+//              `…input_audio_transcription.completed` ("caller turn N"), and each reply of its
+//              own a `response.output_audio_transcript.done` ("reply N")
+//   checks     a truncate of an item this connection never sent is refused with the `error`
+//              the real service sends ("Conversation item … does not exist")
+//   drops      with `Options.dropAfterFirstAnswerMilliseconds`: the first connection closes
+//              that long after its first reply was streamed whole (no close frame)
 //   is driven  tests can push any server event (`send`, `respond`) or drop connections
 //
 // Per-connection state lives in the connection's handler, on its event loop; what tests read is
@@ -37,6 +44,10 @@ public final class RealtimeModelStandIn: Sendable {
         public var replyMilliseconds: Int?
         /// Every client event as it arrives, with its connection index (on a NIO thread).
         public var onEvent: (@Sendable (Int, JSONValue) -> Void)?
+        /// The headers of every upgrade request (on a NIO thread).
+        public var onUpgrade: (@Sendable ([(String, String)]) -> Void)?
+        /// Close the first connection this long after its first reply was sent whole.
+        public var dropAfterFirstAnswerMilliseconds: Int?
         /// Serve wss:// with this certificate and key (PEM).
         public var certificatePEM: [UInt8]?
         public var keyPEM: [UInt8]?
@@ -56,6 +67,10 @@ public final class RealtimeModelStandIn: Sendable {
         var headers: [HTTPHeaders] = []
         /// Close each new connection right after its session.update, this many times.
         var dropsLeft = 0
+        /// `error` events sent for requests about items the connection never had.
+        var staleItemRefusals = 0
+        /// Items each connection sent audio of (only these may be truncated on it).
+        var sentItems: [Int: Set<String>] = [:]
     }
 
     public init(options: Options = Options(), host: String = "127.0.0.1", port: Int = 0) async throws {
@@ -78,6 +93,7 @@ public final class RealtimeModelStandIn: Sendable {
                     maxFrameSize: 1 << 24,
                     shouldUpgrade: { channel, head in
                         state.withLockedValue { $0.headers.append(head.headers) }
+                        options.onUpgrade?(head.headers.map { ($0.name, $0.value) })
                         return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
                     },
                     upgradePipelineHandler: { channel, _ in
@@ -100,11 +116,35 @@ public final class RealtimeModelStandIn: Sendable {
 
     public func dropNextConnections(_ count: Int) { state.withLockedValue { $0.dropsLeft = count } }
 
+    /// Closes connection `index` (by default the newest) at once: with a close frame carrying
+    /// `code` and `reason`, or without one (`code` nil), as a crashed server or a cut link does.
+    public func dropConnection(_ index: Int? = nil, code: UInt16? = nil, reason: String = "") {
+        let channel = state.withLockedValue { recorded -> Channel? in
+            guard let index else { return recorded.connections.last }
+            return recorded.connections.indices.contains(index) ? recorded.connections[index] : nil
+        }
+        guard let channel else { return }
+        if let code {
+            var payload = channel.allocator.buffer(capacity: 2 + reason.utf8.count)
+            payload.writeInteger(code)
+            payload.writeString(reason)
+            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)).whenComplete { _ in channel.close(promise: nil) }
+        } else {
+            channel.close(promise: nil)
+        }
+    }
+
+    /// How many truncates named an item their connection never had.
+    public var staleItemRefusals: Int { state.withLockedValue { $0.staleItemRefusals } }
+
     public var connectionCount: Int { state.withLockedValue { $0.connections.count } }
     public var requestHeaders: [HTTPHeaders] { state.withLockedValue { $0.headers } }
 
     /// Client events of `type`, with their connection index.
     public func events(_ type: String) -> [(Int, JSONValue)] { state.withLockedValue { $0.events.filter { $0.1["type"]?.string == type } } }
+
+    /// Every client event of connection `index`, in arrival order.
+    public func eventsInOrder(connection index: Int) -> [JSONValue] { state.withLockedValue { $0.events.filter { $0.0 == index }.map(\.1) } }
 
     /// All caller audio appended on every connection, base64-decoded.
     public var appendedAudio: [UInt8] {
@@ -139,6 +179,10 @@ public final class RealtimeModelStandIn: Sendable {
 
     /// A response of `audio` (agent-format bytes) as one item, sent in `chunk`-byte deltas at once.
     public func respond(response: String, item: String, audio: [UInt8], chunk: Int, done: Bool = true, connection index: Int? = nil) {
+        state.withLockedValue { recorded in
+            guard let connection = index ?? (recorded.connections.isEmpty ? nil : recorded.connections.count - 1) else { return }
+            recorded.sentItems[connection, default: []].insert(item)
+        }
         send(["type": "response.created", "response": ["id": .string(response), "status": "in_progress"]], connection: index)
         for start in stride(from: 0, to: audio.count, by: chunk) {
             send(StandInConnection.delta(response: response, item: item, audio: audio[start..<min(audio.count, start + chunk)]), connection: index)
@@ -198,6 +242,8 @@ public final class RealtimeModelStandIn: Sendable {
         private var appendedMilliseconds = 0
         private var quietMilliseconds = 0
         private var responses = 0
+        private var transcribes = false
+        private var callerTurns = 0
         /// The reply being streamed: its ids and what is left to send.
         private var reply: (response: String, item: String, audio: [UInt8], sent: Int)?
 
@@ -232,11 +278,19 @@ public final class RealtimeModelStandIn: Sendable {
                 if let audio = try? Base64.decode(event["audio"]?.string ?? "") { listen(audio) }
             case "input_audio_buffer.commit":
                 send(["type": "input_audio_buffer.committed", "item_id": .string("item_caller_\(responses)")])
+                transcribeCallerTurn()
             case "response.create":
                 startReply()
             case "response.cancel":
                 cancelReply()
             case "conversation.item.truncate":
+                let item = event["item_id"]?.string ?? ""
+                guard recorded.withLockedValue({ $0.sentItems[index]?.contains(item) ?? false }) else {
+                    recorded.withLockedValue { $0.staleItemRefusals += 1 }
+                    send(["type": "error", "error": ["type": "invalid_request_error", "code": "invalid_value",
+                                                     "message": .string("Conversation item '\(item)' does not exist"), "param": "item_id"]])
+                    return
+                }
                 send(["type": "conversation.item.truncated", "item_id": event["item_id"] ?? nil, "content_index": 0,
                       "audio_end_ms": event["audio_end_ms"] ?? 0])
             default:
@@ -254,6 +308,14 @@ public final class RealtimeModelStandIn: Sendable {
             }
             let turnDetection = session?["audio"]?["input"]?["turn_detection"] ?? session?["turn_detection"]
             serverVAD = turnDetection != nil && turnDetection != .null
+            transcribes = (session?["audio"]?["input"]?["transcription"] ?? session?["input_audio_transcription"]) != nil
+        }
+
+        private func transcribeCallerTurn() {
+            callerTurns += 1
+            guard transcribes else { return }
+            send(["type": "conversation.item.input_audio_transcription.completed", "item_id": .string("item_caller_\(callerTurns)"),
+                  "content_index": 0, "transcript": .string("caller turn \(callerTurns)")])
         }
 
         private func listen(_ audio: [UInt8]) {
@@ -285,6 +347,7 @@ public final class RealtimeModelStandIn: Sendable {
                     callerTalking = false
                     send(["type": "input_audio_buffer.speech_stopped", "audio_end_ms": .number(String(appendedMilliseconds)), "item_id": .string("item_caller_\(responses)")])
                     send(["type": "input_audio_buffer.committed", "item_id": .string("item_caller_\(responses)")])
+                    transcribeCallerTurn()
                     startReply()
                 }
             }
@@ -305,11 +368,17 @@ public final class RealtimeModelStandIn: Sendable {
             let chunk = 100 * format.bytesPerMillisecond
             let end = min(current.audio.count, current.sent + chunk)
             send(Self.delta(response: current.response, item: current.item, audio: current.audio[current.sent..<end]))
+            recorded.withLockedValue { _ = $0.sentItems[index, default: []].insert(current.item) }
             current.sent = end
             if end == current.audio.count {
                 send(["type": "response.output_audio.done", "response_id": .string(current.response), "item_id": .string(current.item)])
+                send(["type": "response.output_audio_transcript.done", "response_id": .string(current.response), "item_id": .string(current.item),
+                      "output_index": 0, "content_index": 0, "transcript": .string("reply \(responses)")])
                 send(["type": "response.done", "response": ["id": .string(current.response), "status": "completed"]])
                 reply = nil
+                if index == 0, responses == 1, let delay = options.dropAfterFirstAnswerMilliseconds {
+                    context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(delay))) { [weak self] in self?.context?.close(promise: nil) }
+                }
                 return
             }
             reply = current

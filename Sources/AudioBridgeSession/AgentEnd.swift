@@ -137,6 +137,10 @@ public final class AgentEnd {
         return taken * bytesPerSample
     }
 
+    /// Agent audio written and not yet played, in phone-rate samples: what the playout queue
+    /// holds as this side sees it (the media side may have played or cut some since).
+    public func queuedPlayoutSamples() -> Int { playout.capacity - playout.availableToWrite() }
+
     /// Marks the end of `item`: once its last sample has been handed to the caller, a
     /// `playoutFinished` event follows. Ending an item that is not being written does nothing.
     /// Throws `.wouldBlock` when the marker queue is full (retry later).

@@ -120,6 +120,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "openai and ws://: what the caller hears while the agent is unreachable (tone[:HZ[:MS]] or wav:FILE).")
     var fallback = "tone:425:400"
 
+    @Option(help: "openai and ws://: trust the certificates in this PEM file besides the system's (a model server behind a private CA, a self-signed test server).")
+    var agentCaFile: String?
+
+    @Option(help: "openai and ws://: one more HTTP header on the agent's WebSocket upgrade, 'Name: value' (repeatable): a gateway's token, Azure's 'api-key: KEY'. With --agent openai and no OPENAI_API_KEY, no Authorization header is sent.")
+    var agentHeader: [String] = []
+
+    @Option(help: "openai: the model that transcribes the caller, or 'off'. The transcripts (and the model's own) are what a new connection is given after a drop, so the conversation goes on.")
+    var openaiTranscriptionModel = "gpt-4o-mini-transcribe"
+
     @Option(help: "The agent side's sample rate: 8000, 16000 or 24000 Hz (the rate a ws:// agent speaks). The built-in agents sound the same at any rate, and 8000 needs no resampling.")
     var agentRate = 8000
 
@@ -279,6 +288,11 @@ extension Serve {
         call.recordDirectory = record
         call.realtime = try realtimeConfiguration()
         call.pcmStream.fallbackAgent = fallback
+        let (headers, trustRoots) = try agentConnection()
+        call.realtime?.headers = headers
+        call.realtime?.additionalTrustRootsPEM = trustRoots
+        call.pcmStream.headers = headers
+        call.pcmStream.additionalTrustRootsPEM = trustRoots
         return call
     }
 
@@ -335,6 +349,22 @@ extension Serve {
         return rtpServer
     }
 
+    /// --agent-header and --agent-ca-file, checked: the headers, and the PEM bytes to trust.
+    func agentConnection() throws -> (headers: [(String, String)], trustRoots: [UInt8]?) {
+        let headers = try agentHeader.map { text in
+            guard let header = AgentConnectionOptions.header(text) else { throw ValidationError("--agent-header '\(text)' is not 'Name: value'") }
+            return (header.name, header.value)
+        }
+        guard let path = agentCaFile else { return (headers, nil) }
+        guard let contents = FileManager.default.contents(atPath: path) else { throw ValidationError("--agent-ca-file: cannot read \(path)") }
+        do {
+            _ = try AgentConnectionOptions.certificateCount(pem: Array(contents))
+        } catch {
+            throw ValidationError("--agent-ca-file: \(path) holds no PEM certificate (\(error))")
+        }
+        return (headers, Array(contents))
+    }
+
     /// The Realtime settings when `--agent openai`; nil otherwise. The key is read from the
     /// environment only, so it never shows in `ps` or in logs.
     func realtimeConfiguration() throws -> RealtimeAgentConfiguration? {
@@ -349,6 +379,7 @@ extension Serve {
         realtime.settings.model = openaiModel
         realtime.settings.voice = openaiVoice
         realtime.settings.instructions = instructions
+        realtime.settings.inputTranscriptionModel = openaiTranscriptionModel == "off" ? nil : openaiTranscriptionModel
         realtime.localTurnDetection = turnDetection == "local"
         realtime.allowG711Passthrough = !noG711Passthrough
         realtime.fallbackAgent = fallback

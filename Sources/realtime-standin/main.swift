@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: MIT
 // The Realtime model stand-in as a process, for demos and the Python end-to-end tests:
 //
-//   realtime-standin [--port N] [--reply-ms MS] [--events FILE]
+//   realtime-standin [--port N] [--reply-ms MS] [--events FILE] [--cert PEM --key PEM]
+//                    [--drop-after-first-answer-ms MS]
 //
-// prints "realtime-standin listening on ws://127.0.0.1:PORT/v1/realtime", replies MS ms of its
-// voiced signal after each caller turn (default 1000), and appends every client event it
-// receives to FILE as one JSON line (audio payloads replaced by their decoded length).
+// prints "realtime-standin listening on ws://127.0.0.1:PORT/v1/realtime" (wss:// with a
+// certificate and key), replies MS ms of its voiced signal after each caller turn (default
+// 1000), and appends every client event it receives to FILE as one JSON line (audio payloads
+// replaced by their decoded length), each upgrade request's headers as a line of type
+// "_upgrade". With --drop-after-first-answer-ms the first connection is closed (no close frame)
+// that long after its first reply was sent whole.
 import AudioBridgeCore
 import AudioBridgeModelStandIn
 import AudioBridgeProtocols
@@ -37,12 +41,24 @@ func loggable(_ event: JSONValue) -> JSONValue {
 
 var options = RealtimeModelStandIn.Options()
 options.replyMilliseconds = number("--reply-ms") ?? 1000
+options.dropAfterFirstAnswerMilliseconds = number("--drop-after-first-answer-ms")
+if let certificate = value(of: "--cert"), let key = value(of: "--key") {
+    guard let certificatePEM = FileManager.default.contents(atPath: certificate), let keyPEM = FileManager.default.contents(atPath: key) else {
+        fail("cannot read \(certificate) or \(key)")
+    }
+    options.certificatePEM = Array(certificatePEM)
+    options.keyPEM = Array(keyPEM)
+}
 if let path = value(of: "--events") {
     guard FileManager.default.createFile(atPath: path, contents: nil), let log = FileHandle(forWritingAtPath: path) else { fail("cannot write \(path)") }
     options.onEvent = { connection, event in
         // The stand-in's one thread calls this; each line is written whole.
         let line = JSONValue.object([("connection", .number(String(connection))), ("event", loggable(event))]).jsonText + "\n"
         log.write(Data(line.utf8))
+    }
+    options.onUpgrade = { headers in
+        let fields = JSONValue.object(headers.map { ($0.0.lowercased(), .string($0.1)) })
+        log.write(Data((JSONValue.object([("connection", -1), ("event", ["type": "_upgrade", "headers": fields])]).jsonText + "\n").utf8))
     }
 }
 let standIn = try await RealtimeModelStandIn(options: options, port: number("--port") ?? 0)

@@ -106,3 +106,45 @@ struct RealtimeCodecTests {
         }
     }
 }
+
+/// What a new connection needs to carry a conversation on: the caller's transcription asked
+/// for, transcripts read under both protocol versions, and turns written back as text items.
+struct RealtimeTranscriptCodecTests {
+    @Test func inputTranscriptionIsRequestedUnderEachVersionsName() throws {
+        let settings = RealtimeSessionSettings(inputTranscriptionModel: "gpt-4o-mini-transcribe")
+        let ga = try RealtimeCodecTests.encoded(.sessionUpdate(settings))["session"]
+        #expect(ga?["audio"]?["input"]?["transcription"] == ["model": "gpt-4o-mini-transcribe"])
+        #expect(ga?["input_audio_transcription"] == nil)
+        let beta = try RealtimeCodecTests.encoded(.sessionUpdate(settings), .beta)["session"]
+        #expect(beta?["input_audio_transcription"] == ["model": "gpt-4o-mini-transcribe"])
+        #expect(beta?["audio"] == nil)
+        let none = try RealtimeCodecTests.encoded(.sessionUpdate(RealtimeSessionSettings()))["session"]
+        #expect(none?["audio"]?["input"]?["transcription"] == nil, "not asked for unless set")
+    }
+
+    @Test func textItemsUseTheContentTypeOfTheirRoleAndVersion() throws {
+        #expect(try RealtimeCodecTests.encoded(.createTextItem(role: .user, text: "Hi \"there\""))
+            == ["type": "conversation.item.create", "item": ["type": "message", "role": "user", "content": [["type": "input_text", "text": "Hi \"there\""]]]])
+        #expect(try RealtimeCodecTests.encoded(.createTextItem(role: .assistant, text: "Hello."))["item"]?["content"]
+            == [["type": "output_text", "text": "Hello."]])
+        #expect(try RealtimeCodecTests.encoded(.createTextItem(role: .assistant, text: "Hello."), .beta)["item"]?["content"]
+            == [["type": "text", "text": "Hello."]])
+        #expect(try RealtimeCodecTests.encoded(.createTextItem(role: .user, text: "x"), .beta)["item"]?["content"]
+            == [["type": "input_text", "text": "x"]])
+    }
+
+    @Test func transcriptsDecodeUnderBothNames() throws {
+        #expect(try RealtimeCodecTests.decode(#"{"type":"conversation.item.input_audio_transcription.completed","item_id":"item_1","content_index":0,"transcript":"I need a taxi."}"#)
+            == .inputTranscript(itemID: "item_1", text: "I need a taxi."))
+        for name in ["response.output_audio_transcript.done", "response.audio_transcript.done"] {
+            #expect(try RealtimeCodecTests.decode(#"{"type":"\#(name)","response_id":"resp_1","item_id":"item_2","output_index":0,"content_index":0,"transcript":"Where to?"}"#)
+                == .outputTranscript(responseID: "resp_1", itemID: "item_2", text: "Where to?"))
+        }
+        #expect(throws: RealtimeError.missingField(event: "response.output_audio_transcript.done", field: "transcript")) {
+            try RealtimeCodecTests.decode(#"{"type":"response.output_audio_transcript.done","item_id":"i"}"#)
+        }
+        #expect(throws: RealtimeError.missingField(event: "conversation.item.input_audio_transcription.completed", field: "item_id")) {
+            try RealtimeCodecTests.decode(#"{"type":"conversation.item.input_audio_transcription.completed","transcript":"t"}"#)
+        }
+    }
+}

@@ -78,7 +78,7 @@ final class MediaPeer: WebSocketClientDelegate, @unchecked Sendable {
     }
 
     func webSocketProtocolError(_ error: Error) {}
-    func webSocketClosed(error: Error?) { state.withLockedValue { $0.closed = true } }
+    func webSocketClosed(cause: String) { state.withLockedValue { $0.closed = true } }
 }
 
 /// A media WebSocket server on an ephemeral port, every session event recorded.

@@ -187,3 +187,44 @@ def test_raw_pcm_agent_against_an_independent_server():
     # Marks come back once heard, in order; the cut answers' never.
     assert [m["name"] for m in of_type("mark")] == ["greeting", "after"]
     assert of_type("stop") == [{"type": "stop", "reason": "hangup"}]
+
+
+def test_a_dropped_agent_connection_lets_the_answer_finish():
+    """The server sends a 2 s answer at once, marks it, and 300 ms later its connection is cut
+    (no close frame). The caller hears the whole answer with no hole and no fallback tone in
+    it; the bridge reconnects and starts the call afresh on the new connection, where the old
+    connection's mark is never echoed (nobody could hear it)."""
+    connections = []
+
+    async def handler(ws):
+        connections.append({"start": json.loads(await ws.recv()), "control": []})
+        mine = connections[-1]
+        if len(connections) == 1:
+            await ws.send(tone("long", 2.0))
+            await ws.send(json.dumps({"type": "mark", "name": "long"}))
+            await asyncio.sleep(0.3)
+            ws.transport.abort()
+            return
+        async for message in ws:
+            if isinstance(message, str):
+                mine["control"].append(json.loads(message))
+
+    async def call():
+        async with websockets.serve(handler, "127.0.0.1", 0, max_size=1 << 20) as server:
+            ws_port = server.sockets[0].getsockname()[1]
+            with running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--agent", f"ws://127.0.0.1:{ws_port}/agent",
+                          "--agent-rate", str(AGENT_RATE), "--log-level", "warning"]) as bridge:
+                port = await asyncio.get_running_loop().run_in_executor(None, listening_port, bridge, "AudioSocket")
+                heard = await audiosocket_call(port, uuid.uuid4(), [], 175, {})
+                await asyncio.sleep(0.5)
+                return heard, list(bridge.lines)
+
+    heard, log = asyncio.run(call())
+    frames = [classify(heard[i:i + 160]) for i in range(0, len(heard) - 159, 160)]
+    assert len(connections) == 2, log
+    assert abs(frames.count("long") - 100) <= 2, frames
+    start = frames.index("long")
+    assert frames[start:start + 98].count("long") >= 97, frames[start:start + 100]
+    assert connections[1]["start"]["type"] == "start"
+    assert not [m for m in connections[1]["control"] if m["type"] == "mark"], connections[1]["control"]
+    assert any("agent connection lost" in line and "without a close frame" in line for line in log), log

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import socket
+import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -188,3 +189,57 @@ def test_webhook_signatures_from_an_independent_signer():
         outbound = public + "/twilio/outbound?purpose=renewal"
         status, twiml = post(outbound, form, twilio_signature(token, outbound, form))
         assert status == 200 and 'value="renewal"' in twiml, twiml
+
+
+def self_signed_certificate(directory) -> tuple:
+    """A key and a certificate for 127.0.0.1, valid for a day, from the openssl command."""
+    key, certificate = directory / "key.pem", directory / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", certificate], check=True, capture_output=True)
+    return certificate, key
+
+
+def test_a_dropped_model_connection_loses_nothing(tmp_path):
+    """The model stand-in over wss:// with a self-signed certificate the bridge trusts through
+    --agent-ca-file, and a gateway-style key in --agent-header (no OPENAI_API_KEY). It drops its
+    first connection, without a close frame, 300 ms after it finished streaming its first answer
+    (3 s at four times real time), while the caller is still hearing it. The caller then talks
+    over the rest. Asserted: the answer plays on across the drop (no clear, no hole); the one
+    clear comes with the caller's words; nothing about the old connection's item is sent to the
+    new one; the new connection is given the conversation so far (the caller's transcribed turn
+    and the answer) right after its session.update; the log names the drop's cause."""
+    certificate, key = self_signed_certificate(tmp_path)
+    events_file = tmp_path / "model-events.jsonl"
+    with running([BIN / "realtime-standin", "--reply-ms", "3000", "--events", events_file, "--cert", certificate, "--key", key,
+                  "--drop-after-first-answer-ms", "300"]) as model:
+        model_url = model.wait_for(r"listening on (wss://\S+)").group(1)
+        with running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--twilio", "127.0.0.1:0", "--agent", "openai",
+                      "--openai-url", model_url, "--agent-ca-file", certificate, "--agent-header", "api-key: peer-key"],
+                     env={"OPENAI_API_KEY": ""}) as bridge:
+            port = listening_port(bridge, "Twilio")
+            # The WAV's first phrase (0.52 s): the stand-in answers 0.4 s after it, from ~0.95 s
+            # to ~3.95 s, streamed whole by ~1.7 s, dropped at ~2.0 s. Quiet until 3.0 s, then
+            # the second phrase (0.4 s) over the answer's last second.
+            caller = SPEECH[:26 * FRAME] + SILENCE * (124 * FRAME) + SPEECH[36 * FRAME:56 * FRAME]
+            got = asyncio.run(twilio_stream(f"ws://127.0.0.1:{port}/twilio/media", caller, 300, {}))
+            bridge_log = list(bridge.lines)
+    lines = [json.loads(line) for line in events_file.read_text().splitlines() if line.strip()]
+    upgrades = [line["event"]["headers"] for line in lines if line["event"]["type"] == "_upgrade"]
+    events = [(line["connection"], line["event"]) for line in lines if line["event"]["type"] != "_upgrade"]
+
+    assert len(upgrades) == 2 and all(h.get("api-key") == "peer-key" and "authorization" not in h for h in upgrades), upgrades
+    assert [c for c, e in events if e["type"] == "session.update"] == [0, 1]
+    # The answer played across the drop: from its first sample to the clear, every frame voiced
+    # but for the stand-in's syllable dips; the one clear came with the caller's second phrase.
+    assert len(got["clears"]) == 1 and got["clears"][0] >= 150 * FRAME, got["clears"]
+    first = next(i for i, s in enumerate(got["received"]) if s != 0)
+    played = got["received"][first:got["clears"][0]]
+    assert len(played) >= 2.0 * 8000 and loud_frames(played) >= len(played) // FRAME - 6, (len(played), loud_frames(played))
+    # Nothing of the dead connection's item was asked of the new one (the cut stayed local).
+    assert not [e for c, e in events if e["type"] in ("conversation.item.truncate", "response.cancel")], \
+        [e for c, e in events if e["type"] in ("conversation.item.truncate", "response.cancel")]
+    # The new connection was told the conversation, right after its session.update.
+    second = [e for c, e in events if c == 1]
+    assert [e["type"] for e in second[:3]] == ["session.update", "conversation.item.create", "conversation.item.create"], second[:4]
+    assert [(e["item"]["role"], e["item"]["content"][0]["text"]) for e in second[1:3]] == [("user", "caller turn 1"), ("assistant", "reply 1")]
+    assert any("Realtime connection lost" in line and "the connection ended without a close frame" in line for line in bridge_log), bridge_log[-20:]

@@ -4,6 +4,9 @@
 //         audio.output.{format, voice}; formats {"type":"audio/pcm","rate":24000}, audio/pcmu, audio/pcma
 //   beta: modalities, voice, input_audio_format / output_audio_format "pcm16" | "g711_ulaw" |
 //         "g711_alaw", turn_detection at the session's top level
+//   input transcription: GA audio.input.transcription {model}, beta input_audio_transcription {model}
+//   text items: conversation.item.create of a message; its content part is input_text for the
+//         user, output_text (GA) or text (beta) for the assistant
 import AudioBridgeCore
 
 public enum RealtimeCodec {
@@ -25,6 +28,10 @@ public enum RealtimeCodec {
         case .truncate(let itemID, let contentIndex, let audioEnd):
             value = ["type": "conversation.item.truncate", "item_id": .string(itemID), "content_index": .number(String(contentIndex)),
                      "audio_end_ms": .number(String(max(0, audioEnd)))]
+        case .createTextItem(let role, let text):
+            let part = role == .user ? "input_text" : (version == .ga ? "output_text" : "text")
+            value = ["type": "conversation.item.create",
+                     "item": ["type": "message", "role": .string(role.rawValue), "content": [["type": .string(part), "text": .string(text)]]]]
         }
         var bytes: [UInt8] = []
         value.write(into: &bytes)
@@ -40,9 +47,11 @@ public enum RealtimeCodec {
             case .ulaw: ["type": "audio/pcmu"]
             case .alaw: ["type": "audio/pcma"]
             }
+            var input: [(String, JSONValue)] = [("format", format), ("turn_detection", turnDetection)]
+            if let model = settings.inputTranscriptionModel { input.append(("transcription", ["model": .string(model)])) }
             return ["type": "realtime", "model": .string(settings.model), "output_modalities": ["audio"],
                     "instructions": .string(settings.instructions),
-                    "audio": ["input": ["format": format, "turn_detection": turnDetection],
+                    "audio": ["input": .object(input),
                               "output": ["format": format, "voice": .string(settings.voice)]]]
         case .beta:
             let format: JSONValue = switch settings.format {
@@ -50,8 +59,11 @@ public enum RealtimeCodec {
             case .ulaw: "g711_ulaw"
             case .alaw: "g711_alaw"
             }
-            return ["modalities": ["audio", "text"], "instructions": .string(settings.instructions), "voice": .string(settings.voice),
-                    "input_audio_format": format, "output_audio_format": format, "turn_detection": turnDetection]
+            var session: [(String, JSONValue)] = [
+                ("modalities", ["audio", "text"]), ("instructions", .string(settings.instructions)), ("voice", .string(settings.voice)),
+                ("input_audio_format", format), ("output_audio_format", format), ("turn_detection", turnDetection)]
+            if let model = settings.inputTranscriptionModel { session.append(("input_audio_transcription", ["model": .string(model)])) }
+            return .object(session)
         }
     }
 
@@ -109,6 +121,11 @@ public enum RealtimeCodec {
         case "conversation.item.truncated":
             guard let end = event["audio_end_ms"]?.int else { throw .missingField(event: type, field: "audio_end_ms") }
             return .truncated(itemID: try text(event["item_id"], "item_id"), audioEndMilliseconds: end)
+        case "conversation.item.input_audio_transcription.completed":
+            return .inputTranscript(itemID: try text(event["item_id"], "item_id"), text: try text(event["transcript"], "transcript"))
+        case "response.output_audio_transcript.done", "response.audio_transcript.done":
+            return .outputTranscript(responseID: event["response_id"]?.string, itemID: try text(event["item_id"], "item_id"),
+                                     text: try text(event["transcript"], "transcript"))
         case "error":
             let error = event["error"]
             return .error(type: error?["type"]?.string ?? "", code: error?["code"]?.string, message: error?["message"]?.string ?? "")

@@ -38,16 +38,27 @@ public struct RealtimeSessionSettings: Equatable, Sendable {
     public var instructions: String
     public var format: RealtimeAudioFormat
     public var turnDetection: RealtimeTurnDetection
+    /// The model that transcribes the caller's audio (`…transcription.completed` events), or nil
+    /// for none. The bridge keeps the transcripts to give a new connection the conversation.
+    public var inputTranscriptionModel: String?
 
     public init(model: String = "gpt-realtime", voice: String = "marin", instructions: String = "", format: RealtimeAudioFormat = .pcm16,
                 turnDetection: RealtimeTurnDetection = .serverVAD(threshold: 0.5, prefixPaddingMilliseconds: 300, silenceDurationMilliseconds: 500,
-                                                                  createResponse: true, interruptResponse: true)) {
+                                                                  createResponse: true, interruptResponse: true),
+                inputTranscriptionModel: String? = nil) {
         self.model = model
         self.voice = voice
         self.instructions = instructions
         self.format = format
         self.turnDetection = turnDetection
+        self.inputTranscriptionModel = inputTranscriptionModel
     }
+}
+
+/// Who said a turn of the conversation.
+public enum RealtimeRole: String, Equatable, Sendable {
+    case user
+    case assistant
 }
 
 /// Events the bridge sends.
@@ -60,6 +71,8 @@ public enum RealtimeClientEvent: Equatable, Sendable {
     case cancelResponse(responseID: String?)
     /// Cuts an assistant audio item to what the caller heard.
     case truncate(itemID: String, contentIndex: Int, audioEndMilliseconds: Int)
+    /// Adds a text message to the conversation (a turn carried over from an earlier connection).
+    case createTextItem(role: RealtimeRole, text: String)
 }
 
 /// Events the bridge consumes (both name sets map to the same case).
@@ -75,6 +88,11 @@ public enum RealtimeServerEvent: Equatable, Sendable {
     case audioDelta(responseID: String, itemID: String, contentIndex: Int, audio: [UInt8])
     case audioDone(responseID: String, itemID: String)
     case truncated(itemID: String, audioEndMilliseconds: Int)
+    /// What the caller said in an input item (`conversation.item.input_audio_transcription.completed`).
+    case inputTranscript(itemID: String, text: String)
+    /// What the model said in an audio item (`response.output_audio_transcript.done`, beta
+    /// `response.audio_transcript.done`).
+    case outputTranscript(responseID: String?, itemID: String, text: String)
     case error(type: String, code: String?, message: String)
     case unknown(type: String)
 }

@@ -108,7 +108,7 @@ final class ChanWebSocketCaller: WebSocketClientDelegate {
 
     func webSocketProtocolError(_ error: Error) {}
 
-    func webSocketClosed(error: Error?) {
+    func webSocketClosed(cause: String) {
         guard !finished else { return }
         finished = true
         timer?.cancel()

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // What the caller hears while a network agent cannot reach its server: a built-in local agent
-// (a tone, a WAV) played into the same session, and cut when the connection is back. Its items
+// (a tone, a WAV) played into the same session, and cut when the connection is back. The agent
+// starts it only once the caller has heard everything the network sent (a drop in the middle of
+// an answer lets the answer finish). Its items
 // use ids below `firstNetworkItem`, so the network agent can tell their events from its own.
 import AudioBridgeSession
 import AudioBridgeTransports
@@ -11,6 +13,8 @@ final class AgentFallback {
 
     private let agent: AgentTransport?
     private var attached = false
+    /// Polled since the network was last connected: it is (or may be) playing.
+    private(set) var isPlaying = false
     /// The interrupt that cut the fallback on reconnect: network audio waits until the media side
     /// has carried it out, or the cut would flush that audio along with the fallback's.
     private var cut: UInt64?
@@ -34,12 +38,15 @@ final class AgentFallback {
     func poll(_ session: Session) {
         guard let agent else { return }
         if !attached { agent.attached(to: session); attached = true }
+        isPlaying = true
         agent.poll(session)
     }
 
-    /// The network is back: stop what the fallback is playing.
+    /// The network is back: stop what the fallback is playing, if it played (otherwise what is
+    /// queued is the network's own audio, which must not be cut).
     func connected(_ session: Session?) {
-        if attached { cut = session?.interrupt() }
+        if isPlaying { cut = session?.interrupt() }
+        isPlaying = false
     }
 
     /// Whether network audio may be written now (the cut, if any, has been carried out).

@@ -5,7 +5,9 @@
 // requests, so the kernel's buffer fills and the server slows down instead of us dropping audio.
 // A message over `maximumMessageBytes` or a broken frame is a protocol error: NIO answers with
 // the matching close code (1009, 1002), the delegate hears `webSocketProtocolError`, then the
-// connection closes.
+// connection closes. Every end is reported with its cause (WebSocketFailure): the connect's
+// error, the refused upgrade's HTTP status, the first error on the connection, or the server's
+// close code and reason.
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -18,7 +20,8 @@ protocol WebSocketClientDelegate: AnyObject {
     func webSocketReceived(text: [UInt8])
     func webSocketReceived(binary: ByteBuffer)
     func webSocketProtocolError(_ error: Error)
-    func webSocketClosed(error: Error?)
+    /// The connection failed or ended; `cause` says why, for the log.
+    func webSocketClosed(cause: String)
 }
 
 final class WebSocketClient {
@@ -34,9 +37,11 @@ final class WebSocketClient {
     static func connect(url: WebSocketURL, headers: [(String, String)], additionalTrustRootsPEM: [UInt8]?, maximumMessageBytes: Int,
                         eventLoop: any EventLoop, timeout: TimeAmount, delegate: WebSocketClientDelegate) -> WebSocketClient {
         let connection = WebSocketClient()
-        let handler = WebSocketClientHandler(delegate: delegate)
+        let cause = WebSocketConnectionCause()
+        let handler = WebSocketClientHandler(delegate: delegate, cause: cause)
         connection.gate = handler
         let loopBoundHandler = NIOLoopBound(handler, eventLoop: eventLoop)
+        let loopBoundObserver = NIOLoopBound(UpgradeResponseObserver(cause: cause), eventLoop: eventLoop)
         let upgraded = eventLoop.makePromise(of: Void.self)
         connection.upgraded = upgraded
         let bootstrap = ClientBootstrap(group: eventLoop)
@@ -56,6 +61,7 @@ final class WebSocketClient {
                     }
                     let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: maximumMessageBytes, upgradePipelineHandler: { channel, _ in
                         channel.eventLoop.makeCompletedFuture {
+                            channel.pipeline.syncOperations.removeHandler(loopBoundObserver.value, promise: nil)
                             try channel.pipeline.syncOperations.addHandler(NIOWebSocketFrameAggregator(
                                 minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024, maxAccumulatedFrameSize: maximumMessageBytes))
                             try channel.pipeline.syncOperations.addHandler(loopBoundHandler.value)
@@ -64,6 +70,7 @@ final class WebSocketClient {
                         }
                     })
                     try sync.addHTTPClientHandlers(withClientUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
+                    try sync.addHandler(loopBoundObserver.value)
                 }
             }
         // The bootstrap's group is `eventLoop`: every callback below runs on it.
@@ -79,7 +86,10 @@ final class WebSocketClient {
                 let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: url.target, headers: requestHeaders)
                 channel.write(HTTPClientRequestPart.head(head), promise: nil)
                 channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
-                let timer = eventLoop.scheduleTask(in: timeout) { upgraded.fail(ChannelError.connectTimeout(timeout)) }
+                let timer = eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+                    cause.record("HTTP: no answer to the upgrade within \(timeout.nanoseconds / 1_000_000) ms")
+                    upgraded.fail(ChannelError.connectTimeout(timeout))
+                }
                 upgraded.futureResult.assumeIsolated().whenComplete { outcome in
                     timer.cancel()
                     switch outcome {
@@ -89,11 +99,11 @@ final class WebSocketClient {
                 }
                 channel.closeFuture.assumeIsolated().whenComplete { _ in
                     upgraded.fail(ChannelError.ioOnClosedChannel)
-                    delegate.webSocketClosed(error: nil)
+                    delegate.webSocketClosed(cause: cause.text ?? "the connection ended without a close frame")
                 }
             case .failure(let error):
                 upgraded.fail(error)
-                delegate.webSocketClosed(error: error)
+                delegate.webSocketClosed(cause: WebSocketFailure.describe(error))
             }
         }
         return connection
@@ -132,11 +142,15 @@ final class WebSocketClientHandler: ChannelDuplexHandler {
     typealias OutboundOut = WebSocketFrame
 
     private weak var delegate: WebSocketClientDelegate?  // messages arriving after the agent is gone are dropped
+    private let cause: WebSocketConnectionCause
     private var context: ChannelHandlerContext?
     private var paused = false
     private var readHeld = false
 
-    init(delegate: WebSocketClientDelegate) { self.delegate = delegate }
+    init(delegate: WebSocketClientDelegate, cause: WebSocketConnectionCause) {
+        self.delegate = delegate
+        self.cause = cause
+    }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
@@ -151,6 +165,7 @@ final class WebSocketClientHandler: ChannelDuplexHandler {
         case .ping:
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)), promise: nil)
         case .connectionClose:
+            cause.record(WebSocketFailure.closedByServer(frame.unmaskedData))
             context.close(promise: nil)
         default:
             break
@@ -171,6 +186,7 @@ final class WebSocketClientHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        cause.record(WebSocketFailure.describe(error))
         delegate?.webSocketProtocolError(error)
         context.close(promise: nil)
     }

@@ -13,7 +13,14 @@
 //                  conversation.item.truncate of the cut item at the heard position (exact ms,
 //                  never past what the model sent); later deltas of that item are discarded
 //   turns          server VAD, or ours: speech stopped → input_audio_buffer.commit + response.create
-//   connection     lost → reconnect with backoff; meanwhile the fallback agent plays
+//   connection     lost → reconnect with backoff. Model audio already received keeps playing (a
+//                  drop is not a barge-in); the fallback agent plays only once nothing is queued.
+//                  Item and response ids belong to the connection that made them: a cut of an
+//                  item from a dropped connection is carried out locally and never sent to the
+//                  next one (which would answer "item does not exist").
+//   conversation   the caller's and the model's turns as text (from the transcripts the model
+//                  sends), bounded; a new connection gets them as conversation items after its
+//                  session.update, so the model goes on where it was
 import AudioBridgeCore
 import AudioBridgeProtocols
 import AudioBridgeSession
@@ -29,6 +36,8 @@ public final class RealtimeAgent: AgentTransport {
     private var session: Session?
     private var format: RealtimeAudioFormat = .pcm16
     private var connection: WebSocketClient?
+    /// Counts connections; the model's ids are only meaningful on the one that made them.
+    private var connectionNumber = 0
     private var connected = false
     private var closed = false
     private var backoff = ReconnectBackoff()
@@ -36,12 +45,16 @@ public final class RealtimeAgent: AgentTransport {
 
     /// Model audio not yet taken by the session, in arrival order, and item ends.
     private var downlink = DownlinkQueue()
-    /// Model item ids ↔ session items, and what the model sent of each (for truncation).
-    private var sessionItems: [String: UInt64] = [:]
-    private var modelItems: [UInt64: (id: String, receivedBytes: Int)] = [:]
+    /// Model items (per connection) ↔ session items, and what the model sent of each (for truncation).
+    private var sessionItems: [ModelItem: UInt64] = [:]
+    private var modelItems: [UInt64: (model: ModelItem, receivedBytes: Int)] = [:]
     private var nextItem = AgentFallback.firstNetworkItem
-    private var cancelledItems: Set<String> = []
+    private var cancelledItems: Set<ModelItem> = []
+    /// Session items with audio queued and no end yet: ended when their connection drops.
+    private var openItems: [UInt64] = []
     private var activeResponse: String?
+    /// The conversation so far, for the next connection.
+    private var transcript: ConversationTranscript
     /// Caller audio held while disconnected.
     private var uplinkBacklog = UplinkBacklog()
     private let fallback: AgentFallback
@@ -56,6 +69,8 @@ public final class RealtimeAgent: AgentTransport {
         public var cancels = 0
         public var droppedUplinkBytes = 0
         public var unknownEvents = 0
+        /// Turns of the conversation given to a new connection as text items.
+        public var carriedTurns = 0
         /// `error` events from the server.
         public var serverErrors = 0
         /// Messages we could not read (malformed JSON, bad base64, binary) and broken frames;
@@ -68,6 +83,7 @@ public final class RealtimeAgent: AgentTransport {
         self.eventLoop = eventLoop
         self.logger = logger
         fallback = AgentFallback(configuration.fallbackAgent, file: configuration.fallbackFile)
+        transcript = ConversationTranscript(maximumCharacters: configuration.maximumTranscriptCharacters)
     }
 
     // MARK: AgentTransport (engine calls, on the event loop)
@@ -109,7 +125,9 @@ public final class RealtimeAgent: AgentTransport {
     }
 
     public func poll(_ session: Session) {
-        if connected { drainDownlink() } else { fallback.poll(session) }
+        drainDownlink()
+        // The fallback waits until the caller has heard everything the model sent.
+        if !connected, fallback.isPlaying || (downlink.isEmpty && session.agent.queuedPlayoutSamples() == 0) { fallback.poll(session) }
     }
 
     public func close() {
@@ -128,8 +146,10 @@ public final class RealtimeAgent: AgentTransport {
             if !closed { logger.error("bad Realtime URL", metadata: ["url": "\(configuration.url)"]) }
             return
         }
-        var headers: [(String, String)] = [("Authorization", "Bearer " + configuration.apiKey)]
+        var headers: [(String, String)] = configuration.apiKey.isEmpty ? [] : [("Authorization", "Bearer " + configuration.apiKey)]
         if configuration.version == .beta { headers.append(("OpenAI-Beta", "realtime=v1")) }
+        headers += configuration.headers
+        connectionNumber += 1
         connection = WebSocketClient.connect(url: url, headers: headers, additionalTrustRootsPEM: configuration.additionalTrustRootsPEM,
                                              maximumMessageBytes: configuration.maximumMessageBytes, eventLoop: eventLoop,
                                              timeout: .seconds(configuration.connectTimeoutSeconds), delegate: self)
@@ -152,28 +172,35 @@ extension RealtimeAgent: WebSocketClientDelegate {
         settings.instructions = configuration.instructionsWithContext
         if configuration.localTurnDetection { settings.turnDetection = .none }
         connection?.send(RealtimeCodec.encode(.sessionUpdate(settings), version: configuration.version))
+        for turn in transcript.turns {
+            connection?.send(RealtimeCodec.encode(.createTextItem(role: turn.speaker == .caller ? .user : .assistant, text: turn.text), version: configuration.version))
+            statistics.carriedTurns += 1
+        }
         let held = uplinkBacklog.take()
         if !held.isEmpty { connection?.send(RealtimeCodec.encode(.appendAudio(held), version: configuration.version)) }
         // Whatever the fallback is playing stops now: the model speaks from here on.
         fallback.connected(session)
         session?.agent.report(SessionEvent(kind: .transportConnected))
-        logger.info("Realtime connected")
+        logger.info("Realtime connected", metadata: transcript.turns.isEmpty ? [:] : ["turns_carried": "\(transcript.turns.count)"])
     }
 
     func webSocketProtocolError(_ error: Error) { protocolError("\(error)") }
 
     func webSocketReceived(binary: ByteBuffer) { protocolError("a binary message (\(binary.readableBytes) bytes)") }
 
-    func webSocketClosed(error: Error?) {
+    func webSocketClosed(cause: String) {
         let wasConnected = connected
         connected = false
         connection = nil
         activeResponse = nil
-        downlink.removeAll()
+        // What arrived keeps playing; an item the model never finished ends where its audio does.
+        for item in openItems { downlink.end(item: item) }
+        openItems.removeAll()
         guard !closed else { return }
         if wasConnected { session?.agent.report(SessionEvent(kind: .transportDisconnected)) }
         let delay = backoff.nextDelay(minimum: configuration.reconnectMinimumMilliseconds, maximum: configuration.reconnectMaximumMilliseconds)
-        logger.warning("Realtime connection lost; reconnecting", metadata: ["in_ms": "\(delay)", "error": "\(error.map { "\($0)" } ?? "-")"])
+        logger.warning(wasConnected ? "Realtime connection lost; reconnecting" : "Realtime connect failed; retrying",
+                       metadata: ["in_ms": "\(delay)", "cause": "\(cause)"])
         reconnect = eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(delay)) { [weak self] in self?.connect() }
     }
 
@@ -187,15 +214,25 @@ extension RealtimeAgent: WebSocketClientDelegate {
         }
         switch event {
         case .audioDelta(let responseID, let itemID, _, let audio):
-            guard !cancelledItems.contains(itemID) else { statistics.discardedDeltas += 1; return }
+            let model = ModelItem(connection: connectionNumber, id: itemID)
+            guard !cancelledItems.contains(model) else { statistics.discardedDeltas += 1; return }
             statistics.deltas += 1
             if activeResponse == nil { activeResponse = responseID }
-            let item = sessionItem(for: itemID)
+            let item = sessionItem(for: model)
             modelItems[item]?.receivedBytes += audio.count
             downlink.append(item: item, audio)
             drainDownlink()
         case .audioDone(_, let itemID):
-            if let item = sessionItems[itemID], !cancelledItems.contains(itemID) { downlink.end(item: item); drainDownlink() }
+            let model = ModelItem(connection: connectionNumber, id: itemID)
+            if let item = sessionItems[model], !cancelledItems.contains(model) {
+                downlink.end(item: item)
+                openItems.removeAll { $0 == item }
+                drainDownlink()
+            }
+        case .inputTranscript(_, let text):
+            transcript.add(.caller, text)
+        case .outputTranscript(_, let itemID, let text):
+            transcript.add(.agent, text, item: ModelItem(connection: connectionNumber, id: itemID).description)
         case .responseCreated(let responseID):
             activeResponse = responseID
         case .responseDone(let responseID, _):
@@ -213,18 +250,26 @@ extension RealtimeAgent: WebSocketClientDelegate {
             break
         }
     }
+}
 
+/// A model item id on the connection that made it (a new connection may reuse the same ids).
+struct ModelItem: Hashable, CustomStringConvertible {
+    var connection: Int
+    var id: String
+
+    var description: String { "\(connection)/\(id)" }
 }
 
 extension RealtimeAgent {
     // MARK: Audio and barge-in
 
-    private func sessionItem(for itemID: String) -> UInt64 {
-        if let item = sessionItems[itemID] { return item }
+    private func sessionItem(for model: ModelItem) -> UInt64 {
+        if let item = sessionItems[model] { return item }
         let item = nextItem
         nextItem &+= 1
-        sessionItems[itemID] = item
-        modelItems[item] = (itemID, 0)
+        sessionItems[model] = item
+        modelItems[item] = (model, 0)
+        openItems.append(item)
         return item
     }
 
@@ -237,19 +282,24 @@ extension RealtimeAgent {
 
     private func interrupted(item: UInt64, heardMilliseconds: Int) {
         guard let model = modelItems[item] else { return }
-        cancelledItems.insert(model.id)
+        cancelledItems.insert(model.model)
         downlink.remove(item: item)
-        guard connected, let connection else { return }
+        openItems.removeAll { $0 == item }
+        let sentMilliseconds = model.receivedBytes / format.bytesPerMillisecond
+        if sentMilliseconds > 0 {
+            transcript.cut(item: model.model.description, heardFraction: Double(heardMilliseconds) / Double(sentMilliseconds))
+        }
+        // The connection that made the item is the only one that knows it.
+        guard connected, let connection, model.model.connection == connectionNumber else { return }
         if activeResponse != nil {
             connection.send(RealtimeCodec.encode(.cancelResponse(responseID: nil), version: configuration.version))
             statistics.cancels += 1
             activeResponse = nil
         }
         // The model keeps what the caller heard, and never more than it sent.
-        let sentMilliseconds = model.receivedBytes / format.bytesPerMillisecond
         let end = min(heardMilliseconds, sentMilliseconds)
         if end > 0 {
-            connection.send(RealtimeCodec.encode(.truncate(itemID: model.id, contentIndex: 0, audioEndMilliseconds: end), version: configuration.version))
+            connection.send(RealtimeCodec.encode(.truncate(itemID: model.model.id, contentIndex: 0, audioEndMilliseconds: end), version: configuration.version))
             statistics.truncates += 1
         }
         connection.pauseReading(false)

@@ -9,9 +9,17 @@ public struct RealtimeAgentConfiguration: Sendable {
     /// Sent as `Authorization: Bearer …`; never logged.
     public var apiKey = ""
     public var version: RealtimeProtocolVersion = .ga
-    /// Model, voice, instructions and turn detection. The audio format is chosen per call from
-    /// the session (μ-law/A-law passthrough when the session passes G.711 through, else PCM16).
-    public var settings = RealtimeSessionSettings()
+    /// Model, voice, instructions, turn detection and the caller's transcription (on by default:
+    /// the transcript is what a new connection is given after a drop). The audio format is
+    /// chosen per call from the session (μ-law/A-law passthrough when the session passes G.711
+    /// through, else PCM16).
+    public var settings = RealtimeSessionSettings(inputTranscriptionModel: "gpt-4o-mini-transcribe")
+    /// More HTTP headers for the upgrade request (a gateway's, Azure's `api-key`); an empty
+    /// `apiKey` sends no Authorization header.
+    public var headers: [(String, String)] = []
+    /// The conversation kept per call for a new connection, in characters of text (the oldest
+    /// turns go first).
+    public var maximumTranscriptCharacters = 8000
     /// Pass G.711 through (g711_ulaw / audio/pcmu) when the phone side is G.711: no resampling.
     public var allowG711Passthrough = true
     /// Our own detector decides turns (the bridge commits the input and asks for a response);

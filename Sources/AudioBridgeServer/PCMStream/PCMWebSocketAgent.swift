@@ -15,7 +15,9 @@
 //                  `cleared` with that id
 //   server clear   the server interrupts itself → the session flushes; once the cut is carried
 //                  out the bridge answers `cleared` with the heard ms; later audio plays
-//   connection     lost → reconnect with backoff; meanwhile the fallback agent plays
+//   connection     lost → reconnect with backoff. Agent audio already received keeps playing
+//                  (its item ends where its audio does; its marks, which no one could hear
+//                  echoed, are forgotten); the fallback agent plays once nothing is queued
 //
 // The wire is little-endian PCM16 and so is the session's agent format on every platform this
 // builds for (x86_64, arm64 Linux), so audio bytes go through unchanged.
@@ -130,7 +132,12 @@ public final class PCMWebSocketAgent: AgentTransport {
     }
 
     public func poll(_ session: Session) {
-        guard connected else { fallback.poll(session); return }
+        guard connected else {
+            drainDownlink()
+            // The fallback waits until the caller has heard everything the server sent.
+            if fallback.isPlaying || (downlink.isEmpty && session.agent.queuedPlayoutSamples() == 0) { fallback.poll(session) }
+            return
+        }
         if let clear = serverClear {
             if clear.carriedOut {
                 connection?.send(PCMStreamCodec.encode(.cleared(id: clear.id, heardMilliseconds: clear.heardMilliseconds)))
@@ -240,7 +247,7 @@ public final class PCMWebSocketAgent: AgentTransport {
     }
 
     private func drainDownlink() {
-        guard let session, connected, fallback.allowsNetworkAudio(session) else { return }
+        guard let session, fallback.allowsNetworkAudio(session) else { return }
         // Audio after the server's clear waits until the cut is carried out, or it would be cut too.
         if let clear = serverClear, !clear.carriedOut { return }
         let limit = configuration.maximumQueuedDownlinkMilliseconds * bytesPerMillisecond
@@ -255,7 +262,6 @@ extension PCMWebSocketAgent: WebSocketClientDelegate {
         statistics.connects += 1
         awaitedClear = nil
         serverClear = nil
-        restartItems()
         let callID = configuration.callMetadata.first { $0.0 == "callId" || $0.0 == "callSid" }?.1 ?? ""
         connection?.send(PCMStreamCodec.encode(.start(PCMStreamStart(callID: callID, sampleRate: sampleRate,
                                                                      frameMilliseconds: session?.configuration.frameMilliseconds ?? 20,
@@ -293,15 +299,27 @@ extension PCMWebSocketAgent: WebSocketClientDelegate {
 
     func webSocketProtocolError(_ error: Error) { protocolError("\(error)") }
 
-    func webSocketClosed(error: Error?) {
+    func webSocketClosed(cause: String) {
         let wasConnected = connected
         connected = false
         connection = nil
-        restartItems()
+        // What arrived keeps playing: the current item ends where its audio does, and the next
+        // connection's audio starts a new one. Marks and clears belonged to this connection.
+        if itemHasAudio {
+            downlink.end(item: item)
+            item &+= 1
+            itemHasAudio = false
+        }
+        marks.removeAll()
+        lastAudioItem = nil
+        splitByte = nil
+        awaitedClear = nil
+        serverClear = nil
         guard !closed else { return }
         if wasConnected { session?.agent.report(SessionEvent(kind: .transportDisconnected)) }
         let delay = backoff.nextDelay(minimum: configuration.reconnectMinimumMilliseconds, maximum: configuration.reconnectMaximumMilliseconds)
-        logger.warning("agent connection lost; reconnecting", metadata: ["in_ms": "\(delay)", "error": "\(error.map { "\($0)" } ?? "-")"])
+        logger.warning(wasConnected ? "agent connection lost; reconnecting" : "agent connect failed; retrying",
+                       metadata: ["in_ms": "\(delay)", "cause": "\(cause)"])
         reconnect = eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(delay)) { [weak self] in self?.connect() }
     }
 }

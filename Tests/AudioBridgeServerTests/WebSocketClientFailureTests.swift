@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+import AudioBridgeModelStandIn
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Testing
+@testable import AudioBridgeServer
+
+/// Every way an agent's connection fails or ends is reported with its cause, for the log line
+/// an operator reads: TCP, TLS verification, the HTTP status of a refused upgrade (with the
+/// reason the server gives), the server's close code and reason, and a close without one.
+@Suite(.serialized)
+struct WebSocketClientFailureTests {
+    final class CauseRecorder: WebSocketClientDelegate, Sendable {
+        let state = NIOLockedValueBox<(opened: Bool, cause: String?)>((false, nil))
+        func webSocketOpened() { state.withLockedValue { $0.opened = true } }
+        func webSocketReceived(text: [UInt8]) {}
+        func webSocketReceived(binary: ByteBuffer) {}
+        func webSocketProtocolError(_ error: Error) {}
+        func webSocketClosed(cause: String) { state.withLockedValue { $0.cause = $0.cause ?? cause } }
+    }
+
+    /// Connects to `url` and returns the cause the delegate heard (after `whileOpen` ran on the
+    /// open connection, if it opened).
+    static func cause(of url: String, trust: [UInt8]? = nil, whileOpen: () -> Void = {}) async throws -> (opened: Bool, cause: String?) {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let recorder = CauseRecorder()
+        let loop = group.next()
+        let client = try await loop.submit {
+            WebSocketClient.connect(url: WebSocketURL(url)!, headers: [], additionalTrustRootsPEM: trust, maximumMessageBytes: 1 << 16,
+                                    eventLoop: loop, timeout: .seconds(5), delegate: recorder)
+        }.get()
+        for _ in 0..<300 where recorder.state.withLockedValue({ !$0.opened && $0.cause == nil }) { try await Task.sleep(for: .milliseconds(10)) }
+        if recorder.state.withLockedValue({ $0.opened }) { whileOpen() }
+        for _ in 0..<300 where recorder.state.withLockedValue({ $0.cause == nil }) { try await Task.sleep(for: .milliseconds(10)) }
+        _ = client
+        try await group.shutdownGracefully()
+        return recorder.state.withLockedValue { $0 }
+    }
+
+    @Test func aRefusedTCPConnectionSaysSo() async throws {
+        // A port that was just free: nothing listens there.
+        let probe = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = probe.localAddress!.port!
+        try await probe.close()
+        let result = try await Self.cause(of: "ws://127.0.0.1:\(port)/")
+        #expect(!result.opened)
+        #expect(result.cause?.hasPrefix("TCP: [IPv4]127.0.0.1/127.0.0.1:\(port): ") == true && result.cause?.contains("refused") == true, "\(result.cause ?? "-")")
+    }
+
+    @Test func anUntrustedCertificateIsATLSFailure() async throws {
+        let (certificate, key) = try RealtimeAgentTests.selfSignedCertificate()
+        var options = RealtimeModelStandIn.Options()
+        options.certificatePEM = certificate
+        options.keyPEM = key
+        let fake = try await RealtimeModelStandIn(options: options)
+        let result = try await Self.cause(of: fake.url)
+        #expect(!result.opened)
+        #expect(result.cause?.hasPrefix("TLS: ") == true && result.cause?.contains("CERTIFICATE_VERIFY_FAILED") == true, "\(result.cause ?? "-")")
+        let trusted = try await Self.cause(of: fake.url, trust: certificate) { fake.dropConnection(code: 1000, reason: "bye") }
+        #expect(trusted.opened && trusted.cause == "closed by the server: 1000 bye", "\(trusted.cause ?? "-")")
+        try await fake.stop()
+    }
+
+    @Test func aRefusedUpgradeReportsItsStatusAndReason() async throws {
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Refuser()) } }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let result = try await Self.cause(of: "ws://127.0.0.1:\(server.localAddress!.port!)/v1/realtime")
+        #expect(!result.opened)
+        #expect(result.cause == #"HTTP 401 Unauthorized on the upgrade: Bearer realm="model" {"error":"invalid_api_key"}"#, "\(result.cause ?? "-")")
+        try await server.close()
+    }
+
+    @Test func theServersCloseCodeOrItsAbsenceIsTheCause() async throws {
+        let fake = try await RealtimeModelStandIn()
+        let coded = try await Self.cause(of: fake.url) { fake.dropConnection(code: 1011, reason: "overloaded") }
+        #expect(coded.opened && coded.cause == "closed by the server: 1011 overloaded", "\(coded.cause ?? "-")")
+        let abrupt = try await Self.cause(of: fake.url) { fake.dropConnection() }
+        #expect(abrupt.opened && abrupt.cause == "the connection ended without a close frame", "\(abrupt.cause ?? "-")")
+        try await fake.stop()
+    }
+
+    /// Answers any request with a 401 and a JSON body, as a model service does for a bad key.
+    final class Refuser: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let body = #"{"error":"invalid_api_key"}"#
+            let response = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"model\"\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+            context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: response)), promise: nil)
+        }
+    }
+}
+
+/// --agent-header and --agent-ca-file as the server checks them at start.
+struct AgentConnectionOptionsTests {
+    @Test func headersAreTokensWithAValueAndNoLineBreak() {
+        #expect(AgentConnectionOptions.header("api-key: abc123") ?? ("", "") == ("api-key", "abc123"))
+        #expect(AgentConnectionOptions.header("X-Gateway-Token:\t v=1; p=2 \t") ?? ("", "") == ("X-Gateway-Token", "v=1; p=2"))
+        #expect(AgentConnectionOptions.header("Empty:") ?? ("?", "?") == ("Empty", ""))
+        for bad in ["no colon", ": value", "Bad Name: v", "Name(x): v", "A: b\r\nInjected: yes", "A: b\nc", "Ä: v"] {
+            #expect(AgentConnectionOptions.header(bad) == nil, "\(bad)")
+        }
+        // Every printable ASCII character alone as a name: exactly RFC 9110's tchar are accepted.
+        let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        for code in 0x21...0x7E where code != 0x3A {
+            let character = Character(Unicode.Scalar(UInt8(code)))
+            #expect((AgentConnectionOptions.header("\(character): v") != nil) == tchar.contains(character), "\(character)")
+        }
+    }
+
+    @Test func aCAFileMustHoldACertificate() throws {
+        let (certificate, key) = try RealtimeAgentTests.selfSignedCertificate()
+        #expect(try AgentConnectionOptions.certificateCount(pem: certificate) == 1)
+        #expect(try AgentConnectionOptions.certificateCount(pem: certificate + certificate) == 2)
+        #expect(throws: (any Error).self) { try AgentConnectionOptions.certificateCount(pem: key) }
+        #expect(throws: (any Error).self) { try AgentConnectionOptions.certificateCount(pem: Array("not a certificate".utf8)) }
+    }
+}
