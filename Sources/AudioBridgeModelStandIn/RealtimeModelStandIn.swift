@@ -18,6 +18,9 @@
 //              own a `response.output_audio_transcript.done` ("reply N")
 //   checks     a truncate of an item this connection never sent is refused with the `error`
 //              the real service sends ("Conversation item … does not exist")
+//   calls      with `Options.toolCalls`: its Nth reply ends with a call of the Nth function (a
+//              `function_call` output item, before response.done), as a model does after it
+//              said it would end or transfer the call
 //   drops      with `Options.dropAfterFirstAnswerMilliseconds`: the first connection closes
 //              that long after its first reply was streamed whole (no close frame)
 //   is driven  tests can push any server event (`send`, `respond`) or drop connections
@@ -46,6 +49,8 @@ public final class RealtimeModelStandIn: Sendable {
         public var onEvent: (@Sendable (Int, JSONValue) -> Void)?
         /// The headers of every upgrade request (on a NIO thread).
         public var onUpgrade: (@Sendable ([(String, String)]) -> Void)?
+        /// Functions the replies call, in order: reply N calls toolCalls[N-1] (name, JSON arguments).
+        public var toolCalls: [(name: String, arguments: String)] = []
         /// Close the first connection this long after its first reply was sent whole.
         public var dropAfterFirstAnswerMilliseconds: Int?
         /// Serve wss:// with this certificate and key (PEM).
@@ -374,6 +379,12 @@ public final class RealtimeModelStandIn: Sendable {
                 send(["type": "response.output_audio.done", "response_id": .string(current.response), "item_id": .string(current.item)])
                 send(["type": "response.output_audio_transcript.done", "response_id": .string(current.response), "item_id": .string(current.item),
                       "output_index": 0, "content_index": 0, "transcript": .string("reply \(responses)")])
+                if options.toolCalls.indices.contains(responses - 1) {
+                    let call = options.toolCalls[responses - 1]
+                    send(["type": "response.output_item.done", "response_id": .string(current.response), "output_index": 1,
+                          "item": ["id": .string("item_call_\(responses)"), "type": "function_call", "status": "completed",
+                                   "name": .string(call.name), "call_id": .string("call_\(responses)"), "arguments": .string(call.arguments)]])
+                }
                 send(["type": "response.done", "response": ["id": .string(current.response), "status": "completed"]])
                 reply = nil
                 if index == 0, responses == 1, let delay = options.dropAfterFirstAnswerMilliseconds {

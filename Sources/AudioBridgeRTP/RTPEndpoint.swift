@@ -327,6 +327,9 @@ public final class RTPEndpoint {
         (UnsafeBufferPointer(rebasing: pcm[0..<frameSamples]), UnsafeRawBufferPointer(rebasing: frame[0..<(frameSamples * codec.bytesPerSample)]))
     }
 
+    /// Whether `sendDigit` can work: a telephone-event payload type is configured.
+    public var sendsTelephoneEvents: Bool { configuration.telephoneEventPayloadType != nil }
+
     /// Sends a DTMF digit to the phone as RFC 4733 events (replacing audio for its duration,
     /// then three end packets). Throws `.invalidArgument` for anything but '0'–'9', '*', '#',
     /// 'A'–'D', `.invalidState` with no telephone-event type configured. Media thread;

@@ -126,6 +126,24 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "openai and ws://: one more HTTP header on the agent's WebSocket upgrade, 'Name: value' (repeatable): a gateway's token, Azure's 'api-key: KEY'. With --agent openai and no OPENAI_API_KEY, no Authorization header is sent.")
     var agentHeader: [String] = []
 
+    @Flag(help: "openai: do not offer the model the call-control tools (end_call; transfer_call on Twilio with its REST API; send_dtmf on RTP).")
+    var noCallTools = false
+
+    @Option(help: "openai: more tools for the model, a JSON file: [{\"name\":…, \"description\":…, \"parameters\":{JSON Schema}}]. Each call is posted to --tool-webhook and its answer returned to the model.")
+    var tools: String?
+
+    @Option(help: "openai: where the --tools calls are posted (http:// or https://), as JSON {call_id, tool, arguments, metadata}; a 2xx answer's body is the tool's result.")
+    var toolWebhook: String?
+
+    @Option(help: "openai: how long a tool webhook may take (ms); past it the model is told the tool did not answer.")
+    var toolTimeoutMs: Int64 = 8000
+
+    @Flag(help: "openai: do not give the caller's key presses to the model (by default they go as a user text item, gathered until a second passes without one or '#', and the model is asked to answer).")
+    var noDtmfToModel = false
+
+    @Option(help: "twilio: Twilio's REST API, used with TWILIO_AUTH_TOKEN to hang the call up on end_call and to transfer it.")
+    var twilioApiUrl = "https://api.twilio.com"
+
     @Option(help: "openai: the model that transcribes the caller, or 'off'. The transcripts (and the model's own) are what a new connection is given after a drop, so the conversation goes on.")
     var openaiTranscriptionModel = "gpt-4o-mini-transcribe"
 
@@ -214,6 +232,12 @@ struct Serve: AsyncParsableCommand {
             twilioConfiguration.port = twilio.port
             twilioConfiguration.publicURL = twilioPublicUrl
             twilioConfiguration.authToken = ProcessInfo.processInfo.environment["TWILIO_AUTH_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+            if let token = twilioConfiguration.authToken {
+                var rest = TwilioRESTConfiguration(authToken: token)
+                rest.baseURL = twilioApiUrl
+                rest.trustRootsPEM = try agentConnection().trustRoots
+                twilioConfiguration.restAPI = rest
+            }
             twilioConfiguration.call = call
             let server = try TwilioServer(configuration: twilioConfiguration, group: group, services: services)
             let address = try await server.start()
@@ -383,6 +407,24 @@ extension Serve {
         realtime.localTurnDetection = turnDetection == "local"
         realtime.allowG711Passthrough = !noG711Passthrough
         realtime.fallbackAgent = fallback
+        realtime.tools.callControl = !noCallTools
+        realtime.dtmfToModel = !noDtmfToModel
+        realtime.tools.webhookTimeoutMilliseconds = toolTimeoutMs
+        if let tools {
+            guard let contents = FileManager.default.contents(atPath: tools) else { throw ValidationError("--tools: cannot read \(tools)") }
+            do {
+                realtime.tools.webhookTools = try CallToolsConfiguration.tools(fromJSON: Array(contents))
+            } catch {
+                throw ValidationError("--tools: \(tools) is not a list of {name, description, parameters} (\(error))")
+            }
+            guard toolWebhook != nil else { throw ValidationError("--tools needs --tool-webhook: the bridge posts their calls there") }
+        }
+        if let toolWebhook {
+            guard CallToolsConfiguration.isWebhookURL(toolWebhook) else { throw ValidationError("--tool-webhook is an http:// or https:// URL") }
+            realtime.tools.webhookURL = toolWebhook
+            realtime.tools.webhookTrustRootsPEM = try agentConnection().trustRoots
+        }
+        guard toolTimeoutMs >= 1 else { throw ValidationError("--tool-timeout-ms must be at least 1") }
         return realtime
     }
 }

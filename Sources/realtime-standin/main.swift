@@ -2,14 +2,15 @@
 // The Realtime model stand-in as a process, for demos and the Python end-to-end tests:
 //
 //   realtime-standin [--port N] [--reply-ms MS] [--events FILE] [--cert PEM --key PEM]
-//                    [--drop-after-first-answer-ms MS]
+//                    [--drop-after-first-answer-ms MS] [--tool-call NAME:JSON]...
 //
 // prints "realtime-standin listening on ws://127.0.0.1:PORT/v1/realtime" (wss:// with a
 // certificate and key), replies MS ms of its voiced signal after each caller turn (default
 // 1000), and appends every client event it receives to FILE as one JSON line (audio payloads
 // replaced by their decoded length), each upgrade request's headers as a line of type
 // "_upgrade". With --drop-after-first-answer-ms the first connection is closed (no close frame)
-// that long after its first reply was sent whole.
+// that long after its first reply was sent whole. Each --tool-call makes the next reply end with
+// a call of that function (the first --tool-call in reply 1, and so on).
 import AudioBridgeCore
 import AudioBridgeModelStandIn
 import AudioBridgeProtocols
@@ -42,6 +43,11 @@ func loggable(_ event: JSONValue) -> JSONValue {
 var options = RealtimeModelStandIn.Options()
 options.replyMilliseconds = number("--reply-ms") ?? 1000
 options.dropAfterFirstAnswerMilliseconds = number("--drop-after-first-answer-ms")
+for (index, argument) in CommandLine.arguments.enumerated() where argument == "--tool-call" && index + 1 < CommandLine.arguments.count {
+    let text = CommandLine.arguments[index + 1]
+    guard let colon = text.firstIndex(of: ":") else { fail("--tool-call takes NAME:JSON") }
+    options.toolCalls.append((String(text[..<colon]), String(text[text.index(after: colon)...])))
+}
 if let certificate = value(of: "--cert"), let key = value(of: "--key") {
     guard let certificatePEM = FileManager.default.contents(atPath: certificate), let keyPEM = FileManager.default.contents(atPath: key) else {
         fail("cannot read \(certificate) or \(key)")

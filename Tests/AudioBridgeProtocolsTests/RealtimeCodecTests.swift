@@ -148,3 +148,29 @@ struct RealtimeTranscriptCodecTests {
         }
     }
 }
+
+/// Functions the model may call: declared in session.update, called in an output item, answered
+/// with a function_call_output item.
+struct RealtimeToolCodecTests {
+    @Test func toolsAreDeclaredTheSameWayInBothVersions() throws {
+        var settings = RealtimeSessionSettings()
+        settings.tools = [RealtimeTool(name: "end_call", description: "Hang up.", parameters: ["type": "object", "properties": [:]])]
+        for version in [RealtimeProtocolVersion.ga, .beta] {
+            let session = try RealtimeCodecTests.encoded(.sessionUpdate(settings), version)["session"]
+            #expect(session?["tools"] == [["type": "function", "name": "end_call", "description": "Hang up.", "parameters": ["type": "object", "properties": [:]]]])
+            #expect(session?["tool_choice"] == "auto")
+        }
+        #expect(try RealtimeCodecTests.encoded(.sessionUpdate(RealtimeSessionSettings()))["session"]?["tools"] == nil, "no tools: no fields")
+    }
+
+    @Test func aFunctionCallDecodesFromItsOutputItemAndItsResultEncodes() throws {
+        let call = #"{"type":"response.output_item.done","response_id":"resp_3","output_index":1,"item":{"id":"item_9","type":"function_call","status":"completed","name":"transfer_call","call_id":"call_7","arguments":"{\"target\":\"+14155550100\"}"}}"#
+        #expect(try RealtimeCodecTests.decode(call) == .functionCall(responseID: "resp_3", callID: "call_7", name: "transfer_call", arguments: #"{"target":"+14155550100"}"#))
+        #expect(try RealtimeCodecTests.decode(#"{"type":"response.output_item.done","item":{"type":"message","id":"i"}}"#) == .unknown(type: "response.output_item.done"))
+        #expect(throws: RealtimeError.missingField(event: "response.output_item.done", field: "item.call_id")) {
+            try RealtimeCodecTests.decode(#"{"type":"response.output_item.done","item":{"type":"function_call","name":"x"}}"#)
+        }
+        #expect(try RealtimeCodecTests.encoded(.functionCallOutput(callID: "call_7", output: #"{"ok":true}"#))
+            == ["type": "conversation.item.create", "item": ["type": "function_call_output", "call_id": "call_7", "output": #"{"ok":true}"#]])
+    }
+}

@@ -164,7 +164,8 @@ struct AdapterAllocationTests {
     @Test func twilio() throws {
         let channel = try Self.connected()
         try channel.pipeline.syncOperations.addHandler(WebSocketFrameEncoder())
-        let side = TwilioStreamSide(start: TwilioStreamStart(streamSid: "MZ0123456789abcdef0123456789abcdef"), channel: channel, frameBytes: 160)
+        let side = TwilioStreamSide(start: TwilioStreamStart(streamSid: "MZ0123456789abcdef0123456789abcdef"), channel: channel, frameBytes: 160,
+                                     restAPI: nil, logger: Logger(label: "test"))
         let rig = try Rig(transport: .twilio, channel: channel, codec: .ulaw) { _ in side }
         // Twilio's media messages as a client sends them: masked TEXT frames, unmasked and
         // scanned by the adapter itself.

@@ -190,3 +190,46 @@ def test_chan_websocket_short_sound_pauses_and_resumes_without_a_flush():
     assert max(gaps) >= 0.2, f"no pause in the agent's audio: longest gap {max(gaps):.3f} s"
     assert "FLUSH_MEDIA" in committed.texts(), committed.texts()
     assert "MARK_MEDIA item-1" not in committed.texts()
+
+
+def test_the_model_ends_a_chan_websocket_call_with_hangup():
+    """The model stand-in answers the caller's words with a 1 s reply that ends with end_call:
+    once Asterisk has been sent the whole reply, the bridge sends HANGUP (Asterisk then hangs the
+    channel up and closes the socket). The model was offered end_call only: chan_websocket has
+    no transfer and no way to send digits."""
+    import tempfile
+
+    async def call(port):
+        async with websockets.connect(f"ws://127.0.0.1:{port}/media") as ws:
+            asterisk = Asterisk(ws)
+            reader = asyncio.create_task(asterisk.read())
+            await ws.send("MEDIA_START connection_id:c4 channel:WebSocket/c4/0x4 channel_id:1761.4 format:ulaw optimal_frame_size:160 ptime:20")
+            words = ulaw(talk(0.6, level=12000))
+            start = time.monotonic()
+            for n in range(250):
+                if any(kind == "text" and p == "HANGUP" for _, kind, p in asterisk.received):
+                    break
+                await ws.send(words[n * FRAME:(n + 1) * FRAME] if n < len(words) // FRAME else SILENCE)
+                await asyncio.sleep(max(0, start + (n + 1) * 0.02 - time.monotonic()))
+            await ws.close()
+            await reader
+        return asterisk
+
+    with tempfile.TemporaryDirectory() as directory:
+        events_file = f"{directory}/model-events.jsonl"
+        with running([BIN / "realtime-standin", "--reply-ms", "1000", "--events", events_file, "--tool-call", "end_call:{}"]) as model:
+            model_url = model.wait_for(r"listening on (ws://\S+)").group(1)
+            with running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--asterisk-ws", "127.0.0.1:0", "--agent", "openai",
+                          "--openai-url", model_url], env={"OPENAI_API_KEY": "sk-peer-test"}) as server:
+                port = listening_port(server, "Asterisk chan_websocket")
+                asterisk = asyncio.run(call(port))
+        events = [json.loads(line)["event"] for line in open(events_file).read().splitlines() if line.strip()]
+
+    texts = asterisk.texts()
+    assert "HANGUP" in texts, texts
+    hangup_at = next(t for t, kind, p in asterisk.received if kind == "text" and p == "HANGUP")
+    reply = [p for t, kind, p in asterisk.received if kind == "audio" and t < hangup_at]
+    assert len(b"".join(reply)) >= 49 * FRAME, f"{len(b''.join(reply)) // FRAME} frames of the 1 s reply before HANGUP"
+    assert not [p for t, kind, p in asterisk.received if kind == "audio" and t > hangup_at], "nothing after HANGUP"
+    update = next(e for e in events if e["type"] == "session.update")
+    assert [t["name"] for t in update["session"]["tools"]] == ["end_call"]

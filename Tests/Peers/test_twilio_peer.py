@@ -25,13 +25,13 @@ SILENCE = bytes([ulaw_encode(0)])
 SPEECH = read_ulaw_wav(ROOT / "samples" / "caller-ulaw-8k.wav")
 
 
-async def twilio_stream(url: str, caller: bytes, frames: int, parameters: dict) -> dict:
+async def twilio_stream(url: str, caller: bytes, frames: int, parameters: dict, headers: dict = None) -> dict:
     """Streams `caller` (μ-law, then silence) for `frames` frames in real time, as Twilio does, and
     records what comes back: decoded audio, marks (echoed at once: the bridge keeps Twilio's
     buffer about a frame deep, so received is played) and where the clears fell."""
-    got = {"received": [], "marks": [], "clears": [], "unknown": []}
+    got = {"received": [], "marks": [], "clears": [], "unknown": [], "closed_at_frame": None}
     sid = "MZpeer"
-    async with websockets.connect(url, max_size=1 << 20, compression=None) as ws:
+    async with websockets.connect(url, max_size=1 << 20, compression=None, additional_headers=headers or {}) as ws:
         await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
         await ws.send(json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": sid, "start": {
             "streamSid": sid, "accountSid": "ACpeer", "callSid": "CApeer", "tracks": ["inbound"],
@@ -57,14 +57,17 @@ async def twilio_stream(url: str, caller: bytes, frames: int, parameters: dict) 
         loop = asyncio.get_running_loop()
         start = loop.time()
         padded = caller + SILENCE * max(0, frames * FRAME - len(caller))
-        for n in range(frames):
-            payload = padded[n * FRAME:(n + 1) * FRAME]
-            await ws.send(json.dumps({"event": "media", "sequenceNumber": str(n + 2), "streamSid": sid, "media": {
-                "track": "inbound", "chunk": str(n + 1), "timestamp": str(n * 20), "payload": base64.b64encode(payload).decode()}}))
-            await asyncio.sleep(max(0, start + (n + 1) * 0.02 - loop.time()))
-        await asyncio.sleep(0.3)  # the last agent audio and marks
-        await ws.send(json.dumps({"event": "stop", "sequenceNumber": str(frames + 2), "streamSid": sid,
-                                  "stop": {"accountSid": "ACpeer", "callSid": "CApeer"}}))
+        try:
+            for n in range(frames):
+                payload = padded[n * FRAME:(n + 1) * FRAME]
+                await ws.send(json.dumps({"event": "media", "sequenceNumber": str(n + 2), "streamSid": sid, "media": {
+                    "track": "inbound", "chunk": str(n + 1), "timestamp": str(n * 20), "payload": base64.b64encode(payload).decode()}}))
+                await asyncio.sleep(max(0, start + (n + 1) * 0.02 - loop.time()))
+            await asyncio.sleep(0.3)  # the last agent audio and marks
+            await ws.send(json.dumps({"event": "stop", "sequenceNumber": str(frames + 2), "streamSid": sid,
+                                      "stop": {"accountSid": "ACpeer", "callSid": "CApeer"}}))
+        except websockets.ConnectionClosed:
+            got["closed_at_frame"] = n  # the bridge ended the stream
         receiver.cancel()
     return got
 
@@ -243,3 +246,74 @@ def test_a_dropped_model_connection_loses_nothing(tmp_path):
     assert [e["type"] for e in second[:3]] == ["session.update", "conversation.item.create", "conversation.item.create"], second[:4]
     assert [(e["item"]["role"], e["item"]["content"][0]["text"]) for e in second[1:3]] == [("user", "caller turn 1"), ("assistant", "reply 1")]
     assert any("Realtime connection lost" in line and "the connection ended without a close frame" in line for line in bridge_log), bridge_log[-20:]
+
+
+class FakeTwilioAPI:
+    """Twilio's REST API on loopback, as far as a call update goes: records each POST (path,
+    Authorization, form) and answers 200 with the call resource, as Twilio does."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        requests = self.requests = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                requests.append((self.path, self.headers["Authorization"], urllib.parse.parse_qs(body.decode())))
+                answer = json.dumps({"sid": "CApeer", "status": "in-progress"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def test_the_model_transfers_then_ends_a_twilio_call():
+    """The model stand-in's first reply ends with transfer_call, its second with end_call. Each
+    is carried out once the caller has heard the reply to its end, through Twilio's REST API
+    (a local stand-in of it, with the account's basic auth): the call's TwiML replaced by a
+    <Dial> to the target, then Status=completed, and the stream closed by the bridge. The model
+    gets each outcome as the call's output, and was offered transfer_call (REST configured) but
+    not send_dtmf (Media Streams cannot send digits)."""
+    api = FakeTwilioAPI()
+    import tempfile
+    with tempfile.TemporaryDirectory() as directory:
+        events_file = f"{directory}/model-events.jsonl"
+        with running([BIN / "realtime-standin", "--reply-ms", "1000", "--events", events_file,
+                      "--tool-call", 'transfer_call:{"target":"+14155550100"}', "--tool-call", 'end_call:{"reason":"done"}']) as model:
+            model_url = model.wait_for(r"listening on (ws://\S+)").group(1)
+            with running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--twilio", "127.0.0.1:0", "--agent", "openai",
+                          "--openai-url", model_url, "--twilio-api-url", api.url],
+                         env={"OPENAI_API_KEY": "sk-peer-test", "TWILIO_AUTH_TOKEN": "peer-token"}) as bridge:
+                port = listening_port(bridge, "Twilio")
+                # The stream's handshake is signed now that the auth token is set: sign it as Twilio would.
+                url = f"ws://127.0.0.1:{port}/twilio/media"
+                signature = twilio_signature("peer-token", f"wss://127.0.0.1:{port}/twilio/media", {})
+                got = asyncio.run(twilio_stream(url, SPEECH[:26 * FRAME], 400, {}, headers={"X-Twilio-Signature": signature}))
+        lines = [json.loads(line) for line in open(events_file).read().splitlines() if line.strip()]
+    api.close()
+    events = [line["event"] for line in lines if line["event"]["type"] != "_upgrade"]
+
+    tools = [t["name"] for t in next(e for e in events if e["type"] == "session.update")["session"]["tools"]]
+    assert tools == ["end_call", "transfer_call"], tools
+    assert len(api.requests) == 2, api.requests
+    expected_auth = "Basic " + base64.b64encode(b"ACpeer:peer-token").decode()
+    assert all(path == "/2010-04-01/Accounts/ACpeer/Calls/CApeer.json" and auth == expected_auth for path, auth, _ in api.requests), api.requests
+    assert api.requests[0][2] == {"Twiml": ['<?xml version="1.0" encoding="UTF-8"?><Response><Dial><Number>+14155550100</Number></Dial></Response>']}
+    assert api.requests[1][2] == {"Status": ["completed"]}
+    outputs = [json.loads(e["item"]["output"]) for e in events if e["type"] == "conversation.item.create" and e["item"]["type"] == "function_call_output"]
+    assert [o["ok"] for o in outputs] == [True, True], outputs
+    # Both replies heard whole (1 s each), then the bridge closed the stream, well before the caller's 8 s.
+    assert got["closed_at_frame"] is not None and got["closed_at_frame"] < 300, got["closed_at_frame"]
+    assert loud_frames(got["received"]) >= 96, loud_frames(got["received"])

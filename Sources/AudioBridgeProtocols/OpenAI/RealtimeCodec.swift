@@ -5,6 +5,9 @@
 //   beta: modalities, voice, input_audio_format / output_audio_format "pcm16" | "g711_ulaw" |
 //         "g711_alaw", turn_detection at the session's top level
 //   input transcription: GA audio.input.transcription {model}, beta input_audio_transcription {model}
+//   tools: session.tools [{type "function", name, description, parameters}], tool_choice "auto";
+//         a call arrives as response.output_item.done of a function_call item; its result goes
+//         back as conversation.item.create of a function_call_output item
 //   text items: conversation.item.create of a message; its content part is input_text for the
 //         user, output_text (GA) or text (beta) for the assistant
 import AudioBridgeCore
@@ -32,6 +35,8 @@ public enum RealtimeCodec {
             let part = role == .user ? "input_text" : (version == .ga ? "output_text" : "text")
             value = ["type": "conversation.item.create",
                      "item": ["type": "message", "role": .string(role.rawValue), "content": [["type": .string(part), "text": .string(text)]]]]
+        case .functionCallOutput(let callID, let output):
+            value = ["type": "conversation.item.create", "item": ["type": "function_call_output", "call_id": .string(callID), "output": .string(output)]]
         }
         var bytes: [UInt8] = []
         value.write(into: &bytes)
@@ -49,10 +54,10 @@ public enum RealtimeCodec {
             }
             var input: [(String, JSONValue)] = [("format", format), ("turn_detection", turnDetection)]
             if let model = settings.inputTranscriptionModel { input.append(("transcription", ["model": .string(model)])) }
-            return ["type": "realtime", "model": .string(settings.model), "output_modalities": ["audio"],
-                    "instructions": .string(settings.instructions),
-                    "audio": ["input": .object(input),
-                              "output": ["format": format, "voice": .string(settings.voice)]]]
+            return .object([("type", "realtime"), ("model", .string(settings.model)), ("output_modalities", ["audio"]),
+                            ("instructions", .string(settings.instructions)),
+                            ("audio", ["input": .object(input), "output": ["format": format, "voice": .string(settings.voice)]])]
+                           + tools(settings.tools))
         case .beta:
             let format: JSONValue = switch settings.format {
             case .pcm16: "pcm16"
@@ -63,8 +68,17 @@ public enum RealtimeCodec {
                 ("modalities", ["audio", "text"]), ("instructions", .string(settings.instructions)), ("voice", .string(settings.voice)),
                 ("input_audio_format", format), ("output_audio_format", format), ("turn_detection", turnDetection)]
             if let model = settings.inputTranscriptionModel { session.append(("input_audio_transcription", ["model": .string(model)])) }
-            return .object(session)
+            return .object(session + tools(settings.tools))
         }
+    }
+
+    /// The session's tools fields (the same in both versions); none when there are no tools.
+    static func tools(_ tools: [RealtimeTool]) -> [(String, JSONValue)] {
+        guard !tools.isEmpty else { return [] }
+        let list = tools.map { tool -> JSONValue in
+            ["type": "function", "name": .string(tool.name), "description": .string(tool.description), "parameters": tool.parameters]
+        }
+        return [("tools", .array(list)), ("tool_choice", "auto")]
     }
 
     static func turnDetectionValue(_ detection: RealtimeTurnDetection) -> JSONValue {
@@ -126,6 +140,11 @@ public enum RealtimeCodec {
         case "response.output_audio_transcript.done", "response.audio_transcript.done":
             return .outputTranscript(responseID: event["response_id"]?.string, itemID: try text(event["item_id"], "item_id"),
                                      text: try text(event["transcript"], "transcript"))
+        case "response.output_item.done":
+            let item = event["item"]
+            guard item?["type"]?.string == "function_call" else { return .unknown(type: type) }
+            return .functionCall(responseID: event["response_id"]?.string, callID: try text(item?["call_id"], "item.call_id"),
+                                 name: try text(item?["name"], "item.name"), arguments: item?["arguments"]?.string ?? "{}")
         case "error":
             let error = event["error"]
             return .error(type: error?["type"]?.string ?? "", code: error?["code"]?.string, message: error?["message"]?.string ?? "")

@@ -41,6 +41,8 @@ public struct RealtimeSessionSettings: Equatable, Sendable {
     /// The model that transcribes the caller's audio (`…transcription.completed` events), or nil
     /// for none. The bridge keeps the transcripts to give a new connection the conversation.
     public var inputTranscriptionModel: String?
+    /// Functions the model may call (`tool_choice` "auto" when there are any).
+    public var tools: [RealtimeTool] = []
 
     public init(model: String = "gpt-realtime", voice: String = "marin", instructions: String = "", format: RealtimeAudioFormat = .pcm16,
                 turnDetection: RealtimeTurnDetection = .serverVAD(threshold: 0.5, prefixPaddingMilliseconds: 300, silenceDurationMilliseconds: 500,
@@ -52,6 +54,20 @@ public struct RealtimeSessionSettings: Equatable, Sendable {
         self.format = format
         self.turnDetection = turnDetection
         self.inputTranscriptionModel = inputTranscriptionModel
+    }
+}
+
+/// A function the model may call: its name, what it is for (the model reads this to decide
+/// when to call it) and its arguments as a JSON Schema object.
+public struct RealtimeTool: Equatable, Sendable {
+    public var name: String
+    public var description: String
+    public var parameters: JSONValue
+
+    public init(name: String, description: String, parameters: JSONValue) {
+        self.name = name
+        self.description = description
+        self.parameters = parameters
     }
 }
 
@@ -73,6 +89,8 @@ public enum RealtimeClientEvent: Equatable, Sendable {
     case truncate(itemID: String, contentIndex: Int, audioEndMilliseconds: Int)
     /// Adds a text message to the conversation (a turn carried over from an earlier connection).
     case createTextItem(role: RealtimeRole, text: String)
+    /// The result of a function the model called (`callID` from its call), as text (JSON by convention).
+    case functionCallOutput(callID: String, output: String)
 }
 
 /// Events the bridge consumes (both name sets map to the same case).
@@ -93,6 +111,9 @@ public enum RealtimeServerEvent: Equatable, Sendable {
     /// What the model said in an audio item (`response.output_audio_transcript.done`, beta
     /// `response.audio_transcript.done`).
     case outputTranscript(responseID: String?, itemID: String, text: String)
+    /// The model called a function (`response.output_item.done` of a `function_call` item);
+    /// `arguments` is the JSON text the model wrote, not checked here.
+    case functionCall(responseID: String?, callID: String, name: String, arguments: String)
     case error(type: String, code: String?, message: String)
     case unknown(type: String)
 }

@@ -122,6 +122,9 @@ final class ChanWebSocketSide: PhoneSide {
 
     func hangUp() { messages.close(code: .goingAway) }
 
+    /// Asterisk hangs the channel up on HANGUP, then closes the WebSocket itself.
+    func endCall() { send(.hangup) }
+
     private func send(_ command: ChanWebSocketCommand) {
         messages.send(text: ChanWebSocketCodec.encode(command, format: format))
     }

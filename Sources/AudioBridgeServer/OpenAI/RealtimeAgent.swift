@@ -18,6 +18,12 @@
 //                  Item and response ids belong to the connection that made them: a cut of an
 //                  item from a dropped connection is carried out locally and never sent to the
 //                  next one (which would answer "item does not exist").
+//   tools          the call-control functions the phone side supports and the deployment's own
+//                  (CallTools); end_call and transfer_call wait until the answer that asked for
+//                  them has been heard to its end; every call gets its output, then a
+//                  response.create once no response is running
+//   key presses    with `dtmfToModel`, the caller's digits go to the model as a user text item
+//                  (gathered until a second passes without one, or '#'), and it is asked to answer
 //   conversation   the caller's and the model's turns as text (from the transcripts the model
 //                  sends), bounded; a new connection gets them as conversation items after its
 //                  session.update, so the model goes on where it was
@@ -28,7 +34,7 @@ import AudioBridgeTransports
 import Logging
 import NIOCore
 
-public final class RealtimeAgent: AgentTransport {
+public final class RealtimeAgent: AgentTransport, CallControlled {
     private let live = LiveObject(.agent)
     let configuration: RealtimeAgentConfiguration
     let eventLoop: any EventLoop
@@ -55,6 +61,16 @@ public final class RealtimeAgent: AgentTransport {
     private var activeResponse: String?
     /// The conversation so far, for the next connection.
     private var transcript: ConversationTranscript
+    weak var callControl: CallControl?
+    private let callTools: CallTools
+    /// end_call / transfer_call waiting for their answer to be heard: the action, the function
+    /// call's id and connection, and whether the response that asked for it is done.
+    private var pendingAction: (action: CallToolAction, callID: String, connection: Int, responseID: String?, responseDone: Bool)?
+    /// A response.create to send once the running response is done (tool outputs, key presses).
+    private var responseWanted = false
+    /// Key presses not yet given to the model, and the timer that gives them.
+    private var digits = ""
+    private var digitTimer: Scheduled<Void>?
     /// Caller audio held while disconnected.
     private var uplinkBacklog = UplinkBacklog()
     private let fallback: AgentFallback
@@ -71,6 +87,8 @@ public final class RealtimeAgent: AgentTransport {
         public var unknownEvents = 0
         /// Turns of the conversation given to a new connection as text items.
         public var carriedTurns = 0
+        /// Function calls from the model.
+        public var toolCalls = 0
         /// `error` events from the server.
         public var serverErrors = 0
         /// Messages we could not read (malformed JSON, bad base64, binary) and broken frames;
@@ -84,6 +102,8 @@ public final class RealtimeAgent: AgentTransport {
         self.logger = logger
         fallback = AgentFallback(configuration.fallbackAgent, file: configuration.fallbackFile)
         transcript = ConversationTranscript(maximumCharacters: configuration.maximumTranscriptCharacters)
+        let callID = configuration.callMetadata.first { $0.0 == "callId" || $0.0 == "callSid" }?.1 ?? ""
+        callTools = CallTools(configuration: configuration.tools, callID: callID, metadata: configuration.callMetadata, eventLoop: eventLoop, logger: logger)
     }
 
     // MARK: AgentTransport (engine calls, on the event loop)
@@ -119,6 +139,8 @@ public final class RealtimeAgent: AgentTransport {
         case .speechStopped where configuration.localTurnDetection && connected:
             connection?.send(RealtimeCodec.encode(.commitAudio, version: configuration.version))
             connection?.send(RealtimeCodec.encode(.createResponse, version: configuration.version))
+        case .dtmf where configuration.dtmfToModel:
+            pressed(digit: event.digit)
         default:
             break
         }
@@ -126,12 +148,14 @@ public final class RealtimeAgent: AgentTransport {
 
     public func poll(_ session: Session) {
         drainDownlink()
+        if let pending = pendingAction, pending.responseDone, downlink.isEmpty, session.agent.queuedPlayoutSamples() == 0 { carryOut(pending) }
         // The fallback waits until the caller has heard everything the model sent.
         if !connected, fallback.isPlaying || (downlink.isEmpty && session.agent.queuedPlayoutSamples() == 0) { fallback.poll(session) }
     }
 
     public func close() {
         closed = true
+        digitTimer?.cancel()
         reconnect?.cancel()
         connection?.close()
         connection = nil
@@ -171,6 +195,7 @@ extension RealtimeAgent: WebSocketClientDelegate {
         settings.format = format
         settings.instructions = configuration.instructionsWithContext
         if configuration.localTurnDetection { settings.turnDetection = .none }
+        settings.tools = callTools.definitions(abilities: callControl?.abilities)
         connection?.send(RealtimeCodec.encode(.sessionUpdate(settings), version: configuration.version))
         for turn in transcript.turns {
             connection?.send(RealtimeCodec.encode(.createTextItem(role: turn.speaker == .caller ? .user : .assistant, text: turn.text), version: configuration.version))
@@ -193,6 +218,9 @@ extension RealtimeAgent: WebSocketClientDelegate {
         connected = false
         connection = nil
         activeResponse = nil
+        responseWanted = false
+        // An end or transfer waiting for its response: what came of the answer plays, then it happens.
+        pendingAction?.responseDone = true
         // What arrived keeps playing; an item the model never finished ends where its audio does.
         for item in openItems { downlink.end(item: item) }
         openItems.removeAll()
@@ -237,6 +265,10 @@ extension RealtimeAgent: WebSocketClientDelegate {
             activeResponse = responseID
         case .responseDone(let responseID, _):
             if activeResponse == responseID { activeResponse = nil }
+            if pendingAction?.responseID == responseID { pendingAction?.responseDone = true }
+            if responseWanted, activeResponse == nil { requestResponse() }
+        case .functionCall(let responseID, let callID, let name, let arguments):
+            calledTool(name, arguments: arguments, callID: callID, responseID: responseID)
         case .speechStarted:
             // The server heard the caller: cut local playout too (the session reports bargeIn,
             // which comes back here as a truncation).
@@ -249,6 +281,86 @@ extension RealtimeAgent: WebSocketClientDelegate {
         case .sessionCreated, .sessionUpdated, .speechStopped, .inputCommitted, .truncated:
             break
         }
+    }
+}
+
+extension RealtimeAgent {
+    // MARK: Tools and key presses
+
+    private func calledTool(_ name: String, arguments: String, callID: String, responseID: String?) {
+        statistics.toolCalls += 1
+        let connectionAtCall = connectionNumber
+        let action = callTools.run(name: name, arguments: arguments, control: callControl) { [weak self] output in
+            self?.answerTool(callID: callID, output: output, connection: connectionAtCall)
+        }
+        switch action {
+        case .answer(let output):
+            answerTool(callID: callID, output: output, connection: connectionAtCall)
+        case .pending:
+            break
+        case .endAfterPlayout, .transferAfterPlayout:
+            // After the answer that asked for it: the response it came in must be done first.
+            pendingAction = (action, callID, connectionAtCall, responseID, responseID == nil || activeResponse != responseID)
+        }
+    }
+
+    /// The answer that asked for it has been heard: end or transfer now.
+    private func carryOut(_ pending: (action: CallToolAction, callID: String, connection: Int, responseID: String?, responseDone: Bool)) {
+        pendingAction = nil
+        guard let control = callControl else { return }
+        switch pending.action {
+        case .endAfterPlayout:
+            // The model is told, though the call is ending: its record of the conversation stays whole.
+            if connected, connectionNumber == pending.connection {
+                connection?.send(RealtimeCodec.encode(.functionCallOutput(callID: pending.callID, output: CallControlOutcome.done("the call ended").json),
+                                                      version: configuration.version))
+            }
+            control.endCall(reason: "the agent ended the call")
+        case .transferAfterPlayout(let target):
+            control.transfer(to: target) { [weak self] outcome in
+                self?.answerTool(callID: pending.callID, output: outcome.json, connection: pending.connection)
+            }
+        case .answer, .pending:
+            break
+        }
+    }
+
+    /// A function call's output, then a response so the model speaks about it. A call made on a
+    /// connection that has since dropped cannot be answered: that connection's model is gone.
+    private func answerTool(callID: String, output: String, connection number: Int) {
+        guard connected, let connection, connectionNumber == number else {
+            logger.info("tool result dropped with its connection", metadata: ["call_id": "\(callID)"])
+            return
+        }
+        connection.send(RealtimeCodec.encode(.functionCallOutput(callID: callID, output: output), version: configuration.version))
+        requestResponse()
+    }
+
+    /// response.create now, or when the running response is done (one at a time per session).
+    private func requestResponse() {
+        guard connected, let connection else { return }
+        guard activeResponse == nil else { responseWanted = true; return }
+        responseWanted = false
+        connection.send(RealtimeCodec.encode(.createResponse, version: configuration.version))
+    }
+
+    /// A key press: gathered, and given to the model when a second passes without another or on '#'.
+    private func pressed(digit: UInt8) {
+        digits.append(Character(Unicode.Scalar(digit)))
+        digitTimer?.cancel()
+        digitTimer = nil
+        if digit == UInt8(ascii: "#") { giveDigits(); return }
+        digitTimer = eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(configuration.dtmfGapMilliseconds)) { [weak self] in self?.giveDigits() }
+    }
+
+    private func giveDigits() {
+        digitTimer = nil
+        guard !digits.isEmpty, connected, let connection else { return }
+        let pressed = digits.map(String.init).joined(separator: " ")
+        digits = ""
+        transcript.add(.caller, "[keys pressed: \(pressed)]")
+        connection.send(RealtimeCodec.encode(.createTextItem(role: .user, text: "[The caller pressed the phone keys: \(pressed)]"), version: configuration.version))
+        requestResponse()
     }
 }
 

@@ -17,6 +17,12 @@ public struct RealtimeAgentConfiguration: Sendable {
     /// More HTTP headers for the upgrade request (a gateway's, Azure's `api-key`); an empty
     /// `apiKey` sends no Authorization header.
     public var headers: [(String, String)] = []
+    /// Call control and the deployment's own tools (CallTools).
+    public var tools = CallToolsConfiguration()
+    /// The caller's key presses go to the model as text (gathered until `dtmfGapMilliseconds`
+    /// pass without one, or '#'), and it is asked to answer.
+    public var dtmfToModel = true
+    public var dtmfGapMilliseconds: Int64 = 1000
     /// The conversation kept per call for a new connection, in characters of text (the oldest
     /// turns go first).
     public var maximumTranscriptCharacters = 8000

@@ -57,17 +57,25 @@ final class CallPipeline {
         logger[metadataKey: "transport"] = "\(transport.rawValue)"
         logger[metadataKey: "agent"] = "\(settings.agent.hasPrefix("ws") ? "pcm-websocket" : settings.agent)"
         self.logger = logger
+        let agent: AgentTransport
         do {
             session = try Session(configuration: configuration)
             media = Unmanaged.passUnretained(session.media)
             side = try makeSide(session)
             recorder = settings.recordDirectory.map { CallRecorder(directory: $0, callID: callID, codec: configuration.phoneCodec) }
-            try pacer.engine.attach(try CallAgent.make(settings, metadata: metadata, eventLoop: eventLoop, logger: logger), to: session)
+            agent = try CallAgent.make(settings, metadata: metadata, eventLoop: eventLoop, logger: logger)
         } catch {
             admission.release()
             throw error
         }
         events = .allocate(capacity: 32)  // a tick rarely has more; if it does, the rest wait a tick
+        (agent as? CallControlled)?.callControl = self
+        do {
+            try pacer.engine.attach(agent, to: session)
+        } catch {
+            admission.release()
+            throw error
+        }
         pacer.add(self)
         metrics.callStarted()
         logger.info("call started", metadata: ["metadata": "\(metadata.map { "\($0.0)=\($0.1)" }.joined(separator: " "))"])
@@ -229,5 +237,45 @@ final class CallPipeline {
         admission.release()
         logger.info("call ended", metadata: ["reason": "\(reason)", "frames_in": "\(statistics.framesIn)", "frames_out": "\(statistics.framesOut)",
                                              "underrun_frames": "\(statistics.underrunFrames)"])
+    }
+}
+
+extension CallPipeline: CallControl {
+    var abilities: CallControlAbilities { side.abilities }
+
+    /// Carried out after the current event-loop task: the agent asks from inside the engine's
+    /// tick, and a hang-up that closed the connection at once would end the call (and detach
+    /// the agent) while the tick holds the engine's lock.
+    func endCall(reason: String) {
+        guard !ended else { return }
+        logger.info("call ending", metadata: ["reason": "\(reason)"])
+        eventLoop.execute { [side] in side.endCall() }
+    }
+
+    func transfer(to target: String, completion: @escaping (CallControlOutcome) -> Void) {
+        guard !ended else { return completion(.refused("the call is already over")) }
+        logger.info("call transfer requested", metadata: ["target": "\(target)"])
+        side.transfer(to: target) { [logger] outcome in
+            logger.info("call transfer", metadata: ["target": "\(target)", "outcome": "\(outcome.json)"])
+            completion(outcome)
+        }
+    }
+
+    func sendDigits(_ digits: String) -> CallControlOutcome {
+        guard !ended else { return .refused("the call is already over") }
+        guard !digits.isEmpty, digits.utf8.allSatisfy({ TelephoneEventDigits.isDigit($0) }) else {
+            return .refused("digits are 0-9, *, # and A-D")
+        }
+        let outcome = side.sendDigits(digits)
+        logger.info("digits to the far end", metadata: ["digits": "\(digits)", "outcome": "\(outcome.json)"])
+        return outcome
+    }
+}
+
+/// The characters RFC 4733 has events for (DTMF).
+enum TelephoneEventDigits {
+    static func isDigit(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "*") || byte == UInt8(ascii: "#")
+            || (UInt8(ascii: "A")...UInt8(ascii: "D")).contains(byte)
     }
 }

@@ -39,6 +39,14 @@ protocol PhoneSide: AnyObject {
     func mark(name: String) -> Bool
     /// The call is being ended by us (drain, shutdown): the protocol's hang-up, then close.
     func hangUp()
+    /// What the agent may ask of this phone side besides ending the call.
+    var abilities: CallControlAbilities { get }
+    /// The agent ended the call: end the phone call itself, not only our stream of it.
+    func endCall()
+    /// Transfer the phone call to `target`, where the protocol can.
+    func transfer(to target: String, completion: @escaping (CallControlOutcome) -> Void)
+    /// Send DTMF digits (checked: 0–9, *, #, A–D) to the far end, where the protocol can.
+    func sendDigits(_ digits: String) -> CallControlOutcome
 }
 
 extension PhoneSide {
@@ -47,4 +55,10 @@ extension PhoneSide {
     var flushDropsMarks: Bool { true }
     func pausePlayout() {}
     func mark(name: String) -> Bool { false }
+    var abilities: CallControlAbilities { CallControlAbilities() }
+    func endCall() { hangUp() }
+    func transfer(to target: String, completion: @escaping (CallControlOutcome) -> Void) {
+        completion(.refused("this phone connection cannot transfer calls"))
+    }
+    func sendDigits(_ digits: String) -> CallControlOutcome { .refused("this phone connection cannot send key presses") }
 }

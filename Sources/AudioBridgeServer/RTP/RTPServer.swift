@@ -171,6 +171,19 @@ final class RTPSide: PhoneSide {
 
     /// RTP has no hang-up of its own (that is signalling's): the call simply ends.
     func hangUp() {}
+
+    var abilities: CallControlAbilities { CallControlAbilities(sendDigits: endpoint.sendsTelephoneEvents) }
+
+    /// Each digit as RFC 4733 events for 100 ms (in place of audio, then the end packets), one
+    /// every 250 ms: the endpoint sends one digit at a time.
+    func sendDigits(_ digits: String) -> CallControlOutcome {
+        guard endpoint.sendsTelephoneEvents else { return .refused("this RTP call has no telephone-event payload type") }
+        let endpoint = endpoint
+        for (index, digit) in digits.utf8.enumerated() {
+            channel.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(index) * 250)) { _ = endpoint.sendDigit(digit) }
+        }
+        return .done("sending \(digits) as RFC 4733 events")
+    }
 }
 
 /// The socket's handler: starts a call with the first packet, feeds it, ends it when the

@@ -28,6 +28,9 @@ public struct TwilioServerConfiguration: Sendable {
     /// The agent, session and recording of every call (the phone side is forced to μ-law
     /// 20 ms: Twilio's format).
     public var call = CallSettings()
+    /// Twilio's REST API, for the agent's end_call and transfer_call (nil: end_call only closes
+    /// the stream, and transfer_call is not offered).
+    public var restAPI: TwilioRESTConfiguration?
     /// Close a stream that sends nothing for this long (Twilio sends media every 20 ms).
     public var idleTimeoutSeconds: Int64 = 10
 

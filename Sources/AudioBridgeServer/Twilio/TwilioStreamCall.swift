@@ -30,9 +30,15 @@ final class TwilioStreamSide: PhoneSide {
     private let message = UnsafeMutableRawBufferPointer.allocate(byteCount: 2048, alignment: 16)
     private let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: 1536, alignment: 16)
 
-    init(start: TwilioStreamStart, channel: Channel, frameBytes: Int) {
+    /// The call's REST resource, when the API is configured.
+    private let updater: TwilioCallUpdater?
+    private let logger: Logger
+
+    init(start: TwilioStreamStart, channel: Channel, frameBytes: Int, restAPI: TwilioRESTConfiguration?, logger: Logger) {
         self.start = start
         self.channel = channel
+        updater = restAPI.map { TwilioCallUpdater(configuration: $0, accountSid: start.accountSid, callSid: start.callSid) }
+        self.logger = logger
         callerFrames = CallerFrameAssembler(frameBytes: frameBytes)
         frame = .allocate(byteCount: frameBytes, alignment: 16)
         media = TwilioMediaMessageWriter(streamSid: start.streamSid)
@@ -121,6 +127,27 @@ final class TwilioStreamSide: PhoneSide {
 
     func hangUp() { TwilioStreamHandler.close(channel, code: .goingAway) }
 
+    var abilities: CallControlAbilities { CallControlAbilities(transfer: updater != nil) }
+
+    /// The phone call itself ends through the REST API; the stream closes either way.
+    func endCall() {
+        guard let updater else {
+            logger.warning("end_call closes the stream only: without the REST API (TWILIO_AUTH_TOKEN) Twilio goes on to the call's next TwiML verb")
+            return hangUp()
+        }
+        let channel = channel
+        let logger = logger
+        updater.complete(on: channel.eventLoop) { outcome in
+            if case .refused(let reason) = outcome { logger.warning("Twilio call not completed", metadata: ["cause": "\(reason)"]) }
+            TwilioStreamHandler.close(channel, code: .goingAway)
+        }
+    }
+
+    func transfer(to target: String, completion: @escaping (CallControlOutcome) -> Void) {
+        guard let updater else { return completion(.refused("transfers need Twilio's REST API (TWILIO_AUTH_TOKEN)")) }
+        updater.transfer(to: target, on: channel.eventLoop, completion: completion)
+    }
+
     /// A control message (clear, mark): once per item or barge-in, not per frame.
     private func send(_ message: TwilioOutbound) {
         let bytes = TwilioMediaStreamCodec.encode(message, streamSid: start.streamSid)
@@ -187,7 +214,8 @@ final class TwilioStreamHandler: ChannelInboundHandler {
                 Self.close(context.channel, code: .unknown(1013))
                 return
             }
-            let side = TwilioStreamSide(start: start, channel: context.channel, frameBytes: server.configuration.call.session.frameBytes)
+            let side = TwilioStreamSide(start: start, channel: context.channel, frameBytes: server.configuration.call.session.frameBytes,
+                                        restAPI: server.configuration.restAPI, logger: server.logger)
             let sid = start.streamSid
             let observer = server.observer.map { observe in { (event: SessionEvent) in observe(sid, .session(event)) } }
             call = try CallPipeline(side: { _ in side }, callID: start.streamSid, session: server.configuration.call.session, settings: server.configuration.call,

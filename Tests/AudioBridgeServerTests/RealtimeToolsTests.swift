@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: MIT
+import AudioBridgeCore
+import AudioBridgeModelStandIn
+import AudioBridgeProtocols
+import AudioBridgeSession
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Testing
+@testable import AudioBridgeServer
+
+/// The model's tools, end to end over AudioSocket with the model stand-in: end_call waits for
+/// the goodbye to be heard, the deployment's tools go to a webhook (answer, timeout, unknown
+/// tool, a refused call-control tool), and key presses reach the model as text.
+@Suite(.serialized)
+struct RealtimeToolsTests {
+    static func elements(_ value: JSONValue?) -> [JSONValue] {
+        if case .array(let list)? = value { list } else { [] }
+    }
+
+    static func functionCall(_ name: String, callID: String, arguments: String, response: String) -> JSONValue {
+        ["type": "response.output_item.done", "response_id": .string(response), "output_index": 1,
+         "item": ["id": .string("item_\(callID)"), "type": "function_call", "status": "completed", "name": .string(name),
+                  "call_id": .string(callID), "arguments": .string(arguments)]]
+    }
+
+    /// The model says goodbye (1 s of audio) and calls end_call in the same response: the
+    /// caller hears all of it, then AudioSocket's hang-up ends the call long before the caller
+    /// would have; the model was only offered end_call (AudioSocket can neither transfer nor
+    /// send digits) and gets its output.
+    @Test func endCallHangsUpOnceTheGoodbyeIsHeard() async throws {
+        let fake = try await RealtimeModelStandIn()
+        let server = try await TestServer(agent: "openai", realtime: RealtimeAgentTests.configuration(fake))
+        let uuid = newUUID()
+        let call = Task { try await server.call(AudioSocketCallScript(uuid: uuid, caller: [], totalFrames: 400)) }
+        try await RealtimeAgentTests.waitFor { fake.events("session.update").count == 1 }
+        #expect(Self.elements(fake.events("session.update").first?.1["session"]?["tools"]).map { $0["name"] } == ["end_call"])
+        fake.respond(response: "resp_1", item: "item_1", audio: RealtimeAgentTests.tone(milliseconds: 1000), chunk: 4800, done: false)
+        fake.send(Self.functionCall("end_call", callID: "call_1", arguments: #"{"reason":"done"}"#, response: "resp_1"))
+        fake.send(["type": "response.output_audio.done", "response_id": "resp_1", "item_id": "item_1"])
+        fake.send(["type": "response.done", "response": ["id": "resp_1", "status": "completed"]])
+        let result = try await call.value
+
+        #expect(result.hungUpByServer, "AudioSocket's hang-up")
+        #expect(abs(RealtimeAgentTests.loudFrames(result.received) - 50) <= 2, "the whole goodbye: \(RealtimeAgentTests.loudFrames(result.received))")
+        #expect(result.framesReceived < 200, "ended after the goodbye, not after 8 s: \(result.framesReceived) frames")
+        try await RealtimeAgentTests.waitFor { !fake.events("conversation.item.create").isEmpty }
+        let output = fake.events("conversation.item.create").first?.1["item"]
+        #expect(output?["type"] == "function_call_output" && output?["call_id"] == "call_1")
+        #expect(output?["output"]?.string.flatMap { try? JSONParser.parse(Array($0.utf8)) }?["ok"] == .bool(true))
+        try await server.stop()
+        try await fake.stop()
+    }
+
+    /// The deployment's tools through the webhook: an answer comes back as the call's output
+    /// (then response.create); a tool that does not answer in time, a tool nobody declared and a
+    /// call-control tool this phone side cannot do are answered too, with what went wrong.
+    @Test func webhookToolsAnswerTimeOutOrAreRefused() async throws {
+        let webhook = try await ToolWebhook()
+        let fake = try await RealtimeModelStandIn()
+        var configuration = RealtimeAgentTests.configuration(fake)
+        configuration.tools.webhookTools = [
+            RealtimeTool(name: "get_weather", description: "Weather for a city.", parameters: ["type": "object", "properties": ["city": ["type": "string"]]]),
+            RealtimeTool(name: "slow_tool", description: "Never answers.", parameters: ["type": "object", "properties": [:]]),
+        ]
+        configuration.tools.webhookURL = "http://127.0.0.1:\(webhook.port)/tools"
+        configuration.tools.webhookTimeoutMilliseconds = 300
+        let server = try await TestServer(agent: "openai", realtime: configuration)
+        let uuid = newUUID()
+        let call = Task { try await server.call(AudioSocketCallScript(uuid: uuid, caller: [], totalFrames: 150)) }
+        try await RealtimeAgentTests.waitFor { fake.events("session.update").count == 1 }
+        #expect(Self.elements(fake.events("session.update").first?.1["session"]?["tools"]).map { $0["name"] } == ["end_call", "get_weather", "slow_tool"])
+
+        func output(_ callID: String) async throws -> JSONValue? {
+            try await RealtimeAgentTests.waitFor { fake.events("conversation.item.create").contains { $0.1["item"]?["call_id"]?.string == callID } }
+            let text = fake.events("conversation.item.create").first { $0.1["item"]?["call_id"]?.string == callID }?.1["item"]?["output"]?.string
+            return text.flatMap { try? JSONParser.parse(Array($0.utf8)) }
+        }
+        for (index, (name, arguments)) in [("get_weather", #"{"city":"Paris"}"#), ("slow_tool", "{}"), ("nope", "{}"), ("send_dtmf", #"{"digits":"12"}"#)].enumerated() {
+            fake.send(["type": "response.created", "response": ["id": .string("resp_\(index)"), "status": "in_progress"]])
+            fake.send(Self.functionCall(name, callID: "call_\(index)", arguments: arguments, response: "resp_\(index)"))
+            fake.send(["type": "response.done", "response": ["id": .string("resp_\(index)"), "status": "completed"]])
+        }
+        #expect(try await output("call_0") == ["temperature": 21, "city": "Paris", "call": .string("\(uuid)")])
+        #expect(try await output("call_1") == ["ok": false, "error": "the tool did not answer within 300 ms"])
+        #expect(try await output("call_2") == ["ok": false, "error": "there is no tool named nope"])
+        #expect(try await output("call_3") == ["ok": false, "error": "this phone connection cannot send key presses"])
+        try await RealtimeAgentTests.waitFor { fake.events("response.create").count == 4 }
+        #expect(fake.events("response.create").count == 4, "the model is asked to go on after each output")
+        let request = webhook.requests.first
+        #expect(request?["tool"] == "get_weather" && request?["arguments"] == ["city": "Paris"] && request?["call_id"] == .string("\(uuid)"))
+        #expect(request?["metadata"]?["callId"] == .string("\(uuid)"))
+        _ = try await call.value
+        try await server.stop()
+        try await fake.stop()
+        try await webhook.stop()
+    }
+
+    /// Key presses go to the model as one user text item (gathered until '#'), and it is asked
+    /// to answer.
+    @Test func keyPressesReachTheModelAsText() async throws {
+        let fake = try await RealtimeModelStandIn()
+        let server = try await TestServer(agent: "openai", realtime: RealtimeAgentTests.configuration(fake))
+        let digits: [Int: UInt8] = [40: UInt8(ascii: "4"), 50: UInt8(ascii: "2"), 60: UInt8(ascii: "#")]
+        _ = try await server.call(AudioSocketCallScript(uuid: newUUID(), caller: [], totalFrames: 100, dtmf: digits))
+        try await RealtimeAgentTests.waitFor { !fake.events("conversation.item.create").isEmpty }
+        #expect(fake.events("conversation.item.create").map { Self.elements($0.1["item"]?["content"]).first?["text"] } == ["[The caller pressed the phone keys: 4 2 #]"])
+        #expect(fake.events("response.create").count == 1)
+        try await server.stop()
+        try await fake.stop()
+    }
+}
+
+/// A tool webhook on loopback: records each request's JSON; answers get_weather with the
+/// weather (and the city and call it was asked for), never answers slow_tool.
+final class ToolWebhook: Sendable {
+    let port: Int
+    private let channel: Channel
+    private let recorded = NIOLockedValueBox<[JSONValue]>([])
+
+    var requests: [JSONValue] { recorded.withLockedValue { $0 } }
+
+    init() async throws {
+        let recorded = recorded
+        channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
+                    try channel.pipeline.syncOperations.addHandler(Handler(recorded: recorded))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        port = channel.localAddress!.port!
+    }
+
+    func stop() async throws { try await channel.close() }
+
+    final class Handler: ChannelInboundHandler, Sendable {
+        typealias InboundIn = HTTPServerRequestPart
+        typealias OutboundOut = HTTPServerResponsePart
+        let recorded: NIOLockedValueBox<[JSONValue]>
+        let body = NIOLockedValueBox<[UInt8]>([])
+
+        init(recorded: NIOLockedValueBox<[JSONValue]>) { self.recorded = recorded }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            switch unwrapInboundIn(data) {
+            case .head:
+                body.withLockedValue { $0 = [] }
+            case .body(let buffer):
+                body.withLockedValue { $0 += buffer.readableBytesView }
+            case .end:
+                guard let request = try? JSONParser.parse(body.withLockedValue { $0 }) else { return }
+                recorded.withLockedValue { $0.append(request) }
+                guard request["tool"] == "get_weather" else { return }
+                let answer = JSONValue.object([("temperature", 21), ("city", request["arguments"]?["city"] ?? .null), ("call", request["call_id"] ?? .null)]).jsonText
+                var head = HTTPResponseHead(version: .http1_1, status: .ok)
+                head.headers.add(name: "Content-Length", value: "\(answer.utf8.count)")
+                context.write(wrapOutboundOut(.head(head)), promise: nil)
+                context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: answer)))), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            }
+        }
+    }
+}
