@@ -2,6 +2,7 @@
 import AudioBridgeCore
 import AudioBridgeModelStandIn
 import AudioBridgeProtocols
+import AudioBridgeRTP
 import AudioBridgeSession
 import NIOConcurrencyHelpers
 import NIOCore
@@ -161,5 +162,50 @@ final class ToolWebhook: Sendable {
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             }
         }
+    }
+}
+
+/// send_dtmf on RTP: the model's digits leave as RFC 4733 events, in order.
+@Suite(.serialized)
+struct RealtimeToolsRTPTests {
+    @Test func sendDTMFGoesOutAsTelephoneEvents() async throws {
+        var options = RealtimeModelStandIn.Options()
+        options.replyMilliseconds = 400
+        options.toolCalls = [("send_dtmf", #"{"digits":"12#"}"#)]
+        let fake = try await RealtimeModelStandIn(options: options)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var configuration = RTPServerConfiguration()
+        configuration.port = 0
+        configuration.call.agent = "openai"
+        configuration.call.realtime = RealtimeAgentTests.configuration(fake)
+        let server = try RTPServer(configuration: configuration, group: group)
+        let address = try await server.start()
+        let peer = UDPPeer()
+        let channel = try await DatagramBootstrap(group: group).channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(peer) }
+        }.bind(host: "127.0.0.1", port: 0).get()
+        let speech = talk(seconds: 1, level: 12000).map { ULaw.encode($0) }
+        try await pace(200) { n in
+            var packet = [UInt8](repeating: 0, count: 12)
+            packet.withUnsafeMutableBytes { _ = RTPHeader(payloadType: 0, sequenceNumber: UInt16(n), timestamp: UInt32(n * 160), ssrc: 0xD7).write(to: $0) }
+            packet += n < 50 ? Array(speech[n * 160..<(n + 1) * 160]) : [UInt8](repeating: 0xFF, count: 160)
+            var buffer = channel.allocator.buffer(capacity: packet.count)
+            buffer.writeBytes(packet)
+            channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: buffer), promise: nil)
+        }
+        let tools = fake.events("session.update").first?.1["session"]?["tools"]
+        #expect(RealtimeToolsTests.elements(tools).map { $0["name"] } == ["end_call", "send_dtmf"], "RTP can send digits, not transfer")
+        // RFC 4733 packets (payload type 101): their events, each digit once however many packets carry it.
+        var events: [UInt8] = []
+        for datagram in peer.received where datagram.count >= 16 && datagram[1] & 0x7F == 101 && events.last != datagram[12] {
+            events.append(datagram[12])
+        }
+        #expect(events == [1, 2, 11], "1, 2, # in order: \(events)")
+        let output = fake.events("conversation.item.create").first { $0.1["item"]?["type"] == "function_call_output" }?.1["item"]?["output"]?.string
+        #expect(output.flatMap { try? JSONParser.parse(Array($0.utf8)) }?["ok"] == .bool(true))
+        try await channel.close()
+        await server.shutdown()
+        try await group.shutdownGracefully()
+        try await fake.stop()
     }
 }
