@@ -24,15 +24,31 @@ struct PCMStreamControlTests {
             let heard = rng.next() % 3 == 0 ? nil : Int(rng.next() % 100_000)
             let messages: [PCMStreamControl] = [
                 .start(PCMStreamStart(callID: name(), sampleRate: [8000, 16000, 24000, 48000][Int(rng.next() % 4)],
-                                      frameMilliseconds: [10, 20, 30][Int(rng.next() % 3)], metadata: [(name(), name())])),
+                                      frameMilliseconds: [10, 20, 30][Int(rng.next() % 3)], metadata: [(name(), name())],
+                                      canTransfer: rng.next() % 2 == 0, canSendDTMF: rng.next() % 2 == 0)),
                 .dtmf(digit: digits[Int(rng.next() % UInt64(digits.count))]),
                 .mark(name: name()), .clear(id: id, heardMilliseconds: heard), .cleared(id: id, heardMilliseconds: heard),
                 .pause(heardMilliseconds: Int(rng.next() % 100_000)),
                 .resume(heardMilliseconds: Int(rng.next() % 100_000), pausedMilliseconds: Int(rng.next() % 5_000)),
                 .stop(reason: name()),
+                .hangup(reason: name()), .transfer(id: id, target: name()), .sendDTMF(id: id, digits: name()),
+                .result(id: id, ok: rng.next() % 2 == 0, text: name()),
             ]
             for message in messages { #expect(try PCMStreamCodec.decode(PCMStreamCodec.encode(message)) == message) }
         }
+    }
+
+    /// The call-control messages as a server writes them by hand, and the bridge's answers.
+    @Test func callControlMessagesHaveTheirDocumentedFields() throws {
+        #expect(try PCMStreamCodec.decode(Array(#"{"type":"hangup"}"#.utf8)) == .hangup(reason: ""))
+        #expect(try PCMStreamCodec.decode(Array(#"{"type":"transfer","id":4,"target":"+14155550100"}"#.utf8)) == .transfer(id: 4, target: "+14155550100"))
+        #expect(try PCMStreamCodec.decode(Array(#"{"type":"send_dtmf","digits":"12#"}"#.utf8)) == .sendDTMF(id: nil, digits: "12#"))
+        #expect(throws: PCMStreamError.missingField(type: "transfer", field: "target")) { try PCMStreamCodec.decode(Array(#"{"type":"transfer","id":4}"#.utf8)) }
+        #expect(throws: PCMStreamError.missingField(type: "result", field: "ok")) { try PCMStreamCodec.decode(Array(#"{"type":"result","id":4}"#.utf8)) }
+        #expect(try JSONParser.parse(PCMStreamCodec.encode(.result(id: 4, ok: false, text: "no transfer here"))) == ["type": "result", "id": 4, "ok": false, "error": "no transfer here"])
+        #expect(try JSONParser.parse(PCMStreamCodec.encode(.result(id: 5, ok: true, text: "sent"))) == ["type": "result", "id": 5, "ok": true, "detail": "sent"])
+        let start = try JSONParser.parse(PCMStreamCodec.encode(.start(PCMStreamStart(callID: "c", sampleRate: 8000, canSendDTMF: true))))
+        #expect(start["abilities"] == ["transfer": false, "sendDtmf": true])
     }
 
     @Test func unknownTypesAreReportedNotRejected() throws {

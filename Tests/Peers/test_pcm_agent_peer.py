@@ -228,3 +228,76 @@ def test_a_dropped_agent_connection_lets_the_answer_finish():
     assert connections[1]["start"]["type"] == "start"
     assert not [m for m in connections[1]["control"] if m["type"] == "mark"], connections[1]["control"]
     assert any("agent connection lost" in line and "without a close frame" in line for line in log), log
+
+
+def test_the_agent_server_controls_the_call():
+    """The server learns from `start` what the phone side can do (AudioSocket: neither transfer
+    nor key presses), asks for both anyway and is refused with a result each, then sends a 1 s
+    answer and `hangup`: the caller hears the whole answer, then AudioSocket's hang-up, long
+    before the caller would have hung up."""
+    got = {"control": []}
+
+    async def handler(ws):
+        got["start"] = json.loads(await ws.recv())
+        await ws.send(json.dumps({"type": "send_dtmf", "id": 1, "digits": "12"}))
+        await ws.send(json.dumps({"type": "transfer", "id": 2, "target": "+14155550100"}))
+        await ws.send(tone("greeting", 1.0))
+        await ws.send(json.dumps({"type": "hangup", "reason": "the caller is done"}))
+        try:
+            async for message in ws:
+                if isinstance(message, str):
+                    got["control"].append(json.loads(message))
+        except websockets.ConnectionClosed:
+            pass
+
+    async def call():
+        async with websockets.serve(handler, "127.0.0.1", 0, max_size=1 << 20) as server:
+            ws_port = server.sockets[0].getsockname()[1]
+            with running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--agent", f"ws://127.0.0.1:{ws_port}/agent",
+                          "--agent-rate", str(AGENT_RATE), "--log-level", "warning"]) as bridge:
+                port = await asyncio.get_running_loop().run_in_executor(None, listening_port, bridge, "AudioSocket")
+                heard, hung_up = await audiosocket_call_until_hangup(port, 250)
+                await asyncio.sleep(0.3)
+                return heard, hung_up
+
+    heard, hung_up_at = asyncio.run(call())
+    assert got["start"]["abilities"] == {"transfer": False, "sendDtmf": False}
+    results = [m for m in got["control"] if m["type"] == "result"]
+    assert [(r["id"], r["ok"]) for r in results] == [(1, False), (2, False)], results
+    assert all(r["error"] for r in results)
+    frames = [classify(heard[i:i + 160]) for i in range(0, len(heard) - 159, 160)]
+    assert abs(frames.count("greeting") - 50) <= 2, frames
+    assert hung_up_at is not None and hung_up_at < 120, hung_up_at
+
+
+async def audiosocket_call_until_hangup(port: int, frames: int):
+    """A quiet AudioSocket caller that stops when the server hangs up; returns what it heard and
+    the frame it was sending when the hang-up came (None: the server never hung up)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    heard, state = [], {"hung_up": False}
+
+    async def receive():
+        while True:
+            header = await reader.readexactly(3)
+            kind, length = header[0], struct.unpack(">H", header[1:])[0]
+            payload = await reader.readexactly(length)
+            if kind == 0x10:
+                heard.extend(array.array("h", payload))
+            elif kind == 0x00:
+                state["hung_up"] = True
+                return
+
+    receiver = asyncio.create_task(receive())
+    writer.write(b"\x01\x00\x10" + uuid.uuid4().bytes)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for n in range(frames):
+        if state["hung_up"]:
+            writer.close()
+            return heard, n
+        writer.write(b"\x10\x01\x40" + bytes(320))
+        await writer.drain()
+        await asyncio.sleep(max(0, start + (n + 1) * 0.02 - loop.time()))
+    receiver.cancel()
+    writer.close()
+    return heard, None

@@ -7,7 +7,9 @@
 //
 //   bridge → server
 //     start    {"type":"start","version":1,"callId":"…","sampleRate":16000,"encoding":"pcm16le",
-//               "channels":1,"frameMs":20,"metadata":{"caller":"…",…}}            first, once
+//               "channels":1,"frameMs":20,"metadata":{"caller":"…",…},
+//               "abilities":{"transfer":false,"sendDtmf":false}}     first, once; abilities say
+//               which call-control requests the phone side can carry out
 //     dtmf     {"type":"dtmf","digit":"5"}
 //     mark     {"type":"mark","name":"…"}        the caller heard everything before that mark
 //     clear    {"type":"clear","id":3,"heardMs":1240}   the caller talked over the agent: playout
@@ -21,11 +23,18 @@
 //     resume   {"type":"resume","heardMs":1240,"pausedMs":320}  it was not a barge-in: playout
 //              goes on from where it paused, nothing lost
 //     stop     {"type":"stop","reason":"hangup"}        the call ended; the bridge closes next
+//     result   {"type":"result","id":4,"ok":true,"detail":"…"} or {…,"ok":false,"error":"…"}
+//              how a transfer or send_dtmf with that id went
 //
 //   server → bridge
 //     mark     {"type":"mark","name":"…"}        ends an item; echoed once played
 //     clear    {"type":"clear","id":7}          flush what is queued (the server interrupts itself)
 //     cleared  {"type":"cleared","id":3}        answers the bridge's clear; audio after it is new
+//     hangup   {"type":"hangup","reason":"…"}    end the call once the caller has heard everything
+//              sent before it
+//     transfer {"type":"transfer","id":4,"target":"+14155550100"}   transfer the call once the
+//              caller has heard everything sent before it; a result follows
+//     send_dtmf {"type":"send_dtmf","id":5,"digits":"12#"}   send key presses now; a result follows
 //
 // Unknown types decode as `.unknown` (counted and ignored); malformed JSON or a known type
 // missing what it needs is a typed error.
@@ -39,6 +48,11 @@ public enum PCMStreamControl: Equatable, Sendable {
     case pause(heardMilliseconds: Int)
     case resume(heardMilliseconds: Int, pausedMilliseconds: Int)
     case stop(reason: String)
+    case hangup(reason: String)
+    case transfer(id: Int?, target: String)
+    case sendDTMF(id: Int?, digits: String)
+    /// How a transfer or send_dtmf went; `text` is the detail when ok, else the error.
+    case result(id: Int?, ok: Bool, text: String)
     case unknown(type: String)
 }
 
@@ -48,17 +62,23 @@ public struct PCMStreamStart: Equatable, Sendable {
     public var sampleRate: Int
     public var frameMilliseconds: Int
     public var metadata: [(String, String)]
+    /// The phone side can transfer the call / send key presses.
+    public var canTransfer: Bool
+    public var canSendDTMF: Bool
 
-    public init(callID: String, sampleRate: Int, frameMilliseconds: Int = 20, metadata: [(String, String)] = []) {
+    public init(callID: String, sampleRate: Int, frameMilliseconds: Int = 20, metadata: [(String, String)] = [],
+                canTransfer: Bool = false, canSendDTMF: Bool = false) {
         self.callID = callID
         self.sampleRate = sampleRate
         self.frameMilliseconds = frameMilliseconds
         self.metadata = metadata
+        self.canTransfer = canTransfer
+        self.canSendDTMF = canSendDTMF
     }
 
     public static func == (a: Self, b: Self) -> Bool {
         a.callID == b.callID && a.sampleRate == b.sampleRate && a.frameMilliseconds == b.frameMilliseconds
-            && a.metadata.elementsEqual(b.metadata) { $0 == $1 }
+            && a.metadata.elementsEqual(b.metadata) { $0 == $1 } && a.canTransfer == b.canTransfer && a.canSendDTMF == b.canSendDTMF
     }
 }
 
@@ -80,7 +100,8 @@ public enum PCMStreamCodec {
             value = ["type": "start", "version": .number(String(PCMStreamStart.version)), "callId": .string(start.callID),
                      "sampleRate": .number(String(start.sampleRate)), "encoding": "pcm16le", "channels": 1,
                      "frameMs": .number(String(start.frameMilliseconds)),
-                     "metadata": .object(start.metadata.map { ($0.0, .string($0.1)) })]
+                     "metadata": .object(start.metadata.map { ($0.0, .string($0.1)) }),
+                     "abilities": ["transfer": .bool(start.canTransfer), "sendDtmf": .bool(start.canSendDTMF)]]
         case .dtmf(let digit):
             value = ["type": "dtmf", "digit": .string(String(UnicodeScalar(digit)))]
         case .mark(let name):
@@ -95,6 +116,14 @@ public enum PCMStreamCodec {
             value = ["type": "resume", "heardMs": .number(String(heard)), "pausedMs": .number(String(paused))]
         case .stop(let reason):
             value = ["type": "stop", "reason": .string(reason)]
+        case .hangup(let reason):
+            value = ["type": "hangup", "reason": .string(reason)]
+        case .transfer(let id, let target):
+            value = .object([("type", "transfer")] + optional(id: id, heard: nil) + [("target", .string(target))])
+        case .sendDTMF(let id, let digits):
+            value = .object([("type", "send_dtmf")] + optional(id: id, heard: nil) + [("digits", .string(digits))])
+        case .result(let id, let ok, let text):
+            value = .object([("type", "result")] + optional(id: id, heard: nil) + [("ok", .bool(ok)), (ok ? "detail" : "error", .string(text))])
         case .unknown(let type):
             value = ["type": .string(type)]
         }
@@ -132,7 +161,9 @@ public enum PCMStreamCodec {
                 for (name, value) in members { metadata.append((name, value.string ?? value.jsonText)) }
             }
             return .start(PCMStreamStart(callID: message["callId"]?.string ?? "", sampleRate: rate,
-                                         frameMilliseconds: try count("frameMs") ?? 20, metadata: metadata))
+                                         frameMilliseconds: try count("frameMs") ?? 20, metadata: metadata,
+                                         canTransfer: message["abilities"]?["transfer"] == .bool(true),
+                                         canSendDTMF: message["abilities"]?["sendDtmf"] == .bool(true)))
         case "dtmf":
             let digit = try string("digit")
             guard digit.utf8.count == 1, let byte = digit.utf8.first, AudioSocketMessage.isDTMF(byte) else { throw .badValue(type: type, field: "digit") }
@@ -152,6 +183,15 @@ public enum PCMStreamCodec {
             return .resume(heardMilliseconds: heard, pausedMilliseconds: paused)
         case "stop":
             return .stop(reason: message["reason"]?.string ?? "")
+        case "hangup":
+            return .hangup(reason: message["reason"]?.string ?? "")
+        case "transfer":
+            return .transfer(id: try count("id"), target: try string("target"))
+        case "send_dtmf":
+            return .sendDTMF(id: try count("id"), digits: try string("digits"))
+        case "result":
+            guard case .bool(let ok)? = message["ok"] else { throw .missingField(type: type, field: "ok") }
+            return .result(id: try count("id"), ok: ok, text: message[ok ? "detail" : "error"]?.string ?? "")
         default:
             return .unknown(type: type)
         }

@@ -15,6 +15,9 @@
 //                  `cleared` with that id
 //   server clear   the server interrupts itself → the session flushes; once the cut is carried
 //                  out the bridge answers `cleared` with the heard ms; later audio plays
+//   call control   the server's hangup and transfer wait until everything it sent before them
+//                  has been heard, then the pipeline carries them out (CallControl); send_dtmf
+//                  at once; transfer and send_dtmf are answered with a result
 //   connection     lost → reconnect with backoff. Agent audio already received keeps playing
 //                  (its item ends where its audio does; its marks, which no one could hear
 //                  echoed, are forgotten); the fallback agent plays once nothing is queued
@@ -28,7 +31,7 @@ import AudioBridgeTransports
 import Logging
 import NIOCore
 
-public final class PCMWebSocketAgent: AgentTransport {
+public final class PCMWebSocketAgent: AgentTransport, CallControlled {
     private let live = LiveObject(.agent)
     let configuration: PCMWebSocketAgentConfiguration
     let eventLoop: any EventLoop
@@ -60,6 +63,10 @@ public final class PCMWebSocketAgent: AgentTransport {
     private var serverClear: (id: Int?, request: UInt64, heardMilliseconds: Int, carriedOut: Bool)?
     /// Caller audio held while disconnected.
     private var uplinkBacklog = UplinkBacklog()
+    weak var callControl: CallControl?
+    /// Hangups and transfers waiting for what was sent before them to be heard, in order.
+    private var pendingControls: [(message: PCMStreamControl, connection: Int)] = []
+    private var connectionNumber = 0
 
     /// What the agent did, for tests and logs (on the event loop).
     public private(set) var statistics = Statistics()
@@ -132,6 +139,11 @@ public final class PCMWebSocketAgent: AgentTransport {
     }
 
     public func poll(_ session: Session) {
+        if !pendingControls.isEmpty, downlink.isEmpty, session.agent.queuedPlayoutSamples() == 0 {
+            let due = pendingControls
+            pendingControls.removeAll()
+            for pending in due { carryOut(pending) }
+        }
         guard connected else {
             drainDownlink()
             // The fallback waits until the caller has heard everything the server sent.
@@ -166,6 +178,7 @@ public final class PCMWebSocketAgent: AgentTransport {
             if !closed { logger.error("bad agent URL", metadata: ["url": "\(configuration.url)"]) }
             return
         }
+        connectionNumber += 1
         connection = WebSocketClient.connect(url: url, headers: configuration.headers, additionalTrustRootsPEM: configuration.additionalTrustRootsPEM,
                                              maximumMessageBytes: configuration.maximumMessageBytes, eventLoop: eventLoop,
                                              timeout: .seconds(configuration.connectTimeoutSeconds), delegate: self)
@@ -263,9 +276,11 @@ extension PCMWebSocketAgent: WebSocketClientDelegate {
         awaitedClear = nil
         serverClear = nil
         let callID = configuration.callMetadata.first { $0.0 == "callId" || $0.0 == "callSid" }?.1 ?? ""
+        let abilities = callControl?.abilities ?? CallControlAbilities()
         connection?.send(PCMStreamCodec.encode(.start(PCMStreamStart(callID: callID, sampleRate: sampleRate,
                                                                      frameMilliseconds: session?.configuration.frameMilliseconds ?? 20,
-                                                                     metadata: configuration.callMetadata))))
+                                                                     metadata: configuration.callMetadata,
+                                                                     canTransfer: abilities.transfer, canSendDTMF: abilities.sendDigits))))
         let held = uplinkBacklog.take()
         for start in stride(from: 0, to: held.count, by: frameBytes) {
             connection?.send(binary: held[start..<min(held.count, start + frameBytes)])
@@ -292,12 +307,40 @@ extension PCMWebSocketAgent: WebSocketClientDelegate {
             serverCleared(id: id)
         case .cleared(let id, _):
             if awaitedClear != nil, id == nil || id == awaitedClear { awaitedClear = nil }
-        case .unknown, .start, .dtmf, .pause, .resume, .stop:
+        case .transfer(let id, _) where !(callControl?.abilities.transfer ?? false):
+            answer(id: id, .refused("this phone connection cannot transfer calls"), connection: connectionNumber)
+        case .hangup, .transfer:
+            pendingControls.append((message, connectionNumber))  // once what came before it has been heard
+        case .sendDTMF(let id, let digits):
+            let outcome = callControl?.sendDigits(digits) ?? .refused("the call is already over")
+            answer(id: id, outcome, connection: connectionNumber)
+        case .unknown, .start, .dtmf, .pause, .resume, .stop, .result:
             statistics.unknownMessages += 1  // not ours to receive: counted and ignored
         }
     }
 
     func webSocketProtocolError(_ error: Error) { protocolError("\(error)") }
+
+    /// The server's hangup or transfer, now that the caller has heard what came before it.
+    private func carryOut(_ pending: (message: PCMStreamControl, connection: Int)) {
+        guard let control = callControl else { return }
+        switch pending.message {
+        case .hangup(let reason):
+            control.endCall(reason: reason.isEmpty ? "the agent ended the call" : "the agent ended the call: \(reason)")
+        case .transfer(let id, let target):
+            control.transfer(to: target) { [weak self] outcome in self?.answer(id: id, outcome, connection: pending.connection) }
+        default:
+            break
+        }
+    }
+
+    private func answer(id: Int?, _ outcome: CallControlOutcome, connection number: Int) {
+        guard connected, connectionNumber == number else { return }
+        switch outcome {
+        case .done(let detail): connection?.send(PCMStreamCodec.encode(.result(id: id, ok: true, text: detail)))
+        case .refused(let reason): connection?.send(PCMStreamCodec.encode(.result(id: id, ok: false, text: reason)))
+        }
+    }
 
     func webSocketClosed(cause: String) {
         let wasConnected = connected
