@@ -4,6 +4,7 @@ import AudioBridgeModelStandIn
 import AudioBridgeProtocols
 @testable import AudioBridgeServer
 import AudioBridgeSession
+import NIOPosix
 import Testing
 
 /// `--agent openai` across a dropped model connection: what the caller already has keeps
@@ -73,6 +74,42 @@ struct RealtimeReconnectTests {
         #expect(RealtimeAgentTests.loudFrames(result.received) < 150, "the 5 s answer stopped early")
         try await server.stop()
         try await fake.stop()
+    }
+}
+
+/// What the caller hears while a call's first connection is made: nothing for up to a second
+/// (a beep cut by a clear at the start of every call would be noise), the fallback at once when
+/// the connection fails.
+@Suite(.serialized)
+struct RealtimeFallbackStartTests {
+    static func firstLoudFrame(_ received: [Int16]) -> Int? {
+        stride(from: 0, to: received.count - 159, by: 160).first { start in received[start..<start + 160].contains { abs(Int($0)) > 500 } }.map { $0 / 160 }
+    }
+
+    @Test func aRefusedConnectionStartsTheFallbackAtOnce() async throws {
+        let probe = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = probe.localAddress!.port!
+        try await probe.close()
+        var configuration = RealtimeAgentConfiguration()
+        configuration.url = "ws://127.0.0.1:\(port)/v1/realtime"
+        let server = try await TestServer(agent: "openai", realtime: configuration)
+        let result = try await server.call(AudioSocketCallScript(uuid: newUUID(), caller: [], totalFrames: 60))
+        let first = Self.firstLoudFrame(result.received)
+        #expect(first != nil && first! < 15, "the fallback within 300 ms: frame \(String(describing: first))")
+        try await server.stop()
+    }
+
+    @Test func aSlowFirstConnectionGetsASecondOfSilenceFirst() async throws {
+        // Accepts TCP and never answers the upgrade.
+        let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        var configuration = RealtimeAgentConfiguration()
+        configuration.url = "ws://127.0.0.1:\(silent.localAddress!.port!)/v1/realtime"
+        let server = try await TestServer(agent: "openai", realtime: configuration)
+        let result = try await server.call(AudioSocketCallScript(uuid: newUUID(), caller: [], totalFrames: 100))
+        let first = Self.firstLoudFrame(result.received)
+        #expect(first != nil && (48...75).contains(first!), "the fallback after about a second: frame \(String(describing: first))")
+        try await server.stop()
+        try await silent.close()
     }
 }
 

@@ -2,10 +2,13 @@
 // What the caller hears while a network agent cannot reach its server: a built-in local agent
 // (a tone, a WAV) played into the same session, and cut when the connection is back. The agent
 // starts it only once the caller has heard everything the network sent (a drop in the middle of
-// an answer lets the answer finish). Its items
+// an answer lets the answer finish), and not while a call's first connection is still being made
+// unless that takes longer than a second (a beep at the start of every call, cut by a clear when
+// the handshake completes, would be noise). Its items
 // use ids below `firstNetworkItem`, so the network agent can tell their events from its own.
 import AudioBridgeSession
 import AudioBridgeTransports
+import NIOCore
 
 final class AgentFallback {
     /// Network agents number their items from here up.
@@ -15,6 +18,16 @@ final class AgentFallback {
     private var attached = false
     /// Polled since the network was last connected: it is (or may be) playing.
     private(set) var isPlaying = false
+    /// How long a call's first connection may take before the fallback plays.
+    static let firstConnectGrace = TimeAmount.seconds(1)
+    /// From when the fallback may start while disconnected.
+    private var allowedFrom = NIODeadline.now() + firstConnectGrace
+
+    /// A connection failed or dropped: the fallback may play as soon as nothing is queued.
+    func connectionEnded() { allowedFrom = .now() }
+
+    /// Whether the fallback may start now (it also waits for the queue to empty).
+    var mayStart: Bool { NIODeadline.now() >= allowedFrom }
     /// The interrupt that cut the fallback on reconnect: network audio waits until the media side
     /// has carried it out, or the cut would flush that audio along with the fallback's.
     private var cut: UInt64?

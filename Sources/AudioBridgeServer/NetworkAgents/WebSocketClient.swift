@@ -28,6 +28,8 @@ final class WebSocketClient {
     private var channel: Channel?
     private var gate: WebSocketClientHandler?
     private var closing = false
+    /// The upgrade is done: the pipeline takes WebSocket frames (before it, HTTP parts only).
+    private var isUpgraded = false
     /// Completed when the upgrade is done, or failed: by close() too, so that a connect still
     /// in flight when the agent goes away never leaves it pending.
     private var upgraded: EventLoopPromise<Void>?
@@ -93,7 +95,9 @@ final class WebSocketClient {
                 upgraded.futureResult.assumeIsolated().whenComplete { outcome in
                     timer.cancel()
                     switch outcome {
-                    case .success: delegate.webSocketOpened()
+                    case .success:
+                        connection.isUpgraded = true
+                        delegate.webSocketOpened()
                     case .failure: channel.close(promise: nil)
                     }
                 }
@@ -128,6 +132,9 @@ final class WebSocketClient {
         closing = true
         upgraded?.fail(ChannelError.ioOnClosedChannel)
         guard let channel else { return }
+        // A close frame only once the pipeline speaks WebSocket: written to the HTTP handlers
+        // of an upgrade still pending, it would be a type error that stops the process.
+        guard isUpgraded else { return channel.close(promise: nil) }
         var reason = channel.allocator.buffer(capacity: 2)
         reason.write(webSocketErrorCode: .normalClosure)
         channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: reason), promise: nil)

@@ -150,7 +150,7 @@ public final class RealtimeAgent: AgentTransport, CallControlled {
         drainDownlink()
         if let pending = pendingAction, pending.responseDone, downlink.isEmpty, session.agent.queuedPlayoutSamples() == 0 { carryOut(pending) }
         // The fallback waits until the caller has heard everything the model sent.
-        if !connected, fallback.isPlaying || (downlink.isEmpty && session.agent.queuedPlayoutSamples() == 0) { fallback.poll(session) }
+        if !connected, fallback.isPlaying || (fallback.mayStart && downlink.isEmpty && session.agent.queuedPlayoutSamples() == 0) { fallback.poll(session) }
     }
 
     public func close() {
@@ -224,6 +224,7 @@ extension RealtimeAgent: WebSocketClientDelegate {
         // What arrived keeps playing; an item the model never finished ends where its audio does.
         for item in openItems { downlink.end(item: item) }
         openItems.removeAll()
+        fallback.connectionEnded()
         guard !closed else { return }
         if wasConnected { session?.agent.report(SessionEvent(kind: .transportDisconnected)) }
         let delay = backoff.nextDelay(minimum: configuration.reconnectMinimumMilliseconds, maximum: configuration.reconnectMaximumMilliseconds)

@@ -147,7 +147,7 @@ public final class PCMWebSocketAgent: AgentTransport, CallControlled {
         guard connected else {
             drainDownlink()
             // The fallback waits until the caller has heard everything the server sent.
-            if fallback.isPlaying || (downlink.isEmpty && session.agent.queuedPlayoutSamples() == 0) { fallback.poll(session) }
+            if fallback.isPlaying || (fallback.mayStart && downlink.isEmpty && session.agent.queuedPlayoutSamples() == 0) { fallback.poll(session) }
             return
         }
         if let clear = serverClear {
@@ -358,6 +358,7 @@ extension PCMWebSocketAgent: WebSocketClientDelegate {
         splitByte = nil
         awaitedClear = nil
         serverClear = nil
+        fallback.connectionEnded()
         guard !closed else { return }
         if wasConnected { session?.agent.report(SessionEvent(kind: .transportDisconnected)) }
         let delay = backoff.nextDelay(minimum: configuration.reconnectMinimumMilliseconds, maximum: configuration.reconnectMaximumMilliseconds)
