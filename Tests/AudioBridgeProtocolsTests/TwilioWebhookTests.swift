@@ -19,4 +19,10 @@ struct TwilioWebhookTests {
             + #"<Parameter name="caller" value="+14158675309"/><Parameter name="purpose" value="&lt;renewal&gt; &amp; &quot;reminder&quot;"/>"#
             + "</Stream></Connect></Response>")
     }
+
+    @Test func twimlDialsANumberOrASIPAddressEscaped() {
+        #expect(TwilioWebhook.dial("+14155550100") == #"<?xml version="1.0" encoding="UTF-8"?><Response><Dial><Number>+14155550100</Number></Dial></Response>"#)
+        #expect(TwilioWebhook.dial("SIP:desk@pbx.example.com?x=1&y=<2>")
+            == #"<?xml version="1.0" encoding="UTF-8"?><Response><Dial><Sip>SIP:desk@pbx.example.com?x=1&amp;y=&lt;2&gt;</Sip></Dial></Response>"#)
+    }
 }

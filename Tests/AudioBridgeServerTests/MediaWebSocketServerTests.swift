@@ -36,7 +36,7 @@ final class MediaPeer: WebSocketClientDelegate, @unchecked Sendable {
         let loop = group.next()
         let peer = MediaPeer(eventLoop: loop)
         try await loop.submit {
-            peer.client = WebSocketClient.connect(url: WebSocketURL("ws://127.0.0.1:\(port)\(path)")!, headers: headers, additionalTrustRootsPEM: nil,
+            peer.client = WebSocketClient.connect(url: ServerURL.webSocket("ws://127.0.0.1:\(port)\(path)")!, headers: headers, additionalTrustRootsPEM: nil,
                                                   maximumMessageBytes: 1 << 20, eventLoop: loop, timeout: .seconds(5), delegate: peer)
         }.get()
         for _ in 0..<300 where !peer.isOpen && !peer.isClosed { try await Task.sleep(for: .milliseconds(10)) }

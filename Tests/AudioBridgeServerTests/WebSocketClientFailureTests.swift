@@ -27,7 +27,7 @@ struct WebSocketClientFailureTests {
         let recorder = CauseRecorder()
         let loop = group.next()
         let client = try await loop.submit {
-            WebSocketClient.connect(url: WebSocketURL(url)!, headers: [], additionalTrustRootsPEM: trust, maximumMessageBytes: 1 << 16,
+            WebSocketClient.connect(url: ServerURL.webSocket(url)!, headers: [], additionalTrustRootsPEM: trust, maximumMessageBytes: 1 << 16,
                                     eventLoop: loop, timeout: .seconds(5), delegate: recorder)
         }.get()
         for _ in 0..<300 where recorder.state.withLockedValue({ !$0.opened && $0.cause == nil }) { try await Task.sleep(for: .milliseconds(10)) }
@@ -115,5 +115,23 @@ struct AgentConnectionOptionsTests {
         #expect(try AgentConnectionOptions.certificateCount(pem: certificate + certificate) == 2)
         #expect(throws: (any Error).self) { try AgentConnectionOptions.certificateCount(pem: key) }
         #expect(throws: (any Error).self) { try AgentConnectionOptions.certificateCount(pem: Array("not a certificate".utf8)) }
+    }
+}
+
+/// The URLs the bridge dials, parsed once for agents (ws/wss) and for webhooks and APIs (http/https).
+struct ServerURLTests {
+    @Test func schemesPortsHostsAndTargets() {
+        #expect(ServerURL.webSocket("wss://api.openai.com/v1/realtime?model=m") == ServerURL.http("https://api.openai.com/v1/realtime?model=m"))
+        let agent = ServerURL.webSocket("ws://[::1]:8765?x=1")
+        #expect(agent?.tls == false && agent?.host == "::1" && agent?.port == 8765 && agent?.target == "/?x=1" && agent?.hostIsAddress == true)
+        #expect(agent?.hostHeader == "::1:8765")
+        let api = ServerURL.http("https://api.twilio.com")
+        #expect(api?.port == 443 && api?.target == "/" && api?.hostHeader == "api.twilio.com" && api?.hostIsAddress == false)
+        #expect(api?.appending(path: "/2010-04-01/Accounts/AC1/Calls/CA1.json").target == "/2010-04-01/Accounts/AC1/Calls/CA1.json")
+        #expect(ServerURL.http("http://127.0.0.1:8080/base/")?.appending(path: "/x").target == "/base/x")
+        for bad in ["http://host/", "wss://", "ws://:80/", "ws://host:0/", "ws://host:65536/", "ws://host:x/", "ws://user@host/", "ftp://host/"] {
+            #expect(ServerURL.webSocket(bad) == nil, "\(bad)")
+        }
+        #expect(ServerURL.http("ws://host/") == nil && ServerURL.http("https://host:99999") == nil)
     }
 }

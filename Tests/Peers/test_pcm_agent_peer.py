@@ -97,11 +97,13 @@ class ModelServer:
             self.error = repr(error)
 
 
-async def audiosocket_call(port: int, call_id: uuid.UUID, caller: list, frames: int, dtmf: dict) -> list:
+async def audiosocket_call(port: int, call_id: uuid.UUID, caller: list, frames: int, dtmf: dict, outcome: dict = None) -> list:
     """An Asterisk-like AudioSocket caller: UUID, then one slin 8 kHz frame every 20 ms (and DTMF),
-    then hangup; returns what it heard."""
+    then hangup; returns what it heard. When the server hangs up first the caller stops there,
+    and `outcome["hung_up_at_frame"]` is the frame it was at."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     heard = []
+    outcome = {} if outcome is None else outcome
 
     async def receive():
         while True:
@@ -111,6 +113,7 @@ async def audiosocket_call(port: int, call_id: uuid.UUID, caller: list, frames: 
             if kind == 0x10:
                 heard.extend(array.array("h", payload))
             elif kind == 0x00:
+                outcome["hung_up"] = True
                 return
 
     receiver = asyncio.create_task(receive())
@@ -119,6 +122,10 @@ async def audiosocket_call(port: int, call_id: uuid.UUID, caller: list, frames: 
     loop = asyncio.get_running_loop()
     start = loop.time()
     for n in range(frames):
+        if outcome.get("hung_up"):
+            outcome["hung_up_at_frame"] = n
+            writer.close()
+            return heard
         if n in dtmf:
             writer.write(b"\x03\x00\x01" + dtmf[n].encode())
         writer.write(b"\x10\x01\x40" + array.array("h", padded[n * 160:(n + 1) * 160]).tobytes())
@@ -256,9 +263,10 @@ def test_the_agent_server_controls_the_call():
             with running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--agent", f"ws://127.0.0.1:{ws_port}/agent",
                           "--agent-rate", str(AGENT_RATE), "--log-level", "warning"]) as bridge:
                 port = await asyncio.get_running_loop().run_in_executor(None, listening_port, bridge, "AudioSocket")
-                heard, hung_up = await audiosocket_call_until_hangup(port, 250)
+                outcome = {}
+                heard = await audiosocket_call(port, uuid.uuid4(), [], 250, {}, outcome)
                 await asyncio.sleep(0.3)
-                return heard, hung_up
+                return heard, outcome.get("hung_up_at_frame")
 
     heard, hung_up_at = asyncio.run(call())
     assert got["start"]["abilities"] == {"transfer": False, "sendDtmf": False}
@@ -269,35 +277,3 @@ def test_the_agent_server_controls_the_call():
     assert abs(frames.count("greeting") - 50) <= 2, frames
     assert hung_up_at is not None and hung_up_at < 120, hung_up_at
 
-
-async def audiosocket_call_until_hangup(port: int, frames: int):
-    """A quiet AudioSocket caller that stops when the server hangs up; returns what it heard and
-    the frame it was sending when the hang-up came (None: the server never hung up)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    heard, state = [], {"hung_up": False}
-
-    async def receive():
-        while True:
-            header = await reader.readexactly(3)
-            kind, length = header[0], struct.unpack(">H", header[1:])[0]
-            payload = await reader.readexactly(length)
-            if kind == 0x10:
-                heard.extend(array.array("h", payload))
-            elif kind == 0x00:
-                state["hung_up"] = True
-                return
-
-    receiver = asyncio.create_task(receive())
-    writer.write(b"\x01\x00\x10" + uuid.uuid4().bytes)
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    for n in range(frames):
-        if state["hung_up"]:
-            writer.close()
-            return heard, n
-        writer.write(b"\x10\x01\x40" + bytes(320))
-        await writer.drain()
-        await asyncio.sleep(max(0, start + (n + 1) * 0.02 - loop.time()))
-    receiver.cancel()
-    writer.close()
-    return heard, None

@@ -53,6 +53,12 @@ public enum TwilioWebhook {
         return twiml + "</Stream></Connect></Response>"
     }
 
+    /// TwiML that dials `target`: a `<Sip>` for a sip: URI, else a `<Number>` (a transfer).
+    public static func dial(_ target: String) -> String {
+        let noun = target.lowercased().hasPrefix("sip:") ? "<Sip>\(xmlEscaped(target))</Sip>" : "<Number>\(xmlEscaped(target))</Number>"
+        return #"<?xml version="1.0" encoding="UTF-8"?><Response><Dial>"# + noun + "</Dial></Response>"
+    }
+
     static func xmlEscaped(_ text: String) -> String {
         var out = ""
         for character in text {

@@ -22,7 +22,7 @@ public struct CallToolsConfiguration: Sendable {
     public init() {}
 
     /// Whether `url` is one the webhook can be posted to (http:// or https://, host, port).
-    public static func isWebhookURL(_ url: String) -> Bool { HTTPURL(url) != nil }
+    public static func isWebhookURL(_ url: String) -> Bool { ServerURL.http(url) != nil }
 
     /// Reads `--tools FILE`'s contents: a JSON array of {name, description, parameters}
     /// (an OpenAI-style {"type":"function", …} wrapper is accepted too).
@@ -115,7 +115,7 @@ final class CallTools {
             guard let control else { return .answer(CallControlOutcome.refused("the call is already over").json) }
             return .answer(control.sendDigits(digits).json)
         default:
-            guard let url = configuration.webhookURL.flatMap(HTTPURL.init), configuration.webhookTools.contains(where: { $0.name == name }) else {
+            guard let url = configuration.webhookURL.flatMap(ServerURL.http), configuration.webhookTools.contains(where: { $0.name == name }) else {
                 return .answer(CallControlOutcome.refused("there is no tool named \(name)").json)
             }
             post(to: url, name: name, arguments: parsed, completion: completion)
@@ -125,7 +125,7 @@ final class CallTools {
 
     /// The webhook round trip: a 2xx answer's body is the result (`{"ok":true}` when empty);
     /// anything else is a result that says what went wrong.
-    private func post(to url: HTTPURL, name: String, arguments: JSONValue, completion: @escaping (String) -> Void) {
+    private func post(to url: ServerURL, name: String, arguments: JSONValue, completion: @escaping (String) -> Void) {
         let body = JSONValue.object([("call_id", .string(callID)), ("tool", .string(name)), ("arguments", arguments),
                                      ("metadata", .object(metadata.map { ($0.0, .string($0.1)) }))]).jsonText
         let timeout = configuration.webhookTimeoutMilliseconds

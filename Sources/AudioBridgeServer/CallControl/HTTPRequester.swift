@@ -9,43 +9,6 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
-/// An http:// or https:// URL, split for the connection.
-struct HTTPURL: Equatable {
-    var tls: Bool
-    var host: String
-    var port: Int
-    /// The path and query ("/" at least).
-    var target: String
-
-    init?(_ text: String) {
-        let tls: Bool
-        let rest: Substring
-        if text.hasPrefix("https://") { tls = true; rest = text.dropFirst(8) } else if text.hasPrefix("http://") { tls = false; rest = text.dropFirst(7) } else { return nil }
-        let slash = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
-        var authority = rest[..<slash]
-        var port = tls ? 443 : 80
-        if let colon = authority.lastIndex(of: ":"), !authority.hasSuffix("]") {
-            guard let number = Int(authority[authority.index(after: colon)...]), (1...65535).contains(number) else { return nil }
-            port = number
-            authority = authority[..<colon]
-        }
-        if authority.hasPrefix("["), authority.hasSuffix("]") { authority = authority.dropFirst().dropLast() }
-        guard !authority.isEmpty, !authority.contains("@") else { return nil }
-        self.tls = tls
-        host = String(authority)
-        self.port = port
-        let target = rest[slash...]
-        self.target = target.isEmpty ? "/" : (target.hasPrefix("?") ? "/" + target : String(target))
-    }
-
-    /// The URL with `path` appended to its target (for an API base URL).
-    func appending(path: String) -> HTTPURL {
-        var url = self
-        url.target = (target.hasSuffix("/") ? String(target.dropLast()) : target) + path
-        return url
-    }
-}
-
 struct HTTPAnswer: Equatable {
     var status: UInt
     var body: [UInt8]
@@ -69,7 +32,7 @@ enum HTTPRequester {
     static let maximumBodyBytes = 64 * 1024
 
     /// POSTs `body` to `url` and answers with the status and body; fails with an HTTPRequestError.
-    static func post(_ url: HTTPURL, headers: [(String, String)], contentType: String, body: [UInt8], timeout: TimeAmount,
+    static func post(_ url: ServerURL, headers: [(String, String)], contentType: String, body: [UInt8], timeout: TimeAmount,
                      trustRootsPEM: [UInt8]? = nil, eventLoop: any EventLoop) -> EventLoopFuture<HTTPAnswer> {
         let promise = eventLoop.makePromise(of: HTTPAnswer.self)
         let collector = NIOLoopBound(AnswerCollector(promise: promise), eventLoop: eventLoop)
@@ -82,8 +45,7 @@ enum HTTPRequester {
                     if url.tls {
                         var tls = TLSConfiguration.makeClientConfiguration()
                         if let pem = trustRootsPEM { tls.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMBytes(pem))] }
-                        let isAddress = url.host.contains(":") || url.host.allSatisfy { $0.isNumber || $0 == "." }
-                        try sync.addHandler(try NIOSSLClientHandler(context: try NIOSSLContext(configuration: tls), serverHostname: isAddress ? nil : url.host))
+                        try sync.addHandler(try NIOSSLClientHandler(context: try NIOSSLContext(configuration: tls), serverHostname: url.hostIsAddress ? nil : url.host))
                     }
                     try sync.addHTTPClientHandlers()
                     try sync.addHandler(collector.value)
@@ -95,7 +57,7 @@ enum HTTPRequester {
             case .success(let channel):
                 promise.futureResult.whenComplete { _ in channel.close(promise: nil) }
                 var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: url.target)
-                head.headers.add(name: "Host", value: url.port == (url.tls ? 443 : 80) ? url.host : "\(url.host):\(url.port)")
+                head.headers.add(name: "Host", value: url.hostHeader)
                 head.headers.add(name: "Content-Type", value: contentType)
                 head.headers.add(name: "Content-Length", value: "\(body.count)")
                 head.headers.add(name: "Connection", value: "close")

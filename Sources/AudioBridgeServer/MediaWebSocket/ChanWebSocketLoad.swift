@@ -70,7 +70,7 @@ final class ChanWebSocketCaller: WebSocketClientDelegate {
 
     static func start(host: String, port: Int, index: Int, frames: Int, eventLoop: any EventLoop, done: EventLoopPromise<Result>) {
         let caller = ChanWebSocketCaller(index: index, frames: frames, eventLoop: eventLoop, done: done)
-        let url = WebSocketURL("ws://\(host):\(port)/media")!
+        let url = ServerURL.webSocket("ws://\(host):\(port)/media")!
         caller.client = WebSocketClient.connect(url: url, headers: [], additionalTrustRootsPEM: nil, maximumMessageBytes: 1 << 16,
                                                 eventLoop: eventLoop, timeout: .seconds(10), delegate: caller)
     }

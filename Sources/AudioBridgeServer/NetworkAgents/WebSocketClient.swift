@@ -36,7 +36,7 @@ final class WebSocketClient {
 
     /// Starts connecting; the delegate hears `connectionOpened`, `received` and `connectionClosed`
     /// on `eventLoop`.
-    static func connect(url: WebSocketURL, headers: [(String, String)], additionalTrustRootsPEM: [UInt8]?, maximumMessageBytes: Int,
+    static func connect(url: ServerURL, headers: [(String, String)], additionalTrustRootsPEM: [UInt8]?, maximumMessageBytes: Int,
                         eventLoop: any EventLoop, timeout: TimeAmount, delegate: WebSocketClientDelegate) -> WebSocketClient {
         let connection = WebSocketClient()
         let cause = WebSocketConnectionCause()
@@ -58,8 +58,7 @@ final class WebSocketClient {
                             tls.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMBytes(pem))]
                         }
                         // SNI takes names only; for an IP literal the peer's address is verified instead.
-                        let isAddress = url.host.contains(":") || url.host.allSatisfy { $0.isNumber || $0 == "." }
-                        try sync.addHandler(try NIOSSLClientHandler(context: try NIOSSLContext(configuration: tls), serverHostname: isAddress ? nil : url.host))
+                        try sync.addHandler(try NIOSSLClientHandler(context: try NIOSSLContext(configuration: tls), serverHostname: url.hostIsAddress ? nil : url.host))
                     }
                     let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: maximumMessageBytes, upgradePipelineHandler: { channel, _ in
                         channel.eventLoop.makeCompletedFuture {
@@ -82,7 +81,7 @@ final class WebSocketClient {
                 guard !connection.closing else { channel.close(promise: nil); return }
                 connection.channel = channel
                 var requestHeaders = HTTPHeaders()
-                requestHeaders.add(name: "Host", value: url.port == (url.tls ? 443 : 80) ? url.host : "\(url.host):\(url.port)")
+                requestHeaders.add(name: "Host", value: url.hostHeader)
                 requestHeaders.add(name: "Content-Length", value: "0")
                 for (name, value) in headers { requestHeaders.add(name: name, value: value) }
                 let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: url.target, headers: requestHeaders)

@@ -166,7 +166,7 @@ public final class RealtimeAgent: AgentTransport, CallControlled {
     // MARK: Connection
 
     private func connect() {
-        guard !closed, let url = WebSocketURL(configuration.connectURL) else {
+        guard !closed, let url = ServerURL.webSocket(configuration.connectURL) else {
             if !closed { logger.error("bad Realtime URL", metadata: ["url": "\(configuration.url)"]) }
             return
         }

@@ -174,7 +174,7 @@ public final class PCMWebSocketAgent: AgentTransport, CallControlled {
     // MARK: Connection
 
     private func connect() {
-        guard !closed, let url = WebSocketURL(configuration.url) else {
+        guard !closed, let url = ServerURL.webSocket(configuration.url) else {
             if !closed { logger.error("bad agent URL", metadata: ["url": "\(configuration.url)"]) }
             return
         }

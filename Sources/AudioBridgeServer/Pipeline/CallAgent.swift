@@ -20,7 +20,7 @@ enum CallAgent {
         var settings = settings
         let name = settings.agent
         if isPCMStream(name) {
-            guard WebSocketURL(name) != nil, case .pcm16 = settings.session.agentFormat else { throw AudioBridgeError.invalidArgument }
+            guard ServerURL.webSocket(name) != nil, case .pcm16 = settings.session.agentFormat else { throw AudioBridgeError.invalidArgument }
             settings.pcmStream.fallbackFile = try fallbackFile(settings.pcmStream.fallbackAgent)
         } else if name == openAI {
             guard var realtime = settings.realtime else { throw AudioBridgeError.invalidArgument }

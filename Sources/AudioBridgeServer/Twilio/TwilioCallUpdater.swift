@@ -24,8 +24,8 @@ struct TwilioCallUpdater {
     let callSid: String
 
     /// The call's REST resource.
-    var url: HTTPURL? {
-        HTTPURL(configuration.baseURL)?.appending(path: "/2010-04-01/Accounts/\(accountSid)/Calls/\(callSid).json")
+    var url: ServerURL? {
+        ServerURL.http(configuration.baseURL)?.appending(path: "/2010-04-01/Accounts/\(accountSid)/Calls/\(callSid).json")
     }
 
     /// Hangs the call up.
@@ -35,13 +35,7 @@ struct TwilioCallUpdater {
 
     /// Replaces the call's TwiML with a `<Dial>` to `target` (a number, or a SIP URI as `<Sip>`).
     func transfer(to target: String, on eventLoop: any EventLoop, completion: @escaping (CallControlOutcome) -> Void) {
-        update([("Twiml", Self.dialTwiML(target))], done: "the call is being transferred to \(target)", on: eventLoop, completion: completion)
-    }
-
-    static func dialTwiML(_ target: String) -> String {
-        let escaped = target.replacingXMLSpecials
-        let noun = target.lowercased().hasPrefix("sip:") ? "<Sip>\(escaped)</Sip>" : "<Number>\(escaped)</Number>"
-        return "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial>\(noun)</Dial></Response>"
+        update([("Twiml", TwilioWebhook.dial(target))], done: "the call is being transferred to \(target)", on: eventLoop, completion: completion)
     }
 
     private func update(_ form: [(String, String)], done: String, on eventLoop: any EventLoop, completion: @escaping (CallControlOutcome) -> Void) {
@@ -61,22 +55,5 @@ struct TwilioCallUpdater {
                 completion(.refused("Twilio's API could not be reached: \(error)"))
             }
         }
-    }
-}
-
-extension String {
-    fileprivate var replacingXMLSpecials: String {
-        var out = ""
-        for character in self {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            default: out.append(character)
-            }
-        }
-        return out
     }
 }
