@@ -23,6 +23,13 @@ final class UDPPeer: ChannelInboundHandler, Sendable {
         let envelope = unwrapInboundIn(data)
         datagrams.withLockedValue { $0.append(Array(envelope.data.readableBytesView)) }
     }
+
+    /// A socket on loopback that this peer records for.
+    func bound(group: any EventLoopGroup) async throws -> Channel {
+        try await DatagramBootstrap(group: group).channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(self) }
+        }.bind(host: "127.0.0.1", port: 0).get()
+    }
 }
 
 @Suite(.serialized)
@@ -36,9 +43,7 @@ struct RTPServerTests {
         let server = try RTPServer(configuration: configuration, group: group)
         let address = try await server.start()
         let peer = UDPPeer()
-        let channel = try await DatagramBootstrap(group: group).channelInitializer { channel in
-            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(peer) }
-        }.bind(host: "127.0.0.1", port: 0).get()
+        let channel = try await peer.bound(group: group)
         let speech = talk(seconds: 1).map { ULaw.encode($0) }
 
         func send(_ bytes: [UInt8]) {
@@ -92,11 +97,7 @@ struct RTPServerTests {
         configuration.call.session.agentFormat = .pcm16(sampleRate: 8000)
         let server = try RTPServer(configuration: configuration, group: group)
         let address = try await server.start()
-        func socket(_ peer: UDPPeer) async throws -> Channel {
-            try await DatagramBootstrap(group: group).channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(peer) }
-            }.bind(host: "127.0.0.1", port: 0).get()
-        }
+        func socket(_ peer: UDPPeer) async throws -> Channel { try await peer.bound(group: group) }
         let forger = UDPPeer(), phone = UDPPeer()
         let forgerChannel = try await socket(forger), phoneChannel = try await socket(phone)
         func send(_ bytes: [UInt8], from channel: Channel) {

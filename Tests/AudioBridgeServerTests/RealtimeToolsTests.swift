@@ -181,9 +181,7 @@ struct RealtimeToolsRTPTests {
         let server = try RTPServer(configuration: configuration, group: group)
         let address = try await server.start()
         let peer = UDPPeer()
-        let channel = try await DatagramBootstrap(group: group).channelInitializer { channel in
-            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(peer) }
-        }.bind(host: "127.0.0.1", port: 0).get()
+        let channel = try await peer.bound(group: group)
         let speech = talk(seconds: 1, level: 12000).map { ULaw.encode($0) }
         try await pace(200) { n in
             var packet = [UInt8](repeating: 0, count: 12)

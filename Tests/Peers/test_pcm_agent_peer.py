@@ -139,16 +139,22 @@ async def audiosocket_call(port: int, call_id: uuid.UUID, caller: list, frames: 
     return heard
 
 
-async def run_call(model: ModelServer, call_id: uuid.UUID):
-    async with websockets.serve(model.handler, "127.0.0.1", 0, max_size=1 << 20) as server:
+async def bridged_call(handler, call_id: uuid.UUID, caller: list, frames: int, dtmf: dict, outcome: dict = None):
+    """`handler` serves the agent WebSocket; the bridge connects one AudioSocket call to it.
+    Returns what the caller heard and the bridge's log lines."""
+    async with websockets.serve(handler, "127.0.0.1", 0, max_size=1 << 20) as server:
         ws_port = server.sockets[0].getsockname()[1]
         with running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--agent", f"ws://127.0.0.1:{ws_port}/agent",
                       "--agent-rate", str(AGENT_RATE), "--log-level", "warning"]) as bridge:
             port = await asyncio.get_running_loop().run_in_executor(None, listening_port, bridge, "AudioSocket")
-            # quiet 2 s (greeting, then the long answer starts) · talk 0.6 s over it · quiet
-            caller = [0] * 16000 + talk(0.6)
-            heard = await audiosocket_call(port, call_id, caller, 250, {25: "5"})
+            heard = await audiosocket_call(port, call_id, caller, frames, dtmf, outcome)
             await asyncio.sleep(0.5)  # the stop message
+            return heard, list(bridge.lines)
+
+
+async def run_call(model: ModelServer, call_id: uuid.UUID):
+    # quiet 2 s (greeting, then the long answer starts) · talk 0.6 s over it · quiet
+    heard, _ = await bridged_call(model.handler, call_id, [0] * 16000 + talk(0.6), 250, {25: "5"})
     return heard
 
 
@@ -216,17 +222,7 @@ def test_a_dropped_agent_connection_lets_the_answer_finish():
             if isinstance(message, str):
                 mine["control"].append(json.loads(message))
 
-    async def call():
-        async with websockets.serve(handler, "127.0.0.1", 0, max_size=1 << 20) as server:
-            ws_port = server.sockets[0].getsockname()[1]
-            with running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--agent", f"ws://127.0.0.1:{ws_port}/agent",
-                          "--agent-rate", str(AGENT_RATE), "--log-level", "warning"]) as bridge:
-                port = await asyncio.get_running_loop().run_in_executor(None, listening_port, bridge, "AudioSocket")
-                heard = await audiosocket_call(port, uuid.uuid4(), [], 175, {})
-                await asyncio.sleep(0.5)
-                return heard, list(bridge.lines)
-
-    heard, log = asyncio.run(call())
+    heard, log = asyncio.run(bridged_call(handler, uuid.uuid4(), [], 175, {}))
     frames = [classify(heard[i:i + 160]) for i in range(0, len(heard) - 159, 160)]
     assert len(connections) == 2, log
     assert abs(frames.count("long") - 100) <= 2, frames
@@ -257,18 +253,9 @@ def test_the_agent_server_controls_the_call():
         except websockets.ConnectionClosed:
             pass
 
-    async def call():
-        async with websockets.serve(handler, "127.0.0.1", 0, max_size=1 << 20) as server:
-            ws_port = server.sockets[0].getsockname()[1]
-            with running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--agent", f"ws://127.0.0.1:{ws_port}/agent",
-                          "--agent-rate", str(AGENT_RATE), "--log-level", "warning"]) as bridge:
-                port = await asyncio.get_running_loop().run_in_executor(None, listening_port, bridge, "AudioSocket")
-                outcome = {}
-                heard = await audiosocket_call(port, uuid.uuid4(), [], 250, {}, outcome)
-                await asyncio.sleep(0.3)
-                return heard, outcome.get("hung_up_at_frame")
-
-    heard, hung_up_at = asyncio.run(call())
+    outcome = {}
+    heard, _ = asyncio.run(bridged_call(handler, uuid.uuid4(), [], 250, {}, outcome))
+    hung_up_at = outcome.get("hung_up_at_frame")
     assert got["start"]["abilities"] == {"transfer": False, "sendDtmf": False}
     results = [m for m in got["control"] if m["type"] == "result"]
     assert [(r["id"], r["ok"]) for r in results] == [(1, False), (2, False)], results
