@@ -138,8 +138,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "openai: how long a tool webhook may take (ms); past it the model is told the tool did not answer.")
     var toolTimeoutMs: Int64 = 8000
 
-    @Flag(help: "openai: do not give the caller's key presses to the model (by default they go as a user text item, gathered until a second passes without one or '#', and the model is asked to answer).")
-    var noDtmfToModel = false
+    @Option(help: "openai: how the caller's key presses reach the model: text (a user text item, gathered until a second passes without one or '#', and the model is asked to answer), tool (the model calls collect_digits and gets them as its result) or off.")
+    var dtmfToModel = "text"
 
     @Option(help: "twilio: Twilio's REST API, used with TWILIO_AUTH_TOKEN to hang the call up on end_call and to transfer it.")
     var twilioApiUrl = "https://api.twilio.com"
@@ -408,7 +408,8 @@ extension Serve {
         realtime.allowG711Passthrough = !noG711Passthrough
         realtime.fallbackAgent = fallback
         realtime.tools.callControl = !noCallTools
-        realtime.dtmfToModel = !noDtmfToModel
+        guard let keyPresses = KeyPressesToModel(rawValue: dtmfToModel) else { throw ValidationError("--dtmf-to-model is text, tool or off") }
+        realtime.dtmfToModel = keyPresses
         realtime.tools.webhookTimeoutMilliseconds = toolTimeoutMs
         if let tools {
             guard let contents = FileManager.default.contents(atPath: tools) else { throw ValidationError("--tools: cannot read \(tools)") }

@@ -113,6 +113,37 @@ struct RealtimeToolsTests {
     }
 }
 
+/// Key presses as the result of the model's collect_digits: type-ahead counts first, the
+/// maximum ends it, and a timeout gives what there is (nothing here).
+@Suite(.serialized)
+struct RealtimeCollectDigitsTests {
+    @Test func collectDigitsGivesTheKeysAsItsResult() async throws {
+        let fake = try await RealtimeModelStandIn()
+        var configuration = RealtimeAgentTests.configuration(fake)
+        configuration.dtmfToModel = .tool
+        let server = try await TestServer(agent: "openai", realtime: configuration)
+        let digits: [Int: UInt8] = [10: UInt8(ascii: "9"), 60: UInt8(ascii: "1"), 70: UInt8(ascii: "2"), 80: UInt8(ascii: "3")]
+        let call = Task { try await server.call(AudioSocketCallScript(uuid: newUUID(), caller: [], totalFrames: 150, dtmf: digits)) }
+        try await RealtimeAgentTests.waitFor { fake.events("session.update").count == 1 }
+        #expect(RealtimeToolsTests.elements(fake.events("session.update").first?.1["session"]?["tools"]).map { $0["name"] } == ["end_call", "collect_digits"])
+        try await Task.sleep(for: .milliseconds(500))  // the 9 is typed ahead
+        fake.send(RealtimeToolsTests.functionCall("collect_digits", callID: "call_a", arguments: #"{"max_digits":3,"timeout_ms":3000}"#, response: "resp_a"))
+
+        func output(_ callID: String) async throws -> JSONValue? {
+            try await RealtimeAgentTests.waitFor { fake.events("conversation.item.create").contains { $0.1["item"]?["call_id"]?.string == callID } }
+            let text = fake.events("conversation.item.create").first { $0.1["item"]?["call_id"]?.string == callID }?.1["item"]?["output"]?.string
+            return text.flatMap { try? JSONParser.parse(Array($0.utf8)) }
+        }
+        #expect(try await output("call_a") == ["digits": "912", "ended_by": "max_digits"])
+        fake.send(RealtimeToolsTests.functionCall("collect_digits", callID: "call_b", arguments: #"{"timeout_ms":300}"#, response: "resp_b"))
+        #expect(try await output("call_b") == ["digits": "3", "ended_by": "timeout"], "the 3 came after the maximum: typed ahead for the next call")
+        #expect(!fake.events("conversation.item.create").contains { $0.1["item"]?["type"] == "message" }, "no text items in tool mode")
+        _ = try await call.value
+        try await server.stop()
+        try await fake.stop()
+    }
+}
+
 /// A tool webhook on loopback: records each request's JSON; answers get_weather with the
 /// weather (and the city and call it was asked for), never answers slow_tool.
 final class ToolWebhook: Sendable {

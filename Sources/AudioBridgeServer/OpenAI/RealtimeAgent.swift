@@ -22,8 +22,8 @@
 //                  (CallTools); end_call and transfer_call wait until the answer that asked for
 //                  them has been heard to its end; every call gets its output, then a
 //                  response.create once no response is running
-//   key presses    with `dtmfToModel`, the caller's digits go to the model as a user text item
-//                  (gathered until a second passes without one, or '#'), and it is asked to answer
+//   key presses    CallerKeyPresses: as a user text item (and a response asked for), or as the
+//                  result of the model's collect_digits call, or not at all
 //   conversation   the caller's and the model's turns as text (from the transcripts the model
 //                  sends), bounded; a new connection gets them as conversation items after its
 //                  session.update, so the model goes on where it was
@@ -68,9 +68,8 @@ public final class RealtimeAgent: AgentTransport, CallControlled {
     private var pendingAction: (action: CallToolAction, callID: String, connection: Int, responseID: String?, responseDone: Bool)?
     /// A response.create to send once the running response is done (tool outputs, key presses).
     private var responseWanted = false
-    /// Key presses not yet given to the model, and the timer that gives them.
-    private var digits = ""
-    private var digitTimer: Scheduled<Void>?
+    /// The caller's key presses, on their way to the model.
+    private var keyPresses: CallerKeyPresses!
     /// Caller audio held while disconnected.
     private var uplinkBacklog = UplinkBacklog()
     private let fallback: AgentFallback
@@ -104,6 +103,9 @@ public final class RealtimeAgent: AgentTransport, CallControlled {
         transcript = ConversationTranscript(maximumCharacters: configuration.maximumTranscriptCharacters)
         let callID = configuration.callMetadata.first { $0.0 == "callId" || $0.0 == "callSid" }?.1 ?? ""
         callTools = CallTools(configuration: configuration.tools, callID: callID, metadata: configuration.callMetadata, eventLoop: eventLoop, logger: logger)
+        keyPresses = CallerKeyPresses(mode: configuration.dtmfToModel, gap: .milliseconds(configuration.dtmfGapMilliseconds), eventLoop: eventLoop,
+                                      giveText: { [weak self] keys in self?.giveKeys(keys) },
+                                      giveResult: { [weak self] callID, connection, output in self?.answerTool(callID: callID, output: output, connection: connection) })
     }
 
     // MARK: AgentTransport (engine calls, on the event loop)
@@ -139,8 +141,8 @@ public final class RealtimeAgent: AgentTransport, CallControlled {
         case .speechStopped where configuration.localTurnDetection && connected:
             connection?.send(RealtimeCodec.encode(.commitAudio, version: configuration.version))
             connection?.send(RealtimeCodec.encode(.createResponse, version: configuration.version))
-        case .dtmf where configuration.dtmfToModel:
-            pressed(digit: event.digit)
+        case .dtmf:
+            keyPresses.pressed(event.digit)
         default:
             break
         }
@@ -155,7 +157,7 @@ public final class RealtimeAgent: AgentTransport, CallControlled {
 
     public func close() {
         closed = true
-        digitTimer?.cancel()
+        keyPresses.cancel()
         reconnect?.cancel()
         connection?.close()
         connection = nil
@@ -195,7 +197,7 @@ extension RealtimeAgent: WebSocketClientDelegate {
         settings.format = format
         settings.instructions = configuration.instructionsWithContext
         if configuration.localTurnDetection { settings.turnDetection = .none }
-        settings.tools = callTools.definitions(abilities: callControl?.abilities)
+        settings.tools = callTools.definitions(abilities: callControl?.abilities) + (keyPresses.mode == .tool ? [CallerKeyPresses.tool] : [])
         connection?.send(RealtimeCodec.encode(.sessionUpdate(settings), version: configuration.version))
         for turn in transcript.turns {
             connection?.send(RealtimeCodec.encode(.createTextItem(role: turn.speaker == .caller ? .user : .assistant, text: turn.text), version: configuration.version))
@@ -291,6 +293,9 @@ extension RealtimeAgent {
     private func calledTool(_ name: String, arguments: String, callID: String, responseID: String?) {
         statistics.toolCalls += 1
         let connectionAtCall = connectionNumber
+        if name == CallerKeyPresses.collectDigits, keyPresses.mode == .tool {
+            return keyPresses.collect(callID: callID, connection: connectionAtCall, arguments: (try? JSONParser.parse(Array(arguments.utf8))) ?? .object([]))
+        }
         let action = callTools.run(name: name, arguments: arguments, control: callControl) { [weak self] output in
             self?.answerTool(callID: callID, output: output, connection: connectionAtCall)
         }
@@ -345,22 +350,11 @@ extension RealtimeAgent {
         connection.send(RealtimeCodec.encode(.createResponse, version: configuration.version))
     }
 
-    /// A key press: gathered, and given to the model when a second passes without another or on '#'.
-    private func pressed(digit: UInt8) {
-        digits.append(Character(Unicode.Scalar(digit)))
-        digitTimer?.cancel()
-        digitTimer = nil
-        if digit == UInt8(ascii: "#") { giveDigits(); return }
-        digitTimer = eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(configuration.dtmfGapMilliseconds)) { [weak self] in self?.giveDigits() }
-    }
-
-    private func giveDigits() {
-        digitTimer = nil
-        guard !digits.isEmpty, connected, let connection else { return }
-        let pressed = digits.map(String.init).joined(separator: " ")
-        digits = ""
-        transcript.add(.caller, "[keys pressed: \(pressed)]")
-        connection.send(RealtimeCodec.encode(.createTextItem(role: .user, text: "[The caller pressed the phone keys: \(pressed)]"), version: configuration.version))
+    /// Key presses as text: a user item, and a response asked for.
+    private func giveKeys(_ keys: String) {
+        guard connected, let connection else { return }
+        transcript.add(.caller, "[keys pressed: \(keys)]")
+        connection.send(RealtimeCodec.encode(.createTextItem(role: .user, text: "[The caller pressed the phone keys: \(keys)]"), version: configuration.version))
         requestResponse()
     }
 }

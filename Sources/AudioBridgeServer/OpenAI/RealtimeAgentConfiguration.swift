@@ -19,9 +19,9 @@ public struct RealtimeAgentConfiguration: Sendable {
     public var headers: [(String, String)] = []
     /// Call control and the deployment's own tools (CallTools).
     public var tools = CallToolsConfiguration()
-    /// The caller's key presses go to the model as text (gathered until `dtmfGapMilliseconds`
-    /// pass without one, or '#'), and it is asked to answer.
-    public var dtmfToModel = true
+    /// How the caller's key presses reach the model (CallerKeyPresses): as text (gathered until
+    /// `dtmfGapMilliseconds` pass without one, or '#'), as collect_digits results, or not.
+    public var dtmfToModel = KeyPressesToModel.text
     public var dtmfGapMilliseconds: Int64 = 1000
     /// The conversation kept per call for a new connection, in characters of text (the oldest
     /// turns go first).
