@@ -331,6 +331,19 @@ int ab_session_write_downlink(ab_session *session, uint64_t item, const void *au
  *  Agent-side thread. REALTIME-SAFE. */
 int ab_session_end_item(ab_session *session, uint64_t item);
 
+/** Agent side: asks for the call to end once everything written so far has been handed to the
+ *  caller (the goodbye heard): AB_EVENT_HANGUP_REQUESTED follows then, for the host (hang the
+ *  channel up) and the agent side. A barge-in that cuts that audio first cancels the request
+ *  (the caller interrupted the goodbye: AB_EVENT_BARGE_IN says so). AB_E_WOULD_BLOCK if the
+ *  marker queue is full (retry). Agent-side thread. REALTIME-SAFE. */
+int ab_session_request_hangup(ab_session *session);
+
+/** Agent side: asks for the call to be transferred once everything written so far has been
+ *  heard: AB_EVENT_TRANSFER_REQUESTED follows then with `item` = `request` (an id the agent side
+ *  chooses; the target is its to pass to the host). Cancelled by a barge-in like a hang-up
+ *  request. AB_E_WOULD_BLOCK if the marker queue is full. Agent-side thread. REALTIME-SAFE. */
+int ab_session_request_transfer(ab_session *session, uint64_t request);
+
 /** Agent side: copies caller audio for the agent (agent format, whole samples) into `out`;
  *  `*written` is 0 when none is waiting. Agent-side thread. REALTIME-SAFE. */
 int ab_session_read_uplink(ab_session *session, void *out, size_t capacity, size_t *written);
@@ -363,8 +376,12 @@ enum {
     AB_EVENT_EVENTS_DROPPED = 11,      /* count: events lost because nobody polled */
     AB_EVENT_BARGE_IN_PENDING = 12,    /* playout of item paused at heard_samples, a barge-in is
                                           possible; AB_EVENT_BARGE_IN or _RESUMED follows */
-    AB_EVENT_BARGE_IN_RESUMED = 13     /* no barge-in: item plays on from exactly heard_samples;
+    AB_EVENT_BARGE_IN_RESUMED = 13,    /* no barge-in: item plays on from exactly heard_samples;
                                           count: the pause's length in ms */
+    AB_EVENT_HANGUP_REQUESTED = 14,    /* the agent side's ab_session_request_hangup, its audio heard:
+                                          hang up */
+    AB_EVENT_TRANSFER_REQUESTED = 15   /* the agent side's ab_session_request_transfer, its audio
+                                          heard; item: the request id */
 };
 /* Kinds may be added: a host ignores the ones it does not know. */
 

@@ -117,6 +117,20 @@ public func abSessionEndItem(_ handle: OpaquePointer?, _ item: UInt64) -> Int32 
     }
 }
 
+@_cdecl("ab_session_request_hangup")
+public func abSessionRequestHangup(_ handle: OpaquePointer?) -> Int32 {
+    withSession(handle) { s in
+        status { () throws(AudioBridgeError) in try s.session.agent.requestHangup() }
+    }
+}
+
+@_cdecl("ab_session_request_transfer")
+public func abSessionRequestTransfer(_ handle: OpaquePointer?, _ request: UInt64) -> Int32 {
+    withSession(handle) { s in
+        status { () throws(AudioBridgeError) in try s.session.agent.requestTransfer(request) }
+    }
+}
+
 @_cdecl("ab_session_read_uplink")
 public func abSessionReadUplink(_ handle: OpaquePointer?, _ out: UnsafeMutableRawPointer?, _ capacity: Int, _ written: UnsafeMutablePointer<Int>?) -> Int32 {
     withSession(handle) { s in

@@ -153,6 +153,26 @@ public final class AgentEnd {
         writingItem = 0
     }
 
+    /// Asks for the call to end once everything written so far has been handed to the caller
+    /// (the goodbye heard): a `hangupRequested` event follows then, on both sides. A barge-in
+    /// that cuts that audio first cancels the request (the caller interrupted the goodbye; the
+    /// `bargeIn` says so). Throws `.wouldBlock` when the marker queue is full (retry later).
+    public func requestHangup() throws(AudioBridgeError) {
+        observeCuts()
+        guard markers.availableToWrite() >= 1 else { throw .wouldBlock }
+        pushMarker(.hangup, 0)
+    }
+
+    /// Asks for the call to be transferred once everything written so far has been heard: a
+    /// `transferRequested` event with `request` as its item follows (the target is the agent
+    /// side's to pass to whoever carries the transfer out). Cancelled by a barge-in as a hang-up
+    /// request is. Throws `.wouldBlock` when the marker queue is full.
+    public func requestTransfer(_ request: UInt64) throws(AudioBridgeError) {
+        observeCuts()
+        guard markers.availableToWrite() >= 1 else { throw .wouldBlock }
+        pushMarker(.transfer, request)
+    }
+
     private func pushMarker(_ kind: PlayoutMarker.Kind, _ item: UInt64) {
         // Room was checked by the caller.
         _ = markers.push(PlayoutMarker(kind: kind, item: item, position: writtenPosition, generation: seenGeneration))

@@ -310,6 +310,12 @@ public final class MediaEnd {
                     emitBoth(SessionEvent(kind: .playoutFinished, item: marker.item, heardSamples: UInt64(marker.position - currentItemStart)))
                     currentItem = 0
                 }
+            case .hangup:
+                guard marker.position <= readPosition else { return }
+                emitBoth(SessionEvent(kind: .hangupRequested))
+            case .transfer:
+                guard marker.position <= readPosition else { return }
+                emitBoth(SessionEvent(kind: .transferRequested, item: marker.item))
             }
             pendingMarker = nil
         }

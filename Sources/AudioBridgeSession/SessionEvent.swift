@@ -34,6 +34,12 @@ public struct SessionEvent: BitwiseCopyable, Equatable, Sendable {
         /// The pause ended without a barge-in: playout of `item` goes on from exactly
         /// `heardSamples` (faded in); `count` is how long the pause lasted, in ms.
         case bargeInResumed = 13
+        /// The agent side asked to end the call, and everything it wrote before asking has now
+        /// been handed to the caller: hang up.
+        case hangupRequested = 14
+        /// The agent side asked to transfer the call (`item`: its request id; the target is the
+        /// agent side's to tell), and everything written before has been handed to the caller.
+        case transferRequested = 15
     }
 
     /// Why agent audio was cut.

@@ -77,6 +77,7 @@ static int frame(ab_session *s, int i, int deliberate_malloc, unsigned long *bar
     }
     if (i % 1000 == 500) status |= ab_session_interrupt(s);
     if (i % 1000 == 700) status |= ab_session_caller_dtmf(s, '5');
+    if (i % 1000 == 800) status |= ab_session_request_transfer(s, (uint64_t)i) | ab_session_request_hangup(s);
     /* A short sound (a pause that resumes), then real talk (a pause that commits). */
     int speaking = (i % 100 >= 10 && i % 100 < 17) || (i % 100 >= 30 && i % 100 < 45);
     status |= ab_session_write_caller(s, speaking ? talking : quiet, FRAME);

@@ -321,6 +321,51 @@ static void check_host_transport(void) {
     ab_engine_destroy(NULL);
 }
 
+/* The agent side's hang-up and transfer requests: each comes as an event once everything the
+ * agent wrote before it has been heard (its request id for a transfer); a barge-in that cuts
+ * the goodbye first cancels them. */
+static void check_call_control_requests(ab_engine *engine) {
+    ab_session *session = make_session(engine, AB_CODEC_SLIN16, 8000);
+    if (session == NULL) { CHECK(0); return; }
+    int16_t heard[FRAME];
+    static int16_t goodbye[8000];
+    tone(goodbye, 8000, 6000, 440, 8000, 0);
+    size_t accepted = 0;
+    CHECK(ab_session_write_downlink(session, 1, goodbye, sizeof goodbye, &accepted) == AB_OK && accepted == sizeof goodbye);
+    CHECK(ab_session_request_transfer(session, 77) == AB_OK);
+    CHECK(ab_session_request_hangup(session) == AB_OK);
+    CHECK(ab_session_request_hangup(NULL) == AB_E_INVALID_ARGUMENT);
+    int transfer_frame = -1, hangup_frame = -1;
+    uint64_t transfer_request = 0;
+    ab_event event = {.struct_size = sizeof(ab_event)};
+    for (int f = 1; f <= 60; f++) {
+        step(session, NULL, heard);
+        while (ab_session_poll_event(session, &event) == 1) {
+            if (event.kind == AB_EVENT_TRANSFER_REQUESTED) { transfer_frame = f; transfer_request = event.item; }
+            if (event.kind == AB_EVENT_HANGUP_REQUESTED) hangup_frame = f;
+        }
+    }
+    /* One second of audio is 50 frames: both requests come with its last sample, not before. */
+    CHECK(transfer_frame == 50 && transfer_request == 77);
+    CHECK(hangup_frame == 50);
+
+    /* Cut before the goodbye ends: no request survives. */
+    CHECK(ab_session_write_downlink(session, 2, goodbye, sizeof goodbye, &accepted) == AB_OK);
+    CHECK(ab_session_request_hangup(session) == AB_OK);
+    for (int f = 0; f < 10; f++) step(session, NULL, heard);
+    CHECK(ab_session_interrupt(session) == AB_OK);
+    int hangups = 0, barge_ins = 0;
+    for (int f = 0; f < 60; f++) {
+        step(session, NULL, heard);
+        while (ab_session_poll_event(session, &event) == 1) {
+            hangups += event.kind == AB_EVENT_HANGUP_REQUESTED;
+            barge_ins += event.kind == AB_EVENT_BARGE_IN;
+        }
+    }
+    CHECK(barge_ins == 1 && hangups == 0);
+    ab_session_destroy(session);
+}
+
 int main(void) {
     ab_engine *engine = NULL;
     CHECK(ab_engine_create(NULL, &engine) == AB_OK && engine != NULL);
@@ -332,6 +377,7 @@ int main(void) {
     CHECK(ab_engine_create(&bad, &other) == AB_E_INVALID_ARGUMENT && other == NULL);
     check_configuration(engine);
     check_playout_and_barge_in(engine);
+    check_call_control_requests(engine);
     ab_engine_destroy(engine);
     check_host_transport();
     return FINISH("session_check");

@@ -210,6 +210,9 @@ final class CallPipeline {
                 agentLost = false
                 logger.info("agent connected again")
             }
+        case .hangupRequested:
+            // An agent asked through the session (Session.agent.requestHangup): its goodbye is heard.
+            endCall(reason: "the agent ended the call")
         case .transportError, .uplinkOverflow, .eventsDropped:
             logger.warning("session event \(event.kind)", metadata: ["code": "\(event.code)", "count": "\(event.count)"])
         default:

@@ -65,6 +65,8 @@ AB_EVENT_UPLINK_OVERFLOW = 10
 AB_EVENT_EVENTS_DROPPED = 11
 AB_EVENT_BARGE_IN_PENDING = 12
 AB_EVENT_BARGE_IN_RESUMED = 13
+AB_EVENT_HANGUP_REQUESTED = 14
+AB_EVENT_TRANSFER_REQUESTED = 15
 
 AB_BARGE_IN_CALLER_SPEECH = 0
 AB_BARGE_IN_INTERRUPT = 1
@@ -198,6 +200,8 @@ PROTOTYPES = {
     "ab_session_caller_dtmf": (c_int, [ab_session_p, c_char]),
     "ab_session_write_downlink": (c_int, [ab_session_p, c_uint64, c_void_p, c_size_t, POINTER(c_size_t)]),
     "ab_session_end_item": (c_int, [ab_session_p, c_uint64]),
+    "ab_session_request_hangup": (c_int, [ab_session_p]),
+    "ab_session_request_transfer": (c_int, [ab_session_p, c_uint64]),
     "ab_session_read_uplink": (c_int, [ab_session_p, c_void_p, c_size_t, POINTER(c_size_t)]),
     "ab_session_interrupt": (c_int, [ab_session_p]),
     "ab_session_confirm_barge_in": (c_int, [ab_session_p]),
