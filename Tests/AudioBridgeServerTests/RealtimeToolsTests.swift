@@ -54,6 +54,28 @@ struct RealtimeToolsTests {
         try await fake.stop()
     }
 
+    /// The caller talks over the goodbye: the call goes on (no hang-up), and the model is told.
+    @Test func talkingOverTheGoodbyeCancelsEndCall() async throws {
+        let fake = try await RealtimeModelStandIn()
+        let server = try await TestServer(agent: "openai", realtime: RealtimeAgentTests.configuration(fake))
+        let uuid = newUUID()
+        let caller = [Int16](repeating: 0, count: 8000) + talk(seconds: 1, level: 12000, seed: 1)
+        let call = Task { try await server.call(AudioSocketCallScript(uuid: uuid, caller: caller, totalFrames: 200)) }
+        try await RealtimeAgentTests.waitFor { fake.events("session.update").count == 1 }
+        fake.respond(response: "resp_1", item: "item_1", audio: RealtimeAgentTests.tone(milliseconds: 3000), chunk: 4800, done: false)
+        fake.send(Self.functionCall("end_call", callID: "call_1", arguments: "{}", response: "resp_1"))
+        fake.send(["type": "response.output_audio.done", "response_id": "resp_1", "item_id": "item_1"])
+        fake.send(["type": "response.done", "response": ["id": "resp_1", "status": "completed"]])
+        let result = try await call.value
+
+        #expect(!result.hungUpByServer && result.framesReceived >= 195, "the call went on to the caller's end")
+        #expect(server.events(.bargeIn, of: uuid).count == 1)
+        let output = fake.events("conversation.item.create").first { $0.1["item"]?["call_id"] == "call_1" }?.1["item"]?["output"]?.string
+        #expect(output.flatMap { try? JSONParser.parse(Array($0.utf8)) } == ["ok": false, "error": "the caller interrupted; the call goes on"])
+        try await server.stop()
+        try await fake.stop()
+    }
+
     /// The deployment's tools through the webhook: an answer comes back as the call's output
     /// (then response.create); a tool that does not answer in time, a tool nobody declared and a
     /// call-control tool this phone side cannot do are answered too, with what went wrong.

@@ -138,6 +138,15 @@ public final class RealtimeAgent: AgentTransport, CallControlled {
         switch event.kind {
         case .bargeIn:
             interrupted(item: event.item, heardMilliseconds: Int(event.heardMilliseconds))
+            if let pending = pendingAction {
+                // The caller talked over the goodbye (or the words before a transfer): the
+                // conversation goes on, as the session does with its own requests.
+                pendingAction = nil
+                if connected, connectionNumber == pending.connection {
+                    connection?.send(RealtimeCodec.encode(.functionCallOutput(callID: pending.callID,
+                        output: CallControlOutcome.refused("the caller interrupted; the call goes on").json), version: configuration.version))
+                }
+            }
         case .speechStopped where configuration.localTurnDetection && connected:
             connection?.send(RealtimeCodec.encode(.commitAudio, version: configuration.version))
             connection?.send(RealtimeCodec.encode(.createResponse, version: configuration.version))
