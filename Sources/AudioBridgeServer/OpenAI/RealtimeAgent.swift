@@ -20,8 +20,10 @@
 //                  next one (which would answer "item does not exist").
 //   tools          the call-control functions the phone side supports and the deployment's own
 //                  (CallTools); end_call and transfer_call wait until the answer that asked for
-//                  them has been heard to its end; every call gets its output, then a
-//                  response.create once no response is running
+//                  them is done and all of it is in the session, then ride its playout queue
+//                  (Session.agent.requestHangup/requestTransfer): the session says when it has
+//                  been heard, and drops the request if the caller cuts the answer first. Every
+//                  call gets its output, then a response.create once no response is running
 //   key presses    CallerKeyPresses: as a user text item (and a response asked for), or as the
 //                  result of the model's collect_digits call, or not at all
 //   conversation   the caller's and the model's turns as text (from the transcripts the model
@@ -63,9 +65,8 @@ public final class RealtimeAgent: AgentTransport, CallControlled {
     private var transcript: ConversationTranscript
     weak var callControl: CallControl?
     private let callTools: CallTools
-    /// end_call / transfer_call waiting for their answer to be heard: the action, the function
-    /// call's id and connection, and whether the response that asked for it is done.
-    private var pendingAction: (action: CallToolAction, callID: String, connection: Int, responseID: String?, responseDone: Bool)?
+    /// end_call / transfer_call waiting for their answer to be heard.
+    private var pendingAction: PendingCallAction?
     /// A response.create to send once the running response is done (tool outputs, key presses).
     private var responseWanted = false
     /// The caller's key presses, on their way to the model.
@@ -133,6 +134,11 @@ public final class RealtimeAgent: AgentTransport, CallControlled {
     }
 
     public func handle(_ event: SessionEvent) {
+        // The session's answer to our own request (its item is the request id, not an audio item).
+        if event.kind == .hangupRequested || event.kind == .transferRequested {
+            if let pending = pendingAction, pending.requested { carryOut(pending) }
+            return
+        }
         if !connected { fallback.handle(event) }
         if AgentFallback.isFallbackItem(event) { return }
         switch event.kind {
@@ -159,12 +165,15 @@ public final class RealtimeAgent: AgentTransport, CallControlled {
 
     public func poll(_ session: Session) {
         drainDownlink()
-        if let pending = pendingAction, pending.responseDone, downlink.isEmpty, session.agent.queuedPlayoutSamples() == 0 { carryOut(pending) }
+        if let pending = pendingAction, pending.responseDone, !pending.requested, downlink.isEmpty { request(pending, in: session) }
         // The fallback waits until the caller has heard everything the model sent.
         if !connected, fallback.isPlaying || (fallback.mayStart && downlink.isEmpty && session.agent.queuedPlayoutSamples() == 0) { fallback.poll(session) }
     }
 
     public func close() {
+        // The call ended on our end_call (the pipeline hung up on the session's event, maybe
+        // before the event reached us): the model is told before its connection closes.
+        if let pending = pendingAction, pending.requested, case .endAfterPlayout = pending.action { carryOut(pending) }
         closed = true
         keyPresses.cancel()
         reconnect?.cancel()
@@ -315,12 +324,23 @@ extension RealtimeAgent {
             break
         case .endAfterPlayout, .transferAfterPlayout:
             // After the answer that asked for it: the response it came in must be done first.
-            pendingAction = (action, callID, connectionAtCall, responseID, responseID == nil || activeResponse != responseID)
+            pendingAction = PendingCallAction(action: action, callID: callID, connection: connectionAtCall, responseID: responseID,
+                                              responseDone: responseID == nil || activeResponse != responseID)
         }
     }
 
-    /// The answer that asked for it has been heard: end or transfer now.
-    private func carryOut(_ pending: (action: CallToolAction, callID: String, connection: Int, responseID: String?, responseDone: Bool)) {
+    /// The answer is done and all of it is in the session: the request goes into its playout
+    /// queue behind it (retried next tick if the marker queue is full).
+    private func request(_ pending: PendingCallAction, in session: Session) {
+        do throws(AudioBridgeError) {
+            if case .transferAfterPlayout = pending.action { try session.agent.requestTransfer(1) } else { try session.agent.requestHangup() }
+            pendingAction?.requested = true
+        } catch {}
+    }
+
+    /// The session says the answer has been heard: tell the model, or transfer now (the call
+    /// pipeline hangs up on the session's hangupRequested itself).
+    private func carryOut(_ pending: PendingCallAction) {
         pendingAction = nil
         guard let control = callControl else { return }
         switch pending.action {
@@ -330,7 +350,6 @@ extension RealtimeAgent {
                 connection?.send(RealtimeCodec.encode(.functionCallOutput(callID: pending.callID, output: CallControlOutcome.done("the call ended").json),
                                                       version: configuration.version))
             }
-            control.endCall(reason: "the agent ended the call")
         case .transferAfterPlayout(let target):
             control.transfer(to: target) { [weak self] outcome in
                 self?.answerTool(callID: pending.callID, output: outcome.json, connection: pending.connection)
@@ -366,6 +385,18 @@ extension RealtimeAgent {
         connection.send(RealtimeCodec.encode(.createTextItem(role: .user, text: "[The caller pressed the phone keys: \(keys)]"), version: configuration.version))
         requestResponse()
     }
+}
+
+/// end_call or transfer_call between the model's call and the caller having heard the answer.
+private struct PendingCallAction {
+    var action: CallToolAction
+    var callID: String
+    var connection: Int
+    var responseID: String?
+    /// The response that made the call is done (or its connection dropped): no more audio comes.
+    var responseDone: Bool
+    /// Placed in the session's playout queue; its event comes when the answer has been heard.
+    var requested = false
 }
 
 /// A model item id on the connection that made it (a new connection may reuse the same ids).

@@ -15,9 +15,11 @@
 //                  `cleared` with that id
 //   server clear   the server interrupts itself → the session flushes; once the cut is carried
 //                  out the bridge answers `cleared` with the heard ms; later audio plays
-//   call control   the server's hangup and transfer wait until everything it sent before them
-//                  has been heard, then the pipeline carries them out (CallControl); send_dtmf
-//                  at once; transfer and send_dtmf are answered with a result
+//   call control   the server's hangup and transfer go into the session's playout queue once
+//                  everything it sent before them is in the session (Session.agent.requestHangup/
+//                  requestTransfer): the session says when that has been heard (the pipeline
+//                  hangs up; a transfer is carried out here) and drops them if the caller cuts
+//                  the audio first; send_dtmf at once; transfer and send_dtmf get a result
 //   connection     lost → reconnect with backoff. Agent audio already received keeps playing
 //                  (its item ends where its audio does; its marks, which no one could hear
 //                  echoed, are forgotten); the fallback agent plays once nothing is queued
@@ -64,8 +66,12 @@ public final class PCMWebSocketAgent: AgentTransport, CallControlled {
     /// Caller audio held while disconnected.
     private var uplinkBacklog = UplinkBacklog()
     weak var callControl: CallControl?
-    /// Hangups and transfers waiting for what was sent before them to be heard, in order.
+    /// Hangups and transfers waiting for what was sent before them to reach the session, in order.
     private var pendingControls: [(message: PCMStreamControl, connection: Int)] = []
+    /// Transfers placed in the session's playout queue, by request id: the server's id, the
+    /// target and its connection.
+    private var transfers: [UInt64: (id: Int?, target: String, connection: Int)] = [:]
+    private var nextTransferRequest: UInt64 = 1
     private var connectionNumber = 0
 
     /// What the agent did, for tests and logs (on the event loop).
@@ -118,6 +124,12 @@ public final class PCMWebSocketAgent: AgentTransport, CallControlled {
     }
 
     public func handle(_ event: SessionEvent) {
+        // The session's answer to our own transfer request (its item is the request id, not an
+        // audio item); a hang-up the call pipeline carries out itself.
+        if event.kind == .transferRequested {
+            if let transfer = transfers.removeValue(forKey: event.item) { carryOut(transfer) }
+            return
+        }
         if !connected { fallback.handle(event) }
         if AgentFallback.isFallbackItem(event) { return }
         switch event.kind {
@@ -125,6 +137,9 @@ public final class PCMWebSocketAgent: AgentTransport, CallControlled {
             serverClear?.heardMilliseconds = Int(event.heardMilliseconds)
         case .bargeIn:
             callerInterrupted(heardMilliseconds: Int(event.heardMilliseconds))
+            // The session dropped the requests queued behind the cut audio.
+            for transfer in transfers.values { answer(id: transfer.id, .refused("the caller interrupted; the call goes on"), connection: transfer.connection) }
+            transfers.removeAll()
         case .playoutFinished:
             for name in marks.removeValue(forKey: event.item) ?? [] { echo(mark: name) }
         case .dtmf where connected:
@@ -139,11 +154,7 @@ public final class PCMWebSocketAgent: AgentTransport, CallControlled {
     }
 
     public func poll(_ session: Session) {
-        if !pendingControls.isEmpty, downlink.isEmpty, session.agent.queuedPlayoutSamples() == 0 {
-            let due = pendingControls
-            pendingControls.removeAll()
-            for pending in due { carryOut(pending) }
-        }
+        if !pendingControls.isEmpty, downlink.isEmpty { requestPendingControls(in: session) }
         guard connected else {
             drainDownlink()
             // The fallback waits until the caller has heard everything the server sent.
@@ -321,17 +332,33 @@ extension PCMWebSocketAgent: WebSocketClientDelegate {
 
     func webSocketProtocolError(_ error: Error) { protocolError("\(error)") }
 
-    /// The server's hangup or transfer, now that the caller has heard what came before it.
-    private func carryOut(_ pending: (message: PCMStreamControl, connection: Int)) {
-        guard let control = callControl else { return }
-        switch pending.message {
-        case .hangup(let reason):
-            control.endCall(reason: reason.isEmpty ? "the agent ended the call" : "the agent ended the call: \(reason)")
-        case .transfer(let id, let target):
-            control.transfer(to: target) { [weak self] outcome in self?.answer(id: id, outcome, connection: pending.connection) }
-        default:
-            break
+    /// Everything the server sent before its hangups and transfers is in the session: they go
+    /// into its playout queue behind it, in order (the rest wait a tick if the queue is full).
+    private func requestPendingControls(in session: Session) {
+        while let pending = pendingControls.first {
+            do throws(AudioBridgeError) {
+                switch pending.message {
+                case .hangup(let reason):
+                    try session.agent.requestHangup()
+                    logger.info("agent asked to hang up", metadata: ["reason": "\(reason)"])
+                case .transfer(let id, let target):
+                    try session.agent.requestTransfer(nextTransferRequest)
+                    transfers[nextTransferRequest] = (id, target, pending.connection)
+                    nextTransferRequest += 1
+                default:
+                    break
+                }
+            } catch {
+                return
+            }
+            pendingControls.removeFirst()
         }
+    }
+
+    /// The caller has heard what the server sent before its transfer: transfer now.
+    private func carryOut(_ transfer: (id: Int?, target: String, connection: Int)) {
+        guard let control = callControl else { return }
+        control.transfer(to: transfer.target) { [weak self] outcome in self?.answer(id: transfer.id, outcome, connection: transfer.connection) }
     }
 
     private func answer(id: Int?, _ outcome: CallControlOutcome, connection number: Int) {
