@@ -93,10 +93,12 @@ let package = Package(
             dependencies: ["AudioBridgeCore", "AudioBridgeSession", "AudioBridgeTransports", "AudioBridgeRTP"]
         ),
         // The bridge server: SwiftNIO shells around the protocol codecs, one paced session per call.
+        // Linux's epoll for the AudioSocket transport's own socket polling.
+        .systemLibrary(name: "CEpoll"),
         .target(
             name: "AudioBridgeServer",
             dependencies: [
-                "AudioBridgeCore", "AudioBridgeProtocols", "AudioBridgeSession", "AudioBridgeTransports", "AudioBridgeRTP",
+                "AudioBridgeCore", "AudioBridgeProtocols", "AudioBridgeSession", "AudioBridgeTransports", "AudioBridgeRTP", "CEpoll",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

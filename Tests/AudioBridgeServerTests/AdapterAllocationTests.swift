@@ -16,6 +16,7 @@ import AudioBridgeCore
 import AudioBridgeProtocols
 import AudioBridgeRTP
 import AudioBridgeSession
+import Glibc
 import Logging
 import NIOCore
 import NIOEmbedded
@@ -144,21 +145,36 @@ struct AdapterAllocationTests {
     /// The per-frame time histogram takes its lock one frame in 16: the only lock allowed.
     static let histogramLocks = UInt64(frames) / TransportMetrics.frameTimingInterval
 
+    /// AudioSocket through its real socket path: the peer's message written to one end of a
+    /// socket pair, the poller's `epoll_wait` and `recv`, the decoder, and the frame out with
+    /// `send`; the peer's end is drained each tick (system calls, no allocation: counted too).
     @Test func audioSocket() throws {
         let channel = try Self.connected()
-        let side = AudioSocketSide(uuid: AudioSocketUUID(string: "7d1c8a4e-4b0a-4c36-9f0e-2a7e8d9b1c55")!, channel: channel,
-                                   frameBytes: 320, maximumPayload: 16_384, quality: 4)
+        var pair: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &pair) == 0)
+        defer { close(pair[1]) }
+        let poller = try AudioSocketPoller(eventLoop: channel.embeddedEventLoop, pacer: CallPacer(eventLoop: channel.embeddedEventLoop))
+        let connection = try #require(poller.adopt(pair[0]))
+        let side = AudioSocketSide(uuid: AudioSocketUUID(string: "7d1c8a4e-4b0a-4c36-9f0e-2a7e8d9b1c55")!, connection: connection,
+                                   frameBytes: 320, quality: 4)
         let rig = try Rig(transport: .audioSocket, channel: channel, codec: .slin16) { _ in side }
+        connection.attach(side: side, call: rig.call)
         let messages = Self.caller.map { frame in try! AudioSocketEncoder.encode(.audio(sampleRate: 8000, payload: frame.withUnsafeBytes { Array($0) }[...])) }
-        var decoder = AudioSocketDecoder()
+        let peerBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
+        defer { peerBuffer.deallocate() }
+        var bytesBack = 0, shortSends = 0
         let outcome = try rig.run { i in
-            decoder.append(messages[i % messages.count])
-            while let message = try? decoder.next() {
-                if case .audio(let rate, let payload) = message { try? side.receive(audio: payload, sampleRate: rate, into: rig.call) }
-            }
+            while case let count = recv(pair[1], peerBuffer.baseAddress, peerBuffer.count, 0), count > 0 { bytesBack += count }
+            if messages[i % messages.count].withUnsafeBytes({ send(pair[1], $0.baseAddress, $0.count, 0) }) != 323 { shortSends += 1 }
+            poller.poll()
         }
-        #expect(outcome.sent >= Self.warmUp + Self.frames - 1)
+        #expect(shortSends == 0)
+        while case let count = recv(pair[1], peerBuffer.baseAddress, peerBuffer.count, 0), count > 0 { bytesBack += count }
+        #expect(rig.services.metrics[.audioSocket].snapshot.framesIn == Self.warmUp + Self.frames, "every message read and fed")
+        #expect(bytesBack / 323 >= Self.warmUp + Self.frames - 1, "every frame came back whole: \(bytesBack) bytes")
+        #expect(bytesBack % 323 == 0)
         Self.check(outcome, "AudioSocket")
+        connection.close()
     }
 
     @Test func twilio() throws {

@@ -4,9 +4,10 @@
 // concurrent paced calls.
 import AudioBridgeCore
 import AudioBridgeProtocols
-import AudioBridgeServer
+@testable import AudioBridgeServer
 import AudioBridgeSession
 import Foundation
+import Glibc
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -281,6 +282,87 @@ struct AudioSocketServerTests {
         try await server.waitForIdle()
         #expect(server.server.snapshot.activeCalls == 0)
         try await server.stop()
+    }
+}
+
+/// A caller whose side stops reading its socket: our frames wait in the connection's small
+/// backlog, then the call's ticks are counted as stalls (the agent's audio stays queued in the
+/// session), memory stays bounded and no other call notices; when it reads again it gets whole
+/// messages only, and the connection's sockets are all gone after the calls end.
+@Suite(.serialized)
+struct AudioSocketSlowReaderTests {
+    @Test func aCallerThatStopsReadingStallsOnlyItsOwnCall() async throws {
+        let server = try await TestServer(agent: "tone:440:30000")
+        let good = Task { try await server.call(AudioSocketCallScript(uuid: newUUID(), caller: [], totalFrames: 150)) }
+        let slow = try SlowReader(port: server.port)
+        // Five seconds of caller frames, reading nothing back.
+        let frame = try AudioSocketEncoder.encode(.audio(sampleRate: 8000, payload: [UInt8](repeating: 0, count: 320)[...]))
+        for _ in 0..<250 {
+            try slow.send(frame)
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let stalls = server.server.snapshot.sendStalls
+        #expect(stalls > 20, "the stalled call's ticks were counted: \(stalls)")
+        #expect(server.server.snapshot.protocolErrors == 0, "a slow reader is not a protocol error")
+        let goodResult = try await good.value
+        #expect(goodResult.framesReceived >= 148, "the other call kept its frames: \(goodResult.framesReceived)")
+        // What waited comes out as whole messages: the stream still decodes, to a message
+        // boundary, through everything that waited and beyond.
+        var decoder = AudioSocketDecoder()
+        var frames = 0
+        try slow.read { bytes in
+            decoder.append(bytes)
+            while let message = try decoder.next() {
+                if case .audio(8000, let payload) = message, payload.count == 320 { frames += 1 }
+            }
+            return frames >= 200 && decoder.bufferedByteCount == 0
+        }
+        print("slow reader: \(stalls) stalled ticks; \(frames) whole frames read after it read again")
+        slow.close()
+        try await server.waitForIdle()
+        #expect(server.server.snapshot.activeCalls == 0)
+        #expect(try await server.server.connectionCount() == 0, "every connection closed")
+        try await server.stop()
+    }
+
+    /// A blocking client socket with a small receive buffer, so its side fills fast.
+    final class SlowReader {
+        let socket: Int32
+
+        init(port: Int) throws {
+            socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var small: Int32 = 4096
+            setsockopt(socket, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else { throw IOError(errnoCode: errno, reason: "connect") }
+            try send(AudioSocketEncoder.encode(.uuid(newUUID())))
+        }
+
+        func send(_ bytes: [UInt8]) throws {
+            guard bytes.withUnsafeBytes({ Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else {
+                throw IOError(errnoCode: errno, reason: "send")
+            }
+        }
+
+        /// Reads until `enough` says so (bounded: 5 s).
+        func read(until enough: ([UInt8]) throws -> Bool) throws {
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            var timeout = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            while true {
+                let count = chunk.withUnsafeMutableBytes { Glibc.recv(socket, $0.baseAddress, $0.count, 0) }
+                guard count > 0 else { throw IOError(errnoCode: errno, reason: "recv") }
+                if try enough(Array(chunk[..<count])) { return }
+            }
+        }
+
+        func close() { Glibc.close(socket) }
     }
 }
 

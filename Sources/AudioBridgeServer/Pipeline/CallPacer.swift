@@ -8,6 +8,15 @@
 import AudioBridgeTransports
 import NIOCore
 
+/// A transport that polls its own sockets on the pacer's clock (AudioSocket) instead of being
+/// woken by NIO for every read: the pacer calls it after each slot's frames went out.
+protocol PacedInput: AnyObject {
+    /// Reads whatever the transport's sockets have (never blocks).
+    func poll()
+    /// The transport has connections, calls or not: the pacer keeps ticking for them.
+    var hasConnections: Bool { get }
+}
+
 final class CallPacer {
     static let frame = TimeAmount.milliseconds(20)
     static let slotCount = 4
@@ -28,6 +37,8 @@ final class CallPacer {
     private var start = NIODeadline.now()
     private var ticks: Int64 = 0
     private var scheduled: Scheduled<Void>?
+    /// Polled after each slot; set once, before the first call.
+    var input: (any PacedInput)?
 
     init(eventLoop: any EventLoop) throws {
         self.eventLoop = eventLoop
@@ -38,18 +49,25 @@ final class CallPacer {
         guard owners.updateValue(call, forKey: ObjectIdentifier(call)) == nil else { return }
         let slot = slots.indices.min { slots[$0].count < slots[$1].count }!
         slots[slot].append(Unmanaged.passUnretained(call))
-        if scheduled == nil {
-            start = .now()
-            ticks = 0
-            schedule()
-        }
+        wake()
     }
+
+    /// Starts the clock if it is not running (a call came, or the input has a connection).
+    func wake() {
+        guard scheduled == nil else { return }
+        start = .now()
+        ticks = 0
+        schedule()
+    }
+
+    /// Nothing left to pace or poll.
+    private var isIdle: Bool { owners.isEmpty && !(input?.hasConnections ?? false) }
 
     func remove(_ call: CallPipeline) {
         guard let removed = owners.removeValue(forKey: ObjectIdentifier(call)) else { return }
         if ticking { retired.append(removed) }
         for slot in slots.indices { slots[slot].removeAll { $0.toOpaque() == Unmanaged.passUnretained(call).toOpaque() } }
-        if owners.isEmpty {
+        if isIdle {
             scheduled?.cancel()
             scheduled = nil
         }
@@ -73,7 +91,12 @@ final class CallPacer {
         }
         scheduled = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             tick(slot: Int(ticks % Int64(CallPacer.slotCount)))
-            if scheduled != nil { schedule() }
+            guard scheduled != nil else { return }  // stopped, or the last call left during the tick
+            if isIdle {
+                scheduled = nil
+            } else {
+                schedule()
+            }
         }
     }
 
@@ -88,6 +111,9 @@ final class CallPacer {
         for call in calls { call._withUnsafeGuaranteedRef { $0.sendFrame() } }
         ticking = false
         retired.removeAll()
+        // Reads after the slot's frames are out: what they start (each caller frame through the
+        // speech detector) must not delay frames whose time has come.
+        input?.poll()
     }
 }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The AudioSocket bridge server: Asterisk connects (AudioSocket() or the AudioSocket channel
 // driver), sends the call's UUID, then 20 ms slin frames; each connection becomes one session
-// with its own agent. Outbound audio is paced by one timer per event loop for all of its calls.
+// with its own agent. Outbound audio is paced by one timer per event loop for all of its calls,
+// and the same clock polls the loop's sockets (AudioSocketPoller: no NIO channel per call).
 import AudioBridgeCore
 import AudioBridgeProtocols
 import AudioBridgeSession
@@ -22,6 +23,11 @@ public struct AudioSocketServerConfiguration: Sendable {
     public var idleTimeoutSeconds: Int64 = 5
     /// The largest AudioSocket payload accepted.
     public var maximumPayload = 16_384
+    /// Each call's kernel send buffer (SO_SNDBUF; Linux doubles it). Fixed rather than
+    /// autotuned, so a caller that stops reading holds at most this much in the kernel (about
+    /// 100 frames of 8 kHz slin) before its ticks count as stalls and the agent's audio waits in
+    /// the session, instead of growing a buffer per call up to megabytes.
+    public var socketSendBuffer = 16_384
 
     public init() {}
 }
@@ -32,8 +38,9 @@ public final class AudioSocketServer: Sendable {
     let logger: Logger
     private let group: any EventLoopGroup
     private let pacers: LoopPacers
-    private let serverChannel = NIOLockedValueBox<Channel?>(nil)
-    let connections = ConnectionRegistry()
+    /// One poller per event loop, made on its loop and used only there.
+    private let pollers: [NIOLoopBound<AudioSocketPoller>]
+    private let listener = NIOLockedValueBox<AudioSocketListener?>(nil)
     /// Called on an event loop for every session event of every call (tests, recorders).
     let eventObserver: (@Sendable (AudioSocketUUID, SessionEvent) -> Void)?
 
@@ -48,40 +55,50 @@ public final class AudioSocketServer: Sendable {
         self.group = group
         self.logger = logger
         self.eventObserver = eventObserver
-        pacers = try LoopPacers(group: group)
+        let pacers = try LoopPacers(group: group)
+        self.pacers = pacers
+        pollers = try group.makeIterator().map { loop in
+            try loop.submit { NIOLoopBound(try AudioSocketPoller(eventLoop: loop, pacer: try pacers.pacer(on: loop)), eventLoop: loop) }.wait()
+        }
+        // The pollers need the server for new calls; it exists only now.
+        for poller in pollers { try poller.eventLoop.submit { poller.value.server = self }.wait() }
     }
 
     /// Binds and starts accepting calls; returns the address it listens on.
     @discardableResult
     public func start() async throws -> SocketAddress {
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let pacer = try self.pacers.pacer(on: channel.eventLoop)
-                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(configuration.idleTimeoutSeconds)))
-                    try channel.pipeline.syncOperations.addHandler(AudioSocketCallHandler(server: self, pacer: pacer))
-                }
+        let listener = try AudioSocketListener(host: configuration.host, port: configuration.port, sendBuffer: configuration.socketSendBuffer)
+        self.listener.withLockedValue { $0 = listener }
+        let pollers = self.pollers
+        let next = NIOLockedValueBox(0)
+        listener.start(logger: logger) { socket in
+            let poller = next.withLockedValue { index in
+                defer { index = (index + 1) % pollers.count }
+                return pollers[index]
             }
-        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
-        serverChannel.withLockedValue { $0 = channel }
-        return channel.localAddress!
+            poller.eventLoop.execute { poller.value.adopt(socket) }
+        }
+        return listener.address
     }
 
     /// Stops accepting, hangs up every call (0x00, then close) and waits for them to end.
     public func shutdown() async {
-        let listener = serverChannel.withLockedValue { channel -> Channel? in
-            defer { channel = nil }
-            return channel
+        let listener = self.listener.withLockedValue { listener -> AudioSocketListener? in
+            defer { listener = nil }
+            return listener
         }
-        try? await listener?.close()
-        for channel in connections.all {
-            AudioSocketSide.hangUp(channel)
-            try? await channel.closeFuture.get()
+        await listener?.stop()
+        for poller in pollers {
+            try? await poller.eventLoop.flatSubmit { poller.value.hangUpAll() }.get()
         }
         await pacers.stop()
+    }
+
+    /// Open connections on every loop (any thread; asks each loop).
+    func connectionCount() async throws -> Int {
+        var count = 0
+        for poller in pollers { count += try await poller.eventLoop.submit { poller.value.connectionCount }.get() }
+        return count
     }
 
     /// This transport's counters (any thread).

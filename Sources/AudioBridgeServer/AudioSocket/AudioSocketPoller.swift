@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: MIT
+// One event loop's AudioSocket connections, polled on the pacer's clock instead of through
+// SwiftNIO's channels. A loaded server's profile showed NIO's per-read and per-write machinery
+// (pipeline traversal, NIOAny boxing, promises, pending-write queues: about a fifth of the
+// server's CPU at 1,000 calls) costing more than the call's own audio work; AudioSocket needs
+// none of it: a frame in and a frame out every 20 ms on a plain TCP socket. So the connections'
+// sockets sit in this loop's own epoll set, which the loop's pacer asks for ready sockets
+// (`epoll_wait` with no timeout) after each of its 5 ms slots: one system call finds every
+// socket with something to read, each is read once into one shared buffer, and frames go out
+// with one `send` each. Reads wait at most one slot (5 ms), which the 20 ms framing absorbs;
+// the calls themselves (agents, pipeline, events) stay on the NIO event loop as for every
+// other transport. Everything here runs on that loop.
+import CEpoll
+import Glibc
+import Logging
+import NIOCore
+
+final class AudioSocketPoller: PacedInput {
+    let eventLoop: any EventLoop
+    let pacer: CallPacer
+    /// The server whose calls these are, set once before it starts; nil for tests that drive a
+    /// connection themselves.
+    var server: AudioSocketServer?
+    private let epoll: Int32
+    /// Every open connection, by its socket. The epoll entries carry the socket, so a ready
+    /// event finds its connection here.
+    private var connections: [Int32: AudioSocketConnection] = [:]
+    private let events: UnsafeMutableBufferPointer<epoll_event>
+    /// Every read lands here first (the decoder copies what it needs): one buffer per loop
+    /// instead of one per connection.
+    private let readBuffer: UnsafeMutableRawBufferPointer
+    /// The time of the current poll: read once per poll, not per socket.
+    private(set) var now = NIODeadline.now()
+    private var polls = 0
+    /// Idle connections are looked for once a second (every 200 polls of 5 ms).
+    private static let idleCheckPolls = 200
+
+    init(eventLoop: any EventLoop, pacer: CallPacer) throws {
+        self.eventLoop = eventLoop
+        self.pacer = pacer
+        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epoll >= 0 else { throw IOError(errnoCode: errno, reason: "epoll_create1") }
+        events = .allocate(capacity: 256)
+        readBuffer = .allocate(byteCount: 65_536, alignment: 16)
+        pacer.input = self
+    }
+
+    deinit {
+        Glibc.close(epoll)
+        events.deallocate()
+        readBuffer.deallocate()
+    }
+
+    var hasConnections: Bool { !connections.isEmpty }
+    var connectionCount: Int { connections.count }
+
+    /// Takes over an accepted, non-blocking socket.
+    @discardableResult
+    func adopt(_ socket: Int32, maximumPayload: Int = 16_384) -> AudioSocketConnection? {
+        let connection = AudioSocketConnection(socket: socket, poller: self, server: server, maximumPayload: maximumPayload, now: .now())
+        guard watch(socket, for: UInt32(EPOLLIN.rawValue)) else {
+            server?.logger.warning("cannot watch a new connection: errno \(errno)")
+            Glibc.close(socket)
+            return nil
+        }
+        connections[socket] = connection
+        pacer.wake()
+        return connection
+    }
+
+    /// Sets what epoll reports for `socket` (adds it the first time).
+    @discardableResult
+    func watch(_ socket: Int32, for mask: UInt32, adding: Bool = true) -> Bool {
+        var event = epoll_event()
+        event.events = mask
+        event.data.fd = socket
+        return epoll_ctl(epoll, adding ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, socket, &event) == 0
+    }
+
+    /// The connection is closing: forget its socket (the connection closes it).
+    func remove(_ connection: AudioSocketConnection) {
+        epoll_ctl(epoll, EPOLL_CTL_DEL, connection.socket, nil)
+        connections[connection.socket] = nil
+    }
+
+    /// Reads every socket that has something, once (the pacer calls this after each slot).
+    func poll() {
+        guard !connections.isEmpty else { return }
+        now = .now()
+        while true {
+            let count = Int(epoll_wait(epoll, events.baseAddress, Int32(events.count), 0))
+            guard count > 0 else { break }
+            for index in 0..<count {
+                let event = events[index]
+                guard let connection = connections[event.data.fd] else { continue }
+                if event.events & UInt32(EPOLLOUT.rawValue) != 0 { connection.writable() }
+                if event.events & UInt32(EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { connection.readable(into: readBuffer) }
+            }
+            // A full batch may have left ready sockets behind; level-triggered epoll returns them.
+            guard count == events.count else { break }
+        }
+        polls &+= 1
+        if polls % Self.idleCheckPolls == 0, let server { closeIdle(after: .seconds(server.configuration.idleTimeoutSeconds)) }
+    }
+
+    /// Asterisk sends a frame every 20 ms: a connection silent for `limit` is gone.
+    private func closeIdle(after limit: TimeAmount) {
+        for connection in connections.values where now - connection.lastRead > limit {
+            connection.closeIdle()
+        }
+    }
+
+    /// Hangs up every connection (shutdown); the future completes when all are closed.
+    func hangUpAll() -> EventLoopFuture<Void> {
+        let closing = connections.values.map { connection in
+            connection.hangUp()
+            return connection.closed.futureResult
+        }
+        return EventLoopFuture.andAllComplete(closing, on: eventLoop)
+    }
+}
