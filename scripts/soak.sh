@@ -22,7 +22,12 @@ port=${PORT:-9195}
 metrics_port=${METRICS_PORT:-9196}
 asload_src=${ASLOAD_DIR:-../shared/tools/asload}
 
-swift build -c release --scratch-path .build-release --product audiobridge >/dev/null
+# AUDIOBRIDGE_BIN: a binary already built (e.g. from another scratch path), else this builds one.
+bin=${AUDIOBRIDGE_BIN:-}
+if [ -z "$bin" ]; then
+    swift build -c release --scratch-path .build-release --product audiobridge >/dev/null
+    bin=.build-release/release/audiobridge
+fi
 work=$(mktemp -d)
 cp -r "$asload_src"/. "$work"/
 make -s -C "$work" asload >/dev/null
@@ -30,7 +35,7 @@ mkdir -p out
 
 # The allocator's free memory goes back to the system a second after calls end (the default
 # is 10 s); each reading waits for it, so the curve shows what is held, not what is free.
-.build-release/release/audiobridge serve --audiosocket "127.0.0.1:$port" --agent echo --metrics "127.0.0.1:$metrics_port" \
+"$bin" serve --audiosocket "127.0.0.1:$port" --agent echo --metrics "127.0.0.1:$metrics_port" \
     --max-calls $((batch * 2)) --trim-memory-seconds 1 --log-level error >/dev/null 2>&1 &
 server=$!
 trap 'kill -INT $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT

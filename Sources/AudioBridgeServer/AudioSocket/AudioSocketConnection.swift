@@ -62,7 +62,8 @@ final class AudioSocketConnection {
             lastRead = poller.now
             decoder.append(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
             do {
-                while !isClosed, let message = try decoder.next() { try handle(message) }
+                // Nothing more once the connection is closing (a refused call's audio is not an error).
+                while !closing, let message = try decoder.next() { try handle(message) }
             } catch {
                 metrics?.add(.protocolErrors)
                 logger?.warning("closing connection: \(error)", metadata: callMetadata)

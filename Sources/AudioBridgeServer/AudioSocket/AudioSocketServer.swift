@@ -90,6 +90,8 @@ public final class AudioSocketServer: Sendable {
         await listener?.stop()
         for poller in pollers {
             try? await poller.eventLoop.flatSubmit { poller.value.hangUpAll() }.get()
+            // The pollers and the server hold each other while it runs.
+            try? await poller.eventLoop.submit { poller.value.server = nil }.get()
         }
         await pacers.stop()
     }
