@@ -14,13 +14,15 @@ public final class ToneAgent: AgentTransport {
     public let frequency: Double
     public let milliseconds: Int
     private var clip: UnsafeMutableRawBufferPointer?
-    private var streamer = ItemStreamer()
+    private var streamer: ItemStreamer
     private var greeted = false
 
-    public init(frequency: Double = 440, milliseconds: Int = 2000) throws(AudioBridgeError) {
+    /// `followUp`: asked for each time the caller has heard the whole tone.
+    public init(frequency: Double = 440, milliseconds: Int = 2000, then followUp: AgentFollowUp = .none) throws(AudioBridgeError) {
         guard frequency > 0, frequency < 4000, (10...60_000).contains(milliseconds) else { throw .invalidArgument }
         self.frequency = frequency
         self.milliseconds = milliseconds
+        streamer = ItemStreamer(then: followUp)
     }
 
     deinit { clip?.deallocate() }

@@ -8,18 +8,19 @@ public final class WavAgent: AgentTransport {
     private let live = LiveObject(.agent)
     private let file: WavFile
     private var clip: UnsafeMutableRawBufferPointer?
-    private var streamer = ItemStreamer()
+    private var streamer: ItemStreamer
     private var greeted = false
 
     /// Loads `path` (mono PCM16, μ-law or A-law WAV at 8, 16, 24 or 48 kHz). Control thread.
-    public init(path: String) throws(AudioBridgeError) {
-        file = try WavFile(contentsOf: path)
-        guard Resampler.supportedRates.contains(file.sampleRate) else { throw .unsupportedSampleRate }
+    /// `followUp`: asked for each time the caller has heard the whole file.
+    public convenience init(path: String, then followUp: AgentFollowUp = .none) throws(AudioBridgeError) {
+        try self.init(file: try WavFile(contentsOf: path), then: followUp)
     }
 
-    public init(file: WavFile) throws(AudioBridgeError) {
+    public init(file: WavFile, then followUp: AgentFollowUp = .none) throws(AudioBridgeError) {
         guard Resampler.supportedRates.contains(file.sampleRate) else { throw .unsupportedSampleRate }
         self.file = file
+        streamer = ItemStreamer(then: followUp)
     }
 
     deinit { clip?.deallocate() }

@@ -192,3 +192,51 @@ struct LocalAgentTests {
         #expect(kinds.last == .transportDisconnected)
     }
 }
+
+/// Prompt agents with a follow-up (`tone…?then=…`, `wav…?then=…`): the request comes out once
+/// the caller has heard the whole clip, and a caller who talks over the clip cancels it.
+struct PromptFollowUpTests {
+    @Test func aToneThenHangupAsksOnceItsLastSampleIsHeard() throws {
+        let call = try Call(agent: try LocalAgentURI.makeAgent("tone:440:500?then=hangup"), agentRate: 8000)
+        var askedAt: Int?
+        for frame in 0..<60 {
+            try call.step()
+            if askedAt == nil, !call.events(.hangupRequested).isEmpty { askedAt = frame }
+        }
+        // 500 ms = 25 frames of tone; the greeting is queued during the first frame's service.
+        #expect(askedAt != nil && (24...27).contains(askedAt!), "asked at frame \(String(describing: askedAt))")
+        #expect(call.events(.hangupRequested).count == 1)
+        let kinds = call.kinds().filter { $0 == .playoutFinished || $0 == .hangupRequested }
+        #expect(kinds == [.playoutFinished, .hangupRequested], "the goodbye ends before the hang-up")
+    }
+
+    @Test func aWavThenTransferNamesItsRequest() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("prompt-\(UInt32.random(in: 0...UInt32.max)).wav").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let tone = (0..<4000).map { Int16(8000 * sin(2 * Double.pi * 500 * Double($0) / 8000)) }
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(WavFile(sampleRate: 8000, samples: tone).encoded())))
+        let call = try Call(agent: try LocalAgentURI.makeAgent("wav:\(path)?then=transfer:2"), agentRate: 8000)
+        for _ in 0..<50 { try call.step() }
+        #expect(call.events(.transferRequested).map(\.item) == [2])
+        #expect(call.events(.hangupRequested).isEmpty)
+    }
+
+    @Test func talkingOverThePromptCancelsItsFollowUpUntilItIsHeardWhole() throws {
+        let call = try Call(agent: try LocalAgentURI.makeAgent("tone:440:1500?then=hangup"), agentRate: 8000)
+        for _ in 0..<20 { try call.step() }
+        for _ in 0..<40 { try call.step(talking: true, frequency: 300) }
+        #expect(!call.events(.bargeIn).isEmpty, "the caller cut the prompt")
+        for _ in 0..<20 { try call.step() }
+        #expect(call.events(.hangupRequested).isEmpty, "nothing asked while the prompt was cut")
+        // The tone plays again after the caller's turn; heard whole, it asks.
+        for _ in 0..<100 { try call.step() }
+        #expect(call.events(.hangupRequested).count == 1)
+    }
+
+    @Test func malformedFollowUpsAreRefused() {
+        for uri in ["echo?then=hangup", "tone?then=transfer:0", "tone?then=transfer:x", "tone?then=dance", "tone?then=", "tone:440?then=transfer:4294967296"] {
+            #expect(throws: AudioBridgeError.invalidArgument, "\(uri)") { _ = try LocalAgentURI.makeAgent(uri) }
+        }
+        #expect((try? LocalAgentURI.makeAgent("tone:440?then=transfer:4294967295")) != nil)
+    }
+}
