@@ -476,7 +476,9 @@ int ab_session_attach_transport(ab_session *session, const ab_transport_ops *ops
  *    "echo"                     plays back each thing the caller says
  *    "tone" or "tone:HZ[:MS]"   answers with a tone (default 440 Hz, 2000 ms)
  *    "wav:PATH"                 plays a mono PCM16/G.711 WAV file (8/16/24/48 kHz)
- *  each at once or after the caller speaks, and interruptible. AB_E_INVALID_ARGUMENT for an
+ *  each at once or after the caller speaks, and interruptible. After tone or wav,
+ *  "?then=hangup" or "?then=transfer:N" (N ≥ 1) makes the agent request a hang-up or transfer N
+ *  (ab_session_request_hangup/_transfer) each time the caller has heard the whole prompt. AB_E_INVALID_ARGUMENT for an
  *  unknown name, AB_E_UNSUPPORTED_* for an unreadable file. Control thread. Not realtime-safe. */
 int ab_session_attach_agent(ab_session *session, const char *uri);
 

@@ -9,12 +9,7 @@ public enum LocalAgentURI {
     /// Creates the agent `uri` names. Throws `.invalidArgument` for an unknown or malformed name,
     /// or the WAV reader's error for a file it cannot use. Control thread (reads files).
     public static func makeAgent(_ uri: String) throws(AudioBridgeError) -> AgentTransport {
-        var uri = Substring(uri)
-        var followUp = AgentFollowUp.none
-        if let suffix = uri.firstRange(of: "?then=") {
-            followUp = try parseFollowUp(uri[suffix.upperBound...])
-            uri = uri[..<suffix.lowerBound]
-        }
+        let (uri, followUp) = try splitFollowUp(uri)
         let parts = uri.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
         let name = parts[0], argument = parts.count > 1 ? String(parts[1]) : nil
         switch name {
@@ -34,6 +29,12 @@ public enum LocalAgentURI {
         default:
             throw .invalidArgument
         }
+    }
+
+    /// The agent's name without its "?then=…" suffix, and the follow-up that suffix asks for.
+    public static func splitFollowUp(_ uri: String) throws(AudioBridgeError) -> (agent: Substring, followUp: AgentFollowUp) {
+        guard let suffix = uri.firstRange(of: "?then=") else { return (Substring(uri), .none) }
+        return (uri[..<suffix.lowerBound], try parseFollowUp(uri[suffix.upperBound...]))
     }
 
     /// "hangup" or "transfer:N", N from 1 to 2^32 − 1.

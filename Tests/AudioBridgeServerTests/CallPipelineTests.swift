@@ -6,6 +6,7 @@ import AllocationCounter
 @testable import AudioBridgeServer
 import AudioBridgeCore
 import AudioBridgeSession
+import AudioBridgeTransports
 import Foundation
 import Logging
 import NIOCore
@@ -140,6 +141,30 @@ struct CallPipelineTests {
         #expect(harness.counters.activeCalls == 0 && harness.counters.totalCalls == 1)
         #expect(services.admission.activeCalls == 0)
         #expect(services.admission.admit() == nil)
+    }
+
+    /// `--agent tone…?then=hangup` / `wav…?then=hangup`: the call ends once the prompt is heard;
+    /// a transfer follow-up has no target in the server and is refused when settings are checked.
+    @Test func aPromptThenHangupEndsTheCallOnceThePromptIsHeard() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("prompt-\(UInt32.random(in: 0...UInt32.max)).wav").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let tone = (0..<1600).map { Int16(8000 * sin(2 * Double.pi * 500 * Double($0) / 8000)) }
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(WavFile(sampleRate: 8000, samples: tone).encoded())))
+        for agent in ["tone:440:200?then=hangup", "wav:\(path)?then=hangup"] {
+            let harness = try PipelineHarness(agent: agent)
+            var hungUpAfter: Int?
+            for frame in 1...30 where hungUpAfter == nil {
+                harness.run(frames: 1)
+                harness.loop.run()
+                if harness.side.hangUps > 0 { hungUpAfter = frame }
+            }
+            // 200 ms = 10 frames of prompt, all sent before the hang-up.
+            #expect(hungUpAfter != nil && (10...12).contains(hungUpAfter!), "\(agent): hung up after frame \(String(describing: hungUpAfter))")
+            #expect(harness.side.sent.filter { $0.contains { $0 != 0 } }.count == 10, "\(agent): the whole prompt went out")
+        }
+        var settings = CallSettings()
+        settings.agent = "tone:440:200?then=transfer:1"
+        #expect(throws: AudioBridgeError.invalidArgument) { _ = try CallAgent.validate(settings) }
     }
 
     @Test func peersThatMakeTheirOwnSilenceGetOnlyTheItemsFrames() throws {

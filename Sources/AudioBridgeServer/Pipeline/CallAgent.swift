@@ -30,14 +30,21 @@ enum CallAgent {
             // API's PCM16 at 24 kHz.
             settings.session.agentFormat = realtime.allowG711Passthrough && settings.session.phoneCodec != .slin16
                 ? .g711Passthrough : .pcm16(sampleRate: 24000)
-        } else if name.hasPrefix("wav:") {
-            let path = String(name.dropFirst(4))
-            guard !path.isEmpty else { throw AudioBridgeError.invalidArgument }
-            let file = try WavFile(contentsOf: path)
-            _ = try WavAgent(file: file)
-            settings.wavFile = file
         } else {
-            _ = try LocalAgentURI.makeAgent(name)
+            let (agent, followUp) = try LocalAgentURI.splitFollowUp(name)
+            // A transfer request needs a host that maps its number to a target (the Asterisk
+            // module does); the server has none, so it is refused here rather than ignored.
+            if case .transfer = followUp { throw AudioBridgeError.invalidArgument }
+            if agent.hasPrefix("wav:") {
+                let path = String(agent.dropFirst(4))
+                guard !path.isEmpty else { throw AudioBridgeError.invalidArgument }
+                let file = try WavFile(contentsOf: path)
+                _ = try WavAgent(file: file)
+                settings.wavFile = file
+                settings.wavFollowUp = followUp
+            } else {
+                _ = try LocalAgentURI.makeAgent(name)
+            }
         }
         try settings.session.validate()
         return settings
@@ -65,7 +72,7 @@ enum CallAgent {
             realtime.callMetadata = metadata
             return RealtimeAgent(configuration: realtime, eventLoop: eventLoop, logger: logger)
         }
-        if let file = settings.wavFile { return try WavAgent(file: file) }
+        if let file = settings.wavFile { return try WavAgent(file: file, then: settings.wavFollowUp) }
         return try LocalAgentURI.makeAgent(name)
     }
 }

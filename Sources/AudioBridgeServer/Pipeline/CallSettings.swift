@@ -18,6 +18,8 @@ public struct CallSettings: Sendable {
     public var recordDirectory: String?
     /// A `wav:` agent's file, read once when the server checks its settings.
     var wavFile: WavFile?
+    /// A `wav:` agent's `?then=hangup`.
+    var wavFollowUp = AgentFollowUp.none
 
     public init() {}
 }
