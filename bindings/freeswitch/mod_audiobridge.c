@@ -11,11 +11,17 @@
  *   fs_cli> audiobridge <uuid> start [agent]                   on a live call (bridged, parked…)
  *   fs_cli> audiobridge <uuid> stop
  *
- * The agent is echo (default), tone[:HZ[:MS]] or wav:PATH. The media bug's callbacks run on
- * the channel's media thread, which is the session's media thread: every libaudiobridge call
- * made there is realtime-safe (no allocation, no lock). The agents run on the engine's I/O
- * thread, created when the module loads. Channels at 8 kHz are passed straight; 16 kHz and
- * other rates go through libaudiobridge's resampler.
+ * The agent is echo (default), tone[:HZ[:MS]] or wav:PATH. Every libaudiobridge call made from
+ * a media bug callback is realtime-safe (no allocation, no lock). The agents run on the
+ * engine's I/O thread, created when the module loads. Channels at 8 kHz are passed straight;
+ * 16 kHz and other rates go through libaudiobridge's resampler.
+ *
+ * Threads: READ_REPLACE runs on the thread that reads the channel and WRITE_REPLACE on the
+ * thread that writes it. Under the application both are the channel's own thread; started
+ * through the API on a bridged leg, the write side runs on the other leg's bridge thread. The
+ * session's media functions must never run at the same time, so the two callbacks (and the
+ * DTMF hook) take the bridge's media mutex around them: uncontended under the application,
+ * it serialises the two bridge threads under the API.
  *
  * A media bug sees the write direction only when something writes to the channel: the
  * application writes a silent frame per frame it reads, so the agent is always heard; with the
@@ -44,6 +50,8 @@ static ab_engine *engine;
 
 typedef struct {
 	switch_core_session_t *channel;
+	switch_mutex_t *media_lock;     /* held around every session media call (see above) */
+	switch_media_bug_t *bug;
 	ab_session *session;
 	uint32_t rate;                  /* the channel's sample rate */
 	ab_resampler *down;             /* channel rate → 8 kHz (NULL at 8 kHz) */
@@ -129,7 +137,12 @@ static void take_heard(bridge_t *bridge, int16_t *out, size_t count)
 		size_t written = 0;
 
 		if (ab_session_read_caller(bridge->session, frame, sizeof frame, &written) != AB_OK) {
-			memset(frame, 0, sizeof frame);
+			written = 0;
+		}
+		/* A frame is always whole today; pad whatever was not written rather than play stale
+		 * samples. */
+		if (written < sizeof frame) {
+			memset((char *) frame + written, 0, sizeof frame - written);
 		}
 		if (bridge->up) {
 			size_t consumed = FRAME_SAMPLES, produced = MAX_CHANNEL_SAMPLES - bridge->heard_count;
@@ -171,19 +184,28 @@ static switch_bool_t bug_callback(switch_media_bug_t *bug, void *user_data, swit
 	case SWITCH_ABC_TYPE_READ_REPLACE:
 		frame = switch_core_media_bug_get_read_replace_frame(bug);
 		if (frame && frame->samples > 0 && frame->samples <= MAX_CHANNEL_SAMPLES) {
+			switch_mutex_lock(bridge->media_lock);
 			feed_caller(bridge, (const int16_t *) frame->data, frame->samples);
+			switch_mutex_unlock(bridge->media_lock);
 		}
 		break;
 	case SWITCH_ABC_TYPE_WRITE_REPLACE:
 		frame = switch_core_media_bug_get_write_replace_frame(bug);
 		if (frame && frame->samples > 0 && frame->samples <= MAX_CHANNEL_SAMPLES / 2) {
+			switch_mutex_lock(bridge->media_lock);
 			take_heard(bridge, (int16_t *) frame->data, frame->samples);
+			switch_mutex_unlock(bridge->media_lock);
 			frame->datalen = frame->samples * sizeof(int16_t);
 			switch_core_media_bug_set_write_replace_frame(bug, frame);
 		}
 		break;
 	case SWITCH_ABC_TYPE_CLOSE:
+		/* FreeSWITCH removes the bug itself at hang-up (and on `stop`): the channel must not
+		 * keep pointing at it. The callbacks are excluded while the bug closes. */
+		switch_channel_set_private(switch_core_session_get_channel(bridge->channel), BUG_NAME, NULL);
+		switch_mutex_lock(bridge->media_lock);
 		bridge_free(bridge);
+		switch_mutex_unlock(bridge->media_lock);
 		break;
 	default:
 		break;
@@ -194,14 +216,14 @@ static switch_bool_t bug_callback(switch_media_bug_t *bug, void *user_data, swit
 /* A key the caller pressed goes to the session (to the agent, and to barge-in logic). */
 static switch_status_t on_dtmf(switch_core_session_t *session, const switch_dtmf_t *dtmf, switch_dtmf_direction_t direction)
 {
-	switch_media_bug_t *bug = switch_channel_get_private(switch_core_session_get_channel(session), BUG_NAME);
+	bridge_t *bridge = switch_channel_get_private(switch_core_session_get_channel(session), BUG_NAME);
 
-	if (bug && direction == SWITCH_DTMF_RECV) {
-		bridge_t *bridge = (bridge_t *) switch_core_media_bug_get_user_data(bug);
-
-		if (bridge && bridge->session) {
+	if (bridge && direction == SWITCH_DTMF_RECV) {
+		switch_mutex_lock(bridge->media_lock);
+		if (bridge->session) {
 			ab_session_caller_dtmf(bridge->session, dtmf->digit);
 		}
+		switch_mutex_unlock(bridge->media_lock);
 	}
 	return SWITCH_STATUS_SUCCESS;
 }
@@ -225,6 +247,7 @@ static switch_status_t bridge_start(switch_core_session_t *session, const char *
 	}
 	bridge = switch_core_session_alloc(session, sizeof(*bridge));
 	bridge->channel = session;
+	switch_mutex_init(&bridge->media_lock, SWITCH_MUTEX_NESTED, switch_core_session_get_pool(session));
 	bridge->rate = implementation.actual_samples_per_second;
 
 	ab_session_config_init(&config);
@@ -245,7 +268,10 @@ static switch_status_t bridge_start(switch_core_session_t *session, const char *
 		bridge_free(bridge);
 		return SWITCH_STATUS_FALSE;
 	}
-	switch_channel_set_private(channel, BUG_NAME, bug);
+	bridge->bug = bug;
+	switch_channel_set_private(channel, BUG_NAME, bridge);
+	/* The hook list has no lock: the hook is added once per channel and never removed (adding
+	 * an existing hook is refused, and it does nothing without a bug). */
 	switch_core_event_hook_add_recv_dtmf(session, on_dtmf);
 	switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_INFO, "audiobridge: agent %s at %u Hz\n",
 		zstr(agent) ? "echo" : agent, bridge->rate);
@@ -255,12 +281,12 @@ static switch_status_t bridge_start(switch_core_session_t *session, const char *
 static void bridge_stop(switch_core_session_t *session)
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
-	switch_media_bug_t *bug = switch_channel_get_private(channel, BUG_NAME);
+	bridge_t *bridge = switch_channel_get_private(channel, BUG_NAME);
 
-	if (bug) {
-		switch_channel_set_private(channel, BUG_NAME, NULL);
-		switch_core_event_hook_remove_recv_dtmf(session, on_dtmf);
-		switch_core_media_bug_remove(session, &bug);
+	if (bridge) {
+		switch_media_bug_t *bug = bridge->bug;
+
+		switch_core_media_bug_remove(session, &bug); /* its CLOSE clears the private pointer */
 	}
 }
 
@@ -269,14 +295,28 @@ SWITCH_STANDARD_APP(audiobridge_app)
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
 	switch_codec_implementation_t implementation = { 0 };
+	switch_codec_t l16 = { 0 };
 	switch_frame_t silence = { 0 };
 	int16_t samples[MAX_CHANNEL_SAMPLES] = { 0 };
 
-	if (bridge_start(session, data) != SWITCH_STATUS_SUCCESS) {
+	/* The silent frame holds linear samples, so it must carry an L16 codec at the channel's
+	 * write rate and ptime: FreeSWITCH decodes a frame by its codec before the media bug sees
+	 * it and encodes it for the channel after (the channel's own codec on these zeros would
+	 * read them as, say, 40 ms of loud PCMU). */
+	if (switch_core_session_get_write_impl(session, &implementation) != SWITCH_STATUS_SUCCESS
+		|| implementation.samples_per_packet == 0 || implementation.samples_per_packet > MAX_CHANNEL_SAMPLES
+		|| switch_core_codec_init(&l16, "L16", NULL, NULL, implementation.actual_samples_per_second,
+			implementation.microseconds_per_packet / 1000, 1, SWITCH_CODEC_FLAG_ENCODE | SWITCH_CODEC_FLAG_DECODE,
+			NULL, switch_core_session_get_pool(session)) != SWITCH_STATUS_SUCCESS) {
+		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_ERROR, "audiobridge: no L16 codec for the channel's write format\n");
 		return;
 	}
-	switch_core_session_get_read_impl(session, &implementation);
-	silence.codec = switch_core_session_get_write_codec(session);
+	if (bridge_start(session, data) != SWITCH_STATUS_SUCCESS) {
+		switch_core_codec_destroy(&l16);
+		return;
+	}
+	silence.codec = &l16;
+	silence.rate = implementation.actual_samples_per_second;
 	silence.data = samples;
 	silence.samples = implementation.samples_per_packet;
 	silence.datalen = implementation.samples_per_packet * sizeof(int16_t);
@@ -294,6 +334,7 @@ SWITCH_STANDARD_APP(audiobridge_app)
 		}
 	}
 	bridge_stop(session);
+	switch_core_codec_destroy(&l16);
 }
 
 SWITCH_STANDARD_API(audiobridge_api)
