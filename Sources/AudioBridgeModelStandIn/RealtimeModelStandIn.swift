@@ -47,8 +47,8 @@ public final class RealtimeModelStandIn: Sendable {
         public var replyMilliseconds: Int?
         /// Every client event as it arrives, with its connection index (on a NIO thread).
         public var onEvent: (@Sendable (Int, JSONValue) -> Void)?
-        /// The headers of every upgrade request (on a NIO thread).
-        public var onUpgrade: (@Sendable ([(String, String)]) -> Void)?
+        /// The target (path and query) and headers of every upgrade request (on a NIO thread).
+        public var onUpgrade: (@Sendable (_ target: String, _ headers: [(String, String)]) -> Void)?
         /// Functions the replies call, in order: reply N calls toolCalls[N-1] (name, JSON arguments).
         public var toolCalls: [(name: String, arguments: String)] = []
         /// Close the first connection this long after its first reply was sent whole.
@@ -98,7 +98,7 @@ public final class RealtimeModelStandIn: Sendable {
                     maxFrameSize: 1 << 24,
                     shouldUpgrade: { channel, head in
                         state.withLockedValue { $0.headers.append(head.headers) }
-                        options.onUpgrade?(head.headers.map { ($0.name, $0.value) })
+                        options.onUpgrade?(head.uri, head.headers.map { ($0.name, $0.value) })
                         return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
                     },
                     upgradePipelineHandler: { channel, _ in

@@ -93,7 +93,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "rtp: the jitter buffer's delay bounds, ms.")
     var jitterMaxMs = 200
 
-    @Option(help: "The agent for every call: echo, tone[:HZ[:MS]], wav:FILE, openai (the Realtime API; key in OPENAI_API_KEY), or ws://HOST:PORT/PATH (wss:// too): your own server speaking raw PCM16 at --agent-rate with JSON control messages (README: \"Your own model server\").")
+    @Option(help: "The agent for every call: echo, tone[:HZ[:MS]], wav:FILE, openai (the Realtime API; key in OPENAI_API_KEY), azure (the same at an Azure OpenAI deployment: --azure-*), or ws://HOST:PORT/PATH (wss:// too): your own server speaking raw PCM16 at --agent-rate with JSON control messages (README: \"Your own model server\").")
     var agent = "echo"
 
     @Option(help: "openai: the model.")
@@ -110,6 +110,18 @@ struct Serve: AsyncParsableCommand {
 
     @Flag(help: "openai: speak the beta protocol (OpenAI-Beta: realtime=v1, beta field and event names).")
     var openaiBeta = false
+
+    @Option(help: "azure: the resource's endpoint, https://NAME.openai.azure.com (default: AZURE_OPENAI_ENDPOINT). The key is read from AZURE_OPENAI_API_KEY (sent as an api-key header), or a Microsoft Entra ID token from AZURE_OPENAI_AD_TOKEN (a bearer token). The other openai options apply.")
+    var azureEndpoint: String?
+
+    @Option(help: "azure: the realtime model's deployment name (default: AZURE_OPENAI_DEPLOYMENT).")
+    var azureDeployment: String?
+
+    @Option(help: "azure: an API version (e.g. 2025-04-01-preview) for the preview path /openai/realtime?api-version=…&deployment=…, which speaks the beta protocol; without it, the GA path /openai/v1/realtime?model=DEPLOYMENT.")
+    var azureApiVersion: String?
+
+    @Option(help: "openai and azure: connect to this WebSocket URL as given instead of the provider's (a gateway, a local stand-in); for openai the same as --openai-url.")
+    var agentUrl: String?
 
     @Option(help: "openai: who decides turns: server (the model's VAD; its speech_started also cuts playout) or local (our detector; we commit and ask for responses).")
     var turnDetection = "server"
@@ -313,7 +325,7 @@ extension Serve {
         call.realtime = try realtimeConfiguration()
         call.pcmStream.fallbackAgent = fallback
         let (headers, trustRoots) = try agentConnection()
-        call.realtime?.headers = headers
+        call.realtime?.headers += headers
         call.realtime?.additionalTrustRootsPEM = trustRoots
         call.pcmStream.headers = headers
         call.pcmStream.additionalTrustRootsPEM = trustRoots
@@ -392,15 +404,9 @@ extension Serve {
     /// The Realtime settings when `--agent openai`; nil otherwise. The key is read from the
     /// environment only, so it never shows in `ps` or in logs.
     func realtimeConfiguration() throws -> RealtimeAgentConfiguration? {
-        guard agent == "openai" else { return nil }
+        guard agent == "openai" || agent == "azure" else { return nil }
         guard ["server", "local"].contains(turnDetection) else { throw ValidationError("--turn-detection is server or local") }
-        let key = ProcessInfo.processInfo.environment["OPENAI_API_KEY"] ?? ""
-        guard !key.isEmpty || !openaiUrl.hasPrefix("wss://api.openai.com") else { throw ValidationError("--agent openai needs OPENAI_API_KEY") }
-        var realtime = RealtimeAgentConfiguration()
-        realtime.url = openaiUrl
-        realtime.apiKey = key
-        realtime.version = openaiBeta ? .beta : .ga
-        realtime.settings.model = openaiModel
+        var realtime = agent == "azure" ? try azureConfiguration() : try openAIConfiguration()
         realtime.settings.voice = openaiVoice
         realtime.settings.instructions = instructions
         realtime.settings.inputTranscriptionModel = openaiTranscriptionModel == "off" ? nil : openaiTranscriptionModel
@@ -426,6 +432,42 @@ extension Serve {
             realtime.tools.webhookTrustRootsPEM = try agentConnection().trustRoots
         }
         guard toolTimeoutMs >= 1 else { throw ValidationError("--tool-timeout-ms must be at least 1") }
+        return realtime
+    }
+
+    private func openAIConfiguration() throws -> RealtimeAgentConfiguration {
+        let url = agentUrl ?? openaiUrl
+        let key = ProcessInfo.processInfo.environment["OPENAI_API_KEY"] ?? ""
+        guard !key.isEmpty || !url.hasPrefix("wss://api.openai.com") else { throw ValidationError("--agent openai needs OPENAI_API_KEY") }
+        var realtime = RealtimeAgentConfiguration()
+        realtime.url = url
+        realtime.apiKey = key
+        realtime.version = openaiBeta ? .beta : .ga
+        realtime.settings.model = openaiModel
+        return realtime
+    }
+
+    /// Azure OpenAI: the deployment's URL, its key as an api-key header (or an Entra ID token
+    /// as a bearer token), the deployment as the model, and the protocol its path speaks.
+    private func azureConfiguration() throws -> RealtimeAgentConfiguration {
+        let environment = ProcessInfo.processInfo.environment
+        guard let resource = azureEndpoint ?? environment["AZURE_OPENAI_ENDPOINT"], !resource.isEmpty,
+              let deployment = azureDeployment ?? environment["AZURE_OPENAI_DEPLOYMENT"], !deployment.isEmpty else {
+            throw ValidationError("--agent azure needs --azure-endpoint (or AZURE_OPENAI_ENDPOINT) and --azure-deployment (or AZURE_OPENAI_DEPLOYMENT)")
+        }
+        let endpoint = AzureRealtimeEndpoint(resource: resource, deployment: deployment, apiVersion: azureApiVersion)
+        guard let url = endpoint.url else {
+            throw ValidationError("--azure-endpoint is an https:// URL (no query), and the deployment and API version are plain names (letters, digits, '.', '_', '-')")
+        }
+        guard let authorization = AzureRealtimeEndpoint.authorization(apiKey: environment["AZURE_OPENAI_API_KEY"] ?? "",
+                                                                      bearerToken: environment["AZURE_OPENAI_AD_TOKEN"] ?? "") else {
+            throw ValidationError("--agent azure needs AZURE_OPENAI_API_KEY or AZURE_OPENAI_AD_TOKEN")
+        }
+        var realtime = RealtimeAgentConfiguration()
+        realtime.url = agentUrl ?? url
+        realtime.headers = [authorization]
+        realtime.version = openaiBeta ? .beta : endpoint.protocolVersion
+        realtime.settings.model = deployment
         return realtime
     }
 }

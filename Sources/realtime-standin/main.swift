@@ -7,7 +7,7 @@
 // prints "realtime-standin listening on ws://127.0.0.1:PORT/v1/realtime" (wss:// with a
 // certificate and key), replies MS ms of its voiced signal after each caller turn (default
 // 1000), and appends every client event it receives to FILE as one JSON line (audio payloads
-// replaced by their decoded length), each upgrade request's headers as a line of type
+// replaced by their decoded length), each upgrade request's target (path and query) and headers as a line of type
 // "_upgrade". With --drop-after-first-answer-ms the first connection is closed (no close frame)
 // that long after its first reply was sent whole. Each --tool-call makes the next reply end with
 // a call of that function (the first --tool-call in reply 1, and so on).
@@ -62,9 +62,10 @@ if let path = value(of: "--events") {
         let line = JSONValue.object([("connection", .number(String(connection))), ("event", loggable(event))]).jsonText + "\n"
         log.write(Data(line.utf8))
     }
-    options.onUpgrade = { headers in
+    options.onUpgrade = { target, headers in
         let fields = JSONValue.object(headers.map { ($0.0.lowercased(), .string($0.1)) })
-        log.write(Data((JSONValue.object([("connection", -1), ("event", ["type": "_upgrade", "headers": fields])]).jsonText + "\n").utf8))
+        let event = JSONValue.object([("type", "_upgrade"), ("target", .string(target)), ("headers", fields)])
+        log.write(Data((JSONValue.object([("connection", -1), ("event", event)]).jsonText + "\n").utf8))
     }
 }
 let standIn = try await RealtimeModelStandIn(options: options, port: number("--port") ?? 0)

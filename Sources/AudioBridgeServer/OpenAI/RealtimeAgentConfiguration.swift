@@ -60,8 +60,9 @@ public struct RealtimeAgentConfiguration: Sendable {
         return settings.instructions + (settings.instructions.isEmpty ? "" : "\n\n") + "Call context: " + context
     }
 
-    /// The URL with the model as a query parameter.
+    /// The URL with the model as a query parameter (unless it names the model, or an Azure
+    /// deployment, already).
     var connectURL: String {
-        url.contains("model=") ? url : url + (url.contains("?") ? "&" : "?") + "model=" + settings.model
+        url.contains("model=") || url.contains("deployment=") ? url : url + (url.contains("?") ? "&" : "?") + "model=" + settings.model
     }
 }

@@ -10,6 +10,8 @@ import NIOCore
 
 enum CallAgent {
     static let openAI = "openai"
+    /// Azure OpenAI: the same protocol and agent (`RealtimeAgent`) at a deployment's URL.
+    static let azure = "azure"
 
     static func isPCMStream(_ name: String) -> Bool { name.hasPrefix("ws://") || name.hasPrefix("wss://") }
 
@@ -22,7 +24,7 @@ enum CallAgent {
         if isPCMStream(name) {
             guard ServerURL.webSocket(name) != nil, case .pcm16 = settings.session.agentFormat else { throw AudioBridgeError.invalidArgument }
             settings.pcmStream.fallbackFile = try fallbackFile(settings.pcmStream.fallbackAgent)
-        } else if name == openAI {
+        } else if name == openAI || name == azure {
             guard var realtime = settings.realtime else { throw AudioBridgeError.invalidArgument }
             realtime.fallbackFile = try fallbackFile(realtime.fallbackAgent)
             settings.realtime = realtime
@@ -68,7 +70,7 @@ enum CallAgent {
             pcmStream.callMetadata = metadata
             return PCMWebSocketAgent(configuration: pcmStream, eventLoop: eventLoop, logger: logger)
         }
-        if name == openAI, var realtime = settings.realtime {
+        if name == openAI || name == azure, var realtime = settings.realtime {
             realtime.callMetadata = metadata
             return RealtimeAgent(configuration: realtime, eventLoop: eventLoop, logger: logger)
         }
