@@ -93,7 +93,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "rtp: the jitter buffer's delay bounds, ms.")
     var jitterMaxMs = 200
 
-    @Option(help: "The agent for every call: echo, tone[:HZ[:MS]], wav:FILE, openai (the Realtime API; key in OPENAI_API_KEY), azure (the same at an Azure OpenAI deployment: --azure-*), or ws://HOST:PORT/PATH (wss:// too): your own server speaking raw PCM16 at --agent-rate with JSON control messages (README: \"Your own model server\").")
+    @Option(help: "The agent for every call: echo, tone[:HZ[:MS]], wav:FILE, openai (the Realtime API; key in OPENAI_API_KEY), azure (the same at an Azure OpenAI deployment: --azure-*), deepgram (the Voice Agent API; key in DEEPGRAM_API_KEY; --deepgram-*), or ws://HOST:PORT/PATH (wss:// too): your own server speaking raw PCM16 at --agent-rate with JSON control messages (README: \"Your own model server\").")
     var agent = "echo"
 
     @Option(help: "openai: the model.")
@@ -120,8 +120,26 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "azure: an API version (e.g. 2025-04-01-preview) for the preview path /openai/realtime?api-version=…&deployment=…, which speaks the beta protocol; without it, the GA path /openai/v1/realtime?model=DEPLOYMENT.")
     var azureApiVersion: String?
 
-    @Option(help: "openai and azure: connect to this WebSocket URL as given instead of the provider's (a gateway, a local stand-in); for openai the same as --openai-url.")
+    @Option(help: "openai, azure and deepgram: connect to this WebSocket URL as given instead of the provider's (a gateway, a local stand-in); for openai the same as --openai-url.")
     var agentUrl: String?
+
+    @Option(help: "deepgram: the language.")
+    var deepgramLanguage = "en"
+
+    @Option(help: "deepgram: the speech-to-text model (agent.listen).")
+    var deepgramListenModel = "nova-3"
+
+    @Option(help: "deepgram: the LLM provider (agent.think.provider.type), e.g. open_ai, anthropic, google.")
+    var deepgramThinkProvider = "open_ai"
+
+    @Option(help: "deepgram: the LLM (agent.think.provider.model). The prompt is --instructions.")
+    var deepgramThinkModel = "gpt-4o-mini"
+
+    @Option(help: "deepgram: the text-to-speech voice (agent.speak).")
+    var deepgramSpeakModel = "aura-2-thalia-en"
+
+    @Option(help: "deepgram: what the agent says first (not again after a reconnect).")
+    var deepgramGreeting: String?
 
     @Option(help: "openai: who decides turns: server (the model's VAD; its speech_started also cuts playout) or local (our detector; we commit and ask for responses).")
     var turnDetection = "server"
@@ -323,10 +341,13 @@ extension Serve {
         call.session.bargeIn.arbitration = try arbitration.settings()
         call.recordDirectory = record
         call.realtime = try realtimeConfiguration()
+        call.deepgram = try deepgramConfiguration()
         call.pcmStream.fallbackAgent = fallback
         let (headers, trustRoots) = try agentConnection()
         call.realtime?.headers += headers
         call.realtime?.additionalTrustRootsPEM = trustRoots
+        call.deepgram?.headers += headers
+        call.deepgram?.additionalTrustRootsPEM = trustRoots
         call.pcmStream.headers = headers
         call.pcmStream.additionalTrustRootsPEM = trustRoots
         return call
@@ -413,14 +434,25 @@ extension Serve {
         realtime.localTurnDetection = turnDetection == "local"
         realtime.allowG711Passthrough = !noG711Passthrough
         realtime.fallbackAgent = fallback
-        realtime.tools.callControl = !noCallTools
+        realtime.tools = try callToolsConfiguration()
+        realtime.dtmfToModel = try keyPressesToModel()
+        return realtime
+    }
+
+    private func keyPressesToModel() throws -> KeyPressesToModel {
         guard let keyPresses = KeyPressesToModel(rawValue: dtmfToModel) else { throw ValidationError("--dtmf-to-model is text, tool or off") }
-        realtime.dtmfToModel = keyPresses
-        realtime.tools.webhookTimeoutMilliseconds = toolTimeoutMs
+        return keyPresses
+    }
+
+    /// The call-control functions and the --tools webhook, for every model agent.
+    private func callToolsConfiguration() throws -> CallToolsConfiguration {
+        var configuration = CallToolsConfiguration()
+        configuration.callControl = !noCallTools
+        configuration.webhookTimeoutMilliseconds = toolTimeoutMs
         if let tools {
             guard let contents = FileManager.default.contents(atPath: tools) else { throw ValidationError("--tools: cannot read \(tools)") }
             do {
-                realtime.tools.webhookTools = try CallToolsConfiguration.tools(fromJSON: Array(contents))
+                configuration.webhookTools = try CallToolsConfiguration.tools(fromJSON: Array(contents))
             } catch {
                 throw ValidationError("--tools: \(tools) is not a list of {name, description, parameters} (\(error))")
             }
@@ -428,11 +460,37 @@ extension Serve {
         }
         if let toolWebhook {
             guard CallToolsConfiguration.isWebhookURL(toolWebhook) else { throw ValidationError("--tool-webhook is an http:// or https:// URL") }
-            realtime.tools.webhookURL = toolWebhook
-            realtime.tools.webhookTrustRootsPEM = try agentConnection().trustRoots
+            configuration.webhookURL = toolWebhook
+            configuration.webhookTrustRootsPEM = try agentConnection().trustRoots
         }
         guard toolTimeoutMs >= 1 else { throw ValidationError("--tool-timeout-ms must be at least 1") }
-        return realtime
+        return configuration
+    }
+
+    /// The Deepgram settings when `--agent deepgram`; nil otherwise. The key is read from
+    /// DEEPGRAM_API_KEY only.
+    func deepgramConfiguration() throws -> DeepgramAgentConfiguration? {
+        guard agent == "deepgram" else { return nil }
+        var deepgram = DeepgramAgentConfiguration()
+        if let agentUrl { deepgram.url = agentUrl }
+        deepgram.apiKey = ProcessInfo.processInfo.environment["DEEPGRAM_API_KEY"] ?? ""
+        guard !deepgram.apiKey.isEmpty || !deepgram.url.hasPrefix("wss://agent.deepgram.com") else {
+            throw ValidationError("--agent deepgram needs DEEPGRAM_API_KEY")
+        }
+        deepgram.settings.language = deepgramLanguage
+        deepgram.settings.listenModel = deepgramListenModel
+        deepgram.settings.thinkProvider = deepgramThinkProvider
+        deepgram.settings.thinkModel = deepgramThinkModel
+        deepgram.settings.speakModel = deepgramSpeakModel
+        deepgram.settings.prompt = instructions
+        deepgram.settings.greeting = deepgramGreeting
+        deepgram.allowG711Passthrough = !noG711Passthrough
+        deepgram.fallbackAgent = fallback
+        deepgram.tools = try callToolsConfiguration()
+        let keyPresses = try keyPressesToModel()
+        guard keyPresses != .tool else { throw ValidationError("--agent deepgram takes --dtmf-to-model text or off") }
+        deepgram.dtmfToModel = keyPresses
+        return deepgram
     }
 
     private func openAIConfiguration() throws -> RealtimeAgentConfiguration {

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from peers import BIN, listening_port, running
+from deepgram_standin import DeepgramStandIn
+from peers import BIN, listening_port, running, ulaw_decode
 from test_twilio_peer import FRAME, SILENCE, SPEECH, read_events, twilio_stream
 
 
@@ -45,3 +46,98 @@ def test_an_azure_openai_deployment(tmp_path, api_version):
     # The stand-in's 1 s answer, after the caller's words, reached the caller.
     answer = [s for s in got["received"] if abs(s) > 1000]
     assert len(answer) > 4000, len(answer)
+
+
+def deepgram_call(standin, caller: bytes, frames: int, extra: list = None) -> dict:
+    """One Twilio call through `serve --agent deepgram` to `standin` (started and stopped here,
+    in the same asyncio loop as the Twilio peer)."""
+    async def main():
+        await standin.start()
+        try:
+            with running([BIN / "audiobridge", "serve", "--twilio", "127.0.0.1:0", "--agent", "deepgram",
+                          "--agent-url", f"ws://127.0.0.1:{standin.port}/v1/agent/converse", "--log-level", "warning"] + (extra or []),
+                         env={"DEEPGRAM_API_KEY": "dg-peer-key"}) as bridge:
+                port = listening_port(bridge, "Twilio")
+                return await twilio_stream(f"ws://127.0.0.1:{port}/twilio/media", caller, frames, {"caller": "+14155550100"})
+        finally:
+            await standin.stop()
+    return asyncio.run(main())
+
+
+def heard_run(received: list, answer: bytes) -> int:
+    """How many samples of `answer` (μ-law) the caller heard from its start, in one run."""
+    samples = [ulaw_decode(b) for b in answer]
+    start = next((i for i in range(len(received) - 8) if received[i:i + 8] == samples[:8]), None)
+    if start is None:
+        return 0
+    count = 0
+    while count < len(samples) and start + count < len(received) and received[start + count] == samples[count]:
+        count += 1
+    return count
+
+
+def test_deepgram_mulaw_both_ways_and_a_long_answer_sent_at_once():
+    """μ-law straight through both ways; the Token header; a 4 s answer sent in one second is
+    heard whole (back-pressure, nothing dropped)."""
+    standin = DeepgramStandIn(reply_ms=4000)
+    caller = SPEECH[:26 * FRAME] + SILENCE * (300 * FRAME)
+    got = deepgram_call(standin, caller, 326)
+    connection = standin.connections[0]
+    assert connection["path"] == "/v1/agent/converse" and connection["headers"].get("authorization") == "Token dg-peer-key"
+    settings = connection["messages"][0]
+    assert settings["audio"]["input"] == {"encoding": "mulaw", "sample_rate": 8000}
+    assert settings["audio"]["output"]["encoding"] == "mulaw" and settings["audio"]["output"]["sample_rate"] == 8000
+    assert "caller=+14155550100" in settings["agent"]["think"]["prompt"]
+    assert [f["name"] for f in settings["agent"]["think"]["functions"]] == ["end_call"]
+    assert bytes(connection["audio"][:26 * FRAME]) == caller[:26 * FRAME], "the caller's μ-law, byte for byte"
+    assert len(connection["audio"]) >= 320 * FRAME
+    assert heard_run(got["received"], standin.answers_sent[0][1]) == 4 * 8000, "all of the answer, sample for sample"
+    assert got["clears"] == []
+
+
+@pytest.mark.parametrize("who", ["deepgram", "our detector"])
+def test_deepgram_barge_in(who):
+    """The caller talks over a 3 s answer. deepgram: its UserStartedSpeaking cuts playout (our
+    detector off). our detector: Deepgram says nothing; our barge-in cuts playout and the rest of
+    the answer is not played. Either way Twilio gets one clear and the answer stops."""
+    standin = DeepgramStandIn(reply_ms=3000, interrupt=(who == "deepgram"))
+    caller = SPEECH[:26 * FRAME] + SILENCE * (70 * FRAME) + SPEECH[36 * FRAME:56 * FRAME] + SILENCE * (120 * FRAME)
+    got = deepgram_call(standin, caller, 236, ["--no-barge-in"] if who == "deepgram" else [])
+    assert standin.interruptions == (1 if who == "deepgram" else 0)
+    assert len(got["clears"]) == 1, got["clears"]
+    heard = heard_run(got["received"], standin.answers_sent[0][1])
+    print(f"{who}: {heard / 8:.0f} ms of the 3,000 ms answer heard")
+    assert 200 * 8 < heard < 2500 * 8
+    # Nothing of the rest of the cut answer is played later (Deepgram sent all of it at once).
+    rest = [ulaw_decode(b) for b in standin.answers_sent[0][1][heard + 2000:heard + 2016]]
+    assert not any(got["received"][i:i + 16] == rest for i in range(len(got["received"]) - 16))
+
+
+def test_deepgram_end_call_after_the_goodbye():
+    """The model calls end_call: the bridge answers it, Deepgram says goodbye, and the call ends
+    once the goodbye has been heard whole."""
+    standin = DeepgramStandIn(reply_ms=1000, tool_call=("end_call", '{"reason":"done"}'))
+    caller = SPEECH[:26 * FRAME] + SILENCE * (300 * FRAME)
+    got = deepgram_call(standin, caller, 326)
+    responses = [m for _, m in standin.messages("FunctionCallResponse")]
+    assert len(responses) == 1 and responses[0]["id"] == "fc_standin_1" and responses[0]["name"] == "end_call"
+    assert json.loads(responses[0]["content"])["ok"] is True
+    goodbye = standin.answers_sent[0][1]
+    assert heard_run(got["received"], goodbye) == len(goodbye), "the goodbye heard whole"
+    assert got["closed_at_frame"] is not None and got["closed_at_frame"] < 300, got["closed_at_frame"]
+
+
+def test_deepgram_drop_keeps_the_answer_and_the_conversation():
+    """Deepgram drops the connection (no close frame) right after its first answer: the answer
+    plays to its end with no clear, the bridge reconnects, and the new Settings carries the
+    conversation so far and no second greeting."""
+    standin = DeepgramStandIn(reply_ms=1000, drop_first_connection=True)
+    caller = SPEECH[:26 * FRAME] + SILENCE * (200 * FRAME)
+    got = deepgram_call(standin, caller, 226, ["--deepgram-greeting", "Hello there"])
+    assert len(standin.connections) == 2, len(standin.connections)
+    first, second = standin.connections[0]["messages"][0], standin.connections[1]["messages"][0]
+    assert first["agent"]["greeting"] == "Hello there" and "greeting" not in second["agent"]
+    history = second["agent"]["context"]["messages"]
+    assert [(m["type"], m["role"], m["content"]) for m in history] == [("History", "user", "caller turn 1"), ("History", "assistant", "answer 1")]
+    assert heard_run(got["received"], standin.answers_sent[0][1]) == 8000
+    assert got["clears"] == []

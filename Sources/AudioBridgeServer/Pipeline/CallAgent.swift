@@ -12,6 +12,8 @@ enum CallAgent {
     static let openAI = "openai"
     /// Azure OpenAI: the same protocol and agent (`RealtimeAgent`) at a deployment's URL.
     static let azure = "azure"
+    /// Deepgram's Voice Agent API (`DeepgramAgent`).
+    static let deepgram = "deepgram"
 
     static func isPCMStream(_ name: String) -> Bool { name.hasPrefix("ws://") || name.hasPrefix("wss://") }
 
@@ -32,6 +34,13 @@ enum CallAgent {
             // API's PCM16 at 24 kHz.
             settings.session.agentFormat = realtime.allowG711Passthrough && settings.session.phoneCodec != .slin16
                 ? .g711Passthrough : .pcm16(sampleRate: 24000)
+        } else if name == deepgram {
+            guard var configuration = settings.deepgram else { throw AudioBridgeError.invalidArgument }
+            configuration.fallbackFile = try fallbackFile(configuration.fallbackAgent)
+            settings.deepgram = configuration
+            // μ-law or A-law straight through on a G.711 phone side; linear16 at 16 kHz otherwise.
+            settings.session.agentFormat = configuration.allowG711Passthrough && settings.session.phoneCodec != .slin16
+                ? .g711Passthrough : .pcm16(sampleRate: 16000)
         } else {
             let (agent, followUp) = try LocalAgentURI.splitFollowUp(name)
             // A transfer request needs a host that maps its number to a target (the Asterisk
@@ -73,6 +82,10 @@ enum CallAgent {
         if name == openAI || name == azure, var realtime = settings.realtime {
             realtime.callMetadata = metadata
             return RealtimeAgent(configuration: realtime, eventLoop: eventLoop, logger: logger)
+        }
+        if name == deepgram, var configuration = settings.deepgram {
+            configuration.callMetadata = metadata
+            return DeepgramAgent(configuration: configuration, eventLoop: eventLoop, logger: logger)
         }
         if let file = settings.wavFile { return try WavAgent(file: file, then: settings.wavFollowUp) }
         return try LocalAgentURI.makeAgent(name)

@@ -10,6 +10,8 @@ public struct CallSettings: Sendable {
     /// "openai" (then `realtime` says how to reach the model), or a ws:// / wss:// URL (raw PCM).
     public var agent = "echo"
     public var realtime: RealtimeAgentConfiguration?
+    /// For "deepgram": how to reach Deepgram's Voice Agent API and what to ask of it.
+    public var deepgram: DeepgramAgentConfiguration?
     /// For a ws:// or wss:// agent: how to reach it (its URL is the agent name).
     public var pcmStream = PCMWebSocketAgentConfiguration()
     /// The session settings; each transport sets the phone codec and frame length it carries.
