@@ -17,10 +17,12 @@ from peers import ulaw_decode, ulaw_encode
 
 
 def answer_signal(milliseconds: int, rate: int, number: int) -> list:
-    """A voiced, syllable-paced signal whose pitch tells answers apart."""
+    """A voiced, syllable-paced signal whose pitch tells answers apart. The pitch glides, so no
+    stretch of it repeats (a test can tell which part of an answer it hears)."""
     pitch = 180 + 40 * number
     count = rate * milliseconds // 1000
-    return [int(8000 * (0.6 + 0.4 * math.cos(2 * math.pi * 3 * n / rate)) * math.sin(2 * math.pi * pitch * n / rate)) for n in range(count)]
+    return [int(8000 * (0.6 + 0.4 * math.cos(2 * math.pi * 3 * t)) * math.sin(2 * math.pi * (pitch * t + 15 * t * t)))
+            for t in (n / rate for n in range(count))]
 
 
 class DeepgramStandIn:
