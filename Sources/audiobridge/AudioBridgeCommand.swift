@@ -93,7 +93,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "rtp: the jitter buffer's delay bounds, ms.")
     var jitterMaxMs = 200
 
-    @Option(help: "The agent for every call: echo, tone[:HZ[:MS]], wav:FILE, openai (the Realtime API; key in OPENAI_API_KEY), azure (the same at an Azure OpenAI deployment: --azure-*), deepgram (the Voice Agent API; key in DEEPGRAM_API_KEY; --deepgram-*), or ws://HOST:PORT/PATH (wss:// too): your own server speaking raw PCM16 at --agent-rate with JSON control messages (README: \"Your own model server\").")
+    @Option(help: "The agent for every call: echo, tone[:HZ[:MS]], wav:FILE, openai (the Realtime API; key in OPENAI_API_KEY), azure (the same at an Azure OpenAI deployment: --azure-*), deepgram (the Voice Agent API; key in DEEPGRAM_API_KEY; --deepgram-*), elevenlabs (an ElevenLabs agent; --elevenlabs-*), or ws://HOST:PORT/PATH (wss:// too): your own server speaking raw PCM16 at --agent-rate with JSON control messages (README: \"Your own model server\").")
     var agent = "echo"
 
     @Option(help: "openai: the model.")
@@ -120,8 +120,17 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "azure: an API version (e.g. 2025-04-01-preview) for the preview path /openai/realtime?api-version=…&deployment=…, which speaks the beta protocol; without it, the GA path /openai/v1/realtime?model=DEPLOYMENT.")
     var azureApiVersion: String?
 
-    @Option(help: "openai, azure and deepgram: connect to this WebSocket URL as given instead of the provider's (a gateway, a local stand-in); for openai the same as --openai-url.")
+    @Option(help: "openai, azure, deepgram and elevenlabs: connect to this WebSocket URL as given instead of the provider's (a gateway, a local stand-in); for openai the same as --openai-url.")
     var agentUrl: String?
+
+    @Option(help: "elevenlabs: the agent's id (the URL is wss://api.elevenlabs.io/v1/convai/conversation?agent_id=ID; --agent-url for a signed URL or another server). A key in ELEVENLABS_API_KEY goes as an xi-api-key header.")
+    var elevenlabsAgentId: String?
+
+    @Option(help: "elevenlabs: the audio format the agent is configured for, both ways: ulaw_8000 (μ-law straight through; μ-law phone sides only), pcm_8000, pcm_16000 or pcm_24000.")
+    var elevenlabsFormat = "pcm_16000"
+
+    @Flag(help: "elevenlabs: send --instructions as the agent's prompt override (and no second greeting after a reconnect); the agent's security settings must allow overrides.")
+    var elevenlabsOverridePrompt = false
 
     @Option(help: "deepgram: the language.")
     var deepgramLanguage = "en"
@@ -342,11 +351,14 @@ extension Serve {
         call.recordDirectory = record
         call.realtime = try realtimeConfiguration()
         call.deepgram = try deepgramConfiguration()
+        call.elevenLabs = try elevenLabsConfiguration()
         call.pcmStream.fallbackAgent = fallback
         let (headers, trustRoots) = try agentConnection()
         call.realtime?.headers += headers
         call.realtime?.additionalTrustRootsPEM = trustRoots
         call.deepgram?.headers += headers
+        call.elevenLabs?.headers += headers
+        call.elevenLabs?.additionalTrustRootsPEM = trustRoots
         call.deepgram?.additionalTrustRootsPEM = trustRoots
         call.pcmStream.headers = headers
         call.pcmStream.additionalTrustRootsPEM = trustRoots
@@ -465,6 +477,32 @@ extension Serve {
         }
         guard toolTimeoutMs >= 1 else { throw ValidationError("--tool-timeout-ms must be at least 1") }
         return configuration
+    }
+
+    /// The ElevenLabs settings when `--agent elevenlabs`; nil otherwise.
+    func elevenLabsConfiguration() throws -> ElevenLabsAgentConfiguration? {
+        guard agent == "elevenlabs" else { return nil }
+        var elevenLabs = ElevenLabsAgentConfiguration()
+        if let agentUrl {
+            elevenLabs.url = agentUrl
+        } else if let id = elevenlabsAgentId, !id.isEmpty, id.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "&") && $0 != UInt8(ascii: "#") }) {
+            elevenLabs.url = "wss://api.elevenlabs.io/v1/convai/conversation?agent_id=" + id
+        } else {
+            throw ValidationError("--agent elevenlabs needs --elevenlabs-agent-id ID (or --agent-url URL)")
+        }
+        guard ElevenLabsAgentConfiguration.sampleRate(of: elevenlabsFormat) != nil else {
+            throw ValidationError("--elevenlabs-format is ulaw_8000, pcm_8000, pcm_16000 or pcm_24000")
+        }
+        elevenLabs.format = elevenlabsFormat
+        elevenLabs.apiKey = ProcessInfo.processInfo.environment["ELEVENLABS_API_KEY"] ?? ""
+        elevenLabs.overridePrompt = elevenlabsOverridePrompt
+        elevenLabs.prompt = instructions
+        elevenLabs.fallbackAgent = fallback
+        elevenLabs.tools = try callToolsConfiguration()
+        let keyPresses = try keyPressesToModel()
+        guard keyPresses != .tool else { throw ValidationError("--agent elevenlabs takes --dtmf-to-model text or off") }
+        elevenLabs.dtmfToModel = keyPresses
+        return elevenLabs
     }
 
     /// The Deepgram settings when `--agent deepgram`; nil otherwise. The key is read from

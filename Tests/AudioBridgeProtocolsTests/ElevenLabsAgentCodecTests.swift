@@ -15,6 +15,7 @@ struct ElevenLabsAgentCodecTests {
         #expect(text(.clientToolResult(toolCallID: "t1", result: #"{"ok":true}"#, isError: false))
             == #"{"type":"client_tool_result","tool_call_id":"t1","result":"{\"ok\":true}","is_error":false}"#)
         #expect(text(.userMessage(text: "keys 1#")) == #"{"type":"user_message","text":"keys 1#"}"#)
+        #expect(text(.contextualUpdate(text: "so far")) == #"{"type":"contextual_update","text":"so far"}"#)
     }
 
     @Test func serverMessagesDecode() throws {

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from deepgram_standin import DeepgramStandIn
-from peers import BIN, listening_port, running, ulaw_decode
+from elevenlabs_standin import ElevenLabsStandIn
+from peers import BIN, listening_port, loud_frames, running, ulaw_decode
 from test_twilio_peer import FRAME, SILENCE, SPEECH, read_events, twilio_stream
 
 
@@ -48,20 +49,31 @@ def test_an_azure_openai_deployment(tmp_path, api_version):
     assert len(answer) > 4000, len(answer)
 
 
-def deepgram_call(standin, caller: bytes, frames: int, extra: list = None) -> dict:
-    """One Twilio call through `serve --agent deepgram` to `standin` (started and stopped here,
-    in the same asyncio loop as the Twilio peer)."""
+def provider_call(standin, agent: str, path: str, env: dict, caller: bytes, frames: int, extra: list = None) -> dict:
+    """One Twilio call through `serve --agent AGENT` to `standin` (started and stopped here, in
+    the same asyncio loop as the Twilio peer)."""
     async def main():
         await standin.start()
         try:
-            with running([BIN / "audiobridge", "serve", "--twilio", "127.0.0.1:0", "--agent", "deepgram",
-                          "--agent-url", f"ws://127.0.0.1:{standin.port}/v1/agent/converse", "--log-level", "warning"] + (extra or []),
-                         env={"DEEPGRAM_API_KEY": "dg-peer-key"}) as bridge:
+            with running([BIN / "audiobridge", "serve", "--twilio", "127.0.0.1:0", "--agent", agent,
+                          "--agent-url", f"ws://127.0.0.1:{standin.port}{path}", "--log-level", "warning"] + (extra or []),
+                         env=env) as bridge:
                 port = listening_port(bridge, "Twilio")
-                return await twilio_stream(f"ws://127.0.0.1:{port}/twilio/media", caller, frames, {"caller": "+14155550100"})
+                got = await twilio_stream(f"ws://127.0.0.1:{port}/twilio/media", caller, frames, {"caller": "+14155550100"})
+                got["log"] = bridge
+                return got
         finally:
             await standin.stop()
     return asyncio.run(main())
+
+
+def deepgram_call(standin, caller: bytes, frames: int, extra: list = None) -> dict:
+    return provider_call(standin, "deepgram", "/v1/agent/converse", {"DEEPGRAM_API_KEY": "dg-peer-key"}, caller, frames, extra)
+
+
+def elevenlabs_call(standin, caller: bytes, frames: int, extra: list = None) -> dict:
+    return provider_call(standin, "elevenlabs", "/v1/convai/conversation?agent_id=agent_peer", {"ELEVENLABS_API_KEY": "xi-peer-key"},
+                         caller, frames, ["--elevenlabs-format", standin.audio_format] + (extra or []))
 
 
 def heard_run(received: list, answer: bytes) -> int:
@@ -141,3 +153,86 @@ def test_deepgram_drop_keeps_the_answer_and_the_conversation():
     assert [(m["type"], m["role"], m["content"]) for m in history] == [("History", "user", "caller turn 1"), ("History", "assistant", "answer 1")]
     assert heard_run(got["received"], standin.answers_sent[0][1]) == 8000
     assert got["clears"] == []
+
+
+def test_elevenlabs_mulaw_both_ways_pings_and_a_long_answer_sent_at_once():
+    """ulaw_8000: μ-law straight through both ways; the xi-api-key header; the call's
+    description as dynamic variables, no overrides unless asked; every ping answered; a 4 s
+    answer sent in one second heard whole."""
+    standin = ElevenLabsStandIn(reply_ms=4000)
+    caller = SPEECH[:26 * FRAME] + SILENCE * (300 * FRAME)
+    got = elevenlabs_call(standin, caller, 326)
+    connection = standin.connections[0]
+    assert connection["path"] == "/v1/convai/conversation?agent_id=agent_peer" and connection["headers"].get("xi-api-key") == "xi-peer-key"
+    initiation = connection["messages"][0]
+    assert initiation["dynamic_variables"]["caller"] == "+14155550100" and "conversation_config_override" not in initiation
+    assert bytes(connection["audio"][:26 * FRAME]) == caller[:26 * FRAME], "the caller's μ-law, byte for byte"
+    assert heard_run(got["received"], standin.answers_sent[0][1]) == 4 * 8000
+    assert got["clears"] == []
+    assert len(connection["pongs"]) >= 5 and connection["pongs"] == list(range(1001, 1001 + len(connection["pongs"]))), connection["pongs"]
+
+
+def test_elevenlabs_pcm_16000_is_resampled_both_ways():
+    """pcm_16000 on a μ-law phone side: the caller reaches the agent as 16 kHz PCM, and the
+    agent's answer reaches the caller."""
+    standin = ElevenLabsStandIn(audio_format="pcm_16000", reply_ms=1000)
+    caller = SPEECH[:26 * FRAME] + SILENCE * (150 * FRAME)
+    got = elevenlabs_call(standin, caller, 176)
+    assert len(standin.connections[0]["audio"]) >= 170 * 640, "20 ms of 16 kHz PCM per frame"
+    assert loud_frames(got["received"]) >= 40, loud_frames(got["received"])
+
+
+@pytest.mark.parametrize("who", ["elevenlabs", "our detector"])
+def test_elevenlabs_barge_in(who):
+    """The caller talks over a 3 s answer: ElevenLabs' interruption (our detector off), or our
+    detector (ElevenLabs silent) cuts it; one clear, and nothing more of the cut answer."""
+    standin = ElevenLabsStandIn(reply_ms=3000, interrupt=(who == "elevenlabs"))
+    caller = SPEECH[:26 * FRAME] + SILENCE * (70 * FRAME) + SPEECH[36 * FRAME:56 * FRAME] + SILENCE * (120 * FRAME)
+    got = elevenlabs_call(standin, caller, 236, ["--no-barge-in"] if who == "elevenlabs" else [])
+    assert standin.interruptions == (1 if who == "elevenlabs" else 0)
+    assert len(got["clears"]) == 1, got["clears"]
+    heard = heard_run(got["received"], standin.answers_sent[0][1])
+    print(f"{who}: {heard / 8:.0f} ms of the 3,000 ms answer heard")
+    assert 200 * 8 < heard < 2500 * 8
+    rest = [ulaw_decode(b) for b in standin.answers_sent[0][1][heard + 2000:heard + 2016]]
+    assert not any(got["received"][i:i + 16] == rest for i in range(len(got["received"]) - 16))
+
+
+def test_elevenlabs_end_call_after_the_goodbye():
+    standin = ElevenLabsStandIn(reply_ms=1000, tool_call=("end_call", {"reason": "done"}))
+    caller = SPEECH[:26 * FRAME] + SILENCE * (300 * FRAME)
+    got = elevenlabs_call(standin, caller, 326)
+    results = [m for _, m in standin.messages("client_tool_result")]
+    assert len(results) == 1 and results[0]["tool_call_id"] == "tool_standin_1" and results[0]["is_error"] is False
+    assert json.loads(results[0]["result"])["ok"] is True
+    goodbye = standin.answers_sent[0][1]
+    assert heard_run(got["received"], goodbye) == len(goodbye), "the goodbye heard whole"
+    assert got["closed_at_frame"] is not None and got["closed_at_frame"] < 300, got["closed_at_frame"]
+
+
+def test_elevenlabs_drop_keeps_the_answer_and_the_conversation():
+    """A drop right after the first answer: it plays to its end, the bridge reconnects, the new
+    connection gets the conversation so far as a contextual_update and (with overrides) no
+    second greeting."""
+    standin = ElevenLabsStandIn(reply_ms=1000, drop_first_connection=True)
+    caller = SPEECH[:26 * FRAME] + SILENCE * (200 * FRAME)
+    got = elevenlabs_call(standin, caller, 226, ["--elevenlabs-override-prompt", "--instructions", "Be brief."])
+    assert len(standin.connections) == 2, len(standin.connections)
+    first, second = standin.connections[0]["messages"], standin.connections[1]["messages"]
+    assert first[0]["conversation_config_override"]["agent"] == {"prompt": {"prompt": "Be brief."}}
+    assert second[0]["conversation_config_override"]["agent"] == {"prompt": {"prompt": "Be brief."}, "first_message": ""}
+    update = next(m for m in second if m.get("type") == "contextual_update")
+    assert "Caller: caller turn 1" in update["text"] and "You: answer 1" in update["text"], update
+    assert heard_run(got["received"], standin.answers_sent[0][1]) == 8000
+    assert got["clears"] == []
+
+
+def test_elevenlabs_agent_in_another_format_is_not_used():
+    """The agent speaks pcm_16000 but the bridge was told ulaw_8000: the call goes on with the
+    fallback, no second connection, and the log says why."""
+    standin = ElevenLabsStandIn(audio_format="pcm_16000")
+    caller = SILENCE * (100 * FRAME)
+    got = provider_call(standin, "elevenlabs", "/v1/convai/conversation?agent_id=agent_peer", {}, caller, 100,
+                        ["--elevenlabs-format", "ulaw_8000"])
+    assert len(standin.connections) == 1
+    assert any("not --elevenlabs-format" in line for line in got["log"].lines), got["log"].lines[-5:]

@@ -10,6 +10,7 @@
 //     pong {event_id}                       the answer to each ping
 //     client_tool_result {tool_call_id, result, is_error}
 //     user_message {text}                   text as if the user said it (the caller's keys)
+//     contextual_update {text}              background the agent should know, not answered
 //   server → client
 //     conversation_initiation_metadata      conversation id and the audio formats in use
 //     audio {audio_event: {audio_base_64, event_id}}
@@ -29,6 +30,7 @@ public enum ElevenLabsClientMessage: Equatable, Sendable {
     case pong(eventID: Int)
     case clientToolResult(toolCallID: String, result: String, isError: Bool)
     case userMessage(text: String)
+    case contextualUpdate(text: String)
 }
 
 public enum ElevenLabsServerMessage: Equatable, Sendable {
@@ -77,6 +79,8 @@ public enum ElevenLabsAgentCodec {
             value = .object([("type", "client_tool_result"), ("tool_call_id", .string(id)), ("result", .string(result)), ("is_error", .bool(isError))])
         case .userMessage(let text):
             value = .object([("type", "user_message"), ("text", .string(text))])
+        case .contextualUpdate(let text):
+            value = .object([("type", "contextual_update"), ("text", .string(text))])
         }
         var bytes: [UInt8] = []
         value.write(into: &bytes)

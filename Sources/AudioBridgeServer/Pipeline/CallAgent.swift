@@ -14,6 +14,8 @@ enum CallAgent {
     static let azure = "azure"
     /// Deepgram's Voice Agent API (`DeepgramAgent`).
     static let deepgram = "deepgram"
+    /// An ElevenLabs agent (`ElevenLabsAgent`).
+    static let elevenLabs = "elevenlabs"
 
     static func isPCMStream(_ name: String) -> Bool { name.hasPrefix("ws://") || name.hasPrefix("wss://") }
 
@@ -41,6 +43,19 @@ enum CallAgent {
             // μ-law or A-law straight through on a G.711 phone side; linear16 at 16 kHz otherwise.
             settings.session.agentFormat = configuration.allowG711Passthrough && settings.session.phoneCodec != .slin16
                 ? .g711Passthrough : .pcm16(sampleRate: 16000)
+        } else if name == elevenLabs {
+            guard var configuration = settings.elevenLabs, let rate = ElevenLabsAgentConfiguration.sampleRate(of: configuration.format) else {
+                throw AudioBridgeError.invalidArgument
+            }
+            configuration.fallbackFile = try fallbackFile(configuration.fallbackAgent)
+            settings.elevenLabs = configuration
+            if configuration.format == "ulaw_8000", settings.session.phoneCodec == .ulaw {
+                settings.session.agentFormat = .g711Passthrough  // μ-law straight through
+            } else {
+                // PCM16 at the agent's rate (ulaw_8000 on another phone side: the agent
+                // converts between μ-law and PCM16 at 8 kHz).
+                settings.session.agentFormat = .pcm16(sampleRate: rate)
+            }
         } else {
             let (agent, followUp) = try LocalAgentURI.splitFollowUp(name)
             // A transfer request needs a host that maps its number to a target (the Asterisk
@@ -86,6 +101,10 @@ enum CallAgent {
         if name == deepgram, var configuration = settings.deepgram {
             configuration.callMetadata = metadata
             return DeepgramAgent(configuration: configuration, eventLoop: eventLoop, logger: logger)
+        }
+        if name == elevenLabs, var configuration = settings.elevenLabs {
+            configuration.callMetadata = metadata
+            return ElevenLabsAgent(configuration: configuration, eventLoop: eventLoop, logger: logger)
         }
         if let file = settings.wavFile { return try WavAgent(file: file, then: settings.wavFollowUp) }
         return try LocalAgentURI.makeAgent(name)

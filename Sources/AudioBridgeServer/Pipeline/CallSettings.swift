@@ -12,6 +12,8 @@ public struct CallSettings: Sendable {
     public var realtime: RealtimeAgentConfiguration?
     /// For "deepgram": how to reach Deepgram's Voice Agent API and what to ask of it.
     public var deepgram: DeepgramAgentConfiguration?
+    /// For "elevenlabs": the agent's conversation URL, format and options.
+    public var elevenLabs: ElevenLabsAgentConfiguration?
     /// For a ws:// or wss:// agent: how to reach it (its URL is the agent name).
     public var pcmStream = PCMWebSocketAgentConfiguration()
     /// The session settings; each transport sets the phone codec and frame length it carries.
