@@ -93,7 +93,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "rtp: the jitter buffer's delay bounds, ms.")
     var jitterMaxMs = 200
 
-    @Option(help: "The agent for every call: echo, tone[:HZ[:MS]], wav:FILE, openai (the Realtime API; key in OPENAI_API_KEY), azure (the same at an Azure OpenAI deployment: --azure-*), deepgram (the Voice Agent API; key in DEEPGRAM_API_KEY; --deepgram-*), elevenlabs (an ElevenLabs agent; --elevenlabs-*), or ws://HOST:PORT/PATH (wss:// too): your own server speaking raw PCM16 at --agent-rate with JSON control messages (README: \"Your own model server\").")
+    @Option(help: "The agent for every call: echo, tone[:HZ[:MS]], wav:FILE, openai (the Realtime API; key in OPENAI_API_KEY), azure (the same at an Azure OpenAI deployment: --azure-*), deepgram (the Voice Agent API; key in DEEPGRAM_API_KEY; --deepgram-*), elevenlabs (an ElevenLabs agent; --elevenlabs-*), gemini (the Gemini Live API; key in GEMINI_API_KEY; --gemini-*), or ws://HOST:PORT/PATH (wss:// too): your own server speaking raw PCM16 at --agent-rate with JSON control messages (README: \"Your own model server\").")
     var agent = "echo"
 
     @Option(help: "openai: the model.")
@@ -120,8 +120,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "azure: an API version (e.g. 2025-04-01-preview) for the preview path /openai/realtime?api-version=…&deployment=…, which speaks the beta protocol; without it, the GA path /openai/v1/realtime?model=DEPLOYMENT.")
     var azureApiVersion: String?
 
-    @Option(help: "openai, azure, deepgram and elevenlabs: connect to this WebSocket URL as given instead of the provider's (a gateway, a local stand-in); for openai the same as --openai-url.")
+    @Option(help: "openai, azure, deepgram, elevenlabs and gemini: connect to this WebSocket URL as given instead of the provider's (a gateway, a local stand-in); for openai the same as --openai-url.")
     var agentUrl: String?
+
+    @Option(help: "gemini: the Live model (key in GEMINI_API_KEY, sent as x-goog-api-key). --instructions is the system instruction; --turn-detection local sends activityStart/activityEnd from our detector instead of the model's own detection.")
+    var geminiModel = "models/gemini-2.5-flash-native-audio-preview-09-2025"
+
+    @Option(help: "gemini: the voice (a prebuilt voice name, e.g. Puck); the model's default when not given.")
+    var geminiVoice: String?
 
     @Option(help: "elevenlabs: the agent's id (the URL is wss://api.elevenlabs.io/v1/convai/conversation?agent_id=ID; --agent-url for a signed URL or another server). A key in ELEVENLABS_API_KEY goes as an xi-api-key header.")
     var elevenlabsAgentId: String?
@@ -352,12 +358,15 @@ extension Serve {
         call.realtime = try realtimeConfiguration()
         call.deepgram = try deepgramConfiguration()
         call.elevenLabs = try elevenLabsConfiguration()
+        call.gemini = try geminiConfiguration()
         call.pcmStream.fallbackAgent = fallback
         let (headers, trustRoots) = try agentConnection()
         call.realtime?.headers += headers
         call.realtime?.additionalTrustRootsPEM = trustRoots
         call.deepgram?.headers += headers
         call.elevenLabs?.headers += headers
+        call.gemini?.headers += headers
+        call.gemini?.additionalTrustRootsPEM = trustRoots
         call.elevenLabs?.additionalTrustRootsPEM = trustRoots
         call.deepgram?.additionalTrustRootsPEM = trustRoots
         call.pcmStream.headers = headers
@@ -477,6 +486,28 @@ extension Serve {
         }
         guard toolTimeoutMs >= 1 else { throw ValidationError("--tool-timeout-ms must be at least 1") }
         return configuration
+    }
+
+    /// The Gemini Live settings when `--agent gemini`; nil otherwise.
+    func geminiConfiguration() throws -> GeminiLiveAgentConfiguration? {
+        guard agent == "gemini" else { return nil }
+        guard ["server", "local"].contains(turnDetection) else { throw ValidationError("--turn-detection is server or local") }
+        var gemini = GeminiLiveAgentConfiguration()
+        if let agentUrl { gemini.url = agentUrl }
+        gemini.apiKey = ProcessInfo.processInfo.environment["GEMINI_API_KEY"] ?? ""
+        guard !gemini.apiKey.isEmpty || !gemini.url.hasPrefix("wss://generativelanguage.googleapis.com") else {
+            throw ValidationError("--agent gemini needs GEMINI_API_KEY")
+        }
+        gemini.setup.model = geminiModel
+        gemini.setup.voice = geminiVoice
+        gemini.setup.systemInstruction = instructions
+        gemini.setup.automaticActivityDetection = turnDetection == "server"
+        gemini.fallbackAgent = fallback
+        gemini.tools = try callToolsConfiguration()
+        let keyPresses = try keyPressesToModel()
+        guard keyPresses != .tool else { throw ValidationError("--agent gemini takes --dtmf-to-model text or off") }
+        gemini.dtmfToModel = keyPresses
+        return gemini
     }
 
     /// The ElevenLabs settings when `--agent elevenlabs`; nil otherwise.

@@ -9,6 +9,7 @@ import pytest
 
 from deepgram_standin import DeepgramStandIn
 from elevenlabs_standin import ElevenLabsStandIn
+from gemini_standin import GeminiStandIn
 from peers import BIN, listening_port, loud_frames, running, ulaw_decode
 from test_twilio_peer import FRAME, SILENCE, SPEECH, read_events, twilio_stream
 
@@ -74,6 +75,11 @@ def deepgram_call(standin, caller: bytes, frames: int, extra: list = None) -> di
 def elevenlabs_call(standin, caller: bytes, frames: int, extra: list = None) -> dict:
     return provider_call(standin, "elevenlabs", "/v1/convai/conversation?agent_id=agent_peer", {"ELEVENLABS_API_KEY": "xi-peer-key"},
                          caller, frames, ["--elevenlabs-format", standin.audio_format] + (extra or []))
+
+
+def gemini_call(standin, caller: bytes, frames: int, extra: list = None) -> dict:
+    return provider_call(standin, "gemini", "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent",
+                         {"GEMINI_API_KEY": "gm-peer-key"}, caller, frames, extra)
 
 
 def heard_run(received: list, answer: bytes) -> int:
@@ -236,3 +242,92 @@ def test_elevenlabs_agent_in_another_format_is_not_used():
                         ["--elevenlabs-format", "ulaw_8000"])
     assert len(standin.connections) == 1
     assert any("not --elevenlabs-format" in line for line in got["log"].lines), got["log"].lines[-5:]
+
+
+def pcm16(data: bytes) -> list:
+    return [int.from_bytes(data[i:i + 2], "little", signed=True) for i in range(0, len(data) - 1, 2)]
+
+
+def test_gemini_audio_both_ways_and_a_long_answer_sent_at_once():
+    """The setup comes first (model, audio out, the call in the instruction, end_call, automatic
+    detection on, no handle); the caller reaches Gemini as 16 kHz PCM once setupComplete came;
+    a 4 s answer at 24 kHz sent four times faster than real time is heard whole (back-pressure,
+    nothing dropped)."""
+    standin = GeminiStandIn(reply_ms=4000)
+    caller = SPEECH[:26 * FRAME] + SILENCE * (300 * FRAME)
+    got = gemini_call(standin, caller, 326)
+    connection = standin.connections[0]
+    assert connection["path"].endswith("BidiGenerateContent") and connection["headers"].get("x-goog-api-key") == "gm-peer-key"
+    setup = connection["messages"][0]["setup"]
+    assert setup["model"].startswith("models/") and setup["generationConfig"]["responseModalities"] == ["AUDIO"]
+    assert "caller=+14155550100" in setup["systemInstruction"]["parts"][0]["text"]
+    assert [f["name"] for f in setup["tools"][0]["functionDeclarations"]] == ["end_call"]
+    assert setup["realtimeInputConfig"]["automaticActivityDetection"]["disabled"] is False
+    assert setup["sessionResumption"] == {}
+    heard = pcm16(bytes(connection["audio"]))
+    assert len(heard) >= 320 * 320, "20 ms of 16 kHz audio per caller frame"
+    assert loud_frames(heard[:30 * 320], frame=320) >= 20, "the caller's words, at 16 kHz"
+    assert loud_frames(heard[40 * 320:], frame=320) == 0, "then silence"
+    answer_frames = loud_frames(got["received"])
+    print(f"gemini: {answer_frames} loud frames of the 200 in the 4 s answer")
+    assert 198 <= answer_frames <= 202, answer_frames
+    assert got["clears"] == []
+
+
+@pytest.mark.parametrize("who", ["gemini", "our detector"])
+def test_gemini_barge_in(who):
+    """The caller talks over a 3 s answer: Gemini's interrupted (our detector off), or our
+    detector (Gemini silent, its answer all sent) cuts it; one clear, and the rest of the answer
+    is not played."""
+    standin = GeminiStandIn(reply_ms=3000, interrupt=(who == "gemini"))
+    caller = SPEECH[:26 * FRAME] + SILENCE * (70 * FRAME) + SPEECH[36 * FRAME:56 * FRAME] + SILENCE * (120 * FRAME)
+    got = gemini_call(standin, caller, 236, ["--no-barge-in"] if who == "gemini" else [])
+    assert standin.interruptions == (1 if who == "gemini" else 0)
+    assert len(got["clears"]) == 1, got["clears"]
+    clear = got["clears"][0]
+    heard = loud_frames(got["received"][:clear])
+    print(f"{who}: {heard * 20} ms of the 3,000 ms answer heard")
+    assert 10 < heard < 125, heard
+    # The cut answer stops there (a next answer may come, after the caller's turn has ended).
+    assert loud_frames(got["received"][clear:clear + 8 * 300]) <= 1, loud_frames(got["received"][clear:clear + 8 * 300])
+
+
+def test_gemini_local_turn_detection_sends_activity_start_and_end():
+    """--turn-detection local: automatic detection off in the setup, and our detector's speech
+    start and end go to Gemini as activityStart/activityEnd; its answer is heard."""
+    standin = GeminiStandIn(reply_ms=1000)
+    caller = SPEECH[:26 * FRAME] + SILENCE * (150 * FRAME)
+    got = gemini_call(standin, caller, 176, ["--turn-detection", "local"])
+    messages = standin.connections[0]["messages"]
+    assert messages[0]["setup"]["realtimeInputConfig"]["automaticActivityDetection"]["disabled"] is True
+    activity = [next(iter(m["realtimeInput"])) for m in messages[1:] if "realtimeInput" in m]
+    assert activity == ["activityStart", "activityEnd"], activity
+    assert 48 <= loud_frames(got["received"]) <= 52, loud_frames(got["received"])
+
+
+def test_gemini_end_call_after_the_goodbye():
+    """Gemini calls end_call: the bridge answers with a toolResponse, Gemini says goodbye, and
+    the call ends once the goodbye has been heard."""
+    standin = GeminiStandIn(reply_ms=1000, tool_call=("end_call", {"reason": "done"}))
+    caller = SPEECH[:26 * FRAME] + SILENCE * (300 * FRAME)
+    got = gemini_call(standin, caller, 326)
+    responses = [m for _, m in standin.messages("toolResponse")]
+    assert len(responses) == 1, responses
+    response = responses[0]["functionResponses"][0]
+    assert response["id"] == "call_standin_1" and response["name"] == "end_call" and response["response"]["ok"] is True
+    assert loud_frames(got["received"]) >= 48, "the goodbye heard"
+    assert got["closed_at_frame"] is not None and got["closed_at_frame"] < 300, got["closed_at_frame"]
+
+
+def test_gemini_go_away_moves_to_a_new_connection_with_the_resumption_handle():
+    """After its first answer Gemini sends goAway (and closes half a second later): the bridge
+    connects again at once with the latest resumption handle, the answer plays to its end with
+    no clear, and the caller's next turn is answered on the new connection."""
+    standin = GeminiStandIn(reply_ms=1000, go_away_after_first_answer=True)
+    caller = SPEECH[:26 * FRAME] + SILENCE * (100 * FRAME) + SPEECH[30 * FRAME:56 * FRAME] + SILENCE * (120 * FRAME)
+    got = gemini_call(standin, caller, 272)
+    assert len(standin.connections) == 2, len(standin.connections)
+    assert standin.connections[1]["messages"][0]["setup"]["sessionResumption"] == {"handle": "handle-1"}
+    assert [index for index, _ in standin.answers_sent] == [0, 1], [index for index, _ in standin.answers_sent]
+    assert 96 <= loud_frames(got["received"]) <= 104, loud_frames(got["received"])
+    assert got["clears"] == []

@@ -28,6 +28,8 @@ final class WebSocketClient {
     private var channel: Channel?
     private var gate: WebSocketClientHandler?
     private var closing = false
+    /// The delegate has moved to a new connection: it hears nothing more of this one.
+    private var abandoned = false
     /// The upgrade is done: the pipeline takes WebSocket frames (before it, HTTP parts only).
     private var isUpgraded = false
     /// Completed when the upgrade is done, or failed: by close() too, so that a connect still
@@ -96,16 +98,18 @@ final class WebSocketClient {
                     switch outcome {
                     case .success:
                         connection.isUpgraded = true
-                        delegate.webSocketOpened()
+                        if !connection.abandoned { delegate.webSocketOpened() }
                     case .failure: channel.close(promise: nil)
                     }
                 }
                 channel.closeFuture.assumeIsolated().whenComplete { _ in
                     upgraded.fail(ChannelError.ioOnClosedChannel)
+                    guard !connection.abandoned else { return }
                     delegate.webSocketClosed(cause: cause.text ?? "the connection ended without a close frame")
                 }
             case .failure(let error):
                 upgraded.fail(error)
+                guard !connection.abandoned else { return }
                 delegate.webSocketClosed(cause: WebSocketFailure.describe(error))
             }
         }
@@ -126,6 +130,13 @@ final class WebSocketClient {
     }
 
     func pauseReading(_ paused: Bool) { gate?.setPaused(paused) }
+
+    /// Closes without telling the delegate anything more (it has moved to a new connection).
+    func abandon() {
+        abandoned = true
+        gate?.detachDelegate()
+        close()
+    }
 
     func close() {
         closing = true
@@ -148,6 +159,8 @@ final class WebSocketClientHandler: ChannelDuplexHandler {
     typealias OutboundOut = WebSocketFrame
 
     private weak var delegate: WebSocketClientDelegate?  // messages arriving after the agent is gone are dropped
+
+    func detachDelegate() { delegate = nil }
     private let cause: WebSocketConnectionCause
     private var context: ChannelHandlerContext?
     private var paused = false

@@ -16,6 +16,8 @@ enum CallAgent {
     static let deepgram = "deepgram"
     /// An ElevenLabs agent (`ElevenLabsAgent`).
     static let elevenLabs = "elevenlabs"
+    /// Google's Gemini Live API (`GeminiLiveAgent`).
+    static let gemini = "gemini"
 
     static func isPCMStream(_ name: String) -> Bool { name.hasPrefix("ws://") || name.hasPrefix("wss://") }
 
@@ -43,6 +45,11 @@ enum CallAgent {
             // μ-law or A-law straight through on a G.711 phone side; linear16 at 16 kHz otherwise.
             settings.session.agentFormat = configuration.allowG711Passthrough && settings.session.phoneCodec != .slin16
                 ? .g711Passthrough : .pcm16(sampleRate: 16000)
+        } else if name == gemini {
+            guard var configuration = settings.gemini else { throw AudioBridgeError.invalidArgument }
+            configuration.fallbackFile = try fallbackFile(configuration.fallbackAgent)
+            settings.gemini = configuration
+            settings.session.agentFormat = .pcm16(sampleRate: GeminiLiveAgentConfiguration.outputSampleRate)
         } else if name == elevenLabs {
             guard var configuration = settings.elevenLabs, let rate = ElevenLabsAgentConfiguration.sampleRate(of: configuration.format) else {
                 throw AudioBridgeError.invalidArgument
@@ -101,6 +108,10 @@ enum CallAgent {
         if name == deepgram, var configuration = settings.deepgram {
             configuration.callMetadata = metadata
             return DeepgramAgent(configuration: configuration, eventLoop: eventLoop, logger: logger)
+        }
+        if name == gemini, var configuration = settings.gemini {
+            configuration.callMetadata = metadata
+            return GeminiLiveAgent(configuration: configuration, eventLoop: eventLoop, logger: logger)
         }
         if name == elevenLabs, var configuration = settings.elevenLabs {
             configuration.callMetadata = metadata

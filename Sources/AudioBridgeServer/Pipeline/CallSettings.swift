@@ -14,6 +14,8 @@ public struct CallSettings: Sendable {
     public var deepgram: DeepgramAgentConfiguration?
     /// For "elevenlabs": the agent's conversation URL, format and options.
     public var elevenLabs: ElevenLabsAgentConfiguration?
+    /// For "gemini": how to reach the Gemini Live API and what to ask of it.
+    public var gemini: GeminiLiveAgentConfiguration?
     /// For a ws:// or wss:// agent: how to reach it (its URL is the agent name).
     public var pcmStream = PCMWebSocketAgentConfiguration()
     /// The session settings; each transport sets the phone codec and frame length it carries.
