@@ -60,18 +60,10 @@ public final class DeepgramAgent: AgentTransport, CallControlled {
     private var itemBytes: [UInt64: Int] = [:]
     /// Our detector cut the answer playing: its audio still arriving is discarded until it ends.
     private var discardingCutAnswer = false
-    /// end_call / transfer_call answered: waiting for the goodbye to end, then for the downlink
-    /// to reach the session, then for the session to say it has been heard.
-    private var pendingAction: PendingAction?
-    private var goodbyeTimer: Scheduled<Void>?
+    /// end_call / transfer_call: carried out once the goodbye after them has been heard.
+    private let callAction: CallActionAfterGoodbye
     /// Caller audio held while disconnected.
     private var uplinkBacklog = UplinkBacklog()
-
-    struct PendingAction {
-        var action: CallToolAction
-        var goodbyeDone = false
-        var requested = false
-    }
 
     /// What the agent did, for tests and logs (on the event loop).
     public private(set) var statistics = Statistics()
@@ -95,6 +87,7 @@ public final class DeepgramAgent: AgentTransport, CallControlled {
         fallback = AgentFallback(configuration.fallbackAgent, file: configuration.fallbackFile)
         transcript = ConversationTranscript(maximumCharacters: configuration.maximumTranscriptCharacters)
         let callID = configuration.callMetadata.first { $0.0 == "callId" || $0.0 == "callSid" }?.1 ?? ""
+        callAction = CallActionAfterGoodbye(eventLoop: eventLoop, goodbyeWaitMilliseconds: configuration.goodbyeWaitMilliseconds, logger: logger)
         callTools = CallTools(configuration: configuration.tools, callID: callID, metadata: configuration.callMetadata, eventLoop: eventLoop, logger: logger)
         keyPresses = CallerKeyPresses(mode: configuration.dtmfToModel == .tool ? .text : configuration.dtmfToModel,
                                       gap: .milliseconds(configuration.dtmfGapMilliseconds), eventLoop: eventLoop,
@@ -134,14 +127,14 @@ public final class DeepgramAgent: AgentTransport, CallControlled {
 
     public func handle(_ event: SessionEvent) {
         if event.kind == .transferRequested || event.kind == .hangupRequested {
-            if let pending = pendingAction, pending.requested { carryOut(pending) }
+            callAction.sessionGranted(control: callControl)
             return
         }
         if !connected { fallback.handle(event) }
         if AgentFallback.isFallbackItem(event) { return }
         switch event.kind {
         case .bargeIn:
-            if pendingAction?.requested == true { pendingAction = nil }  // the session dropped the request with the audio
+            callAction.bargeIn()
             if event.code != SessionEvent.BargeInCause.interruptRequest.rawValue { callerInterrupted(event) }
         case .dtmf:
             keyPresses.pressed(event.digit)
@@ -152,7 +145,7 @@ public final class DeepgramAgent: AgentTransport, CallControlled {
 
     public func poll(_ session: Session) {
         drainDownlink()
-        if let pending = pendingAction, pending.goodbyeDone, !pending.requested, downlink.isEmpty { request(pending, in: session) }
+        callAction.poll(session, downlinkIsEmpty: downlink.isEmpty)
         guard !connected else { return }
         // The fallback waits until the caller has heard everything Deepgram sent.
         if fallback.isPlaying || (fallback.mayStart && downlink.isEmpty && session.agent.queuedPlayoutSamples() == 0) { fallback.poll(session) }
@@ -163,7 +156,7 @@ public final class DeepgramAgent: AgentTransport, CallControlled {
         keyPresses.cancel()
         reconnect?.cancel()
         keepAlive?.cancel()
-        goodbyeTimer?.cancel()
+        callAction.cancel()
         connection?.close()
         connection = nil
         connected = false
@@ -286,25 +279,9 @@ public final class DeepgramAgent: AgentTransport, CallControlled {
         guard call.clientSide else { return }  // Deepgram ran it and sends the response itself
         statistics.toolCalls += 1
         let connectionAtCall = connectionNumber
-        let action = callTools.run(name: call.name, arguments: call.arguments, control: callControl) { [weak self] output in
-            self?.answer(call, output: output, connection: connectionAtCall)
-        }
-        switch action {
-        case .answer(let output):
-            answer(call, output: output, connection: connectionAtCall)
-        case .pending:
-            break
-        case .endAfterPlayout, .transferAfterPlayout:
-            // The model is told now and says its goodbye; the request waits for that to end.
-            let what = action == .endAfterPlayout ? "the call ends" : "the call is transferred"
-            answer(call, output: CallControlOutcome.done("\(what) once the caller has heard your answer").json, connection: connectionAtCall)
-            pendingAction = PendingAction(action: action)
-            goodbyeTimer?.cancel()
-            goodbyeTimer = eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(configuration.goodbyeWaitMilliseconds)) { [weak self] in
-                guard let self, !self.itemHasAudio else { return }
-                self.pendingAction?.goodbyeDone = true  // no goodbye came: act on what was said before
-            }
-        }
+        callAction.toolCalled(callTools, name: call.name, arguments: call.arguments, control: callControl,
+                              answer: { [weak self] output in self?.answer(call, output: output, connection: connectionAtCall) },
+                              goodbyeStarted: { [weak self] in self?.itemHasAudio ?? false })
     }
 
     private func answer(_ call: DeepgramFunctionCall, output: String, connection number: Int) {
@@ -313,23 +290,6 @@ public final class DeepgramAgent: AgentTransport, CallControlled {
             return
         }
         connection.send(DeepgramAgentCodec.encode(.functionCallResponse(id: call.id, name: call.name, content: output)))
-    }
-
-    /// The goodbye is in the session: the request goes into its playout queue behind it.
-    private func request(_ pending: PendingAction, in session: Session) {
-        do throws(AudioBridgeError) {
-            if case .transferAfterPlayout = pending.action { try session.agent.requestTransfer(1) } else { try session.agent.requestHangup() }
-            pendingAction?.requested = true
-        } catch {}
-    }
-
-    /// The caller has heard the goodbye: transfer now (the pipeline hangs up on the session's
-    /// hangupRequested itself).
-    private func carryOut(_ pending: PendingAction) {
-        pendingAction = nil
-        if case .transferAfterPlayout(let target) = pending.action {
-            callControl?.transfer(to: target) { [logger] outcome in logger.info("transfer", metadata: ["target": "\(target)", "outcome": "\(outcome.json)"]) }
-        }
     }
 
     private func giveKeys(_ keys: String) {
@@ -381,7 +341,7 @@ extension DeepgramAgent: WebSocketClientDelegate {
             discardingCutAnswer = false
         case .agentAudioDone:
             endAnswer()
-            if pendingAction != nil { pendingAction?.goodbyeDone = true }
+            callAction.goodbyeEnded()
         case .userStartedSpeaking:
             userStartedSpeaking()
         case .conversationText(let role, let content):

@@ -64,15 +64,9 @@ public final class ElevenLabsAgent: AgentTransport, CallControlled {
     /// or interruption.
     private var discardingCutAnswer = false
     private var answerEndTimer: Scheduled<Void>?
-    private var pendingAction: PendingAction?
-    private var goodbyeTimer: Scheduled<Void>?
+    /// end_call / transfer_call: carried out once the goodbye after them has been heard.
+    private let callAction: CallActionAfterGoodbye
     private var uplinkBacklog = UplinkBacklog()
-
-    struct PendingAction {
-        var action: CallToolAction
-        var goodbyeDone = false
-        var requested = false
-    }
 
     public private(set) var statistics = Statistics()
     public struct Statistics: Sendable, Equatable {
@@ -95,6 +89,7 @@ public final class ElevenLabsAgent: AgentTransport, CallControlled {
         fallback = AgentFallback(configuration.fallbackAgent, file: configuration.fallbackFile)
         transcript = ConversationTranscript(maximumCharacters: configuration.maximumTranscriptCharacters)
         let callID = configuration.callMetadata.first { $0.0 == "callId" || $0.0 == "callSid" }?.1 ?? ""
+        callAction = CallActionAfterGoodbye(eventLoop: eventLoop, goodbyeWaitMilliseconds: configuration.goodbyeWaitMilliseconds, logger: logger)
         callTools = CallTools(configuration: configuration.tools, callID: callID, metadata: configuration.callMetadata, eventLoop: eventLoop, logger: logger)
         keyPresses = CallerKeyPresses(mode: configuration.dtmfToModel == .tool ? .text : configuration.dtmfToModel,
                                       gap: .milliseconds(configuration.dtmfGapMilliseconds), eventLoop: eventLoop,
@@ -132,14 +127,14 @@ public final class ElevenLabsAgent: AgentTransport, CallControlled {
 
     public func handle(_ event: SessionEvent) {
         if event.kind == .transferRequested || event.kind == .hangupRequested {
-            if let pending = pendingAction, pending.requested { carryOut(pending) }
+            callAction.sessionGranted(control: callControl)
             return
         }
         if !connected { fallback.handle(event) }
         if AgentFallback.isFallbackItem(event) { return }
         switch event.kind {
         case .bargeIn:
-            if pendingAction?.requested == true { pendingAction = nil }  // dropped with the audio
+            callAction.bargeIn()
             if event.code != SessionEvent.BargeInCause.interruptRequest.rawValue { callerInterrupted(event) }
         case .dtmf:
             keyPresses.pressed(event.digit)
@@ -150,7 +145,7 @@ public final class ElevenLabsAgent: AgentTransport, CallControlled {
 
     public func poll(_ session: Session) {
         drainDownlink()
-        if let pending = pendingAction, pending.goodbyeDone, !pending.requested, downlink.isEmpty { request(pending, in: session) }
+        callAction.poll(session, downlinkIsEmpty: downlink.isEmpty)
         guard !connected else { return }
         if fallback.isPlaying || (fallback.mayStart && downlink.isEmpty && session.agent.queuedPlayoutSamples() == 0) { fallback.poll(session) }
     }
@@ -160,7 +155,7 @@ public final class ElevenLabsAgent: AgentTransport, CallControlled {
         keyPresses.cancel()
         reconnect?.cancel()
         answerEndTimer?.cancel()
-        goodbyeTimer?.cancel()
+        callAction.cancel()
         connection?.close()
         connection = nil
         connected = false
@@ -249,7 +244,7 @@ public final class ElevenLabsAgent: AgentTransport, CallControlled {
         answerEndTimer = eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(configuration.answerQuietMilliseconds)) { [weak self] in
             guard let self else { return }
             self.endAnswer()
-            if self.pendingAction != nil { self.pendingAction?.goodbyeDone = true }
+            self.callAction.goodbyeEnded()
         }
     }
 
@@ -301,24 +296,9 @@ public final class ElevenLabsAgent: AgentTransport, CallControlled {
     private func called(name: String, id: String, parameters: String) {
         statistics.toolCalls += 1
         let connectionAtCall = connectionNumber
-        let action = callTools.run(name: name, arguments: parameters, control: callControl) { [weak self] output in
-            self?.answer(id: id, output: output, connection: connectionAtCall)
-        }
-        switch action {
-        case .answer(let output):
-            answer(id: id, output: output, connection: connectionAtCall)
-        case .pending:
-            break
-        case .endAfterPlayout, .transferAfterPlayout:
-            let what = action == .endAfterPlayout ? "the call ends" : "the call is transferred"
-            answer(id: id, output: CallControlOutcome.done("\(what) once the caller has heard your answer").json, connection: connectionAtCall)
-            pendingAction = PendingAction(action: action)
-            goodbyeTimer?.cancel()
-            goodbyeTimer = eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(configuration.goodbyeWaitMilliseconds)) { [weak self] in
-                guard let self, !self.itemHasAudio else { return }
-                self.pendingAction?.goodbyeDone = true  // no goodbye came: act on what was said before
-            }
-        }
+        callAction.toolCalled(callTools, name: name, arguments: parameters, control: callControl,
+                              answer: { [weak self] output in self?.answer(id: id, output: output, connection: connectionAtCall) },
+                              goodbyeStarted: { [weak self] in self?.itemHasAudio ?? false })
     }
 
     private func answer(id: String, output: String, connection number: Int) {
@@ -327,20 +307,6 @@ public final class ElevenLabsAgent: AgentTransport, CallControlled {
             return
         }
         connection.send(ElevenLabsAgentCodec.encode(.clientToolResult(toolCallID: id, result: output, isError: false)))
-    }
-
-    private func request(_ pending: PendingAction, in session: Session) {
-        do throws(AudioBridgeError) {
-            if case .transferAfterPlayout = pending.action { try session.agent.requestTransfer(1) } else { try session.agent.requestHangup() }
-            pendingAction?.requested = true
-        } catch {}
-    }
-
-    private func carryOut(_ pending: PendingAction) {
-        pendingAction = nil
-        if case .transferAfterPlayout(let target) = pending.action {
-            callControl?.transfer(to: target) { [logger] outcome in logger.info("transfer", metadata: ["target": "\(target)", "outcome": "\(outcome.json)"]) }
-        }
     }
 
     private func giveKeys(_ keys: String) {

@@ -55,16 +55,10 @@ public final class GeminiLiveAgent: AgentTransport, CallControlled {
     private var item = AgentFallback.firstNetworkItem
     private var itemHasAudio = false
     private var discardingCutTurn = false
-    private var pendingAction: PendingAction?
-    private var goodbyeTimer: Scheduled<Void>?
+    /// end_call / transfer_call: carried out once the goodbye after them has been heard.
+    private let callAction: CallActionAfterGoodbye
     /// 16 kHz caller audio held until the connection is ready.
     private var uplinkBacklog = UplinkBacklog()
-
-    struct PendingAction {
-        var action: CallToolAction
-        var goodbyeDone = false
-        var requested = false
-    }
 
     public private(set) var statistics = Statistics()
     public struct Statistics: Sendable, Equatable {
@@ -86,6 +80,7 @@ public final class GeminiLiveAgent: AgentTransport, CallControlled {
         fallback = AgentFallback(configuration.fallbackAgent, file: configuration.fallbackFile)
         transcript = ConversationTranscript(maximumCharacters: configuration.maximumTranscriptCharacters)
         let callID = configuration.callMetadata.first { $0.0 == "callId" || $0.0 == "callSid" }?.1 ?? ""
+        callAction = CallActionAfterGoodbye(eventLoop: eventLoop, goodbyeWaitMilliseconds: configuration.goodbyeWaitMilliseconds, logger: logger)
         callTools = CallTools(configuration: configuration.tools, callID: callID, metadata: configuration.callMetadata, eventLoop: eventLoop, logger: logger)
         keyPresses = CallerKeyPresses(mode: configuration.dtmfToModel == .tool ? .text : configuration.dtmfToModel,
                                       gap: .milliseconds(configuration.dtmfGapMilliseconds), eventLoop: eventLoop,
@@ -137,14 +132,14 @@ public final class GeminiLiveAgent: AgentTransport, CallControlled {
 
     public func handle(_ event: SessionEvent) {
         if event.kind == .transferRequested || event.kind == .hangupRequested {
-            if let pending = pendingAction, pending.requested { carryOut(pending) }
+            callAction.sessionGranted(control: callControl)
             return
         }
         if !connected { fallback.handle(event) }
         if AgentFallback.isFallbackItem(event) { return }
         switch event.kind {
         case .bargeIn:
-            if pendingAction?.requested == true { pendingAction = nil }
+            callAction.bargeIn()
             if event.code != SessionEvent.BargeInCause.interruptRequest.rawValue { callerInterrupted(event) }
         case .speechStarted where !configuration.setup.automaticActivityDetection && ready:
             connection?.send(GeminiLiveCodec.encode(.activityStart))
@@ -159,7 +154,7 @@ public final class GeminiLiveAgent: AgentTransport, CallControlled {
 
     public func poll(_ session: Session) {
         drainDownlink()
-        if let pending = pendingAction, pending.goodbyeDone, !pending.requested, downlink.isEmpty { request(pending, in: session) }
+        callAction.poll(session, downlinkIsEmpty: downlink.isEmpty)
         guard !connected else { return }
         if fallback.isPlaying || (fallback.mayStart && downlink.isEmpty && session.agent.queuedPlayoutSamples() == 0) { fallback.poll(session) }
     }
@@ -168,7 +163,7 @@ public final class GeminiLiveAgent: AgentTransport, CallControlled {
         closed = true
         keyPresses.cancel()
         reconnect?.cancel()
-        goodbyeTimer?.cancel()
+        callAction.cancel()
         connection?.close()
         connection = nil
         connected = false
@@ -279,24 +274,9 @@ public final class GeminiLiveAgent: AgentTransport, CallControlled {
     private func called(_ call: GeminiFunctionCall) {
         statistics.toolCalls += 1
         let connectionAtCall = connectionNumber
-        let action = callTools.run(name: call.name, arguments: call.arguments, control: callControl) { [weak self] output in
-            self?.answer(call, output: output, connection: connectionAtCall)
-        }
-        switch action {
-        case .answer(let output):
-            answer(call, output: output, connection: connectionAtCall)
-        case .pending:
-            break
-        case .endAfterPlayout, .transferAfterPlayout:
-            let what = action == .endAfterPlayout ? "the call ends" : "the call is transferred"
-            answer(call, output: CallControlOutcome.done("\(what) once the caller has heard your answer").json, connection: connectionAtCall)
-            pendingAction = PendingAction(action: action)
-            goodbyeTimer?.cancel()
-            goodbyeTimer = eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(configuration.goodbyeWaitMilliseconds)) { [weak self] in
-                guard let self, !self.itemHasAudio else { return }
-                self.pendingAction?.goodbyeDone = true
-            }
-        }
+        callAction.toolCalled(callTools, name: call.name, arguments: call.arguments, control: callControl,
+                              answer: { [weak self] output in self?.answer(call, output: output, connection: connectionAtCall) },
+                              goodbyeStarted: { [weak self] in self?.itemHasAudio ?? false })
     }
 
     private func answer(_ call: GeminiFunctionCall, output: String, connection number: Int) {
@@ -305,20 +285,6 @@ public final class GeminiLiveAgent: AgentTransport, CallControlled {
             return
         }
         connection.send(GeminiLiveCodec.encode(.toolResponse(id: call.id, name: call.name, response: output)))
-    }
-
-    private func request(_ pending: PendingAction, in session: Session) {
-        do throws(AudioBridgeError) {
-            if case .transferAfterPlayout = pending.action { try session.agent.requestTransfer(1) } else { try session.agent.requestHangup() }
-            pendingAction?.requested = true
-        } catch {}
-    }
-
-    private func carryOut(_ pending: PendingAction) {
-        pendingAction = nil
-        if case .transferAfterPlayout(let target) = pending.action {
-            callControl?.transfer(to: target) { [logger] outcome in logger.info("transfer", metadata: ["target": "\(target)", "outcome": "\(outcome.json)"]) }
-        }
     }
 
     private func giveKeys(_ keys: String) {
@@ -377,7 +343,7 @@ extension GeminiLiveAgent: WebSocketClientDelegate {
         if let text = message.outputTranscription { transcript.add(.agent, text, item: String(item)) }
         if message.turnComplete {
             endTurn()
-            if pendingAction != nil { pendingAction?.goodbyeDone = true }
+            callAction.goodbyeEnded()
         }
         for call in message.functionCalls { called(call) }
         if message.goAway != nil { moveToNewConnection() }
