@@ -447,12 +447,11 @@ extension Serve {
     /// environment only, so it never shows in `ps` or in logs.
     func realtimeConfiguration() throws -> RealtimeAgentConfiguration? {
         guard agent == "openai" || agent == "azure" else { return nil }
-        guard ["server", "local"].contains(turnDetection) else { throw ValidationError("--turn-detection is server or local") }
         var realtime = agent == "azure" ? try azureConfiguration() : try openAIConfiguration()
         realtime.settings.voice = openaiVoice
         realtime.settings.instructions = instructions
         realtime.settings.inputTranscriptionModel = openaiTranscriptionModel == "off" ? nil : openaiTranscriptionModel
-        realtime.localTurnDetection = turnDetection == "local"
+        realtime.localTurnDetection = try localTurnDetection()
         realtime.allowG711Passthrough = !noG711Passthrough
         realtime.fallbackAgent = fallback
         realtime.tools = try callToolsConfiguration()
@@ -463,6 +462,20 @@ extension Serve {
     private func keyPressesToModel() throws -> KeyPressesToModel {
         guard let keyPresses = KeyPressesToModel(rawValue: dtmfToModel) else { throw ValidationError("--dtmf-to-model is text, tool or off") }
         return keyPresses
+    }
+
+    /// --dtmf-to-model for an agent whose protocol gives the bridge no way to answer a key-press
+    /// tool: text or off.
+    private func keyPressesAsTextOrOff() throws -> KeyPressesToModel {
+        let keyPresses = try keyPressesToModel()
+        guard keyPresses != .tool else { throw ValidationError("--agent \(agent) takes --dtmf-to-model text or off") }
+        return keyPresses
+    }
+
+    /// --turn-detection: true for local (our detector), false for the model's own.
+    private func localTurnDetection() throws -> Bool {
+        guard ["server", "local"].contains(turnDetection) else { throw ValidationError("--turn-detection is server or local") }
+        return turnDetection == "local"
     }
 
     /// The call-control functions and the --tools webhook, for every model agent.
@@ -491,7 +504,6 @@ extension Serve {
     /// The Gemini Live settings when `--agent gemini`; nil otherwise.
     func geminiConfiguration() throws -> GeminiLiveAgentConfiguration? {
         guard agent == "gemini" else { return nil }
-        guard ["server", "local"].contains(turnDetection) else { throw ValidationError("--turn-detection is server or local") }
         var gemini = GeminiLiveAgentConfiguration()
         if let agentUrl { gemini.url = agentUrl }
         gemini.apiKey = ProcessInfo.processInfo.environment["GEMINI_API_KEY"] ?? ""
@@ -501,12 +513,10 @@ extension Serve {
         gemini.setup.model = geminiModel
         gemini.setup.voice = geminiVoice
         gemini.setup.systemInstruction = instructions
-        gemini.setup.automaticActivityDetection = turnDetection == "server"
+        gemini.setup.automaticActivityDetection = try !localTurnDetection()
         gemini.fallbackAgent = fallback
         gemini.tools = try callToolsConfiguration()
-        let keyPresses = try keyPressesToModel()
-        guard keyPresses != .tool else { throw ValidationError("--agent gemini takes --dtmf-to-model text or off") }
-        gemini.dtmfToModel = keyPresses
+        gemini.dtmfToModel = try keyPressesAsTextOrOff()
         return gemini
     }
 
@@ -530,9 +540,7 @@ extension Serve {
         elevenLabs.prompt = instructions
         elevenLabs.fallbackAgent = fallback
         elevenLabs.tools = try callToolsConfiguration()
-        let keyPresses = try keyPressesToModel()
-        guard keyPresses != .tool else { throw ValidationError("--agent elevenlabs takes --dtmf-to-model text or off") }
-        elevenLabs.dtmfToModel = keyPresses
+        elevenLabs.dtmfToModel = try keyPressesAsTextOrOff()
         return elevenLabs
     }
 
@@ -556,9 +564,7 @@ extension Serve {
         deepgram.allowG711Passthrough = !noG711Passthrough
         deepgram.fallbackAgent = fallback
         deepgram.tools = try callToolsConfiguration()
-        let keyPresses = try keyPressesToModel()
-        guard keyPresses != .tool else { throw ValidationError("--agent deepgram takes --dtmf-to-model text or off") }
-        deepgram.dtmfToModel = keyPresses
+        deepgram.dtmfToModel = try keyPressesAsTextOrOff()
         return deepgram
     }
 

@@ -113,20 +113,13 @@ public final class GeminiLiveAgent: AgentTransport, CallControlled {
         return 0
     }
 
-    /// 24 kHz PCM16 → 16 kHz PCM16 (the resampler keeps its state across calls).
+    /// 24 kHz PCM16 → 16 kHz PCM16 (the resampler keeps its state across calls; output sized
+    /// so that one call takes all the input).
     private func resampled(_ audio: UnsafeRawBufferPointer) -> [UInt8] {
         guard let uplinkResampler else { return [] }
         let input = audio.bindMemory(to: Int16.self)
-        var output = [Int16](repeating: 0, count: input.count * 2 / 3 + 16)
-        var consumed = 0, produced = 0
-        output.withUnsafeMutableBufferPointer { out in
-            while consumed < input.count, produced < out.count {
-                let step = uplinkResampler.process(UnsafeBufferPointer(rebasing: input[consumed...]), into: UnsafeMutableBufferPointer(rebasing: out[produced...]))
-                if step.consumed == 0, step.produced == 0 { break }
-                consumed += step.consumed
-                produced += step.produced
-            }
-        }
+        var output = [Int16](repeating: 0, count: uplinkResampler.maximumOutputCount(forInputCount: input.count))
+        let produced = output.withUnsafeMutableBufferPointer { uplinkResampler.process(input, into: $0).produced }
         return output[..<produced].withUnsafeBytes { Array($0) }
     }
 

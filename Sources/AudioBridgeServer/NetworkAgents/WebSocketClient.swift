@@ -159,8 +159,6 @@ final class WebSocketClientHandler: ChannelDuplexHandler {
     typealias OutboundOut = WebSocketFrame
 
     private weak var delegate: WebSocketClientDelegate?  // messages arriving after the agent is gone are dropped
-
-    func detachDelegate() { delegate = nil }
     private let cause: WebSocketConnectionCause
     private var context: ChannelHandlerContext?
     private var paused = false
@@ -170,6 +168,9 @@ final class WebSocketClientHandler: ChannelDuplexHandler {
         self.delegate = delegate
         self.cause = cause
     }
+
+    /// Messages still arriving on an abandoned connection go nowhere.
+    func detachDelegate() { delegate = nil }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
