@@ -95,10 +95,21 @@ let package = Package(
         // The bridge server: SwiftNIO shells around the protocol codecs, one paced session per call.
         // Linux's epoll for the AudioSocket transport's own socket polling.
         .systemLibrary(name: "CEpoll"),
+        // SIP signalling for `serve --sip`: sofia-sip (libsofia-sip-ua-dev) behind a small C shim,
+        // since its API is varargs tag lists Swift cannot call.
+        .systemLibrary(
+            name: "CSofiaSIP",
+            pkgConfig: "sofia-sip-ua",
+            providers: [.apt(["libsofia-sip-ua-dev"])]
+        ),
+        .target(
+            name: "CSIPUserAgent",
+            dependencies: ["CSofiaSIP"]
+        ),
         .target(
             name: "AudioBridgeServer",
             dependencies: [
-                "AudioBridgeCore", "AudioBridgeProtocols", "AudioBridgeSession", "AudioBridgeTransports", "AudioBridgeRTP", "CEpoll",
+                "AudioBridgeCore", "AudioBridgeProtocols", "AudioBridgeSession", "AudioBridgeTransports", "AudioBridgeRTP", "CEpoll", "CSIPUserAgent",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

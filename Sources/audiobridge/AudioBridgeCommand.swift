@@ -72,7 +72,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "rtp: where to send our RTP (default: back to the source of the media received).")
     var rtpRemote: HostPort?
 
-    @Option(help: "rtp: the call ends after this many seconds without a packet (the next packet starts a new one).")
+    @Option(help: "rtp: the call ends after this many seconds without a packet (the next packet starts a new one); sip: a call not on hold is hung up (BYE).")
     var rtpIdleSeconds = 10
 
     @Option(help: "rtp: the codec, pcmu (PT 0) or pcma (PT 8).")
@@ -86,6 +86,21 @@ struct Serve: AsyncParsableCommand {
 
     @Flag(help: "rtp: SRTP with the 32-bit tag (AES_CM_128_HMAC_SHA1_32).")
     var srtp32 = false
+
+    @Option(help: "Also take SIP calls on HOST:PORT (UDP and TCP), straight from a SIP trunk or PBX: INVITE with an SDP offer of PCMU or PCMA (telephone-event too), answered at once; BYE either way.")
+    var sip: HostPort?
+
+    @Option(help: "sip: the UDP ports for the calls' RTP, LO-HI (one even port per call).")
+    var rtpPorts = "40000-40999"
+
+    @Option(help: "sip: the address our SDP and Contact give when it is not the one --sip listens on (a NAT's public address).")
+    var sipExternalIp: String?
+
+    @Option(help: "sip: SDES-SRTP: off (RTP/AVP only), optional (whichever the offer has) or required (RTP/SAVP only).")
+    var sipSrtp = "optional"
+
+    @Option(help: "sip: the RFC 4028 session timer offered and accepted, seconds (0: none).")
+    var sipSessionExpires = 1800
 
     @Option(help: "rtp: the jitter buffer's delay bounds, ms.")
     var jitterMinMs = 20
@@ -297,6 +312,9 @@ struct Serve: AsyncParsableCommand {
                 announce("audiobridge: RTP \(s.packetsReceived) packets in, \(s.packetsSent) out, \(s.cumulativeLost) lost, jitter \(s.jitterMilliseconds) ms, \(s.jitterBuffer.late) late, \(s.jitterBuffer.framesConcealed) frames concealed, \(s.digitsReceived) digits, \(s.malformed + s.srtpAuthenticationFailures + s.srtpReplays + s.unknownPayloadType) refused")
             }
         }
+        if let sipServer = try startSIP(group: group, call: call, services: services) {
+            shutdowns.append { await sipServer.shutdown() }
+        }
         for (role, listen) in [(MediaWebSocketServerConfiguration.Role.freeSWITCH, freeswitch), (.asterisk, asteriskWs)] {
             guard let listen else { continue }
             var media = MediaWebSocketServerConfiguration()
@@ -425,6 +443,41 @@ extension Serve {
         let address = try await rtpServer.start()
         announce("audiobridge: RTP listening on \(address) (\(codec)\(srtp == nil ? "" : ", SRTP")), sending to \(rtpRemote.map { "\($0.host):\($0.port)" } ?? "the media's source")")
         return rtpServer
+    }
+
+    /// The SIP server when `--sip` is given: same agent and session settings as the other calls.
+    func startSIP(group: any EventLoopGroup, call: CallSettings, services: BridgeServices) throws -> SIPServer? {
+        guard let sip else {
+            guard sipExternalIp == nil else { throw ValidationError("--sip-external-ip needs --sip") }
+            return nil
+        }
+        var configuration = SIPServerConfiguration()
+        configuration.host = sip.host
+        configuration.port = sip.port
+        configuration.externalAddress = sipExternalIp
+        let bounds = rtpPorts.split(separator: "-").compactMap { Int($0) }
+        guard bounds.count == 2, bounds[0] <= bounds[1], (1024...65_535).contains(bounds[0]), bounds[1] <= 65_535 else {
+            throw ValidationError("--rtp-ports is LO-HI, 1024 ≤ LO ≤ HI ≤ 65535")
+        }
+        configuration.rtpPorts = bounds[0]...bounds[1]
+        guard let srtp = SRTPPolicy(rawValue: sipSrtp) else { throw ValidationError("--sip-srtp is off, optional or required") }
+        configuration.srtp = srtp
+        guard (0...86_400).contains(sipSessionExpires), sipSessionExpires == 0 || sipSessionExpires >= 90 else {
+            throw ValidationError("--sip-session-expires is 0 or 90-86400 seconds (RFC 4028's minimum is 90)")
+        }
+        configuration.sessionExpires = UInt32(sipSessionExpires)
+        if ["0.0.0.0", "::"].contains(sip.host), sipExternalIp == nil {
+            throw ValidationError("--sip on a wildcard address needs --sip-external-ip: the address our SDP gives for the media")
+        }
+        configuration.jitterBuffer = JitterBufferSettings(minimumDelayMilliseconds: jitterMinMs, maximumDelayMilliseconds: jitterMaxMs)
+        guard configuration.jitterBuffer.isValid else { throw ValidationError("--jitter-min-ms/--jitter-max-ms: 0 ≤ min ≤ max ≤ 1000") }
+        guard rtpIdleSeconds >= 1 else { throw ValidationError("--rtp-idle-seconds must be at least 1") }
+        configuration.mediaTimeoutSeconds = Int64(rtpIdleSeconds)
+        configuration.call = call
+        let server = try SIPServer(configuration: configuration, group: group, services: services)
+        try server.start()
+        announce("audiobridge: SIP listening on \(sip.host):\(sip.port) (UDP and TCP), RTP ports \(rtpPorts), SRTP \(srtp.rawValue)")
+        return server
     }
 
     /// --agent-header and --agent-ca-file, checked: the headers, and the PEM bytes to trust.

@@ -14,6 +14,7 @@ public enum PhoneTransport: String, Sendable, CaseIterable {
     case freeSWITCH = "freeswitch"
     case chanWebSocket = "chan_websocket"
     case rtp = "rtp"
+    case sip = "sip"
 }
 
 /// One counted thing of a call. The Prometheus name and extra label are in `exposition`.

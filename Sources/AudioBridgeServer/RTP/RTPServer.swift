@@ -112,9 +112,17 @@ final class RTPSide: PhoneSide {
     /// the endpoint took — parsed, of the agreed payload type, and authenticated with SRTP — so
     /// a stray or forged datagram cannot redirect the call's audio. Nothing is sent before.
     private(set) var remote: SocketAddress?
+    /// A SIP call starts sending to the address its SDP gave and moves, once, to the source of
+    /// the first packet the endpoint takes if that differs (a caller behind NAT).
+    private var latchPending: Bool
+    /// Signalling's hang-up (SIP's BYE); nil: RTP alone has none.
+    var onHangUp: (() -> Void)?
+    /// The caller put the call on hold: nothing is sent and the agent's audio waits.
+    var isOnHold = false
     private var sendBuffer: ByteBuffer
 
-    init(configuration: RTPServerConfiguration, session: Session, channel: Channel, remote: SocketAddress?) throws {
+    init(configuration: RTPServerConfiguration, session: Session, channel: Channel, remote: SocketAddress?, latchesToSource: Bool = false) throws {
+        latchPending = latchesToSource
         var rtp = RTPEndpointConfiguration()
         rtp.payloadType = RTPEndpointConfiguration.payloadType(for: configuration.codec)
         rtp.telephoneEventPayloadType = configuration.telephoneEventPayloadType
@@ -137,13 +145,21 @@ final class RTPSide: PhoneSide {
         case .dropped(let error):
             call.protocolError("RTP packet refused from \(source): \(error.message)")
         case .audio, .telephoneEvent, .comfortNoise:
-            if remote == nil {
+            if remote == nil || (latchPending && remote != source) {
                 remote = source
                 call.logger.info("RTP: sending to \(source), the source of the first packet taken")
             }
+            latchPending = false
         case .rtcp:
             break
         }
+    }
+
+    /// Signalling moved the peer (a SIP re-INVITE): send there, and latch again to the source
+    /// of the next packet taken.
+    func redirect(to address: SocketAddress) {
+        if address != remote { latchPending = true }
+        remote = address
     }
 
     // MARK: PhoneSide
@@ -151,6 +167,7 @@ final class RTPSide: PhoneSide {
     var isOpen: Bool { channel.isActive }
     var isWritable: Bool { channel.isWritable }
     var sendsSilence: Bool { true }
+    var isHeld: Bool { isOnHold }
 
     /// The endpoint's tick: the caller's next frame from the jitter buffer into the session
     /// (recorded and counted here), the session's frame into a packet.
@@ -169,8 +186,9 @@ final class RTPSide: PhoneSide {
         channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: sendBuffer), promise: nil)
     }
 
-    /// RTP has no hang-up of its own (that is signalling's): the call simply ends.
-    func hangUp() {}
+    /// RTP has no hang-up of its own: signalling's, if there is any (SIP's BYE); else the call
+    /// simply ends.
+    func hangUp() { onHangUp?() }
 
     var abilities: CallControlAbilities { CallControlAbilities(sendDigits: endpoint.sendsTelephoneEvents) }
 

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: MIT
+// One SIP call: its RTP socket (a port of the pool), its RTP side and pipeline, what its SDP
+// agreed, and its sofia-sip handle until it is released. Made on the user agent's thread when
+// the INVITE is answered; everything after runs on the call's event loop, except a re-INVITE's
+// answer, which is made on the user agent's thread from the call's fixed fields and applied on
+// the loop.
+import AudioBridgeCore
+import AudioBridgeProtocols
+import AudioBridgeRTP
+import AudioBridgeSession
+import CSIPUserAgent
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+final class SIPCall: @unchecked Sendable {
+    /// sofia-sip's handle (a `sipua_call_t *`), valid until `SIPServer.forget` releases it.
+    let handle: OpaquePointer
+    let eventLoop: any EventLoop
+    let callID: String
+    /// The first answer's SDP.
+    let answerSDP: String
+    private unowned let server: SIPServer
+    private let channel: Channel
+    private let port: Int
+    private let localKey: SRTPMasterKey
+    private let sessionID: UInt64
+    /// The o= version of our last answer (the user agent's thread).
+    private let sessionVersion = NIOLockedValueBox<UInt64>(1)
+    // On the event loop:
+    private var audio: NegotiatedAudio
+    private var side: RTPSide?
+    private var pipeline: CallPipeline?
+    private(set) var sentBye = false
+    private var finished = false
+
+    /// Answers `offer` and starts the call; throws (with the admission released) if it cannot.
+    init(server: SIPServer, handle: OpaquePointer, offer: SessionDescription, invite: SIPInvite, callID: String, eventLoop: any EventLoop) throws {
+        self.server = server
+        self.handle = handle
+        self.callID = callID
+        self.eventLoop = eventLoop
+        var random = SystemRandomNumberGenerator()
+        localKey = SRTPMasterKey(keyAndSalt: (0..<(SRTPMasterKey.keyLength + SRTPMasterKey.saltLength)).map { _ in random.next() })!
+        sessionID = random.next() >> 1
+        let rtp: RTPServerConfiguration
+        let remote: SocketAddress?
+        do {
+            let timeout = TimeAmount.seconds(server.configuration.mediaTimeoutSeconds)
+            (channel, port) = try server.bindRTP(on: eventLoop) { [IdleStateHandler(readTimeout: timeout), SIPMediaHandler()] }
+            do {
+                (audio, answerSDP) = try SDPAnswerer.answer(offer, local: server.localDescription(port: port, key: localKey.sdes, sessionID: sessionID),
+                                                            srtp: server.configuration.srtp)
+                rtp = try Self.rtpConfiguration(audio, localKey: localKey, server: server.configuration)
+                remote = try Self.address(of: audio)
+            } catch {
+                channel.close(promise: nil)
+                server.releasePort(port)
+                throw error
+            }
+        } catch {
+            server.services.admission.release()
+            throw error
+        }
+        var settings = server.configuration.call
+        settings.session.phoneCodec = rtp.codec
+        let metadata = [("callId", callID), ("caller", invite.from), ("callerName", invite.fromDisplay), ("called", invite.requestUser),
+                        ("sipCallId", invite.callID)]
+        let audio = audio
+        let session = settings.session
+        let callSettings = settings
+        do {
+            try eventLoop.submit { [self] in
+                let pipeline = try CallPipeline(side: { [self] session in
+                    let side = try RTPSide(configuration: rtp, session: session, channel: channel, remote: remote, latchesToSource: true)
+                    side.onHangUp = { [weak self] in self?.hangUp() }
+                    side.isOnHold = audio.isOnHold
+                    return side
+                }, callID: callID, session: session, settings: callSettings, metadata: metadata, services: server.services, transport: .sip,
+                   pacer: try server.pacer(on: eventLoop), eventLoop: eventLoop, logger: server.logger, observer: server.eventObserver.map { observe in { observe($0) } })
+                self.pipeline = pipeline
+                side = pipeline.side as? RTPSide
+                try channel.pipeline.syncOperations.handler(type: SIPMediaHandler.self).call = self
+                pipeline.logger.info("SIP call answered", metadata: ["codec": "\(audio.law)", "rtp_port": "\(port)",
+                                                                      "remote": "\(remote.map { "\($0)" } ?? "none (on hold)")",
+                                                                      "srtp": "\(audio.remoteCrypto?.suite ?? "no")"])
+            }.wait()
+        } catch {
+            channel.close(promise: nil)
+            server.releasePort(port)
+            throw error  // CallPipeline gave the admission back
+        }
+    }
+
+    /// The RTP endpoint's settings for what the SDP agreed.
+    private static func rtpConfiguration(_ audio: NegotiatedAudio, localKey: SRTPMasterKey, server: SIPServerConfiguration) throws -> RTPServerConfiguration {
+        var rtp = RTPServerConfiguration()
+        rtp.codec = audio.law == .ulaw ? .ulaw : .alaw
+        rtp.telephoneEventPayloadType = audio.telephoneEventPayloadType
+        rtp.jitterBuffer = server.jitterBuffer
+        if let crypto = audio.remoteCrypto {
+            rtp.srtpSendKey = localKey
+            rtp.srtpReceiveKey = try SRTPMasterKey(sdes: crypto.inlineKey)
+            rtp.srtpProfile = crypto.suite == SRTPProfile.aes128CmHmacSha1_32.sdesName ? .aes128CmHmacSha1_32 : .aes128CmHmacSha1_80
+        }
+        return rtp
+    }
+
+    /// Where the SDP says to send; nil for the old hold address (0.0.0.0).
+    private static func address(of audio: NegotiatedAudio) throws -> SocketAddress? {
+        audio.remote.isUnspecified ? nil : try SocketAddress.makeAddressResolvingHost(audio.remote.address, port: audio.remotePort)
+    }
+
+    // MARK: On the event loop
+
+    func receive(_ envelope: AddressedEnvelope<ByteBuffer>) {
+        guard let side, let pipeline else { return }
+        side.receive(envelope.data, from: envelope.remoteAddress, call: pipeline)
+    }
+
+    /// Our hang-up: the agent ended the call, or the server is shutting down. The call ends
+    /// when sofia-sip says the BYE is done (or at once if SIP has already stopped).
+    func hangUp() {
+        guard !sentBye, !finished else { return }
+        sentBye = server.bye(self)
+        if !sentBye { finish(reason: "hung up (SIP stopped)") }
+    }
+
+    /// No RTP for `mediaTimeoutSeconds`: a caller that vanished without a BYE is hung up,
+    /// except on hold, where silence on the wire is what was agreed.
+    func mediaStopped() {
+        guard let side, !side.isOnHold else { return }
+        pipeline?.logger.notice("no RTP for \(server.configuration.mediaTimeoutSeconds) s: hanging up")
+        hangUp()
+    }
+
+    /// The call is over: the pipeline ends, the port goes back, sofia-sip's handle is released.
+    func finish(reason: String) {
+        guard !finished else { return }
+        finished = true
+        pipeline?.end(reason: reason)
+        pipeline = nil
+        side = nil
+        channel.close(promise: nil)
+        server.releasePort(port)
+        server.forget(self)
+    }
+
+    // MARK: A re-INVITE (the user agent's thread)
+
+    /// Hold, resume or a new address; the codec stays what the call started with (a change is
+    /// refused with 488 and the call goes on as it was).
+    func reinvite(offer text: String) -> SIPReply {
+        let offer: SessionDescription
+        do {
+            offer = try SessionDescription(parsing: text)
+        } catch {
+            server.logger.notice("re-INVITE refused (400): \(error.message)", metadata: ["call": "\(callID)"])
+            return SIPReply(status: 400)
+        }
+        let version = sessionVersion.withLockedValue { version -> UInt64 in version += 1; return version }
+        let agreed: (audio: NegotiatedAudio, sdp: String)
+        let remote: SocketAddress?
+        do {
+            agreed = try SDPAnswerer.answer(offer, local: server.localDescription(port: port, key: localKey.sdes, version: version, sessionID: sessionID),
+                                            srtp: server.configuration.srtp)
+            remote = try Self.address(of: agreed.audio)
+        } catch {
+            server.logger.notice("re-INVITE refused (488): \(error)", metadata: ["call": "\(callID)"])
+            return SIPReply(status: 488)
+        }
+        let applied = try? eventLoop.submit { [self] () -> Bool in
+            guard let side, agreed.audio.law == audio.law, agreed.audio.remoteCrypto?.inlineKey == audio.remoteCrypto?.inlineKey else { return false }
+            audio = agreed.audio
+            side.isOnHold = agreed.audio.isOnHold
+            if let remote { side.redirect(to: remote) }
+            pipeline?.logger.info("SIP re-INVITE", metadata: ["direction": "\(agreed.audio.direction)", "on_hold": "\(agreed.audio.isOnHold)"])
+            return true
+        }.wait()
+        guard applied == true else {
+            server.logger.notice("re-INVITE refused (488): a codec or key change, or the call is ending", metadata: ["call": "\(callID)"])
+            return SIPReply(status: 488)
+        }
+        return SIPReply(status: 200, sdp: agreed.sdp)
+    }
+}
+
+/// The RTP socket's handler: datagrams to the call.
+final class SIPMediaHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+
+    weak var call: SIPCall?
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        call?.receive(unwrapInboundIn(data))
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            call?.mediaStopped()
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // An ICMP port-unreachable from a peer not listening yet: not fatal for UDP.
+    }
+}

@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: MIT
+// `serve --sip`: calls straight from a SIP trunk or PBX. sofia-sip's user agent does the SIP
+// (Sources/CSIPUserAgent: transactions, retransmissions, CANCEL, OPTIONS, session timers) on a
+// thread of its own; each INVITE it hands over is answered here: the SDP offer is read and
+// answered by AudioBridgeProtocols' pure SDPAnswerer, an RTP port is bound from `rtpPorts`, and
+// the call runs on an event loop like every other transport's (the RTP side of the RTP mode,
+// the same pipeline), until a BYE either way.
+import AudioBridgeCore
+import AudioBridgeProtocols
+import AudioBridgeRTP
+import AudioBridgeSession
+import CSIPUserAgent
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+public struct SIPServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 5060
+    /// The address put in our SDP (and SIP Contact) when it is not `host`: a NAT's public one.
+    public var externalAddress: String?
+    /// RTP ports for calls: one even port each.
+    public var rtpPorts: ClosedRange<Int> = 40_000...40_999
+    public var srtp: SRTPPolicy = .optional
+    public var jitterBuffer = JitterBufferSettings()
+    /// A call without an RTP packet for this long (and not on hold) is hung up.
+    public var mediaTimeoutSeconds: Int64 = 10
+    /// RFC 4028 session timer, seconds (0: none).
+    public var sessionExpires: UInt32 = 1800
+    /// The agent, session and recording of every call.
+    public var call = CallSettings()
+
+    public init() {}
+}
+
+public final class SIPServer: Sendable {
+    public let configuration: SIPServerConfiguration
+    public let services: BridgeServices
+    let logger: Logger
+    private let group: any EventLoopGroup
+    private let pacers: LoopPacers
+    private let ports: RTPPortPool
+    /// The running user agent (its C handle), nil until started and after shutdown.
+    private let userAgent = NIOLockedValueBox<UserAgentHandle?>(nil)
+    /// Calls answered and not yet released, by their context pointer.
+    private let calls = NIOLockedValueBox<[UInt: SIPCall]>([:])
+    private let callCount = NIOLockedValueBox(0)
+    /// Called on the event loop for every session event (tests).
+    let eventObserver: (@Sendable (SessionEvent) -> Void)?
+
+    struct UserAgentHandle: @unchecked Sendable {
+        let pointer: OpaquePointer
+    }
+
+    public init(configuration: SIPServerConfiguration, group: any EventLoopGroup, services: BridgeServices = BridgeServices(),
+                logger: Logger = Logger(label: "audiobridge.sip"), eventObserver: (@Sendable (SessionEvent) -> Void)? = nil) throws {
+        var configuration = configuration
+        configuration.call.session.frameMilliseconds = 20
+        configuration.call = try CallAgent.validate(configuration.call)
+        self.configuration = configuration
+        self.services = services
+        self.group = group
+        self.logger = logger
+        self.eventObserver = eventObserver
+        ports = try RTPPortPool(configuration.rtpPorts)
+        pacers = try LoopPacers(group: group)
+    }
+
+    /// The address in our SDP: `externalAddress`, else the address we listen on.
+    var advertisedAddress: String { configuration.externalAddress ?? configuration.host }
+
+    /// Starts listening for SIP on UDP and TCP.
+    public func start() throws {
+        let isIPv6 = configuration.host.contains(":")
+        let host = isIPv6 ? "[\(configuration.host)]" : configuration.host
+        // sofia-sip: the URL's host is what the Contact says; maddr is where it binds.
+        let url = configuration.externalAddress.map { "sip:\($0):\(configuration.port);maddr=\(host)" } ?? "sip:\(host):\(configuration.port)"
+        var settings = sipua_settings()
+        var callbacks = sipua_callbacks()
+        callbacks.context = Unmanaged.passUnretained(self).toOpaque()
+        callbacks.invite = { context, call, callContext, invite, answer in
+            let server = Unmanaged<SIPServer>.fromOpaque(context!).takeUnretainedValue()
+            server.answer(call!, existing: callContext, invite: invite!.pointee, answer: answer!)
+        }
+        callbacks.ended = { context, callContext, status, phrase in
+            let server = Unmanaged<SIPServer>.fromOpaque(context!).takeUnretainedValue()
+            server.ended(callContext!, status: Int(status), phrase: phrase.map { String(cString: $0) } ?? "")
+        }
+        var error = [CChar](repeating: 0, count: 256)
+        var handle: OpaquePointer?
+        let result = url.withCString { url in
+            "audiobridge/\(AudioBridgeVersion.string)".withCString { agent in
+                settings.url = url
+                settings.user_agent = agent
+                settings.session_expires = configuration.sessionExpires
+                return sipua_start(&settings, &callbacks, &handle, &error, error.count)
+            }
+        }
+        guard result == 0, let handle else {
+            throw SIPServerError.cannotListen(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        userAgent.withLockedValue { $0 = UserAgentHandle(pointer: handle) }
+    }
+
+    /// Hangs up every call (BYE), waits up to `seconds` for them to end, then stops SIP.
+    public func shutdown(seconds: Double = 2) async {
+        for call in calls.withLockedValue({ Array($0.values) }) {
+            call.eventLoop.execute { call.hangUp() }
+        }
+        let deadline = NIODeadline.now() + .milliseconds(Int64(seconds * 1000))
+        while NIODeadline.now() < deadline, calls.withLockedValue({ !$0.isEmpty }) {
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        if let handle = userAgent.withLockedValue({ agent -> UserAgentHandle? in defer { agent = nil }; return agent }) {
+            sipua_stop(handle.pointer)
+        }
+        // Whatever did not end by BYE ends now (its SIP dialog went with the user agent).
+        for call in calls.withLockedValue({ calls -> [SIPCall] in defer { calls.removeAll() }; return Array(calls.values) }) {
+            try? await call.eventLoop.submit { call.finish(reason: "server shut down") }.get()
+        }
+        await pacers.stop()
+    }
+
+    /// This transport's counters (any thread).
+    public var snapshot: TransportCounters { services.metrics[.sip].snapshot }
+
+    /// Calls answered and not yet over.
+    public var activeCalls: Int { calls.withLockedValue { $0.count } }
+
+    private var metrics: TransportMetrics { services.metrics[.sip] }
+
+    // MARK: On the user agent's thread
+
+    private func answer(_ handle: OpaquePointer, existing: UnsafeMutableRawPointer?, invite: sipua_invite, answer: UnsafeMutablePointer<sipua_answer>) {
+        let reply: SIPReply
+        if let existing {
+            let call = Unmanaged<SIPCall>.fromOpaque(existing).takeUnretainedValue()
+            reply = call.reinvite(offer: String(cString: invite.sdp))
+        } else {
+            reply = newCall(handle, invite: SIPInvite(invite))
+        }
+        answer.pointee.status = Int32(reply.status)
+        if let sdp = reply.sdp {
+            withUnsafeMutableBytes(of: &answer.pointee.sdp) { buffer in
+                let bytes = Array(sdp.utf8.prefix(buffer.count - 1))
+                buffer.copyBytes(from: bytes + [0])
+            }
+        }
+        if let call = reply.call {
+            let context = Unmanaged.passUnretained(call).toOpaque()
+            calls.withLockedValue { $0[UInt(bitPattern: context)] = call }
+            answer.pointee.call_context = context
+        }
+    }
+
+    private func newCall(_ handle: OpaquePointer, invite: SIPInvite) -> SIPReply {
+        var log = logger
+        log[metadataKey: "sip_call_id"] = "\(invite.callID)"
+        guard !invite.sdp.isEmpty else {
+            metrics.add(.protocolErrors)
+            log.notice("INVITE without an SDP offer refused (488): offers in the INVITE only")
+            return SIPReply(status: 488)
+        }
+        let offer: SessionDescription
+        do {
+            offer = try SessionDescription(parsing: invite.sdp)
+        } catch {
+            metrics.add(.protocolErrors)
+            log.notice("INVITE refused (400): \(error.message)")
+            return SIPReply(status: 400)
+        }
+        // Whether anything in the offer can be taken, before a place and a port are spent on it.
+        do {
+            _ = try SDPAnswerer.answer(offer, local: localDescription(port: 0, key: ""), srtp: configuration.srtp)
+        } catch {
+            metrics.add(.protocolErrors)
+            log.notice("INVITE refused (488): \(error.message)")
+            return SIPReply(status: 488)
+        }
+        if let refusal = services.admission.admit() {
+            metrics.count(refusal)
+            log.notice("SIP call refused: \(refusal == .atLimit ? "at --max-calls (486)" : "draining (503)")")
+            return SIPReply(status: refusal == .atLimit ? 486 : 503)
+        }
+        let number = callCount.withLockedValue { count -> Int in count += 1; return count }
+        do {
+            let call = try SIPCall(server: self, handle: handle, offer: offer, invite: invite, callID: "sip-\(number)", eventLoop: group.next())
+            return SIPReply(status: 200, sdp: call.answerSDP, call: call)
+        } catch {
+            log.error("SIP call could not start (500): \(error)")
+            return SIPReply(status: 500)
+        }
+    }
+
+    private func ended(_ context: UnsafeMutableRawPointer, status: Int, phrase: String) {
+        guard let call = calls.withLockedValue({ $0[UInt(bitPattern: context)] }) else { return }
+        call.eventLoop.execute { call.finish(reason: call.sentBye ? "hung up by us (BYE \(status) \(phrase))" : "hung up by the caller (\(status) \(phrase))") }
+    }
+
+    // MARK: For the calls
+
+    func localDescription(port: Int, key: String, version: UInt64 = 1, sessionID: UInt64 = 0) -> SDPAnswerer.Local {
+        SDPAnswerer.Local(address: advertisedAddress, isIPv6: advertisedAddress.contains(":"), rtpPort: port, sessionID: sessionID,
+                          sessionVersion: version, srtpInlineKey: key)
+    }
+
+    func pacer(on loop: any EventLoop) throws -> CallPacer { try pacers.pacer(on: loop) }
+    func bindRTP(on loop: any EventLoop, handlers: @escaping @Sendable () -> [ChannelHandler]) throws -> (Channel, Int) {
+        try ports.bind(host: configuration.host, group: loop, handlers: handlers)
+    }
+    func releasePort(_ port: Int) { ports.release(port) }
+
+    /// A call that has ended and been finished: its SIP handle goes back to sofia-sip.
+    func forget(_ call: SIPCall) {
+        let context = Unmanaged.passUnretained(call).toOpaque()
+        _ = calls.withLockedValue { $0.removeValue(forKey: UInt(bitPattern: context)) }
+        if let handle = userAgent.withLockedValue({ $0 }) { sipua_release(handle.pointer, call.handle) }
+    }
+
+    func bye(_ call: SIPCall) -> Bool {
+        guard let handle = userAgent.withLockedValue({ $0 }) else { return false }
+        return sipua_bye(handle.pointer, call.handle) == 0
+    }
+}
+
+public enum SIPServerError: Error, CustomStringConvertible {
+    case cannotListen(String)
+    case noRTPPort(ClosedRange<Int>)
+    case badPortRange(ClosedRange<Int>)
+
+    public var description: String {
+        switch self {
+        case .cannotListen(let reason): reason
+        case .noRTPPort(let range): "no free RTP port in \(range.lowerBound)-\(range.upperBound)"
+        case .badPortRange(let range): "RTP port range \(range.lowerBound)-\(range.upperBound) has no even port in 1024-65534"
+        }
+    }
+}
+
+/// The INVITE's fields the call keeps (copied out of the C strings).
+struct SIPInvite {
+    var requestUser: String
+    var from: String
+    var fromDisplay: String
+    var to: String
+    var callID: String
+    var sdp: String
+
+    init(_ invite: sipua_invite) {
+        requestUser = String(cString: invite.request_user)
+        from = String(cString: invite.from)
+        fromDisplay = String(cString: invite.from_display)
+        to = String(cString: invite.to)
+        callID = String(cString: invite.call_id)
+        sdp = String(cString: invite.sdp)
+    }
+}
+
+/// What an INVITE is answered with.
+struct SIPReply {
+    var status: Int
+    var sdp: String?
+    var call: SIPCall?
+}

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: MIT
+// The SIP signalling of `audiobridge serve --sip`: sofia-sip's user agent (nua) on a thread of
+// its own, seen through a few plain C calls, because sofia-sip's own API (tag lists built by
+// varargs macros) cannot be called from Swift. sofia-sip does the transactions, dialogs,
+// retransmissions, CANCEL, OPTIONS and session timers; the SDP is the application's (media
+// is off in nua), so the offer/answer stays in pure, tested Swift (AudioBridgeProtocols/SIP).
+//
+// Threads: every callback runs on the user agent's thread, one at a time. `sipua_bye` and
+// `sipua_release` may be called from any thread: they are queued to that thread (and refused
+// once the user agent has stopped). A call handle stays valid until the application releases it.
+#ifndef AUDIOBRIDGE_SIP_USER_AGENT_H
+#define AUDIOBRIDGE_SIP_USER_AGENT_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sipua sipua_t;
+/// One call (a dialog made by an incoming INVITE); opaque.
+typedef struct sipua_call sipua_call_t;
+
+/// An INVITE that came in: a new call, or a re-INVITE of one the application accepted.
+/// Every string is NUL-terminated and valid during the callback only.
+typedef struct {
+    const char *request_user;  ///< the Request-URI's user part (the number called), "" if none
+    const char *from;          ///< the From header's URI
+    const char *from_display;  ///< the From header's display name, "" if none
+    const char *to;            ///< the To header's URI
+    const char *call_id;       ///< the Call-ID
+    const char *sdp;           ///< the SDP offer, "" if the INVITE had none
+    int is_reinvite;           ///< 1: a re-INVITE of an accepted call
+} sipua_invite;
+
+#define SIPUA_SDP_CAPACITY 4096
+
+/// The application's answer to an INVITE, filled in by the callback.
+typedef struct {
+    /// 200: answered with `sdp`; any other final status (400–699): refused with it (and for a
+    /// re-INVITE the call goes on as it was).
+    int status;
+    /// The SDP answer when `status` is 200, NUL-terminated.
+    char sdp[SIPUA_SDP_CAPACITY];
+    /// The application's call, given back with the call's later events (a new call answered
+    /// with 200 only; must not be NULL then).
+    void *call_context;
+} sipua_answer;
+
+typedef struct {
+    void *context;
+    /// An INVITE: fill `answer`. `call_context` is NULL for a new call, the application's call
+    /// for a re-INVITE. `call` is the handle for sipua_bye/sipua_release.
+    void (*invite)(void *context, sipua_call_t *call, void *call_context, const sipua_invite *invite, sipua_answer *answer);
+    /// An accepted call is over (BYE either way, CANCEL, a failed session refresh, shutdown):
+    /// once per call. The application releases the call's handle when it is done with it.
+    void (*ended)(void *context, void *call_context, int status, const char *phrase);
+} sipua_callbacks;
+
+typedef struct {
+    /// Where to listen: "sip:HOST:PORT" (UDP and TCP), or any sofia-sip NUTAG_URL form.
+    const char *url;
+    /// The User-Agent and Server header.
+    const char *user_agent;
+    /// RFC 4028 session timer offered and accepted, seconds; 0: none.
+    unsigned session_expires;
+} sipua_settings;
+
+/// Starts the user agent on its own thread. 0, or -1 with the reason in `error`.
+int sipua_start(const sipua_settings *settings, const sipua_callbacks *callbacks, sipua_t **user_agent, char *error, size_t error_capacity);
+
+/// Hangs the call up (BYE; a call not yet answered cannot be: it is answered in the callback).
+/// 0, or -1 if the user agent has stopped. Any thread.
+int sipua_bye(sipua_t *user_agent, sipua_call_t *call);
+
+/// The application is done with the call: its handle is freed. Once per accepted call, after
+/// which the handle is not used again. Any thread.
+int sipua_release(sipua_t *user_agent, sipua_call_t *call);
+
+/// Shuts the user agent down (calls still up are hung up by sofia-sip), waits for its thread
+/// and frees it. Not from a callback.
+void sipua_stop(sipua_t *user_agent);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

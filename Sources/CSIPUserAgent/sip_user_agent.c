@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: MIT
+// sofia-sip's nua behind the few calls of sip_user_agent.h (read it first). The user agent's
+// thread runs an su_root; nua delivers its events there (nua itself runs its stack in a clone
+// task). Requests from other threads arrive as su_msg messages on that root, so every nua call
+// is made on the root's thread, as sofia-sip requires.
+#define _GNU_SOURCE
+#include "sip_user_agent.h"
+
+#define SU_ROOT_MAGIC_T struct sipua
+#define NUA_MAGIC_T struct sipua
+#define NUA_HMAGIC_T void
+#define SU_MSG_ARG_T struct sipua_command
+
+#include <sofia-sip/nua.h>
+#include <sofia-sip/nua_tag.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/su.h>
+#include <sofia-sip/su_log.h>
+#include <sofia-sip/su_tag_io.h>
+#include <sofia-sip/su_wait.h>
+#include <sofia-sip/url.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sipua_command {
+    enum { command_bye, command_release, command_shutdown } kind;
+    nua_handle_t *handle;
+};
+
+struct sipua {
+    sipua_settings settings;
+    sipua_callbacks callbacks;
+    char *url;
+    char *user_agent;
+    pthread_t thread;
+    su_root_t *root;
+    nua_t *nua;
+    /// Guards `accepting` and the root while a request is queued to it from another thread.
+    pthread_mutex_t lock;
+    int accepting;
+    /// The start-up handshake: `started` is 1 when nua is up, -1 when it failed.
+    pthread_cond_t changed;
+    int started;
+    char error[256];
+};
+
+static void answer_invite(sipua_t *ua, nua_handle_t *handle, void *call_context, sip_t const *sip) {
+    su_home_t home[1] = {SU_HOME_INIT(home)};
+    sipua_invite invite = {
+        .request_user = "", .from = "", .from_display = "", .to = "", .call_id = "", .sdp = "",
+        .is_reinvite = call_context != NULL,
+    };
+    if (sip->sip_request && sip->sip_request->rq_url->url_user) invite.request_user = sip->sip_request->rq_url->url_user;
+    if (sip->sip_from) {
+        invite.from = url_as_string(home, sip->sip_from->a_url);
+        if (sip->sip_from->a_display) invite.from_display = sip->sip_from->a_display;
+    }
+    if (sip->sip_to) invite.to = url_as_string(home, sip->sip_to->a_url);
+    if (sip->sip_call_id && sip->sip_call_id->i_id) invite.call_id = sip->sip_call_id->i_id;
+    if (sip->sip_payload && sip->sip_payload->pl_len > 0) invite.sdp = su_strndup(home, sip->sip_payload->pl_data, sip->sip_payload->pl_len);
+
+    sipua_answer *answer = calloc(1, sizeof *answer);
+    if (!answer) {
+        nua_respond(handle, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+        su_home_deinit(home);
+        return;
+    }
+    answer->status = 500;
+    ua->callbacks.invite(ua->callbacks.context, (sipua_call_t *)handle, call_context, &invite, answer);
+    su_home_deinit(home);
+
+    if (answer->status == 200 && (call_context || answer->call_context)) {
+        answer->sdp[SIPUA_SDP_CAPACITY - 1] = 0;
+        if (!call_context) {
+            nua_handle_bind(handle, answer->call_context);
+            nua_respond(handle, SIP_180_RINGING, TAG_END());
+        }
+        nua_respond(handle, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"), SIPTAG_PAYLOAD_STR(answer->sdp), TAG_END());
+    } else {
+        int status = answer->status >= 400 && answer->status <= 699 ? answer->status : 500;
+        nua_respond(handle, status, sip_status_phrase(status) ? sip_status_phrase(status) : "Refused", TAG_END());
+    }
+    free(answer);
+}
+
+static void on_event(nua_event_t event, int status, char const *phrase, nua_t *nua, sipua_t *ua, nua_handle_t *handle,
+                     void *call_context, sip_t const *sip, tagi_t tags[]) {
+    (void)nua;
+    switch (event) {
+    case nua_i_invite:
+        if (sip) answer_invite(ua, handle, call_context, sip);
+        break;
+    case nua_i_state: {
+        int state = nua_callstate_init;
+        tl_gets(tags, NUTAG_CALLSTATE_REF(state), TAG_END());
+        if (state != nua_callstate_terminated) break;
+        if (call_context) {
+            ua->callbacks.ended(ua->callbacks.context, call_context, status, phrase ? phrase : "");
+        } else {
+            nua_handle_destroy(handle);  // a refused call: nobody else holds it
+        }
+        break;
+    }
+    case nua_r_shutdown:
+        if (status >= 200) su_root_break(ua->root);
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_command(sipua_t *ua, su_msg_r message, struct sipua_command *command) {
+    (void)message;
+    switch (command->kind) {
+    case command_bye:
+        nua_bye(command->handle, TAG_END());
+        break;
+    case command_release:
+        nua_handle_destroy(command->handle);
+        break;
+    case command_shutdown:
+        nua_shutdown(ua->nua);
+        break;
+    }
+}
+
+/// Queues a command to the user agent's thread; -1 once it has stopped.
+static int post(sipua_t *ua, int kind, nua_handle_t *handle) {
+    int result = -1;
+    pthread_mutex_lock(&ua->lock);
+    if (ua->accepting) {
+        su_msg_r message = SU_MSG_R_INIT;
+        if (su_msg_create(message, su_root_task(ua->root), su_task_null, on_command, sizeof(struct sipua_command)) == 0) {
+            struct sipua_command *command = su_msg_data(message);
+            command->kind = kind;
+            command->handle = handle;
+            result = su_msg_send(message) == 0 ? 0 : -1;
+        }
+    }
+    pthread_mutex_unlock(&ua->lock);
+    return result;
+}
+
+static void report_start(sipua_t *ua, int started) {
+    pthread_mutex_lock(&ua->lock);
+    ua->started = started;
+    ua->accepting = started > 0;
+    pthread_cond_broadcast(&ua->changed);
+    pthread_mutex_unlock(&ua->lock);
+}
+
+static void *run(void *argument) {
+    sipua_t *ua = argument;
+    if (su_init() != 0) {
+        snprintf(ua->error, sizeof ua->error, "sofia-sip could not initialise");
+        report_start(ua, -1);
+        return NULL;
+    }
+    ua->root = su_root_create(ua);
+    if (ua->root) {
+        ua->nua = nua_create(ua->root, on_event, ua,
+                             NUTAG_URL(ua->url),
+                             NUTAG_MEDIA_ENABLE(0),
+                             NUTAG_USER_AGENT(ua->user_agent),
+                             SIPTAG_SERVER_STR(ua->user_agent),
+                             NUTAG_SESSION_TIMER(ua->settings.session_expires),
+                             NUTAG_ALLOW("INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"),
+                             TAG_END());
+    }
+    if (!ua->nua) {
+        snprintf(ua->error, sizeof ua->error, "cannot listen for SIP at %s (address in use or not local?)", ua->url);
+        report_start(ua, -1);
+        if (ua->root) su_root_destroy(ua->root);
+        su_deinit();
+        return NULL;
+    }
+    report_start(ua, 1);
+    su_root_run(ua->root);
+    pthread_mutex_lock(&ua->lock);
+    ua->accepting = 0;
+    pthread_mutex_unlock(&ua->lock);
+    nua_destroy(ua->nua);
+    su_root_destroy(ua->root);
+    su_deinit();
+    return NULL;
+}
+
+static void free_user_agent(sipua_t *ua) {
+    pthread_mutex_destroy(&ua->lock);
+    pthread_cond_destroy(&ua->changed);
+    free(ua->url);
+    free(ua->user_agent);
+    free(ua);
+}
+
+int sipua_start(const sipua_settings *settings, const sipua_callbacks *callbacks, sipua_t **user_agent, char *error, size_t error_capacity) {
+    *user_agent = NULL;
+    sipua_t *ua = calloc(1, sizeof *ua);
+    if (!ua) return -1;
+    ua->settings = *settings;
+    ua->callbacks = *callbacks;
+    ua->url = strdup(settings->url ? settings->url : "sip:127.0.0.1:5060");
+    ua->user_agent = strdup(settings->user_agent ? settings->user_agent : "audiobridge");
+    pthread_mutex_init(&ua->lock, NULL);
+    pthread_cond_init(&ua->changed, NULL);
+    // sofia-sip logs to stderr at level 3 by default; the application logs what matters.
+    su_log_set_level(NULL, 0);
+    if (!ua->url || !ua->user_agent || pthread_create(&ua->thread, NULL, run, ua) != 0) {
+        snprintf(error, error_capacity, "cannot start the SIP thread");
+        free_user_agent(ua);
+        return -1;
+    }
+    pthread_mutex_lock(&ua->lock);
+    while (ua->started == 0) pthread_cond_wait(&ua->changed, &ua->lock);
+    int started = ua->started;
+    pthread_mutex_unlock(&ua->lock);
+    if (started < 0) {
+        pthread_join(ua->thread, NULL);
+        snprintf(error, error_capacity, "%s", ua->error);
+        free_user_agent(ua);
+        return -1;
+    }
+    *user_agent = ua;
+    return 0;
+}
+
+int sipua_bye(sipua_t *ua, sipua_call_t *call) { return post(ua, command_bye, (nua_handle_t *)call); }
+
+int sipua_release(sipua_t *ua, sipua_call_t *call) { return post(ua, command_release, (nua_handle_t *)call); }
+
+void sipua_stop(sipua_t *ua) {
+    if (!ua) return;
+    post(ua, command_shutdown, NULL);
+    pthread_join(ua->thread, NULL);
+    free_user_agent(ua);
+}
