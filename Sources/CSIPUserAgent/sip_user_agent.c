@@ -25,10 +25,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct sipua_command {
-    enum { command_bye, command_release, command_shutdown } kind;
+    enum { command_bye, command_refer, command_release, command_shutdown } kind;
     nua_handle_t *handle;
+    char target[SIPUA_TARGET_CAPACITY];
 };
 
 struct sipua {
@@ -105,6 +107,27 @@ static void on_event(nua_event_t event, int status, char const *phrase, nua_t *n
         }
         break;
     }
+    case nua_r_refer:
+        // 100 Trying aside, the REFER's answer: accepted (progress follows as NOTIFYs) or refused.
+        if (call_context && status >= 200) ua->callbacks.transfer(ua->callbacks.context, call_context, status, status >= 300);
+        break;
+    case nua_i_notify:
+        if (call_context && sip && sip->sip_event && strcmp(sip->sip_event->o_type, "refer") == 0) {
+            // The body is a sipfrag of the target's answer: "SIP/2.0 180 Ringing".
+            int fragment = 0;
+            if (sip->sip_payload && sip->sip_payload->pl_data) {
+                char line[64] = {0};
+                size_t length = sip->sip_payload->pl_len < sizeof line - 1 ? sip->sip_payload->pl_len : sizeof line - 1;
+                memcpy(line, sip->sip_payload->pl_data, length);
+                if (sscanf(line, "SIP/2.0 %d", &fragment) != 1) fragment = 0;
+            }
+            int terminated = sip->sip_subscription_state && sip->sip_subscription_state->ss_substate &&
+                             strcasecmp(sip->sip_subscription_state->ss_substate, "terminated") == 0;
+            if (fragment > 0 || terminated) {
+                ua->callbacks.transfer(ua->callbacks.context, call_context, fragment > 0 ? fragment : 500, fragment >= 200 || terminated);
+            }
+        }
+        break;
     case nua_r_shutdown:
         if (status >= 200) su_root_break(ua->root);
         break;
@@ -119,6 +142,9 @@ static void on_command(sipua_t *ua, su_msg_r message, struct sipua_command *comm
     case command_bye:
         nua_bye(command->handle, TAG_END());
         break;
+    case command_refer:
+        nua_refer(command->handle, SIPTAG_REFER_TO_STR(command->target), TAG_END());
+        break;
     case command_release:
         nua_handle_destroy(command->handle);
         break;
@@ -129,7 +155,8 @@ static void on_command(sipua_t *ua, su_msg_r message, struct sipua_command *comm
 }
 
 /// Queues a command to the user agent's thread; -1 once it has stopped.
-static int post(sipua_t *ua, int kind, nua_handle_t *handle) {
+static int post(sipua_t *ua, int kind, nua_handle_t *handle, const char *target) {
+    if (target && strlen(target) >= SIPUA_TARGET_CAPACITY) return -1;
     int result = -1;
     pthread_mutex_lock(&ua->lock);
     if (ua->accepting) {
@@ -138,6 +165,7 @@ static int post(sipua_t *ua, int kind, nua_handle_t *handle) {
             struct sipua_command *command = su_msg_data(message);
             command->kind = kind;
             command->handle = handle;
+            snprintf(command->target, sizeof command->target, "%s", target ? target : "");
             result = su_msg_send(message) == 0 ? 0 : -1;
         }
     }
@@ -228,13 +256,15 @@ int sipua_start(const sipua_settings *settings, const sipua_callbacks *callbacks
     return 0;
 }
 
-int sipua_bye(sipua_t *ua, sipua_call_t *call) { return post(ua, command_bye, (nua_handle_t *)call); }
+int sipua_bye(sipua_t *ua, sipua_call_t *call) { return post(ua, command_bye, (nua_handle_t *)call, NULL); }
 
-int sipua_release(sipua_t *ua, sipua_call_t *call) { return post(ua, command_release, (nua_handle_t *)call); }
+int sipua_refer(sipua_t *ua, sipua_call_t *call, const char *target) { return post(ua, command_refer, (nua_handle_t *)call, target); }
+
+int sipua_release(sipua_t *ua, sipua_call_t *call) { return post(ua, command_release, (nua_handle_t *)call, NULL); }
 
 void sipua_stop(sipua_t *ua) {
     if (!ua) return;
-    post(ua, command_shutdown, NULL);
+    post(ua, command_shutdown, NULL, NULL);
     pthread_join(ua->thread, NULL);
     free_user_agent(ua);
 }

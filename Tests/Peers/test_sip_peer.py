@@ -6,6 +6,8 @@ keeps what the bridge sends back. With the echo agent, what comes back must be t
 sample for sample. Then: the bridge's BYE when the agent ends the call, OPTIONS, 486 at
 --max-calls, 400 for a broken SDP and 488 for an offer without audio, each next to a live call
 that must go on."""
+import asyncio
+import json
 import shutil
 import socket
 import struct
@@ -13,8 +15,11 @@ import subprocess
 import threading
 import time
 
+import pytest
+import websockets
+
 from peers import BIN, ROOT, read_ulaw_wav, running, ulaw_decode
-from test_rtp_peer import assert_echo_is_the_caller, free_port_pair
+from test_rtp_peer import assert_echo_is_the_caller, free_port_pair, telephone_event_packets
 
 SCENARIOS = ROOT / "Tests" / "Peers" / "sip"
 SAMPLE = ROOT / "samples" / "caller-ulaw-8k.wav"
@@ -32,10 +37,10 @@ def sip_bridge(sip_port: int, *extra):
                     "--rtp-ports", f"{rtp}-{min(rtp + 99, 65535)}", *extra])
 
 
-def sipp(scenario: str, sip_port: int, rtp_port: int, seconds: float = 0, timeout: float = 40, background=False):
-    """SIPp runs one call of `scenario` against the bridge; -d is the call's pause (ms)."""
+def sipp(scenario: str, sip_port: int, rtp_port: int, seconds: float = 0, timeout: float = 40, background=False, transport="udp"):
+    """SIPp runs one call of `scenario` against the bridge over UDP or TCP; -d is the call's pause (ms)."""
     assert SIPP, "SIPp is the SIP peer (make deps installs sip-tester)"
-    args = [SIPP, "-sf", str(SCENARIOS / scenario), "-m", "1", "-d", str(int(seconds * 1000)), "-i", "127.0.0.1",
+    args = [SIPP, "-t", {"udp": "u1", "tcp": "t1"}[transport], "-sf", str(SCENARIOS / scenario), "-m", "1", "-d", str(int(seconds * 1000)), "-i", "127.0.0.1",
             "-p", str(free_port()), "-key", "rtpport", str(rtp_port), "-nostdin", "-timeout", str(int(timeout)),
             "-timeout_error", f"127.0.0.1:{sip_port}"]
     if background:
@@ -54,6 +59,8 @@ class RTPCaller:
         self.socket.bind(("127.0.0.1", self.port))
         self.socket.settimeout(0.2)
         self.received = []
+        self.arrivals = []
+        self.key_presses = []
         self.bridge = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._receive, daemon=True)
@@ -65,9 +72,12 @@ class RTPCaller:
                 packet, source = self.socket.recvfrom(2048)
             except socket.timeout:
                 continue
+            if len(packet) >= 16 and packet[1] & 0x7F == 101 and packet[13] & 0x80:
+                self.key_presses.append((struct.unpack("!I", packet[4:8])[0], packet[12]))  # (timestamp, event) of an end packet
             if len(packet) >= 12 and packet[1] & 0x7F in (0, 8):
                 self.bridge = self.bridge or source
                 self.received.append(packet[12:])
+                self.arrivals.append(time.monotonic())
 
     def wait_for_bridge(self, timeout=10):
         deadline = time.time() + timeout
@@ -75,13 +85,21 @@ class RTPCaller:
             time.sleep(0.02)
         assert self.bridge, "the bridge sent RTP to the port our SDP offered"
 
-    def send(self, payload: bytes, seconds_of_silence_after: float):
+    def send(self, payload: bytes, seconds_of_silence_after: float, key_press_at: dict = None):
+        """Payload and silence in 20 ms packets; `key_press_at` {frame: event} sends an RFC 4733
+        key press in place of the audio from that frame on."""
         frames = [payload[i:i + 160] for i in range(0, len(payload) - 159, 160)]
         frames += [b"\xff" * 160] * int(seconds_of_silence_after * 50)
         start = time.monotonic()
+        sequence = 0
         for n, frame in enumerate(frames):
-            header = struct.pack("!BBHII", 0x80, 0, n & 0xFFFF, (n * 160) & 0xFFFFFFFF, 0x5151)
+            if n in (key_press_at or {}):
+                for packet in telephone_event_packets(key_press_at[n], sequence, n * 160, 0x5151):
+                    self.socket.sendto(packet, self.bridge)
+                    sequence += 1
+            header = struct.pack("!BBHII", 0x80, 0, sequence & 0xFFFF, (n * 160) & 0xFFFFFFFF, 0x5151)
             self.socket.sendto(header + frame, self.bridge)
+            sequence += 1
             time.sleep(max(0, start + (n + 1) * 0.02 - time.monotonic()))
 
     def close(self):
@@ -111,12 +129,13 @@ def test_a_sipp_call_hears_its_own_words_back_sample_for_sample():
     assert_echo_is_the_caller(caller.heard())
 
 
-def test_the_bridge_hangs_up_with_bye_when_the_agent_ends_the_call():
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_the_bridge_hangs_up_with_bye_when_the_agent_ends_the_call(transport):
     sip_port = free_port()
     caller = RTPCaller()
     with sip_bridge(sip_port, "--agent", "tone:440:600?then=hangup") as server:
         server.wait_for(r"SIP listening on")
-        call = sipp("bridge_hangs_up.xml", sip_port, caller.port, background=True)
+        call = sipp("bridge_hangs_up.xml", sip_port, caller.port, background=True, transport=transport)
         try:
             caller.wait_for_bridge()
             # The caller keeps sending while the tone plays, as a phone does.
@@ -157,3 +176,75 @@ def test_options_busy_broken_sdp_and_no_audio_each_get_their_answer_while_a_call
         server.wait_for(r"INVITE refused \(488\): video is not audio")
         ended = server.wait_for(r"frames_in=(\d+) frames_out=(\d+) reason=hung up by the caller.*call ended")
         assert int(ended.group(1)) >= 250, "the live call took every frame sent while the others were refused"
+
+
+def test_hold_stops_our_audio_and_the_agent_waits_until_resumed():
+    """A 3 s answer; 1 s in, the caller holds (re-INVITE a=sendonly) for 2 s: no RTP from the
+    bridge while on hold, and after the resume the rest of the answer, none of it lost."""
+    sip_port = free_port()
+    caller = RTPCaller()
+    with sip_bridge(sip_port, "--agent", "tone:440:3000") as server:
+        server.wait_for(r"SIP listening on")
+        call = sipp("hold_resume.xml", sip_port, caller.port, background=True)
+        try:
+            caller.wait_for_bridge()
+            caller.send(b"\xff" * 160 * 300, seconds_of_silence_after=0)
+            output, _ = call.communicate(timeout=30)
+        finally:
+            caller.close()
+        assert call.returncode == 0, output
+        server.wait_for(r"direction=recvonly on_hold=true.*SIP re-INVITE")
+        server.wait_for(r"direction=sendrecv on_hold=false.*SIP re-INVITE")
+    gaps = [later - earlier for earlier, later in zip(caller.arrivals, caller.arrivals[1:])]
+    assert 1.8 <= max(gaps) <= 2.4, f"the longest pause in the bridge's RTP: {max(gaps):.2f} s (the 2 s hold)"
+    heard = caller.heard()
+    loud = sum(1 for i in range(0, len(heard) - 159, 160) if max(abs(s) for s in heard[i:i + 160]) > 1000)
+    assert 148 <= loud <= 151, f"{loud} frames of the 3 s answer heard across the hold"
+
+
+def test_the_agent_transfers_the_call_by_refer_and_key_presses_go_both_ways():
+    """An agent server (the raw-PCM protocol) learns that a SIP call can transfer and send keys,
+    sends 1 and 2 (they reach the caller as RFC 4733 events), waits for the caller's 5 (sent as
+    RFC 4733 here), then transfers to a number: SIPp gets a REFER to that number at its own host,
+    accepts it and reports the target's 200 OK; the agent is told the transfer succeeded and the
+    bridge hangs up with BYE."""
+    got = {"control": []}
+
+    async def agent(ws):
+        got["start"] = json.loads(await ws.recv())
+        await ws.send(json.dumps({"type": "send_dtmf", "id": 1, "digits": "12"}))
+        try:
+            async for message in ws:
+                if isinstance(message, str):
+                    got["control"].append(json.loads(message))
+                    if got["control"][-1] == {"type": "dtmf", "digit": "5"}:
+                        await ws.send(json.dumps({"type": "transfer", "id": 2, "target": "+14155550100"}))
+        except websockets.ConnectionClosed:
+            pass
+
+    async def call():
+        async with websockets.serve(agent, "127.0.0.1", 0) as ws_server:
+            ws_port = ws_server.sockets[0].getsockname()[1]
+            sip_port = free_port()
+            caller = RTPCaller()
+            loop = asyncio.get_running_loop()
+            with sip_bridge(sip_port, "--agent", f"ws://127.0.0.1:{ws_port}/agent") as server:
+                await loop.run_in_executor(None, server.wait_for, r"SIP listening on")
+                sipp_call = sipp("transfer.xml", sip_port, caller.port, background=True)
+                await loop.run_in_executor(None, caller.wait_for_bridge)
+                sending = loop.run_in_executor(None, lambda: caller.send(b"\xff" * 160 * 150, 0, key_press_at={50: 5}))
+                output, _ = await loop.run_in_executor(None, lambda: sipp_call.communicate(timeout=30))
+                await sending
+                caller.close()
+                await loop.run_in_executor(None, server.wait_for, r"reason=hung up by us \(BYE 200 .*call ended")
+                return sipp_call.returncode, output, list(server.lines), caller.key_presses
+
+    returncode, output, log, key_presses = asyncio.run(call())
+    assert returncode == 0, output
+    assert got["start"]["abilities"] == {"transfer": True, "sendDtmf": True}
+    results = [m for m in got["control"] if m["type"] == "result"]
+    assert [(r["id"], r["ok"]) for r in results] == [(1, True), (2, True)], results
+    assert "sip:+14155550100@127.0.0.1" in results[1]["detail"], results[1]
+    assert any("final=true" in line and "status=200" in line and "target=sip:+14155550100@127.0.0.1:" in line for line in log), log
+    # One end packet thrice per key press, as RFC 4733 has it: events 1 then 2.
+    assert [event for _, event in sorted(set(key_presses))] == [1, 2], key_presses

@@ -117,6 +117,8 @@ final class RTPSide: PhoneSide {
     private var latchPending: Bool
     /// Signalling's hang-up (SIP's BYE); nil: RTP alone has none.
     var onHangUp: (() -> Void)?
+    /// Signalling's transfer (SIP's REFER); nil: RTP alone has none.
+    var onTransfer: ((String, @escaping (CallControlOutcome) -> Void) -> Void)?
     /// The caller put the call on hold: nothing is sent and the agent's audio waits.
     var isOnHold = false
     private var sendBuffer: ByteBuffer
@@ -190,7 +192,12 @@ final class RTPSide: PhoneSide {
     /// simply ends.
     func hangUp() { onHangUp?() }
 
-    var abilities: CallControlAbilities { CallControlAbilities(sendDigits: endpoint.sendsTelephoneEvents) }
+    var abilities: CallControlAbilities { CallControlAbilities(transfer: onTransfer != nil, sendDigits: endpoint.sendsTelephoneEvents) }
+
+    func transfer(to target: String, completion: @escaping (CallControlOutcome) -> Void) {
+        guard let onTransfer else { return completion(.refused("this phone connection cannot transfer calls")) }
+        onTransfer(target, completion)
+    }
 
     /// Each digit as RFC 4733 events for 100 ms (in place of audio, then the end packets), one
     /// every 250 ms: the endpoint sends one digit at a time.

@@ -33,6 +33,9 @@ final class SIPCall: @unchecked Sendable {
     private var pipeline: CallPipeline?
     private(set) var sentBye = false
     private var finished = false
+    /// The caller's From URI: a transfer to a bare number goes to its host.
+    private let callerURI: String
+    private var pendingTransfer: (target: String, completion: (CallControlOutcome) -> Void)?
 
     /// Answers `offer` and starts the call; throws (with the admission released) if it cannot.
     init(server: SIPServer, handle: OpaquePointer, offer: SessionDescription, invite: SIPInvite, callID: String, eventLoop: any EventLoop) throws {
@@ -40,6 +43,7 @@ final class SIPCall: @unchecked Sendable {
         self.handle = handle
         self.callID = callID
         self.eventLoop = eventLoop
+        callerURI = invite.from
         var random = SystemRandomNumberGenerator()
         localKey = SRTPMasterKey(keyAndSalt: (0..<(SRTPMasterKey.keyLength + SRTPMasterKey.saltLength)).map { _ in random.next() })!
         sessionID = random.next() >> 1
@@ -74,6 +78,10 @@ final class SIPCall: @unchecked Sendable {
                 let pipeline = try CallPipeline(side: { [self] session in
                     let side = try RTPSide(configuration: rtp, session: session, channel: channel, remote: remote, latchesToSource: true)
                     side.onHangUp = { [weak self] in self?.hangUp() }
+                    side.onTransfer = { [weak self] target, completion in
+                        guard let self else { return completion(.refused("the call is already over")) }
+                        transfer(to: target, completion: completion)
+                    }
                     side.isOnHold = audio.isOnHold
                     return side
                 }, callID: callID, session: session, settings: callSettings, metadata: metadata, services: server.services, transport: .sip,
@@ -124,6 +132,33 @@ final class SIPCall: @unchecked Sendable {
         guard !sentBye, !finished else { return }
         sentBye = server.bye(self)
         if !sentBye { finish(reason: "hung up (SIP stopped)") }
+    }
+
+    /// A blind transfer (REFER); the outcome comes when the target has answered (NOTIFY), and
+    /// after a successful one we hang up, as RFC 5589 has the transferor do.
+    func transfer(to target: String, completion: @escaping (CallControlOutcome) -> Void) {
+        guard pendingTransfer == nil else { return completion(.refused("a transfer is already under way")) }
+        guard let uri = SIPReferTarget.uri(for: target, callerURI: callerURI) else {
+            return completion(.refused("not a SIP URI or a phone number: \(target)"))
+        }
+        pendingTransfer = (uri, completion)
+        if !server.refer(self, to: uri) {
+            pendingTransfer = nil
+            completion(.refused("SIP has stopped"))
+        }
+    }
+
+    func transferProgress(status: Int, final: Bool) {
+        guard let (target, completion) = pendingTransfer else { return }
+        pipeline?.logger.info("SIP transfer", metadata: ["target": "\(target)", "status": "\(status)", "final": "\(final)"])
+        guard final else { return }
+        pendingTransfer = nil
+        if (200..<300).contains(status) {
+            completion(.done("transferred to \(target)"))
+            hangUp()
+        } else {
+            completion(.refused("the transfer to \(target) failed with \(status)"))
+        }
     }
 
     /// No RTP for `mediaTimeoutSeconds`: a caller that vanished without a BYE is hung up,

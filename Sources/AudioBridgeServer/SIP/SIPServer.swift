@@ -87,6 +87,10 @@ public final class SIPServer: Sendable {
             let server = Unmanaged<SIPServer>.fromOpaque(context!).takeUnretainedValue()
             server.ended(callContext!, status: Int(status), phrase: phrase.map { String(cString: $0) } ?? "")
         }
+        callbacks.transfer = { context, callContext, status, final in
+            let server = Unmanaged<SIPServer>.fromOpaque(context!).takeUnretainedValue()
+            server.transferProgress(callContext!, status: Int(status), final: final != 0)
+        }
         var error = [CChar](repeating: 0, count: 256)
         var handle: OpaquePointer?
         let result = url.withCString { url in
@@ -198,6 +202,11 @@ public final class SIPServer: Sendable {
         call.eventLoop.execute { call.finish(reason: call.sentBye ? "hung up by us (BYE \(status) \(phrase))" : "hung up by the caller (\(status) \(phrase))") }
     }
 
+    private func transferProgress(_ context: UnsafeMutableRawPointer, status: Int, final: Bool) {
+        guard let call = calls.withLockedValue({ $0[UInt(bitPattern: context)] }) else { return }
+        call.eventLoop.execute { call.transferProgress(status: status, final: final) }
+    }
+
     // MARK: For the calls
 
     func localDescription(port: Int, key: String, version: UInt64 = 1, sessionID: UInt64 = 0) -> SDPAnswerer.Local {
@@ -216,6 +225,11 @@ public final class SIPServer: Sendable {
         let context = Unmanaged.passUnretained(call).toOpaque()
         _ = calls.withLockedValue { $0.removeValue(forKey: UInt(bitPattern: context)) }
         if let handle = userAgent.withLockedValue({ $0 }) { sipua_release(handle.pointer, call.handle) }
+    }
+
+    func refer(_ call: SIPCall, to target: String) -> Bool {
+        guard let handle = userAgent.withLockedValue({ $0 }) else { return false }
+        return sipua_refer(handle.pointer, call.handle, target) == 0
     }
 
     func bye(_ call: SIPCall) -> Bool {

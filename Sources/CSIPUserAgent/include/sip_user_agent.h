@@ -55,6 +55,9 @@ typedef struct {
     /// An accepted call is over (BYE either way, CANCEL, a failed session refresh, shutdown):
     /// once per call. The application releases the call's handle when it is done with it.
     void (*ended)(void *context, void *call_context, int status, const char *phrase);
+    /// How a transfer (sipua_refer) goes: the REFER's response, then each NOTIFY's sipfrag
+    /// status. `final` is 1 on the last report: a REFER refused, or the target's final answer.
+    void (*transfer)(void *context, void *call_context, int status, int final);
 } sipua_callbacks;
 
 typedef struct {
@@ -72,6 +75,13 @@ int sipua_start(const sipua_settings *settings, const sipua_callbacks *callbacks
 /// Hangs the call up (BYE; a call not yet answered cannot be: it is answered in the callback).
 /// 0, or -1 if the user agent has stopped. Any thread.
 int sipua_bye(sipua_t *user_agent, sipua_call_t *call);
+
+#define SIPUA_TARGET_CAPACITY 512
+
+/// Blind transfer (RFC 3515): REFER the caller to `target` (a SIP URI, shorter than
+/// SIPUA_TARGET_CAPACITY); progress comes to the `transfer` callback. 0, or -1 if the user agent
+/// has stopped or the target is too long. Any thread.
+int sipua_refer(sipua_t *user_agent, sipua_call_t *call, const char *target);
 
 /// The application is done with the call: its handle is freed. Once per accepted call, after
 /// which the handle is not used again. Any thread.
