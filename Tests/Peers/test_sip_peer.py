@@ -8,6 +8,7 @@ sample for sample. Then: the bridge's BYE when the agent ends the call, OPTIONS,
 that must go on."""
 import asyncio
 import json
+import re
 import shutil
 import socket
 import struct
@@ -32,9 +33,9 @@ def free_port() -> int:
 
 
 def sip_bridge(sip_port: int, *extra):
-    rtp = free_port_pair()  # the pool skips ports another process holds
+    rtp = min(free_port_pair(), 64000)  # the pool skips ports another process holds
     return running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--sip", f"127.0.0.1:{sip_port}",
-                    "--rtp-ports", f"{rtp}-{min(rtp + 99, 65535)}", *extra])
+                    "--rtp-ports", f"{rtp}-{rtp + 999}", *extra])
 
 
 def sipp(scenario: str, sip_port: int, rtp_port: int, seconds: float = 0, timeout: float = 40, background=False, transport="udp"):
@@ -248,3 +249,50 @@ def test_the_agent_transfers_the_call_by_refer_and_key_presses_go_both_ways():
     assert any("final=true" in line and "status=200" in line and "target=sip:+14155550100@127.0.0.1:" in line for line in log), log
     # One end packet thrice per key press, as RFC 4733 has it: events 1 then 2.
     assert [event for _, event in sorted(set(key_presses))] == [1, 2], key_presses
+
+
+def test_two_hundred_concurrent_sipp_calls_with_rtp_both_ways():
+    """SIPp places 200 calls (50 a second, 8 s each, all up at once); every offer names one RTP
+    port of this test, which returns each packet the bridge sends to where it came from (so each
+    call's caller talks at exactly the bridge's pace). Every call succeeds, each of the 200 call
+    ports sends ~8 s of RTP, and every call ends with its frames taken and none short."""
+    sip_port = free_port()
+    reflector = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    reflector.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    rtp_port = free_port_pair()
+    reflector.bind(("127.0.0.1", rtp_port))
+    reflector.settimeout(0.2)
+    packets = {}
+    stop = threading.Event()
+
+    def reflect():
+        while not stop.is_set():
+            try:
+                packet, source = reflector.recvfrom(2048)
+            except socket.timeout:
+                continue
+            packets[source] = packets.get(source, 0) + 1
+            reflector.sendto(packet, source)
+
+    thread = threading.Thread(target=reflect, daemon=True)
+    thread.start()
+    try:
+        with sip_bridge(sip_port, "--agent", "echo", "--no-barge-in") as server:
+            server.wait_for(r"SIP listening on")
+            args = [SIPP, "-sf", str(SCENARIOS / "call.xml"), "-m", "200", "-l", "200", "-r", "50", "-d", "8000", "-i", "127.0.0.1",
+                    "-p", str(free_port()), "-key", "rtpport", str(rtp_port), "-nostdin", "-timeout", "60", "-timeout_error",
+                    f"127.0.0.1:{sip_port}"]
+            result = subprocess.run(args, capture_output=True, text=True, timeout=90)
+            assert result.returncode == 0, result.stdout[-3000:]
+            assert re.search(r"Successful call\s*\|\s*\d+\s*\|\s*200\b", result.stdout), result.stdout[-3000:]
+            server.stop()
+            lines = list(server.lines)
+    finally:
+        stop.set()
+        thread.join()
+        reflector.close()
+    assert len(packets) == 200, f"{len(packets)} call ports sent RTP"
+    assert min(packets.values()) >= 350, sorted(packets.values())[:10]
+    ended = [re.search(r"frames_in=(\d+) frames_out=(\d+).*underrun_frames=(\d+)", line) for line in lines if "call ended" in line]
+    assert len(ended) == 200, f"{len(ended)} calls ended"
+    assert all(int(m.group(1)) >= 350 and int(m.group(3)) == 0 for m in ended), [m.group(0) for m in ended if int(m.group(1)) < 350 or int(m.group(3))][:5]

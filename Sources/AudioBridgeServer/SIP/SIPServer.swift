@@ -191,6 +191,10 @@ public final class SIPServer: Sendable {
         do {
             let call = try SIPCall(server: self, handle: handle, offer: offer, invite: invite, callID: "sip-\(number)", eventLoop: group.next())
             return SIPReply(status: 200, sdp: call.answerSDP, call: call)
+        } catch SIPServerError.noRTPPort(let range) {
+            metrics.add(.refusedAtLimit)
+            log.warning("SIP call refused (503): no free RTP port in \(range.lowerBound)-\(range.upperBound)")
+            return SIPReply(status: 503)
         } catch {
             log.error("SIP call could not start (500): \(error)")
             return SIPReply(status: 500)
