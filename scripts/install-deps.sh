@@ -32,8 +32,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo apt-get update
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${missing[@]}"
 fi
-# pytest runs the Python tests; websockets is the independent WebSocket peer in Tests/Peers.
-for module in pytest websockets; do
+# pytest runs the Python tests; websockets is the independent WebSocket peer in Tests/Peers;
+# pylibsrtp (libsrtp) is the SRTP of the SIP test's caller.
+for module in pytest websockets pylibsrtp; do
     if ! python3 -c "import $module" >/dev/null 2>&1; then
         echo "install-deps: installing $module"
         python3 -m pip install "$module" 2>/dev/null || python3 -m pip install --break-system-packages "$module"

@@ -38,12 +38,12 @@ def sip_bridge(sip_port: int, *extra):
                     "--rtp-ports", f"{rtp}-{rtp + 999}", *extra])
 
 
-def sipp(scenario: str, sip_port: int, rtp_port: int, seconds: float = 0, timeout: float = 40, background=False, transport="udp"):
+def sipp(scenario: str, sip_port: int, rtp_port: int, seconds: float = 0, timeout: float = 40, background=False, transport="udp", extra=()):
     """SIPp runs one call of `scenario` against the bridge over UDP or TCP; -d is the call's pause (ms)."""
     assert SIPP, "SIPp is the SIP peer (make deps installs sip-tester)"
     args = [SIPP, "-t", {"udp": "u1", "tcp": "t1"}[transport], "-sf", str(SCENARIOS / scenario), "-m", "1", "-d", str(int(seconds * 1000)), "-i", "127.0.0.1",
             "-p", str(free_port()), "-key", "rtpport", str(rtp_port), "-nostdin", "-timeout", str(int(timeout)),
-            "-timeout_error", f"127.0.0.1:{sip_port}"]
+            "-timeout_error", *extra, f"127.0.0.1:{sip_port}"]
     if background:
         return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout + 10)
@@ -63,6 +63,8 @@ class RTPCaller:
         self.arrivals = []
         self.key_presses = []
         self.bridge = None
+        self.protect = self.unprotect = None  # SRTP, once keyed
+        self.undecryptable = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._receive, daemon=True)
         self._thread.start()
@@ -73,10 +75,18 @@ class RTPCaller:
                 packet, source = self.socket.recvfrom(2048)
             except socket.timeout:
                 continue
+            self.bridge = self.bridge or source
+            if self.protect and not self.unprotect:
+                continue  # SRTP, before the answer's key is known
+            if self.unprotect:
+                try:
+                    packet = self.unprotect(packet)
+                except Exception:
+                    self.undecryptable += 1
+                    continue
             if len(packet) >= 16 and packet[1] & 0x7F == 101 and packet[13] & 0x80:
                 self.key_presses.append((struct.unpack("!I", packet[4:8])[0], packet[12]))  # (timestamp, event) of an end packet
             if len(packet) >= 12 and packet[1] & 0x7F in (0, 8):
-                self.bridge = self.bridge or source
                 self.received.append(packet[12:])
                 self.arrivals.append(time.monotonic())
 
@@ -99,7 +109,7 @@ class RTPCaller:
                     self.socket.sendto(packet, self.bridge)
                     sequence += 1
             header = struct.pack("!BBHII", 0x80, 0, sequence & 0xFFFF, (n * 160) & 0xFFFFFFFF, 0x5151)
-            self.socket.sendto(header + frame, self.bridge)
+            self.socket.sendto(self.protect(header + frame) if self.protect else header + frame, self.bridge)
             sequence += 1
             time.sleep(max(0, start + (n + 1) * 0.02 - time.monotonic()))
 
@@ -296,3 +306,48 @@ def test_two_hundred_concurrent_sipp_calls_with_rtp_both_ways():
     ended = [re.search(r"frames_in=(\d+) frames_out=(\d+).*underrun_frames=(\d+)", line) for line in lines if "call ended" in line]
     assert len(ended) == 200, f"{len(ended)} calls ended"
     assert all(int(m.group(1)) >= 350 and int(m.group(3)) == 0 for m in ended), [m.group(0) for m in ended if int(m.group(1)) < 350 or int(m.group(3))][:5]
+
+
+def test_an_sdes_srtp_call_against_libsrtp(tmp_path):
+    """SIPp offers RTP/SAVP with our key; the bridge answers with its own. This test's media is
+    SRTP by libsrtp (pylibsrtp): it protects the caller's words with our key and unprotects the
+    bridge's packets with the key from the answer. With the echo agent a stretch of what comes
+    back, decrypted, is the caller's audio, sample for sample, and every packet authenticated."""
+    import base64
+    from pylibsrtp import Policy, Session
+
+    ours = bytes(range(1, 31))
+    sip_port = free_port()
+    caller = RTPCaller()
+    trace = tmp_path / "sipp-messages.log"
+    caller.protect = Session(policy=Policy(key=ours, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=Policy.SRTP_PROFILE_AES128_CM_SHA1_80)).protect
+    with sip_bridge(sip_port, "--agent", "echo", "--no-barge-in", "--sip-srtp", "required") as server:
+        server.wait_for(r"SIP listening on")
+        call = sipp("call_srtp.xml", sip_port, caller.port, seconds=9, background=True,
+                    extra=["-key", "srtpkey", base64.b64encode(ours).decode(), "-trace_msg", "-message_file", str(trace)])
+        try:
+            deadline = time.time() + 10
+            while not (trace.exists() and "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" in trace.read_text().split("200 OK", 1)[-1]):
+                assert time.time() < deadline, "no SRTP answer"
+                time.sleep(0.05)
+            answer = trace.read_text().split("200 OK", 1)[1]
+            theirs = base64.b64decode(re.search(r"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:([A-Za-z0-9+/=]+)", answer).group(1))
+            caller.unprotect = Session(policy=Policy(key=theirs, ssrc_type=Policy.SSRC_ANY_INBOUND,
+                                                     srtp_profile=Policy.SRTP_PROFILE_AES128_CM_SHA1_80)).unprotect
+            caller.wait_for_bridge()
+            spoken = read_ulaw_wav(SAMPLE)[:3 * 8000]
+            caller.send(spoken, seconds_of_silence_after=5)
+            output, _ = call.communicate(timeout=30)
+        finally:
+            caller.close()
+        assert call.returncode == 0, output
+        server.wait_for(r"srtp=AES_CM_128_HMAC_SHA1_80.*SIP call answered")
+    assert caller.undecryptable == 0
+    heard = caller.heard()
+    words = [ulaw_decode(code) for code in spoken]
+    start = next(i for i, sample in enumerate(heard) if abs(sample) > 500)
+    probe = heard[start + 800:start + 960]
+    offset = next((o for o in range(len(words) - 160) if words[o:o + 160] == probe), None)
+    assert offset is not None, "a stretch of the echo is, exactly, in the caller's words"
+    stretch = min(len(words) - offset, len(heard) - start - 800, 8000)
+    assert stretch >= 8000 and heard[start + 800:start + 800 + stretch] == words[offset:offset + stretch]
