@@ -28,9 +28,12 @@
 #include <strings.h>
 
 struct sipua_command {
-    enum { command_bye, command_refer, command_release, command_shutdown } kind;
+    enum { command_answer, command_decline, command_bye, command_refer, command_release, command_shutdown } kind;
     nua_handle_t *handle;
-    char target[SIPUA_TARGET_CAPACITY];
+    /// command_decline: the final status.
+    int status;
+    /// command_answer: the SDP; command_refer: the target.
+    char text[SIPUA_SDP_CAPACITY];
 };
 
 struct sipua {
@@ -75,13 +78,15 @@ static void answer_invite(sipua_t *ua, nua_handle_t *handle, void *call_context,
     ua->callbacks.invite(ua->callbacks.context, (sipua_call_t *)handle, call_context, &invite, answer);
     su_home_deinit(home);
 
-    if (answer->status == 200 && (call_context || answer->call_context)) {
+    if ((answer->status == 200 || (answer->status == 180 && !call_context)) && (call_context || answer->call_context)) {
         answer->sdp[SIPUA_SDP_CAPACITY - 1] = 0;
         if (!call_context) {
             nua_handle_bind(handle, answer->call_context);
             nua_respond(handle, SIP_180_RINGING, TAG_END());
         }
-        nua_respond(handle, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"), SIPTAG_PAYLOAD_STR(answer->sdp), TAG_END());
+        if (answer->status == 200) {
+            nua_respond(handle, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"), SIPTAG_PAYLOAD_STR(answer->sdp), TAG_END());
+        }
     } else {
         int status = answer->status >= 400 && answer->status <= 699 ? answer->status : 500;
         nua_respond(handle, status, sip_status_phrase(status) ? sip_status_phrase(status) : "Refused", TAG_END());
@@ -142,8 +147,14 @@ static void on_command(sipua_t *ua, su_msg_r message, struct sipua_command *comm
     case command_bye:
         nua_bye(command->handle, TAG_END());
         break;
+    case command_answer:
+        nua_respond(command->handle, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"), SIPTAG_PAYLOAD_STR(command->text), TAG_END());
+        break;
+    case command_decline:
+        nua_respond(command->handle, command->status, sip_status_phrase(command->status), TAG_END());
+        break;
     case command_refer:
-        nua_refer(command->handle, SIPTAG_REFER_TO_STR(command->target), TAG_END());
+        nua_refer(command->handle, SIPTAG_REFER_TO_STR(command->text), TAG_END());
         break;
     case command_release:
         nua_handle_destroy(command->handle);
@@ -155,8 +166,8 @@ static void on_command(sipua_t *ua, su_msg_r message, struct sipua_command *comm
 }
 
 /// Queues a command to the user agent's thread; -1 once it has stopped.
-static int post(sipua_t *ua, int kind, nua_handle_t *handle, const char *target) {
-    if (target && strlen(target) >= SIPUA_TARGET_CAPACITY) return -1;
+static int post(sipua_t *ua, int kind, nua_handle_t *handle, const char *text, size_t capacity, int status) {
+    if (text && strlen(text) >= capacity) return -1;
     int result = -1;
     pthread_mutex_lock(&ua->lock);
     if (ua->accepting) {
@@ -165,7 +176,8 @@ static int post(sipua_t *ua, int kind, nua_handle_t *handle, const char *target)
             struct sipua_command *command = su_msg_data(message);
             command->kind = kind;
             command->handle = handle;
-            snprintf(command->target, sizeof command->target, "%s", target ? target : "");
+            command->status = status;
+            snprintf(command->text, sizeof command->text, "%s", text ? text : "");
             result = su_msg_send(message) == 0 ? 0 : -1;
         }
     }
@@ -256,15 +268,26 @@ int sipua_start(const sipua_settings *settings, const sipua_callbacks *callbacks
     return 0;
 }
 
-int sipua_bye(sipua_t *ua, sipua_call_t *call) { return post(ua, command_bye, (nua_handle_t *)call, NULL); }
+int sipua_accept(sipua_t *ua, sipua_call_t *call, const char *sdp) {
+    return post(ua, command_answer, (nua_handle_t *)call, sdp, SIPUA_SDP_CAPACITY, 0);
+}
 
-int sipua_refer(sipua_t *ua, sipua_call_t *call, const char *target) { return post(ua, command_refer, (nua_handle_t *)call, target); }
+int sipua_decline(sipua_t *ua, sipua_call_t *call, int status) {
+    if (status < 400 || status > 699) return -1;
+    return post(ua, command_decline, (nua_handle_t *)call, NULL, 0, status);
+}
 
-int sipua_release(sipua_t *ua, sipua_call_t *call) { return post(ua, command_release, (nua_handle_t *)call, NULL); }
+int sipua_bye(sipua_t *ua, sipua_call_t *call) { return post(ua, command_bye, (nua_handle_t *)call, NULL, 0, 0); }
+
+int sipua_refer(sipua_t *ua, sipua_call_t *call, const char *target) {
+    return post(ua, command_refer, (nua_handle_t *)call, target, SIPUA_TARGET_CAPACITY, 0);
+}
+
+int sipua_release(sipua_t *ua, sipua_call_t *call) { return post(ua, command_release, (nua_handle_t *)call, NULL, 0, 0); }
 
 void sipua_stop(sipua_t *ua) {
     if (!ua) return;
-    post(ua, command_shutdown, NULL, NULL);
+    post(ua, command_shutdown, NULL, NULL, 0, 0);
     pthread_join(ua->thread, NULL);
     free_user_agent(ua);
 }

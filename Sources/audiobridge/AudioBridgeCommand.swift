@@ -99,6 +99,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "sip: SDES-SRTP: off (RTP/AVP only), optional (whichever the offer has) or required (RTP/SAVP only).")
     var sipSrtp = "optional"
 
+    @Option(help: "sip: ring (180 Ringing) this many ms before answering; the agent starts at the answer, and a CANCEL before it ends the call.")
+    var sipRingMs = 0
+
     @Option(help: "sip: the RFC 4028 session timer offered and accepted, seconds (0: none).")
     var sipSessionExpires = 1800
 
@@ -466,6 +469,8 @@ extension Serve {
             throw ValidationError("--sip-session-expires is 0 or 90-86400 seconds (RFC 4028's minimum is 90)")
         }
         configuration.sessionExpires = UInt32(sipSessionExpires)
+        guard (0...60_000).contains(sipRingMs) else { throw ValidationError("--sip-ring-ms is 0-60000") }
+        configuration.ringMilliseconds = sipRingMs
         if ["0.0.0.0", "::"].contains(sip.host), sipExternalIp == nil {
             throw ValidationError("--sip on a wildcard address needs --sip-external-ip: the address our SDP gives for the media")
         }

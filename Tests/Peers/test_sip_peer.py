@@ -194,7 +194,8 @@ def test_hold_stops_our_audio_and_the_agent_waits_until_resumed():
     bridge while on hold, and after the resume the rest of the answer, none of it lost."""
     sip_port = free_port()
     caller = RTPCaller()
-    with sip_bridge(sip_port, "--agent", "tone:440:3000") as server:
+    # Rung for 300 ms first: the answer after ringing carries the call as well.
+    with sip_bridge(sip_port, "--agent", "tone:440:3000", "--sip-ring-ms", "300") as server:
         server.wait_for(r"SIP listening on")
         call = sipp("hold_resume.xml", sip_port, caller.port, background=True)
         try:
@@ -351,3 +352,47 @@ def test_an_sdes_srtp_call_against_libsrtp(tmp_path):
     assert offset is not None, "a stretch of the echo is, exactly, in the caller's words"
     stretch = min(len(words) - offset, len(heard) - start - 800, 8000)
     assert stretch >= 8000 and heard[start + 800:start + 800 + stretch] == words[offset:offset + stretch]
+
+
+def test_a_caller_who_cancels_while_it_rings_never_reaches_the_agent():
+    """With --sip-ring-ms the bridge rings before answering; SIPp CANCELs after 500 ms: 487 to
+    the INVITE, the call ends before it was answered, no agent was started, no RTP was sent."""
+    sip_port = free_port()
+    caller = RTPCaller()
+    with sip_bridge(sip_port, "--agent", "echo", "--sip-ring-ms", "3000") as server:
+        server.wait_for(r"SIP listening on")
+        result = sipp("cancel.xml", sip_port, caller.port, seconds=0.5, timeout=10)
+        assert result.returncode == 0, result.stdout[-3000:]
+        server.wait_for(r"call=sip-1.*SIP call ended before it was answered")
+        time.sleep(3)  # past the ring: nothing may start
+        lines = list(server.lines)
+    caller.close()
+    assert not any("call started" in line for line in lines), lines
+    assert caller.bridge is None, "no RTP from a call that was never answered"
+
+
+def test_a_draining_bridge_answers_503_and_lets_its_call_finish():
+    """SIGTERM with a call up: new INVITEs get 503, the running call goes on until the caller's
+    BYE, and then the server exits by itself."""
+    sip_port = free_port()
+    caller = RTPCaller()
+    with sip_bridge(sip_port, "--agent", "echo") as server:
+        server.wait_for(r"SIP listening on")
+        call = sipp("call.xml", sip_port, caller.port, seconds=4, background=True)
+        try:
+            caller.wait_for_bridge()
+            sending = threading.Thread(target=caller.send, args=(b"\xff" * 160 * 200, 0), daemon=True)
+            sending.start()
+            server.proc.terminate()
+            server.wait_for(r"draining: new calls refused, 1 call\(s\) running")
+            refused = sipp("draining.xml", sip_port, free_port_pair(), timeout=10)
+            assert refused.returncode == 0, refused.stdout[-2000:]
+            output, _ = call.communicate(timeout=20)
+            sending.join()
+        finally:
+            caller.close()
+        assert call.returncode == 0, output
+        server.wait_for(r"SIP call refused: draining \(503\)")
+        server.wait_for(r"reason=hung up by the caller \(200 .*call ended")
+        server.wait_for(r"every call has ended")
+        assert server.proc.wait(10) == 0

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // One SIP call: its RTP socket (a port of the pool), its RTP side and pipeline, what its SDP
 // agreed, and its sofia-sip handle until it is released. Made on the user agent's thread when
-// the INVITE is answered; everything after runs on the call's event loop, except a re-INVITE's
-// answer, which is made on the user agent's thread from the call's fixed fields and applied on
-// the loop.
+// the INVITE comes (port bound, answer written); its pipeline, and so its agent, starts when it
+// is answered: at once, or after `--sip-ring-ms` of ringing, during which a CANCEL ends it.
+// Everything after the INVITE runs on the call's event loop, except a re-INVITE's answer,
+// which is made on the user agent's thread from the call's fixed fields and applied on the loop.
 import AudioBridgeCore
 import AudioBridgeProtocols
 import AudioBridgeRTP
@@ -32,23 +33,34 @@ final class SIPCall: @unchecked Sendable {
     private var side: RTPSide?
     private var pipeline: CallPipeline?
     private(set) var sentBye = false
+    /// The 200 OK went out (at once, or after ringing).
+    var answered = false
+    private var declining = false
     private var finished = false
     /// The caller's From URI: a transfer to a bare number goes to its host.
     private let callerURI: String
     private var pendingTransfer: (target: String, completion: (CallControlOutcome) -> Void)?
 
-    /// Answers `offer` and starts the call; throws (with the admission released) if it cannot.
+    /// What the call starts with when it is answered.
+    private let rtp: RTPServerConfiguration
+    private let initialRemote: SocketAddress?
+    private let metadata: [(String, String)]
+    /// The call holds its admission place until its pipeline takes it over (or it ends first).
+    private var holdsAdmission = true
+
+    /// Binds the call's RTP port and answers `offer`; the call starts with `start()`. Throws
+    /// (with the admission released) if it cannot.
     init(server: SIPServer, handle: OpaquePointer, offer: SessionDescription, invite: SIPInvite, callID: String, eventLoop: any EventLoop) throws {
         self.server = server
         self.handle = handle
         self.callID = callID
         self.eventLoop = eventLoop
         callerURI = invite.from
+        metadata = [("callId", callID), ("caller", invite.from), ("callerName", invite.fromDisplay), ("called", invite.requestUser),
+                    ("sipCallId", invite.callID)]
         var random = SystemRandomNumberGenerator()
         localKey = SRTPMasterKey(keyAndSalt: (0..<(SRTPMasterKey.keyLength + SRTPMasterKey.saltLength)).map { _ in random.next() })!
         sessionID = random.next() >> 1
-        let rtp: RTPServerConfiguration
-        let remote: SocketAddress?
         do {
             let timeout = TimeAmount.seconds(server.configuration.mediaTimeoutSeconds)
             (channel, port) = try server.bindRTP(on: eventLoop) { [IdleStateHandler(readTimeout: timeout), SIPMediaHandler()] }
@@ -56,7 +68,7 @@ final class SIPCall: @unchecked Sendable {
                 (audio, answerSDP) = try SDPAnswerer.answer(offer, local: server.localDescription(port: port, key: localKey.sdes, sessionID: sessionID),
                                                             srtp: server.configuration.srtp)
                 rtp = try Self.rtpConfiguration(audio, localKey: localKey, server: server.configuration)
-                remote = try Self.address(of: audio)
+                initialRemote = try Self.address(of: audio)
             } catch {
                 channel.close(promise: nil)
                 server.releasePort(port)
@@ -66,37 +78,46 @@ final class SIPCall: @unchecked Sendable {
             server.services.admission.release()
             throw error
         }
+    }
+
+    /// Starts the call's pipeline (and so its agent). On the event loop; throws if the call
+    /// cannot start, after which only `finish` is called.
+    func start() throws {
+        guard !finished else { throw ChannelError.alreadyClosed }
         var settings = server.configuration.call
         settings.session.phoneCodec = rtp.codec
-        let metadata = [("callId", callID), ("caller", invite.from), ("callerName", invite.fromDisplay), ("called", invite.requestUser),
-                        ("sipCallId", invite.callID)]
-        let audio = audio
-        let session = settings.session
-        let callSettings = settings
+        let (rtp, remote, audio) = (rtp, initialRemote, audio)
+        holdsAdmission = false  // CallPipeline's now, released by it even if it fails
+        let pipeline = try CallPipeline(side: { [self] session in
+            let side = try RTPSide(configuration: rtp, session: session, channel: channel, remote: remote, latchesToSource: true)
+            side.onHangUp = { [weak self] in self?.hangUp() }
+            side.onTransfer = { [weak self] target, completion in
+                guard let self else { return completion(.refused("the call is already over")) }
+                transfer(to: target, completion: completion)
+            }
+            side.isOnHold = audio.isOnHold
+            return side
+        }, callID: callID, session: settings.session, settings: settings, metadata: metadata, services: server.services, transport: .sip,
+           pacer: try server.pacer(on: eventLoop), eventLoop: eventLoop, logger: server.logger, observer: server.eventObserver.map { observe in { observe($0) } })
+        self.pipeline = pipeline
+        side = pipeline.side as? RTPSide
+        try channel.pipeline.syncOperations.handler(type: SIPMediaHandler.self).call = self
+        pipeline.logger.info("SIP call answered", metadata: ["codec": "\(audio.law)", "rtp_port": "\(port)",
+                                                              "remote": "\(remote.map { "\($0)" } ?? "none (on hold)")",
+                                                              "srtp": "\(audio.remoteCrypto?.suite ?? "no")"])
+    }
+
+    /// After ringing: starts the call and sends the 200 OK, or declines it if it cannot start.
+    func answerAfterRinging() {
+        guard !finished else { return }
         do {
-            try eventLoop.submit { [self] in
-                let pipeline = try CallPipeline(side: { [self] session in
-                    let side = try RTPSide(configuration: rtp, session: session, channel: channel, remote: remote, latchesToSource: true)
-                    side.onHangUp = { [weak self] in self?.hangUp() }
-                    side.onTransfer = { [weak self] target, completion in
-                        guard let self else { return completion(.refused("the call is already over")) }
-                        transfer(to: target, completion: completion)
-                    }
-                    side.isOnHold = audio.isOnHold
-                    return side
-                }, callID: callID, session: session, settings: callSettings, metadata: metadata, services: server.services, transport: .sip,
-                   pacer: try server.pacer(on: eventLoop), eventLoop: eventLoop, logger: server.logger, observer: server.eventObserver.map { observe in { observe($0) } })
-                self.pipeline = pipeline
-                side = pipeline.side as? RTPSide
-                try channel.pipeline.syncOperations.handler(type: SIPMediaHandler.self).call = self
-                pipeline.logger.info("SIP call answered", metadata: ["codec": "\(audio.law)", "rtp_port": "\(port)",
-                                                                      "remote": "\(remote.map { "\($0)" } ?? "none (on hold)")",
-                                                                      "srtp": "\(audio.remoteCrypto?.suite ?? "no")"])
-            }.wait()
+            try start()
+            answered = true
+            if !server.answer(self) { finish(reason: "SIP stopped before the answer") }
         } catch {
-            channel.close(promise: nil)
-            server.releasePort(port)
-            throw error  // CallPipeline gave the admission back
+            server.logger.error("SIP call could not start (500): \(error)", metadata: ["call": "\(callID)"])
+            declining = true
+            if !server.decline(self, status: 500) { finish(reason: "could not start") }
         }
     }
 
@@ -127,11 +148,17 @@ final class SIPCall: @unchecked Sendable {
     }
 
     /// Our hang-up: the agent ended the call, or the server is shutting down. The call ends
-    /// when sofia-sip says the BYE is done (or at once if SIP has already stopped).
+    /// when sofia-sip says the BYE is done (or at once if SIP has already stopped); a call
+    /// still ringing is declined with 480 instead.
     func hangUp() {
-        guard !sentBye, !finished else { return }
-        sentBye = server.bye(self)
-        if !sentBye { finish(reason: "hung up (SIP stopped)") }
+        guard !sentBye, !declining, !finished else { return }
+        if answered {
+            sentBye = server.bye(self)
+            if !sentBye { finish(reason: "hung up (SIP stopped)") }
+        } else {
+            declining = true
+            if !server.decline(self, status: 480) { finish(reason: "declined (SIP stopped)") }
+        }
     }
 
     /// A blind transfer (REFER); the outcome comes when the target has answered (NOTIFY), and
@@ -173,6 +200,11 @@ final class SIPCall: @unchecked Sendable {
     func finish(reason: String) {
         guard !finished else { return }
         finished = true
+        if holdsAdmission {
+            holdsAdmission = false
+            server.services.admission.release()
+            server.logger.info("SIP call ended before it was answered", metadata: ["call": "\(callID)", "reason": "\(reason)"])
+        }
         pipeline?.end(reason: reason)
         pipeline = nil
         side = nil

@@ -24,6 +24,9 @@ public struct SIPServerConfiguration: Sendable {
     public var rtpPorts: ClosedRange<Int> = 40_000...40_999
     public var srtp: SRTPPolicy = .optional
     public var jitterBuffer = JitterBufferSettings()
+    /// Ring (180) this long before answering; 0: answer at once. The call's agent starts at
+    /// the answer; a CANCEL before it ends the call.
+    public var ringMilliseconds = 0
     /// A call without an RTP packet for this long (and not on hold) is hung up.
     public var mediaTimeoutSeconds: Int64 = 10
     /// RFC 4028 session timer, seconds (0: none).
@@ -190,6 +193,18 @@ public final class SIPServer: Sendable {
         let number = callCount.withLockedValue { count -> Int in count += 1; return count }
         do {
             let call = try SIPCall(server: self, handle: handle, offer: offer, invite: invite, callID: "sip-\(number)", eventLoop: group.next())
+            let ring = configuration.ringMilliseconds
+            guard ring == 0 else {
+                call.eventLoop.scheduleTask(in: .milliseconds(Int64(ring))) { call.answerAfterRinging() }
+                return SIPReply(status: 180, call: call)
+            }
+            do {
+                try call.eventLoop.submit { try call.start() }.wait()
+            } catch {
+                try? call.eventLoop.submit { call.finish(reason: "could not start") }.wait()
+                throw error
+            }
+            call.answered = true
             return SIPReply(status: 200, sdp: call.answerSDP, call: call)
         } catch SIPServerError.noRTPPort(let range) {
             metrics.add(.refusedAtLimit)
@@ -234,6 +249,16 @@ public final class SIPServer: Sendable {
     func refer(_ call: SIPCall, to target: String) -> Bool {
         guard let handle = userAgent.withLockedValue({ $0 }) else { return false }
         return sipua_refer(handle.pointer, call.handle, target) == 0
+    }
+
+    func answer(_ call: SIPCall) -> Bool {
+        guard let handle = userAgent.withLockedValue({ $0 }) else { return false }
+        return sipua_accept(handle.pointer, call.handle, call.answerSDP) == 0
+    }
+
+    func decline(_ call: SIPCall, status: Int) -> Bool {
+        guard let handle = userAgent.withLockedValue({ $0 }) else { return false }
+        return sipua_decline(handle.pointer, call.handle, Int32(status)) == 0
     }
 
     func bye(_ call: SIPCall) -> Bool {

@@ -37,8 +37,9 @@ typedef struct {
 
 /// The application's answer to an INVITE, filled in by the callback.
 typedef struct {
-    /// 200: answered with `sdp`; any other final status (400–699): refused with it (and for a
-    /// re-INVITE the call goes on as it was).
+    /// 200: answered with `sdp`; 180 (a new call only): ringing, answered later with
+    /// sipua_accept; any other final status (400–699): refused with it (and for a re-INVITE
+    /// the call goes on as it was).
     int status;
     /// The SDP answer when `status` is 200, NUL-terminated.
     char sdp[SIPUA_SDP_CAPACITY];
@@ -72,7 +73,15 @@ typedef struct {
 /// Starts the user agent on its own thread. 0, or -1 with the reason in `error`.
 int sipua_start(const sipua_settings *settings, const sipua_callbacks *callbacks, sipua_t **user_agent, char *error, size_t error_capacity);
 
-/// Hangs the call up (BYE; a call not yet answered cannot be: it is answered in the callback).
+/// Answers a ringing call (200 with `sdp`, shorter than SIPUA_SDP_CAPACITY). 0, or -1 if the
+/// user agent has stopped. Any thread; a call CANCELled meanwhile has ended (`ended`) instead.
+int sipua_accept(sipua_t *user_agent, sipua_call_t *call, const char *sdp);
+
+/// Refuses a ringing call with a final status (400–699); `ended` follows. 0, or -1 if the
+/// user agent has stopped. Any thread.
+int sipua_decline(sipua_t *user_agent, sipua_call_t *call, int status);
+
+/// Hangs an answered call up (BYE).
 /// 0, or -1 if the user agent has stopped. Any thread.
 int sipua_bye(sipua_t *user_agent, sipua_call_t *call);
 
