@@ -99,6 +99,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "sip: SDES-SRTP: off (RTP/AVP only), optional (whichever the offer has) or required (RTP/SAVP only).")
     var sipSrtp = "optional"
 
+    @Option(help: "sip: calls to USER (the number called, the Request-URI's user part) get AGENT instead of --agent, with the same options (USER=AGENT; repeatable).")
+    var sipRoute: [String] = []
+
     @Option(help: "sip: ring (180 Ringing) this many ms before answering; the agent starts at the answer, and a CANCEL before it ends the call.")
     var sipRingMs = 0
 
@@ -451,7 +454,7 @@ extension Serve {
     /// The SIP server when `--sip` is given: same agent and session settings as the other calls.
     func startSIP(group: any EventLoopGroup, call: CallSettings, services: BridgeServices) throws -> SIPServer? {
         guard let sip else {
-            guard sipExternalIp == nil else { throw ValidationError("--sip-external-ip needs --sip") }
+            guard sipExternalIp == nil, sipRoute.isEmpty else { throw ValidationError("--sip-external-ip and --sip-route need --sip") }
             return nil
         }
         var configuration = SIPServerConfiguration()
@@ -479,6 +482,13 @@ extension Serve {
         guard rtpIdleSeconds >= 1 else { throw ValidationError("--rtp-idle-seconds must be at least 1") }
         configuration.mediaTimeoutSeconds = Int64(rtpIdleSeconds)
         configuration.call = call
+        for route in sipRoute {
+            let parts = route.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw ValidationError("--sip-route is USER=AGENT") }
+            var routed = self
+            routed.agent = String(parts[1])
+            configuration.routes[String(parts[0])] = try routed.callSettings()
+        }
         let server = try SIPServer(configuration: configuration, group: group, services: services)
         try server.start()
         announce("audiobridge: SIP listening on \(sip.host):\(sip.port) (UDP and TCP), RTP ports \(rtpPorts), SRTP \(srtp.rawValue)")

@@ -38,10 +38,11 @@ def sip_bridge(sip_port: int, *extra):
                     "--rtp-ports", f"{rtp}-{rtp + 999}", *extra])
 
 
-def sipp(scenario: str, sip_port: int, rtp_port: int, seconds: float = 0, timeout: float = 40, background=False, transport="udp", extra=()):
+def sipp(scenario: str, sip_port: int, rtp_port: int, seconds: float = 0, timeout: float = 40, background=False, transport="udp", extra=(),
+         called="service"):
     """SIPp runs one call of `scenario` against the bridge over UDP or TCP; -d is the call's pause (ms)."""
     assert SIPP, "SIPp is the SIP peer (make deps installs sip-tester)"
-    args = [SIPP, "-t", {"udp": "u1", "tcp": "t1"}[transport], "-sf", str(SCENARIOS / scenario), "-m", "1", "-d", str(int(seconds * 1000)), "-i", "127.0.0.1",
+    args = [SIPP, "-t", {"udp": "u1", "tcp": "t1"}[transport], "-s", called, "-sf", str(SCENARIOS / scenario), "-m", "1", "-d", str(int(seconds * 1000)), "-i", "127.0.0.1",
             "-p", str(free_port()), "-key", "rtpport", str(rtp_port), "-nostdin", "-timeout", str(int(timeout)),
             "-timeout_error", *extra, f"127.0.0.1:{sip_port}"]
     if background:
@@ -142,11 +143,13 @@ def test_a_sipp_call_hears_its_own_words_back_sample_for_sample():
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_the_bridge_hangs_up_with_bye_when_the_agent_ends_the_call(transport):
+    """The number called chooses the agent (--sip-route): the default agent (echo) never hangs
+    up; 2000's plays 600 ms and hangs up."""
     sip_port = free_port()
     caller = RTPCaller()
-    with sip_bridge(sip_port, "--agent", "tone:440:600?then=hangup") as server:
+    with sip_bridge(sip_port, "--agent", "echo", "--sip-route", "2000=tone:440:600?then=hangup") as server:
         server.wait_for(r"SIP listening on")
-        call = sipp("bridge_hangs_up.xml", sip_port, caller.port, background=True, transport=transport)
+        call = sipp("bridge_hangs_up.xml", sip_port, caller.port, background=True, transport=transport, called="2000")
         try:
             caller.wait_for_bridge()
             # The caller keeps sending while the tone plays, as a phone does.

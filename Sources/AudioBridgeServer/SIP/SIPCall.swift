@@ -45,6 +45,8 @@ final class SIPCall: @unchecked Sendable {
     private let rtp: RTPServerConfiguration
     private let initialRemote: SocketAddress?
     private let metadata: [(String, String)]
+    /// The Request-URI's user: the number called, which may choose the agent (`routes`).
+    private let calledUser: String
     /// The call holds its admission place until its pipeline takes it over (or it ends first).
     private var holdsAdmission = true
 
@@ -56,6 +58,7 @@ final class SIPCall: @unchecked Sendable {
         self.callID = callID
         self.eventLoop = eventLoop
         callerURI = invite.from
+        calledUser = invite.requestUser
         metadata = [("callId", callID), ("caller", invite.from), ("callerName", invite.fromDisplay), ("called", invite.requestUser),
                     ("sipCallId", invite.callID)]
         var random = SystemRandomNumberGenerator()
@@ -84,7 +87,7 @@ final class SIPCall: @unchecked Sendable {
     /// cannot start, after which only `finish` is called.
     func start() throws {
         guard !finished else { throw ChannelError.alreadyClosed }
-        var settings = server.configuration.call
+        var settings = server.configuration.routes[calledUser] ?? server.configuration.call
         settings.session.phoneCodec = rtp.codec
         let (rtp, remote, audio) = (rtp, initialRemote, audio)
         holdsAdmission = false  // CallPipeline's now, released by it even if it fails

@@ -33,6 +33,9 @@ public struct SIPServerConfiguration: Sendable {
     public var sessionExpires: UInt32 = 1800
     /// The agent, session and recording of every call.
     public var call = CallSettings()
+    /// Calls to these users (the Request-URI's user part: the number called) get these
+    /// settings instead of `call`.
+    public var routes: [String: CallSettings] = [:]
 
     public init() {}
 }
@@ -61,6 +64,11 @@ public final class SIPServer: Sendable {
         var configuration = configuration
         configuration.call.session.frameMilliseconds = 20
         configuration.call = try CallAgent.validate(configuration.call)
+        for (user, settings) in configuration.routes {
+            var settings = settings
+            settings.session.frameMilliseconds = 20
+            configuration.routes[user] = try CallAgent.validate(settings)
+        }
         self.configuration = configuration
         self.services = services
         self.group = group
