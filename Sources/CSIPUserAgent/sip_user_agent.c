@@ -56,7 +56,7 @@ struct sipua {
 static void answer_invite(sipua_t *ua, nua_handle_t *handle, void *call_context, sip_t const *sip) {
     su_home_t home[1] = {SU_HOME_INIT(home)};
     sipua_invite invite = {
-        .request_user = "", .from = "", .from_display = "", .to = "", .call_id = "", .sdp = "",
+        .request_user = "", .from = "", .from_display = "", .to = "", .call_id = "", .sdp = "", .authorization = "",
         .is_reinvite = call_context != NULL,
     };
     if (sip->sip_request && sip->sip_request->rq_url->url_user) invite.request_user = sip->sip_request->rq_url->url_user;
@@ -66,6 +66,10 @@ static void answer_invite(sipua_t *ua, nua_handle_t *handle, void *call_context,
     }
     if (sip->sip_to) invite.to = url_as_string(home, sip->sip_to->a_url);
     if (sip->sip_call_id && sip->sip_call_id->i_id) invite.call_id = sip->sip_call_id->i_id;
+    if (sip->sip_authorization) {
+        char *value = sip_header_as_string(home, (sip_header_t const *)sip->sip_authorization);
+        if (value) invite.authorization = value;
+    }
     if (sip->sip_payload && sip->sip_payload->pl_len > 0) invite.sdp = su_strndup(home, sip->sip_payload->pl_data, sip->sip_payload->pl_len);
 
     sipua_answer *answer = calloc(1, sizeof *answer);
@@ -89,7 +93,9 @@ static void answer_invite(sipua_t *ua, nua_handle_t *handle, void *call_context,
         }
     } else {
         int status = answer->status >= 400 && answer->status <= 699 ? answer->status : 500;
-        nua_respond(handle, status, sip_status_phrase(status) ? sip_status_phrase(status) : "Refused", TAG_END());
+        answer->header[SIPUA_HEADER_CAPACITY - 1] = 0;
+        nua_respond(handle, status, sip_status_phrase(status) ? sip_status_phrase(status) : "Refused",
+                    TAG_IF(answer->header[0], SIPTAG_HEADER_STR(answer->header)), TAG_END());
     }
     free(answer);
 }

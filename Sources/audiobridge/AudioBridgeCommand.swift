@@ -102,6 +102,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "sip: calls to USER (the number called, the Request-URI's user part) get AGENT instead of --agent, with the same options (USER=AGENT; repeatable).")
     var sipRoute: [String] = []
 
+    @Option(help: "sip: callers must authenticate (digest, MD5) as USER with PASSWORD (USER:PASSWORD; repeatable). Without it anyone who reaches the port may call.")
+    var sipAuth: [String] = []
+
+    @Option(help: "sip: the digest realm of --sip-auth's challenge.")
+    var sipRealm = "audiobridge"
+
     @Option(help: "sip: ring (180 Ringing) this many ms before answering; the agent starts at the answer, and a CANCEL before it ends the call.")
     var sipRingMs = 0
 
@@ -482,6 +488,15 @@ extension Serve {
         guard rtpIdleSeconds >= 1 else { throw ValidationError("--rtp-idle-seconds must be at least 1") }
         configuration.mediaTimeoutSeconds = Int64(rtpIdleSeconds)
         configuration.call = call
+        for credential in sipAuth {
+            let parts = credential.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw ValidationError("--sip-auth is USER:PASSWORD") }
+            configuration.users[String(parts[0])] = String(parts[1])
+        }
+        guard !sipRealm.isEmpty, !sipRealm.contains("\""), sipRealm.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {
+            throw ValidationError("--sip-realm is printable ASCII without quotes")
+        }
+        configuration.realm = sipRealm
         for route in sipRoute {
             let parts = route.split(separator: "=", maxSplits: 1)
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw ValidationError("--sip-route is USER=AGENT") }
@@ -491,7 +506,8 @@ extension Serve {
         }
         let server = try SIPServer(configuration: configuration, group: group, services: services)
         try server.start()
-        announce("audiobridge: SIP listening on \(sip.host):\(sip.port) (UDP and TCP), RTP ports \(rtpPorts), SRTP \(srtp.rawValue)")
+        announce("audiobridge: SIP listening on \(sip.host):\(sip.port) (UDP and TCP), RTP ports \(rtpPorts), SRTP \(srtp.rawValue)"
+            + (sipAuth.isEmpty ? " (no authentication: anyone who reaches the port may call)" : " (digest authentication of callers)"))
         return server
     }
 

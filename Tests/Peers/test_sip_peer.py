@@ -399,3 +399,35 @@ def test_a_draining_bridge_answers_503_and_lets_its_call_finish():
         server.wait_for(r"reason=hung up by the caller \(200 .*call ended")
         server.wait_for(r"every call has ended")
         assert server.proc.wait(10) == 0
+
+
+def test_digest_authentication_of_callers():
+    """With --sip-auth, SIPp's first INVITE is challenged (401, WWW-Authenticate: Digest); its
+    retry with the right password (SIPp's own digest) is answered and the call runs; the wrong
+    password is challenged again and counted; and a call without credentials never starts."""
+    sip_port = free_port()
+    caller = RTPCaller()
+    with sip_bridge(sip_port, "--agent", "echo", "--sip-auth", "trunk:s3cret", "--metrics", "127.0.0.1:0") as server:
+        server.wait_for(r"SIP listening on .*\(digest authentication of callers\)")
+        metrics_port = int(server.wait_for(r"metrics at http://127.0.0.1:(\d+)/metrics").group(1))
+        wrong = sipp("auth_refused.xml", sip_port, free_port_pair(), timeout=10, extra=["-au", "trunk", "-ap", "guess"])
+        assert wrong.returncode == 0, wrong.stdout[-2000:]
+        unauthenticated = sipp("busy.xml", sip_port, free_port_pair(), timeout=5)
+        assert unauthenticated.returncode != 0, "an INVITE without credentials is not answered 486 (it is challenged)"
+        call = sipp("auth_call.xml", sip_port, caller.port, seconds=2, background=True, extra=["-au", "trunk", "-ap", "s3cret"])
+        try:
+            caller.wait_for_bridge()
+            caller.send(b"\xff" * 160 * 100, 0)
+            output, _ = call.communicate(timeout=20)
+        finally:
+            caller.close()
+        assert call.returncode == 0, output
+        server.wait_for(r"user=trunk.*SIP caller authenticated")
+        server.wait_for(r"reason=hung up by the caller \(200 .*call ended")
+        import urllib.request
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+        lines = list(server.lines)
+    assert sum(1 for line in lines if "SIP caller's credentials refused (401)" in line) == 1, lines
+    assert sum(1 for line in lines if "call started" in line) == 1, lines
+    refused = [line for line in metrics.splitlines() if line.startswith("audiobridge_refused_calls_total") and 'transport="sip"' in line and "unauthorized" in line]
+    assert refused and refused[0].rstrip().endswith(" 1"), refused or metrics

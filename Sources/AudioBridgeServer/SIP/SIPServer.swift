@@ -24,6 +24,10 @@ public struct SIPServerConfiguration: Sendable {
     public var rtpPorts: ClosedRange<Int> = 40_000...40_999
     public var srtp: SRTPPolicy = .optional
     public var jitterBuffer = JitterBufferSettings()
+    /// Callers must authenticate (digest) as one of these users (name → password); empty: anyone.
+    public var users: [String: String] = [:]
+    /// The digest realm of the challenge.
+    public var realm = "audiobridge"
     /// Ring (180) this long before answering; 0: answer at once. The call's agent starts at
     /// the answer; a CANCEL before it ends the call.
     public var ringMilliseconds = 0
@@ -47,6 +51,8 @@ public final class SIPServer: Sendable {
     private let group: any EventLoopGroup
     private let pacers: LoopPacers
     private let ports: RTPPortPool
+    /// Digest authentication of callers, when `users` is set.
+    private let authenticator: SIPDigestAuthenticator?
     /// The running user agent (its C handle), nil until started and after shutdown.
     private let userAgent = NIOLockedValueBox<UserAgentHandle?>(nil)
     /// Calls answered and not yet released, by their context pointer.
@@ -75,6 +81,9 @@ public final class SIPServer: Sendable {
         self.logger = logger
         self.eventObserver = eventObserver
         ports = try RTPPortPool(configuration.rtpPorts)
+        var random = SystemRandomNumberGenerator()
+        authenticator = configuration.users.isEmpty ? nil
+            : SIPDigestAuthenticator(realm: configuration.realm, users: configuration.users, secret: (0..<32).map { _ in random.next() })
         pacers = try LoopPacers(group: group)
     }
 
@@ -157,10 +166,10 @@ public final class SIPServer: Sendable {
         }
         answer.pointee.status = Int32(reply.status)
         if let sdp = reply.sdp {
-            withUnsafeMutableBytes(of: &answer.pointee.sdp) { buffer in
-                let bytes = Array(sdp.utf8.prefix(buffer.count - 1))
-                buffer.copyBytes(from: bytes + [0])
-            }
+            withUnsafeMutableBytes(of: &answer.pointee.sdp) { Self.copy(sdp, into: $0) }
+        }
+        if let header = reply.header {
+            withUnsafeMutableBytes(of: &answer.pointee.header) { Self.copy(header, into: $0) }
         }
         if let call = reply.call {
             let context = Unmanaged.passUnretained(call).toOpaque()
@@ -169,9 +178,29 @@ public final class SIPServer: Sendable {
         }
     }
 
+    /// `text` and a NUL in a fixed C buffer, cut to fit.
+    private static func copy(_ text: String, into buffer: UnsafeMutableRawBufferPointer) {
+        buffer.copyBytes(from: Array(text.utf8.prefix(buffer.count - 1)) + [0])
+    }
+
     private func newCall(_ handle: OpaquePointer, invite: SIPInvite) -> SIPReply {
         var log = logger
         log[metadataKey: "sip_call_id"] = "\(invite.callID)"
+        if let authenticator {
+            let now = Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000_000)
+            switch authenticator.verify(authorization: invite.authorization.isEmpty ? nil : invite.authorization, method: "INVITE", now: now) {
+            case .accepted(let user):
+                log.info("SIP caller authenticated", metadata: ["user": "\(user)"])
+            case .challenge(let stale):
+                // The first INVITE of every authenticated call comes without credentials: counted
+                // only when credentials were sent and were wrong.
+                if !invite.authorization.isEmpty && !stale {
+                    metrics.add(.refusedUnauthorized)
+                    log.warning("SIP caller's credentials refused (401)", metadata: ["from": "\(invite.from)"])
+                }
+                return SIPReply(status: 401, header: "WWW-Authenticate: " + authenticator.challenge(now: now, stale: stale))
+            }
+        }
         guard !invite.sdp.isEmpty else {
             metrics.add(.protocolErrors)
             log.notice("INVITE without an SDP offer refused (488): offers in the INVITE only")
@@ -297,6 +326,7 @@ struct SIPInvite {
     var to: String
     var callID: String
     var sdp: String
+    var authorization: String
 
     init(_ invite: sipua_invite) {
         requestUser = String(cString: invite.request_user)
@@ -305,6 +335,7 @@ struct SIPInvite {
         to = String(cString: invite.to)
         callID = String(cString: invite.call_id)
         sdp = String(cString: invite.sdp)
+        authorization = String(cString: invite.authorization)
     }
 }
 
@@ -313,4 +344,6 @@ struct SIPReply {
     var status: Int
     var sdp: String?
     var call: SIPCall?
+    /// One more header line of a refusal.
+    var header: String?
 }

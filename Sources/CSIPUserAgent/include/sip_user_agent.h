@@ -30,10 +30,12 @@ typedef struct {
     const char *to;            ///< the To header's URI
     const char *call_id;       ///< the Call-ID
     const char *sdp;           ///< the SDP offer, "" if the INVITE had none
+    const char *authorization; ///< the Authorization header's value, "" if none
     int is_reinvite;           ///< 1: a re-INVITE of an accepted call
 } sipua_invite;
 
 #define SIPUA_SDP_CAPACITY 4096
+#define SIPUA_HEADER_CAPACITY 512
 
 /// The application's answer to an INVITE, filled in by the callback.
 typedef struct {
@@ -43,6 +45,9 @@ typedef struct {
     int status;
     /// The SDP answer when `status` is 200, NUL-terminated.
     char sdp[SIPUA_SDP_CAPACITY];
+    /// One more header line for a refusal ("WWW-Authenticate: Digest …" with 401), NUL-terminated;
+    /// empty for none.
+    char header[SIPUA_HEADER_CAPACITY];
     /// The application's call, given back with the call's later events (a new call answered
     /// with 200 only; must not be NULL then).
     void *call_context;
