@@ -28,12 +28,25 @@
 #include <strings.h>
 
 struct sipua_command {
-    enum { command_answer, command_decline, command_bye, command_refer, command_release, command_shutdown } kind;
+    enum { command_answer, command_decline, command_bye, command_refer, command_authenticate, command_place, command_release,
+           command_shutdown } kind;
     nua_handle_t *handle;
     /// command_decline: the final status.
     int status;
+    /// command_place: the call's context, To and From; its handle and result come back through
+    /// `placed` (the caller waits on the user agent's `changed`).
+    void *call_context;
+    char to[SIPUA_TARGET_CAPACITY];
+    char from[SIPUA_TARGET_CAPACITY];
+    struct sipua_placement *placed;
     /// command_answer: the SDP; command_refer: the target.
     char text[SIPUA_SDP_CAPACITY];
+};
+
+/// A sipua_place waiting for the user agent's thread.
+struct sipua_placement {
+    nua_handle_t *handle;
+    int done;
 };
 
 struct sipua {
@@ -118,6 +131,24 @@ static void on_event(nua_event_t event, int status, char const *phrase, nua_t *n
         }
         break;
     }
+    case nua_r_invite:
+        // Only calls we placed: their handle was bound to the application's call.
+        if (!call_context || status < 180) break;
+        if ((status == 401 || status == 407) && sip) {
+            sip_www_authenticate_t const *challenge = status == 401 ? sip->sip_www_authenticate : (sip_www_authenticate_t const *)sip->sip_proxy_authenticate;
+            char const *realm = challenge ? msg_params_find(challenge->au_params, "realm=") : NULL;
+            ua->callbacks.challenged(ua->callbacks.context, call_context, realm ? realm : "\"\"");
+            break;
+        }
+        {
+            su_home_t home[1] = {SU_HOME_INIT(home)};
+            char const *sdp = "";
+            if (status < 300 && sip && sip->sip_payload && sip->sip_payload->pl_len > 0)
+                sdp = su_strndup(home, sip->sip_payload->pl_data, sip->sip_payload->pl_len);
+            ua->callbacks.outgoing(ua->callbacks.context, call_context, status, sdp);
+            su_home_deinit(home);
+        }
+        break;
     case nua_r_refer:
         // 100 Trying aside, the REFER's answer: accepted (progress follows as NOTIFYs) or refused.
         if (call_context && status >= 200) ua->callbacks.transfer(ua->callbacks.context, call_context, status, status >= 300);
@@ -162,6 +193,22 @@ static void on_command(sipua_t *ua, su_msg_r message, struct sipua_command *comm
     case command_refer:
         nua_refer(command->handle, SIPTAG_REFER_TO_STR(command->text), TAG_END());
         break;
+    case command_authenticate:
+        nua_authenticate(command->handle, NUTAG_AUTH(command->text), TAG_END());
+        break;
+    case command_place: {
+        nua_handle_t *handle = nua_handle(ua->nua, command->call_context, SIPTAG_TO_STR(command->to),
+                                          TAG_IF(command->from[0], SIPTAG_FROM_STR(command->from)), TAG_END());
+        if (handle) {
+            nua_invite(handle, SIPTAG_CONTENT_TYPE_STR("application/sdp"), SIPTAG_PAYLOAD_STR(command->text), TAG_END());
+        }
+        pthread_mutex_lock(&ua->lock);
+        command->placed->handle = handle;
+        command->placed->done = 1;
+        pthread_cond_broadcast(&ua->changed);
+        pthread_mutex_unlock(&ua->lock);
+        break;
+    }
     case command_release:
         nua_handle_destroy(command->handle);
         break;
@@ -189,6 +236,32 @@ static int post(sipua_t *ua, int kind, nua_handle_t *handle, const char *text, s
     }
     pthread_mutex_unlock(&ua->lock);
     return result;
+}
+
+sipua_call_t *sipua_place(sipua_t *ua, void *call_context, const char *to, const char *from, const char *sdp) {
+    if (!to || strlen(to) >= SIPUA_TARGET_CAPACITY || (from && strlen(from) >= SIPUA_TARGET_CAPACITY) || !sdp || strlen(sdp) >= SIPUA_SDP_CAPACITY)
+        return NULL;
+    struct sipua_placement placed = {NULL, 0};
+    int sent = -1;
+    pthread_mutex_lock(&ua->lock);
+    if (ua->accepting) {
+        su_msg_r message = SU_MSG_R_INIT;
+        if (su_msg_create(message, su_root_task(ua->root), su_task_null, on_command, sizeof(struct sipua_command)) == 0) {
+            struct sipua_command *command = su_msg_data(message);
+            command->kind = command_place;
+            command->call_context = call_context;
+            snprintf(command->to, sizeof command->to, "%s", to);
+            snprintf(command->from, sizeof command->from, "%s", from ? from : "");
+            snprintf(command->text, sizeof command->text, "%s", sdp);
+            command->placed = &placed;
+            sent = su_msg_send(message);
+        }
+    }
+    // The user agent's thread answers under the same lock; a stop in between still runs the
+    // queued command (nua is destroyed only after the loop has drained its messages).
+    while (sent == 0 && !placed.done && ua->accepting) pthread_cond_wait(&ua->changed, &ua->lock);
+    pthread_mutex_unlock(&ua->lock);
+    return placed.done ? (sipua_call_t *)placed.handle : NULL;
 }
 
 static void report_start(sipua_t *ua, int started) {
@@ -228,6 +301,7 @@ static void *run(void *argument) {
     su_root_run(ua->root);
     pthread_mutex_lock(&ua->lock);
     ua->accepting = 0;
+    pthread_cond_broadcast(&ua->changed);  // a sipua_place still waiting gives up
     pthread_mutex_unlock(&ua->lock);
     nua_destroy(ua->nua);
     su_root_destroy(ua->root);
@@ -287,6 +361,10 @@ int sipua_bye(sipua_t *ua, sipua_call_t *call) { return post(ua, command_bye, (n
 
 int sipua_refer(sipua_t *ua, sipua_call_t *call, const char *target) {
     return post(ua, command_refer, (nua_handle_t *)call, target, SIPUA_TARGET_CAPACITY, 0);
+}
+
+int sipua_authenticate(sipua_t *ua, sipua_call_t *call, const char *credentials) {
+    return post(ua, command_authenticate, (nua_handle_t *)call, credentials, SIPUA_TARGET_CAPACITY, 0);
 }
 
 int sipua_release(sipua_t *ua, sipua_call_t *call) { return post(ua, command_release, (nua_handle_t *)call, NULL, 0, 0); }

@@ -20,7 +20,7 @@ struct AudioBridgeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audiobridge",
         abstract: "Connects phone calls to AI voice agents in real time.",
-        subcommands: [Serve.self, Call.self, Load.self, Vad.self]
+        subcommands: [Serve.self, Call.self, Dial.self, Load.self, Vad.self]
     )
 }
 
@@ -107,6 +107,15 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "sip: the digest realm of --sip-auth's challenge.")
     var sipRealm = "audiobridge"
+
+    @Option(help: "sip: calls we place (--api) come from this URI (default: the user agent's own, sip:HOST:PORT).")
+    var sipFrom: String?
+
+    @Option(help: "sip: USER:PASSWORD for a trunk's digest challenge of the calls we place.")
+    var sipTrunkAuth: String?
+
+    @Option(help: "Serve the outbound-call API on HOST:PORT (needs --sip): POST /calls {\"to\":\"sip:…\"} with Authorization: Bearer $AUDIOBRIDGE_API_TOKEN places a call and answers when it is answered or has failed.")
+    var api: HostPort?
 
     @Option(help: "sip: ring (180 Ringing) this many ms before answering; the agent starts at the answer, and a CANCEL before it ends the call.")
     var sipRingMs = 0
@@ -324,8 +333,16 @@ struct Serve: AsyncParsableCommand {
                 announce("audiobridge: RTP \(s.packetsReceived) packets in, \(s.packetsSent) out, \(s.cumulativeLost) lost, jitter \(s.jitterMilliseconds) ms, \(s.jitterBuffer.late) late, \(s.jitterBuffer.framesConcealed) frames concealed, \(s.digitsReceived) digits, \(s.malformed + s.srtpAuthenticationFailures + s.srtpReplays + s.unknownPayloadType) refused")
             }
         }
-        if let sipServer = try startSIP(group: group, call: call, services: services) {
-            shutdowns.append { await sipServer.shutdown() }
+        let sipServer = try startSIP(group: group, call: call, services: services)
+        if let sipServer { shutdowns.append { await sipServer.shutdown() } }
+        if let api {
+            guard let sipServer else { throw ValidationError("--api needs --sip") }
+            guard let token = ProcessInfo.processInfo.environment["AUDIOBRIDGE_API_TOKEN"], token.utf8.count >= 16 else {
+                throw ValidationError("--api needs AUDIOBRIDGE_API_TOKEN (16 characters or more): the bearer token callers of the API send")
+            }
+            let channel = try await CallsAPI.start(host: api.host, port: api.port, token: token, sip: sipServer, group: group)
+            shutdowns.insert({ try? await channel.close() }, at: 0)
+            announce("audiobridge: call API at http://\(api.host):\(channel.localAddress?.port ?? api.port)\(CallsAPI.path) (bearer token required)")
         }
         for (role, listen) in [(MediaWebSocketServerConfiguration.Role.freeSWITCH, freeswitch), (.asterisk, asteriskWs)] {
             guard let listen else { continue }
@@ -497,6 +514,12 @@ extension Serve {
             throw ValidationError("--sip-realm is printable ASCII without quotes")
         }
         configuration.realm = sipRealm
+        configuration.fromURI = sipFrom
+        if let sipTrunkAuth {
+            let parts = sipTrunkAuth.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw ValidationError("--sip-trunk-auth is USER:PASSWORD") }
+            configuration.outboundCredentials = (String(parts[0]), String(parts[1]))
+        }
         for route in sipRoute {
             let parts = route.split(separator: "=", maxSplits: 1)
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw ValidationError("--sip-route is USER=AGENT") }
@@ -733,6 +756,35 @@ struct Call: AsyncParsableCommand {
             guard FileManager.default.createFile(atPath: record, contents: Data(bytes)) else { throw ValidationError("cannot write \(record)") }
             print("wrote \(record)")
         }
+    }
+}
+
+struct Dial: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Have a running server (serve --sip --api) place a SIP call and bridge it to its agent.")
+
+    @Argument(help: "Whom to call: a sip: or sips: URI.")
+    var target: String
+
+    @Option(help: "The server's call API (serve --api), http://HOST:PORT.")
+    var api = "http://127.0.0.1:8090"
+
+    @Option(help: "Seconds to wait for the call to be answered or fail.")
+    var timeout: Int64 = 70
+
+    func run() async throws {
+        guard let token = ProcessInfo.processInfo.environment["AUDIOBRIDGE_API_TOKEN"] else { throw ValidationError("set AUDIOBRIDGE_API_TOKEN to the server's token") }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let answer: (status: UInt, body: String)
+        do {
+            answer = try await CallsAPI.dial(target, api: api, token: token, timeoutSeconds: timeout, group: group)
+        } catch {
+            try await group.shutdownGracefully()
+            throw error
+        }
+        try await group.shutdownGracefully()
+        let (status, body) = answer
+        print(body, terminator: "")
+        if status != 200 { throw ExitCode(1) }
     }
 }
 

@@ -8,6 +8,7 @@ sample for sample. Then: the bridge's BYE when the agent ends the call, OPTIONS,
 that must go on."""
 import asyncio
 import json
+import os
 import re
 import shutil
 import socket
@@ -32,10 +33,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def sip_bridge(sip_port: int, *extra):
+def sip_bridge(sip_port: int, *extra, env=None):
     rtp = min(free_port_pair(), 64000)  # the pool skips ports another process holds
     return running([BIN / "audiobridge", "serve", "--audiosocket", "127.0.0.1:0", "--sip", f"127.0.0.1:{sip_port}",
-                    "--rtp-ports", f"{rtp}-{rtp + 999}", *extra])
+                    "--rtp-ports", f"{rtp}-{rtp + 999}", *extra], env=env)
 
 
 def sipp(scenario: str, sip_port: int, rtp_port: int, seconds: float = 0, timeout: float = 40, background=False, transport="udp", extra=(),
@@ -431,3 +432,57 @@ def test_digest_authentication_of_callers():
     assert sum(1 for line in lines if "call started" in line) == 1, lines
     refused = [line for line in metrics.splitlines() if line.startswith("audiobridge_refused_calls_total") and 'transport="sip"' in line and "unauthorized" in line]
     assert refused and refused[0].rstrip().endswith(" 1"), refused or metrics
+
+
+def post_call(api_port: int, target: str, token: str):
+    """POST /calls; returns (HTTP status, JSON answer)."""
+    import urllib.error
+    import urllib.request
+    request = urllib.request.Request(f"http://127.0.0.1:{api_port}/calls", data=json.dumps({"to": target}).encode(),
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_the_bridge_places_calls_through_the_api():
+    """POST /calls (bearer token) has the bridge INVITE SIPp as a callee: answered, the agent's
+    600 ms are heard on the callee's RTP, the agent hangs up with BYE. A busy callee's 486 comes
+    back as the API's answer; a wrong token is 401 and places nothing; `audiobridge dial` is the
+    same call from the command line."""
+    token = "t0ken-for-the-test-" + str(free_port())
+    sip_port, callee_port = free_port(), free_port()
+    callee = RTPCaller()
+    with sip_bridge(sip_port, "--agent", "tone:440:600?then=hangup", "--api", "127.0.0.1:0",
+                    env={"AUDIOBRIDGE_API_TOKEN": token}) as server:
+        api_port = int(server.wait_for(r"call API at http://127.0.0.1:(\d+)/calls").group(1))
+        assert post_call(api_port, f"sip:callee@127.0.0.1:{callee_port}", "wrong")[0] == 401
+        uas = subprocess.Popen([SIPP, "-sf", str(SCENARIOS / "callee.xml"), "-m", "1", "-i", "127.0.0.1", "-p", str(callee_port),
+                                "-key", "rtpport", str(callee.port), "-nostdin", "-timeout", "30", "-timeout_error"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(0.5)
+        status, answer = post_call(api_port, f"sip:callee@127.0.0.1:{callee_port}", token)
+        assert (status, answer["status"]) == (200, "answered"), answer
+        callee.wait_for_bridge()
+        callee.send(b"\xff" * 160 * 60, 0)
+        output, _ = uas.communicate(timeout=20)
+        assert uas.returncode == 0, output
+        server.wait_for(r"direction=outbound.*call started")
+        server.wait_for(r"reason=hung up by us \(BYE 200 .*call ended")
+
+        busy_port = free_port()
+        busy = subprocess.Popen([SIPP, "-sf", str(SCENARIOS / "callee_busy.xml"), "-m", "1", "-i", "127.0.0.1", "-p", str(busy_port),
+                                 "-nostdin", "-timeout", "20", "-timeout_error"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(0.5)
+        dial = subprocess.run([BIN / "audiobridge", "dial", f"sip:callee@127.0.0.1:{busy_port}", "--api", f"http://127.0.0.1:{api_port}"],
+                              capture_output=True, text=True, timeout=30, env={**os.environ, "AUDIOBRIDGE_API_TOKEN": token})
+        assert dial.returncode == 1 and json.loads(dial.stdout) == {"status": "failed", "sipStatus": 486, "reason": "refused by the callee"}, dial
+        assert busy.wait(10) == 0
+        lines = list(server.lines)
+    callee.close()
+    assert sum(1 for line in lines if "call started" in line) == 1, lines
+    heard = callee.heard()
+    loud = sum(1 for i in range(0, len(heard) - 159, 160) if max(abs(s) for s in heard[i:i + 160]) > 1000)
+    assert 28 <= loud <= 31, f"{loud} frames of the 600 ms tone heard by the callee"

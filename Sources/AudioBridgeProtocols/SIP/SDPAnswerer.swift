@@ -117,8 +117,8 @@ public enum SDPAnswerer {
         return (agreed.audio, sdp)
     }
 
-    /// One offered line: what we agree, or why not.
-    private static func negotiate(_ line: MediaDescription, offer: SessionDescription, srtp: SRTPPolicy) -> Result<NegotiatedAudio, SDPNegotiationError> {
+    /// One offered line: what we agree, or why not (SDPOfferer reads an answer's line with it too).
+    static func negotiate(_ line: MediaDescription, offer: SessionDescription, srtp: SRTPPolicy) -> Result<NegotiatedAudio, SDPNegotiationError> {
         guard line.kind == "audio" else { return .failure(.notAcceptable("\(line.kind) is not audio")) }
         guard line.port != 0 else { return .failure(.notAcceptable("audio line refused by the offerer (port 0)")) }
         var crypto: CryptoAttribute?

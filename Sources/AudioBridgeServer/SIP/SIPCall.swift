@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
-// One SIP call: its RTP socket (a port of the pool), its RTP side and pipeline, what its SDP
-// agreed, and its sofia-sip handle until it is released. Made on the user agent's thread when
-// the INVITE comes (port bound, answer written); its pipeline, and so its agent, starts when it
-// is answered: at once, or after `--sip-ring-ms` of ringing, during which a CANCEL ends it.
-// Everything after the INVITE runs on the call's event loop, except a re-INVITE's answer,
-// which is made on the user agent's thread from the call's fixed fields and applied on the loop.
+// One SIP call, either way: its RTP socket (a port of the pool), its RTP side and pipeline,
+// what its SDP agreed, and its sofia-sip handle until it is released. A call that comes in is
+// made on the user agent's thread when the INVITE comes (port bound, answer written) and starts
+// (pipeline, and so agent) when it is answered: at once, or after `--sip-ring-ms` of ringing,
+// during which a CANCEL ends it. A call we place is made with our offer and starts when the
+// callee's answer comes. Everything else runs on the call's event loop, except a re-INVITE's
+// answer, made on the user agent's thread from the call's fixed fields and applied on the loop.
 import AudioBridgeCore
 import AudioBridgeProtocols
 import AudioBridgeRTP
@@ -14,53 +15,69 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 
+/// How a call we placed went, as `SIPServer.place` reports it.
+public enum PlacedCallOutcome: Equatable, Sendable {
+    case answered(callID: String)
+    /// The SIP status that refused it (408 when nothing answered, 488 for an unusable answer).
+    case failed(status: Int, reason: String)
+}
+
 final class SIPCall: @unchecked Sendable {
-    /// sofia-sip's handle (a `sipua_call_t *`), valid until `SIPServer.forget` releases it.
-    let handle: OpaquePointer
+    /// sofia-sip's handle (a `sipua_call_t *`), valid until `SIPServer.forget` releases it; set
+    /// once (at once for a call that came in, when the INVITE has gone out for one we place).
+    private let handleBox = NIOLockedValueBox<SIPHandle?>(nil)
+    var handle: OpaquePointer? { handleBox.withLockedValue { $0?.pointer } }
     let eventLoop: any EventLoop
     let callID: String
-    /// The first answer's SDP.
-    let answerSDP: String
+    /// Our SDP: the answer to a caller's offer, or the offer of a call we place.
+    let localSDP: String
     private unowned let server: SIPServer
     private let channel: Channel
     private let port: Int
     private let localKey: SRTPMasterKey
     private let sessionID: UInt64
-    /// The o= version of our last answer (the user agent's thread).
+    /// The o= version of our last SDP (the user agent's thread).
     private let sessionVersion = NIOLockedValueBox<UInt64>(1)
+    /// Who called (their From URI), or whom we call: a transfer to a bare number goes to its host.
+    private let peerURI: String
+    /// The Request-URI's user of a call that came in: the number called, which may choose the
+    /// agent (`routes`).
+    private let calledUser: String
+    private let metadata: [(String, String)]
+
+    struct SIPHandle: @unchecked Sendable { let pointer: OpaquePointer }
+
+    /// What the SDP exchange agreed, and so how the call's RTP runs.
+    private struct Agreement {
+        var audio: NegotiatedAudio
+        var rtp: RTPServerConfiguration
+        var remote: SocketAddress?
+    }
+
     // On the event loop:
-    private var audio: NegotiatedAudio
+    private var agreement: Agreement?
     private var side: RTPSide?
     private var pipeline: CallPipeline?
     private(set) var sentBye = false
-    /// The 200 OK went out (at once, or after ringing).
+    /// The 200 OK went out (a call that came in) or came (one we placed).
     var answered = false
     private var declining = false
     private var finished = false
-    /// The caller's From URI: a transfer to a bare number goes to its host.
-    private let callerURI: String
     private var pendingTransfer: (target: String, completion: (CallControlOutcome) -> Void)?
-
-    /// What the call starts with when it is answered.
-    private let rtp: RTPServerConfiguration
-    private let initialRemote: SocketAddress?
-    private let metadata: [(String, String)]
-    /// The Request-URI's user: the number called, which may choose the agent (`routes`).
-    private let calledUser: String
     /// The call holds its admission place until its pipeline takes it over (or it ends first).
     private var holdsAdmission = true
+    /// A call we place: told how it went, once; and whether its challenge was answered already.
+    private var placement: EventLoopPromise<PlacedCallOutcome>?
+    private var authenticated = false
 
-    /// Binds the call's RTP port and answers `offer`; the call starts with `start()`. Throws
-    /// (with the admission released) if it cannot.
-    init(server: SIPServer, handle: OpaquePointer, offer: SessionDescription, invite: SIPInvite, callID: String, eventLoop: any EventLoop) throws {
+    private init(server: SIPServer, callID: String, eventLoop: any EventLoop, peerURI: String, calledUser: String, metadata: [(String, String)],
+                 makeSDP: (SDPAnswerer.Local) throws -> (String, NegotiatedAudio?)) throws {
         self.server = server
-        self.handle = handle
         self.callID = callID
         self.eventLoop = eventLoop
-        callerURI = invite.from
-        calledUser = invite.requestUser
-        metadata = [("callId", callID), ("caller", invite.from), ("callerName", invite.fromDisplay), ("called", invite.requestUser),
-                    ("sipCallId", invite.callID)]
+        self.peerURI = peerURI
+        self.calledUser = calledUser
+        self.metadata = metadata
         var random = SystemRandomNumberGenerator()
         localKey = SRTPMasterKey(keyAndSalt: (0..<(SRTPMasterKey.keyLength + SRTPMasterKey.saltLength)).map { _ in random.next() })!
         sessionID = random.next() >> 1
@@ -68,10 +85,9 @@ final class SIPCall: @unchecked Sendable {
             let timeout = TimeAmount.seconds(server.configuration.mediaTimeoutSeconds)
             (channel, port) = try server.bindRTP(on: eventLoop) { [IdleStateHandler(readTimeout: timeout), SIPMediaHandler()] }
             do {
-                (audio, answerSDP) = try SDPAnswerer.answer(offer, local: server.localDescription(port: port, key: localKey.sdes, sessionID: sessionID),
-                                                            srtp: server.configuration.srtp)
-                rtp = try Self.rtpConfiguration(audio, localKey: localKey, server: server.configuration)
-                initialRemote = try Self.address(of: audio)
+                let audio: NegotiatedAudio?
+                (localSDP, audio) = try makeSDP(server.localDescription(port: port, key: localKey.sdes, sessionID: sessionID))
+                agreement = try audio.map { try Self.agreement($0, localKey: localKey, server: server.configuration) }
             } catch {
                 channel.close(promise: nil)
                 server.releasePort(port)
@@ -83,31 +99,55 @@ final class SIPCall: @unchecked Sendable {
         }
     }
 
+    /// A call that came in: binds its RTP port and answers `offer`; it starts with `start()`.
+    /// Throws (with the admission released) if it cannot.
+    convenience init(server: SIPServer, handle: OpaquePointer, offer: SessionDescription, invite: SIPInvite, callID: String, eventLoop: any EventLoop) throws {
+        let metadata = [("callId", callID), ("direction", "inbound"), ("caller", invite.from), ("callerName", invite.fromDisplay),
+                        ("called", invite.requestUser), ("sipCallId", invite.callID)]
+        try self.init(server: server, callID: callID, eventLoop: eventLoop, peerURI: invite.from, calledUser: invite.requestUser, metadata: metadata) { local in
+            let (audio, sdp) = try SDPAnswerer.answer(offer, local: local, srtp: server.configuration.srtp)
+            return (sdp, audio)
+        }
+        handleBox.withLockedValue { $0 = SIPHandle(pointer: handle) }
+    }
+
+    /// A call we place to `target` (a SIP URI): binds its RTP port and writes the offer; it
+    /// starts when the answer comes (`outgoingResponse`), and `placement` is told how it went.
+    convenience init(server: SIPServer, target: String, callID: String, eventLoop: any EventLoop, placement: EventLoopPromise<PlacedCallOutcome>) throws {
+        let metadata = [("callId", callID), ("direction", "outbound"), ("called", target)]
+        try self.init(server: server, callID: callID, eventLoop: eventLoop, peerURI: target, calledUser: "", metadata: metadata) { local in
+            (SDPOfferer.offer(local: local, srtp: server.configuration.srtp == .required), nil)
+        }
+        self.placement = placement
+    }
+
+    /// The handle of a call we placed, once its INVITE has gone out.
+    func placed(as handle: OpaquePointer) { handleBox.withLockedValue { $0 = SIPHandle(pointer: handle) } }
+
     /// Starts the call's pipeline (and so its agent). On the event loop; throws if the call
     /// cannot start, after which only `finish` is called.
     func start() throws {
-        guard !finished else { throw ChannelError.alreadyClosed }
+        guard !finished, let agreement else { throw ChannelError.alreadyClosed }
         var settings = server.configuration.routes[calledUser] ?? server.configuration.call
-        settings.session.phoneCodec = rtp.codec
-        let (rtp, remote, audio) = (rtp, initialRemote, audio)
+        settings.session.phoneCodec = agreement.rtp.codec
         holdsAdmission = false  // CallPipeline's now, released by it even if it fails
         let pipeline = try CallPipeline(side: { [self] session in
-            let side = try RTPSide(configuration: rtp, session: session, channel: channel, remote: remote, latchesToSource: true)
+            let side = try RTPSide(configuration: agreement.rtp, session: session, channel: channel, remote: agreement.remote, latchesToSource: true)
             side.onHangUp = { [weak self] in self?.hangUp() }
             side.onTransfer = { [weak self] target, completion in
                 guard let self else { return completion(.refused("the call is already over")) }
                 transfer(to: target, completion: completion)
             }
-            side.isOnHold = audio.isOnHold
+            side.isOnHold = agreement.audio.isOnHold
             return side
         }, callID: callID, session: settings.session, settings: settings, metadata: metadata, services: server.services, transport: .sip,
            pacer: try server.pacer(on: eventLoop), eventLoop: eventLoop, logger: server.logger, observer: server.eventObserver.map { observe in { observe($0) } })
         self.pipeline = pipeline
         side = pipeline.side as? RTPSide
         try channel.pipeline.syncOperations.handler(type: SIPMediaHandler.self).call = self
-        pipeline.logger.info("SIP call answered", metadata: ["codec": "\(audio.law)", "rtp_port": "\(port)",
-                                                              "remote": "\(remote.map { "\($0)" } ?? "none (on hold)")",
-                                                              "srtp": "\(audio.remoteCrypto?.suite ?? "no")"])
+        pipeline.logger.info("SIP call answered", metadata: ["codec": "\(agreement.audio.law)", "rtp_port": "\(port)",
+                                                              "remote": "\(agreement.remote.map { "\($0)" } ?? "none (on hold)")",
+                                                              "srtp": "\(agreement.audio.remoteCrypto?.suite ?? "no")"])
     }
 
     /// After ringing: starts the call and sends the 200 OK, or declines it if it cannot start.
@@ -124,8 +164,49 @@ final class SIPCall: @unchecked Sendable {
         }
     }
 
-    /// The RTP endpoint's settings for what the SDP agreed.
-    private static func rtpConfiguration(_ audio: NegotiatedAudio, localKey: SRTPMasterKey, server: SIPServerConfiguration) throws -> RTPServerConfiguration {
+    // MARK: A call we placed (on the event loop)
+
+    /// A response to our INVITE: progress, the answer (the call starts), or a refusal.
+    func outgoingResponse(status: Int, sdp: String) {
+        guard !finished else { return }
+        switch status {
+        case ..<200:
+            server.logger.info("SIP call progress", metadata: ["call": "\(callID)", "status": "\(status)"])
+        case 200..<300:
+            guard !answered else { return }
+            answered = true
+            do {
+                let audio = try SDPOfferer.agreed(answer: try SessionDescription(parsing: sdp), offeredSRTP: server.configuration.srtp == .required)
+                agreement = try Self.agreement(audio, localKey: localKey, server: server.configuration)
+                try start()
+                report(.answered(callID: callID))
+            } catch {
+                server.logger.warning("SIP call answered with SDP we cannot use: hanging up", metadata: ["call": "\(callID)", "error": "\(error)"])
+                report(.failed(status: 488, reason: "the answer's SDP: \(error)"))
+                hangUp()
+            }
+        default:
+            report(.failed(status: status, reason: "refused by the callee"))
+        }
+    }
+
+    /// Our INVITE was challenged: answered once with the trunk's credentials, if there are any.
+    func challenged(realm: String) {
+        guard !finished, !authenticated, let (user, password) = server.configuration.outboundCredentials else {
+            report(.failed(status: 401, reason: authenticated ? "the credentials were refused" : "authentication asked for, and no --sip-trunk-auth"))
+            return
+        }
+        authenticated = true
+        _ = server.authenticate(self, credentials: "Digest:\(realm):\(user):\(password)")
+    }
+
+    private func report(_ outcome: PlacedCallOutcome) {
+        placement?.succeed(outcome)
+        placement = nil
+    }
+
+    /// The RTP endpoint's settings and the peer's address for what the SDP agreed.
+    private static func agreement(_ audio: NegotiatedAudio, localKey: SRTPMasterKey, server: SIPServerConfiguration) throws -> Agreement {
         var rtp = RTPServerConfiguration()
         rtp.codec = audio.law == .ulaw ? .ulaw : .alaw
         rtp.telephoneEventPayloadType = audio.telephoneEventPayloadType
@@ -135,7 +216,7 @@ final class SIPCall: @unchecked Sendable {
             rtp.srtpReceiveKey = try SRTPMasterKey(sdes: crypto.inlineKey)
             rtp.srtpProfile = crypto.suite == SRTPProfile.aes128CmHmacSha1_32.sdesName ? .aes128CmHmacSha1_32 : .aes128CmHmacSha1_80
         }
-        return rtp
+        return Agreement(audio: audio, rtp: rtp, remote: try address(of: audio))
     }
 
     /// Where the SDP says to send; nil for the old hold address (0.0.0.0).
@@ -168,7 +249,7 @@ final class SIPCall: @unchecked Sendable {
     /// after a successful one we hang up, as RFC 5589 has the transferor do.
     func transfer(to target: String, completion: @escaping (CallControlOutcome) -> Void) {
         guard pendingTransfer == nil else { return completion(.refused("a transfer is already under way")) }
-        guard let uri = SIPReferTarget.uri(for: target, callerURI: callerURI) else {
+        guard let uri = SIPReferTarget.uri(for: target, callerURI: peerURI) else {
             return completion(.refused("not a SIP URI or a phone number: \(target)"))
         }
         pendingTransfer = (uri, completion)
@@ -208,6 +289,7 @@ final class SIPCall: @unchecked Sendable {
             server.services.admission.release()
             server.logger.info("SIP call ended before it was answered", metadata: ["call": "\(callID)", "reason": "\(reason)"])
         }
+        report(.failed(status: 408, reason: reason))
         pipeline?.end(reason: reason)
         pipeline = nil
         side = nil
@@ -240,8 +322,9 @@ final class SIPCall: @unchecked Sendable {
             return SIPReply(status: 488)
         }
         let applied = try? eventLoop.submit { [self] () -> Bool in
-            guard let side, agreed.audio.law == audio.law, agreed.audio.remoteCrypto?.inlineKey == audio.remoteCrypto?.inlineKey else { return false }
-            audio = agreed.audio
+            guard let side, let current = agreement?.audio, agreed.audio.law == current.law,
+                  agreed.audio.remoteCrypto?.inlineKey == current.remoteCrypto?.inlineKey else { return false }
+            agreement?.audio = agreed.audio
             side.isOnHold = agreed.audio.isOnHold
             if let remote { side.redirect(to: remote) }
             pipeline?.logger.info("SIP re-INVITE", metadata: ["direction": "\(agreed.audio.direction)", "on_hold": "\(agreed.audio.isOnHold)"])

@@ -24,6 +24,10 @@ public struct SIPServerConfiguration: Sendable {
     public var rtpPorts: ClosedRange<Int> = 40_000...40_999
     public var srtp: SRTPPolicy = .optional
     public var jitterBuffer = JitterBufferSettings()
+    /// Calls we place: the From URI (nil: sofia-sip's own, sip:HOST:PORT), and the trunk's
+    /// credentials for its challenge.
+    public var fromURI: String?
+    public var outboundCredentials: (user: String, password: String)?
     /// Callers must authenticate (digest) as one of these users (name → password); empty: anyone.
     public var users: [String: String] = [:]
     /// The digest realm of the challenge.
@@ -110,6 +114,16 @@ public final class SIPServer: Sendable {
         callbacks.transfer = { context, callContext, status, final in
             let server = Unmanaged<SIPServer>.fromOpaque(context!).takeUnretainedValue()
             server.transferProgress(callContext!, status: Int(status), final: final != 0)
+        }
+        callbacks.outgoing = { context, callContext, status, sdp in
+            let server = Unmanaged<SIPServer>.fromOpaque(context!).takeUnretainedValue()
+            let sdp = sdp.map { String(cString: $0) } ?? ""
+            server.onCall(callContext!) { $0.outgoingResponse(status: Int(status), sdp: sdp) }
+        }
+        callbacks.challenged = { context, callContext, realm in
+            let server = Unmanaged<SIPServer>.fromOpaque(context!).takeUnretainedValue()
+            let realm = realm.map { String(cString: $0) } ?? "\"\""
+            server.onCall(callContext!) { $0.challenged(realm: realm) }
         }
         var error = [CChar](repeating: 0, count: 256)
         var handle: OpaquePointer?
@@ -242,7 +256,7 @@ public final class SIPServer: Sendable {
                 throw error
             }
             call.answered = true
-            return SIPReply(status: 200, sdp: call.answerSDP, call: call)
+            return SIPReply(status: 200, sdp: call.localSDP, call: call)
         } catch SIPServerError.noRTPPort(let range) {
             metrics.add(.refusedAtLimit)
             log.warning("SIP call refused (503): no free RTP port in \(range.lowerBound)-\(range.upperBound)")
@@ -259,8 +273,56 @@ public final class SIPServer: Sendable {
     }
 
     private func transferProgress(_ context: UnsafeMutableRawPointer, status: Int, final: Bool) {
+        onCall(context) { $0.transferProgress(status: status, final: final) }
+    }
+
+    /// Runs `body` on the call's event loop, if the call is still ours.
+    private func onCall(_ context: UnsafeMutableRawPointer, _ body: @escaping @Sendable (SIPCall) -> Void) {
         guard let call = calls.withLockedValue({ $0[UInt(bitPattern: context)] }) else { return }
-        call.eventLoop.execute { call.transferProgress(status: status, final: final) }
+        call.eventLoop.execute { body(call) }
+    }
+
+    // MARK: Calls we place
+
+    /// Places a call to `target` (a sip: or sips: URI) and bridges it to the agent when it is
+    /// answered; returns when it is answered or has failed (within `timeoutSeconds`).
+    public func place(to target: String, timeoutSeconds: Int64 = 60) async -> PlacedCallOutcome {
+        let lowered = target.lowercased()
+        guard lowered.hasPrefix("sip:") || lowered.hasPrefix("sips:"), target.utf8.count < 512,
+              target.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "<") && $0 != UInt8(ascii: ">") && $0 != UInt8(ascii: "\"") })
+        else { return .failed(status: 400, reason: "the target is not a sip: or sips: URI") }
+        if let refusal = services.admission.admit() {
+            metrics.count(refusal)
+            return .failed(status: 503, reason: refusal == .atLimit ? "at --max-calls" : "draining")
+        }
+        let number = callCount.withLockedValue { count -> Int in count += 1; return count }
+        let loop = group.next()
+        let outcome = loop.makePromise(of: PlacedCallOutcome.self)
+        let call: SIPCall
+        do {
+            call = try SIPCall(server: self, target: target, callID: "sip-\(number)", eventLoop: loop, placement: outcome)
+        } catch {
+            return .failed(status: 503, reason: "\(error)")
+        }
+        let context = Unmanaged.passUnretained(call).toOpaque()
+        calls.withLockedValue { $0[UInt(bitPattern: context)] = call }
+        logger.info("SIP call placed", metadata: ["call": "\(call.callID)", "target": "\(target)"])
+        // sipua_place waits for the user agent's thread: not on an event loop.
+        let address = UInt(bitPattern: context)
+        let handle = try? await NIOThreadPool.singleton.runIfActive { [self] () -> SIPCall.SIPHandle? in
+            let agent = userAgent.withLockedValue { $0 }
+            let placed = agent.flatMap { sipua_place($0.pointer, UnsafeMutableRawPointer(bitPattern: address), target, configuration.fromURI, call.localSDP) }
+            return placed.map { SIPCall.SIPHandle(pointer: $0) }
+        }
+        guard let handle = handle ?? nil else {
+            try? await loop.submit { call.finish(reason: "the INVITE could not be sent") }.get()
+            return .failed(status: 500, reason: "the INVITE could not be sent (a bad URI, or SIP stopped)")
+        }
+        call.placed(as: handle.pointer)
+        loop.scheduleTask(in: .seconds(timeoutSeconds)) {
+            if !call.answered { call.hangUp() }
+        }
+        return (try? await outcome.futureResult.get()) ?? .failed(status: 500, reason: "the call was lost")
     }
 
     // MARK: For the calls
@@ -280,27 +342,38 @@ public final class SIPServer: Sendable {
     func forget(_ call: SIPCall) {
         let context = Unmanaged.passUnretained(call).toOpaque()
         _ = calls.withLockedValue { $0.removeValue(forKey: UInt(bitPattern: context)) }
-        if let handle = userAgent.withLockedValue({ $0 }) { sipua_release(handle.pointer, call.handle) }
+        if let (agent, handle) = handles(call) { sipua_release(agent, handle) }
     }
 
     func refer(_ call: SIPCall, to target: String) -> Bool {
-        guard let handle = userAgent.withLockedValue({ $0 }) else { return false }
-        return sipua_refer(handle.pointer, call.handle, target) == 0
+        guard let (agent, handle) = handles(call) else { return false }
+        return sipua_refer(agent, handle, target) == 0
+    }
+
+    /// The user agent and the call's handle, when both are there.
+    private func handles(_ call: SIPCall) -> (OpaquePointer, OpaquePointer)? {
+        guard let agent = userAgent.withLockedValue({ $0 }), let handle = call.handle else { return nil }
+        return (agent.pointer, handle)
     }
 
     func answer(_ call: SIPCall) -> Bool {
-        guard let handle = userAgent.withLockedValue({ $0 }) else { return false }
-        return sipua_accept(handle.pointer, call.handle, call.answerSDP) == 0
+        guard let (agent, handle) = handles(call) else { return false }
+        return sipua_accept(agent, handle, call.localSDP) == 0
     }
 
     func decline(_ call: SIPCall, status: Int) -> Bool {
-        guard let handle = userAgent.withLockedValue({ $0 }) else { return false }
-        return sipua_decline(handle.pointer, call.handle, Int32(status)) == 0
+        guard let (agent, handle) = handles(call) else { return false }
+        return sipua_decline(agent, handle, Int32(status)) == 0
     }
 
     func bye(_ call: SIPCall) -> Bool {
-        guard let handle = userAgent.withLockedValue({ $0 }) else { return false }
-        return sipua_bye(handle.pointer, call.handle) == 0
+        guard let (agent, handle) = handles(call) else { return false }
+        return sipua_bye(agent, handle) == 0
+    }
+
+    func authenticate(_ call: SIPCall, credentials: String) -> Bool {
+        guard let (agent, handle) = handles(call) else { return false }
+        return sipua_authenticate(agent, handle, credentials) == 0
     }
 }
 

@@ -64,6 +64,12 @@ typedef struct {
     /// How a transfer (sipua_refer) goes: the REFER's response, then each NOTIFY's sipfrag
     /// status. `final` is 1 on the last report: a REFER refused, or the target's final answer.
     void (*transfer)(void *context, void *call_context, int status, int final);
+    /// A call we placed (sipua_place) got a response: 1xx progress, 2xx answered (`sdp` the
+    /// answer, "" if none), 3xx–6xx refused (`ended` follows). 401/407 go to `challenged`.
+    void (*outgoing)(void *context, void *call_context, int status, const char *sdp);
+    /// A call we placed was challenged (401/407) for `realm`: answer with sipua_authenticate,
+    /// or let it fail (sipua_bye).
+    void (*challenged)(void *context, void *call_context, const char *realm);
 } sipua_callbacks;
 
 typedef struct {
@@ -85,6 +91,15 @@ int sipua_accept(sipua_t *user_agent, sipua_call_t *call, const char *sdp);
 /// Refuses a ringing call with a final status (400–699); `ended` follows. 0, or -1 if the
 /// user agent has stopped. Any thread.
 int sipua_decline(sipua_t *user_agent, sipua_call_t *call, int status);
+
+/// Places a call: INVITE `to` (a SIP URI) from `from` with the SDP offer `sdp`; its progress
+/// comes to `outgoing` with `call_context`. Returns the call's handle, or NULL (bad URI, or the
+/// user agent has stopped). Blocks until the user agent's thread has sent it: not from a callback.
+sipua_call_t *sipua_place(sipua_t *user_agent, void *call_context, const char *to, const char *from, const char *sdp);
+
+/// Answers a challenge of a call we placed with credentials in sofia-sip's NUTAG_AUTH form
+/// ("Digest:\"REALM\":USER:PASSWORD"). 0, or -1 if the user agent has stopped. Any thread.
+int sipua_authenticate(sipua_t *user_agent, sipua_call_t *call, const char *credentials);
 
 /// Hangs an answered call up (BYE).
 /// 0, or -1 if the user agent has stopped. Any thread.
