@@ -486,3 +486,32 @@ def test_the_bridge_places_calls_through_the_api():
     heard = callee.heard()
     loud = sum(1 for i in range(0, len(heard) - 159, 160) if max(abs(s) for s in heard[i:i + 160]) > 1000)
     assert 28 <= loud <= 31, f"{loud} frames of the 600 ms tone heard by the callee"
+
+
+@pytest.mark.parametrize("password, answered", [("s3cret", True), ("wrong", False)])
+def test_a_trunk_that_challenges_our_calls_gets_our_credentials(password, answered):
+    """SIPp as a trunk challenges the bridge's INVITE (401, digest) and checks the retry's
+    credentials itself (verifyauth): with --sip-trunk-auth's right password the call is answered
+    and runs; with a wrong one the trunk's 403 is the API's answer."""
+    token = "t0ken-for-the-test-" + str(free_port())
+    sip_port, trunk_port = free_port(), free_port()
+    callee = RTPCaller()
+    with sip_bridge(sip_port, "--agent", "tone:440:300?then=hangup", "--api", "127.0.0.1:0", "--sip-trunk-auth", f"trunk:{password}",
+                    env={"AUDIOBRIDGE_API_TOKEN": token}) as server:
+        api_port = int(server.wait_for(r"call API at http://127.0.0.1:(\d+)/calls").group(1))
+        trunk = subprocess.Popen([SIPP, "-sf", str(SCENARIOS / "callee_auth.xml"), "-m", "1", "-i", "127.0.0.1", "-p", str(trunk_port),
+                                  "-key", "rtpport", str(callee.port), "-nostdin", "-timeout", "20", "-timeout_error"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(0.5)
+        status, answer = post_call(api_port, f"sip:+14155550100@127.0.0.1:{trunk_port}", token)
+        if answered:
+            assert (status, answer) == (200, {"call": "sip-1", "status": "answered"}), answer
+            callee.wait_for_bridge()
+            callee.send(b"\xff" * 160 * 40, 0)
+            output, _ = trunk.communicate(timeout=20)
+            assert trunk.returncode == 0, output
+        else:
+            assert (status, answer["sipStatus"]) == (502, 403), answer
+            trunk.kill()
+            trunk.wait()
+    callee.close()
