@@ -99,7 +99,9 @@ static void answer_invite(sipua_t *ua, nua_handle_t *handle, void *call_context,
         answer->sdp[SIPUA_SDP_CAPACITY - 1] = 0;
         if (!call_context) {
             nua_handle_bind(handle, answer->call_context);
-            nua_respond(handle, SIP_180_RINGING, TAG_END());
+            // Ringing only when the answer waits: a 180 sent just before the 200 may overtake
+            // it through a proxy with several workers, and confuse the caller.
+            if (answer->status == 180) nua_respond(handle, SIP_180_RINGING, TAG_END());
         }
         if (answer->status == 200) {
             nua_respond(handle, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"), SIPTAG_PAYLOAD_STR(answer->sdp), TAG_END());
@@ -115,7 +117,6 @@ static void answer_invite(sipua_t *ua, nua_handle_t *handle, void *call_context,
 
 static void on_event(nua_event_t event, int status, char const *phrase, nua_t *nua, sipua_t *ua, nua_handle_t *handle,
                      void *call_context, sip_t const *sip, tagi_t tags[]) {
-    (void)nua;
     switch (event) {
     case nua_i_invite:
         if (sip) answer_invite(ua, handle, call_context, sip);
@@ -170,6 +171,12 @@ static void on_event(nua_event_t event, int status, char const *phrase, nua_t *n
             }
         }
         break;
+    case nua_i_options: {
+        int answer = ua->callbacks.options(ua->callbacks.context);
+        nua_respond(handle, answer, sip_status_phrase(answer), NUTAG_WITH_THIS(nua), TAG_END());
+        if (!call_context) nua_handle_destroy(handle);  // out of any dialog: nobody else holds it
+        break;
+    }
     case nua_r_shutdown:
         if (status >= 200) su_root_break(ua->root);
         break;
@@ -288,6 +295,7 @@ static void *run(void *argument) {
                              SIPTAG_SERVER_STR(ua->user_agent),
                              NUTAG_SESSION_TIMER(ua->settings.session_expires),
                              NUTAG_ALLOW("INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"),
+                             NUTAG_APPL_METHOD("OPTIONS"),
                              TAG_END());
     }
     if (!ua->nua) {

@@ -376,8 +376,8 @@ def test_a_caller_who_cancels_while_it_rings_never_reaches_the_agent():
 
 
 def test_a_draining_bridge_answers_503_and_lets_its_call_finish():
-    """SIGTERM with a call up: new INVITEs get 503, the running call goes on until the caller's
-    BYE, and then the server exits by itself."""
+    """SIGTERM with a call up: new INVITEs and OPTIONS get 503, the running call goes on until the
+    caller's BYE, and then the server exits by itself."""
     sip_port = free_port()
     caller = RTPCaller()
     with sip_bridge(sip_port, "--agent", "echo") as server:
@@ -391,6 +391,8 @@ def test_a_draining_bridge_answers_503_and_lets_its_call_finish():
             server.wait_for(r"draining: new calls refused, 1 call\(s\) running")
             refused = sipp("draining.xml", sip_port, free_port_pair(), timeout=10)
             assert refused.returncode == 0, refused.stdout[-2000:]
+            keepalive = sipp("options_draining.xml", sip_port, free_port_pair(), timeout=10)
+            assert keepalive.returncode == 0, keepalive.stdout[-2000:]
             output, _ = call.communicate(timeout=20)
             sending.join()
         finally:

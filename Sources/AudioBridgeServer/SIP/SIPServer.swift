@@ -125,6 +125,10 @@ public final class SIPServer: Sendable {
             let realm = realm.map { String(cString: $0) } ?? "\"\""
             server.onCall(callContext!) { $0.challenged(realm: realm) }
         }
+        callbacks.options = { context in
+            let server = Unmanaged<SIPServer>.fromOpaque(context!).takeUnretainedValue()
+            return server.services.admission.isAccepting ? 200 : 503
+        }
         var error = [CChar](repeating: 0, count: 256)
         var handle: OpaquePointer?
         let result = url.withCString { url in

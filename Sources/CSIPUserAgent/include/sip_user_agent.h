@@ -70,6 +70,9 @@ typedef struct {
     /// A call we placed was challenged (401/407) for `realm`: answer with sipua_authenticate,
     /// or let it fail (sipua_bye).
     void (*challenged)(void *context, void *call_context, const char *realm);
+    /// An OPTIONS (a proxy's keepalive): the status to answer, 200 while calls are taken, 503
+    /// while draining, so a load balancer stops sending calls before the INVITEs are refused.
+    int (*options)(void *context);
 } sipua_callbacks;
 
 typedef struct {
