@@ -17,8 +17,9 @@ command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 # SIP signalling (`serve --sip`) is sofia-sip's; SIPp is the SIP peer of its tests.
 pkg-config --exists sofia-sip-ua 2>/dev/null || missing+=(libsofia-sip-ua-dev)
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
-# Kamailio is the scale-out layer of the SIP tests (deploy/kamailio/).
+# Kamailio is the scale-out layer of the SIP tests (deploy/kamailio/), baresip their user agent.
 command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || missing+=(kamailio)
+command -v baresip >/dev/null 2>&1 || missing+=(baresip)
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
