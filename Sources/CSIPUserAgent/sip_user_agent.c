@@ -69,7 +69,7 @@ struct sipua {
 static void answer_invite(sipua_t *ua, nua_handle_t *handle, void *call_context, sip_t const *sip) {
     su_home_t home[1] = {SU_HOME_INIT(home)};
     sipua_invite invite = {
-        .request_user = "", .from = "", .from_display = "", .to = "", .call_id = "", .sdp = "", .authorization = "",
+        .request_user = "", .from = "", .from_display = "", .to = "", .call_id = "", .sdp = "", .authorization = "", .other_headers = "",
         .is_reinvite = call_context != NULL,
     };
     if (sip->sip_request && sip->sip_request->rq_url->url_user) invite.request_user = sip->sip_request->rq_url->url_user;
@@ -82,6 +82,10 @@ static void answer_invite(sipua_t *ua, nua_handle_t *handle, void *call_context,
     if (sip->sip_authorization) {
         char *value = sip_header_as_string(home, (sip_header_t const *)sip->sip_authorization);
         if (value) invite.authorization = value;
+    }
+    for (sip_unknown_t const *header = sip->sip_unknown; header; header = header->un_next) {
+        if (!header->un_name || !header->un_value) continue;
+        invite.other_headers = su_sprintf(home, "%s%s: %s\n", invite.other_headers, header->un_name, header->un_value);
     }
     if (sip->sip_payload && sip->sip_payload->pl_len > 0) invite.sdp = su_strndup(home, sip->sip_payload->pl_data, sip->sip_payload->pl_len);
 

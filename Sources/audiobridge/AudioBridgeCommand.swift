@@ -117,6 +117,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Serve the outbound-call API on HOST:PORT (needs --sip): POST /calls {\"to\":\"sip:…\"} with Authorization: Bearer $AUDIOBRIDGE_API_TOKEN places a call and answers when it is answered or has failed.")
     var api: HostPort?
 
+    @Option(help: "sip: an INVITE header (X-… or P-…, e.g. X-Customer-Id) passed to the agent with the call's metadata (repeatable).")
+    var sipHeader: [String] = []
+
     @Option(help: "sip: ring (180 Ringing) this many ms before answering; the agent starts at the answer, and a CANCEL before it ends the call.")
     var sipRingMs = 0
 
@@ -515,6 +518,7 @@ extension Serve {
         }
         configuration.realm = sipRealm
         configuration.fromURI = sipFrom
+        configuration.metadataHeaders = sipHeader
         if let sipTrunkAuth {
             let parts = sipTrunkAuth.split(separator: ":", maxSplits: 1)
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw ValidationError("--sip-trunk-auth is USER:PASSWORD") }

@@ -219,7 +219,8 @@ def test_hold_stops_our_audio_and_the_agent_waits_until_resumed():
 
 
 def test_the_agent_transfers_the_call_by_refer_and_key_presses_go_both_ways():
-    """An agent server (the raw-PCM protocol) learns that a SIP call can transfer and send keys,
+    """An agent server (the raw-PCM protocol) learns the call's metadata (with the one INVITE
+    header asked for by --sip-header) and that a SIP call can transfer and send keys,
     sends 1 and 2 (they reach the caller as RFC 4733 events), waits for the caller's 5 (sent as
     RFC 4733 here), then transfers to a number: SIPp gets a REFER to that number at its own host,
     accepts it and reports the target's 200 OK; the agent is told the transfer succeeded and the
@@ -244,7 +245,7 @@ def test_the_agent_transfers_the_call_by_refer_and_key_presses_go_both_ways():
             sip_port = free_port()
             caller = RTPCaller()
             loop = asyncio.get_running_loop()
-            with sip_bridge(sip_port, "--agent", f"ws://127.0.0.1:{ws_port}/agent") as server:
+            with sip_bridge(sip_port, "--agent", f"ws://127.0.0.1:{ws_port}/agent", "--sip-header", "x-customer-id") as server:
                 await loop.run_in_executor(None, server.wait_for, r"SIP listening on")
                 sipp_call = sipp("transfer.xml", sip_port, caller.port, background=True)
                 await loop.run_in_executor(None, caller.wait_for_bridge)
@@ -258,6 +259,9 @@ def test_the_agent_transfers_the_call_by_refer_and_key_presses_go_both_ways():
     returncode, output, log, key_presses = asyncio.run(call())
     assert returncode == 0, output
     assert got["start"]["abilities"] == {"transfer": True, "sendDtmf": True}
+    metadata = got["start"]["metadata"]
+    assert (metadata["direction"], metadata["called"], metadata["X-Customer-Id"]) == ("inbound", "service", "4711"), metadata
+    assert "P-Asserted-Identity" not in metadata, "only the headers asked for (--sip-header) reach the agent"
     results = [m for m in got["control"] if m["type"] == "result"]
     assert [(r["id"], r["ok"]) for r in results] == [(1, True), (2, True)], results
     assert "sip:+14155550100@127.0.0.1" in results[1]["detail"], results[1]

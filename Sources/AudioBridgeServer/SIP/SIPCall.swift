@@ -102,8 +102,10 @@ final class SIPCall: @unchecked Sendable {
     /// A call that came in: binds its RTP port and answers `offer`; it starts with `start()`.
     /// Throws (with the admission released) if it cannot.
     convenience init(server: SIPServer, handle: OpaquePointer, offer: SessionDescription, invite: SIPInvite, callID: String, eventLoop: any EventLoop) throws {
+        let wanted = Set(server.configuration.metadataHeaders.map { $0.lowercased() })
         let metadata = [("callId", callID), ("direction", "inbound"), ("caller", invite.from), ("callerName", invite.fromDisplay),
                         ("called", invite.requestUser), ("sipCallId", invite.callID)]
+            + invite.otherHeaders.filter { wanted.contains($0.0.lowercased()) }
         try self.init(server: server, callID: callID, eventLoop: eventLoop, peerURI: invite.from, calledUser: invite.requestUser, metadata: metadata) { local in
             let (audio, sdp) = try SDPAnswerer.answer(offer, local: local, srtp: server.configuration.srtp)
             return (sdp, audio)

@@ -28,6 +28,9 @@ public struct SIPServerConfiguration: Sendable {
     /// credentials for its challenge.
     public var fromURI: String?
     public var outboundCredentials: (user: String, password: String)?
+    /// Headers of the INVITE passed to the agent with the call's metadata (case-insensitive
+    /// names, e.g. X-Customer-Id), under their own names.
+    public var metadataHeaders: [String] = []
     /// Callers must authenticate (digest) as one of these users (name → password); empty: anyone.
     public var users: [String: String] = [:]
     /// The digest realm of the challenge.
@@ -404,6 +407,8 @@ struct SIPInvite {
     var callID: String
     var sdp: String
     var authorization: String
+    /// Headers without a parser of sofia-sip's (X-…, P-…), as (name, value), in order.
+    var otherHeaders: [(String, String)]
 
     init(_ invite: sipua_invite) {
         requestUser = String(cString: invite.request_user)
@@ -413,6 +418,10 @@ struct SIPInvite {
         callID = String(cString: invite.call_id)
         sdp = String(cString: invite.sdp)
         authorization = String(cString: invite.authorization)
+        otherHeaders = String(cString: invite.other_headers).split(separator: "\n").compactMap { line in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (String(line[..<colon]), String(line[line.index(after: colon)...].drop { $0 == " " }))
+        }
     }
 }
 

@@ -31,6 +31,9 @@ typedef struct {
     const char *call_id;       ///< the Call-ID
     const char *sdp;           ///< the SDP offer, "" if the INVITE had none
     const char *authorization; ///< the Authorization header's value, "" if none
+    /// The headers sofia-sip has no parser of its own for (X-…, P-…), as "Name: value" lines
+    /// separated by "\n"; "" if none.
+    const char *other_headers;
     int is_reinvite;           ///< 1: a re-INVITE of an accepted call
 } sipua_invite;
 
