@@ -298,6 +298,8 @@ static void *run(void *argument) {
                              NUTAG_USER_AGENT(ua->user_agent),
                              SIPTAG_SERVER_STR(ua->user_agent),
                              NUTAG_SESSION_TIMER(ua->settings.session_expires),
+                             // RFC 4028's floor, not sofia-sip's default of 120 s: a trunk asking for 90 is served.
+                             NUTAG_MIN_SE(90),
                              NUTAG_ALLOW("INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"),
                              NUTAG_APPL_METHOD("OPTIONS"),
                              TAG_END());

@@ -521,3 +521,61 @@ def test_a_trunk_that_challenges_our_calls_gets_our_credentials(password, answer
             trunk.kill()
             trunk.wait()
     callee.close()
+
+
+def test_session_timers(tmp_path):
+    """RFC 4028 through sofia-sip: an INVITE asking for a 90 s session timer is answered with
+    it; one asking for 30 s, below the minimum, gets 422."""
+    sip_port = free_port()
+    caller = RTPCaller()
+    trace = tmp_path / "sipp-messages.log"
+    with sip_bridge(sip_port, "--agent", "echo", "--sip-session-expires", "1800") as server:
+        server.wait_for(r"SIP listening on")
+        call = sipp("session_timer.xml", sip_port, caller.port, seconds=1, background=True,
+                    extra=["-key", "expires", "90", "-trace_msg", "-message_file", str(trace)])
+        try:
+            caller.wait_for_bridge()
+            caller.send(b"\xff" * 160 * 60, 0)
+            output, _ = call.communicate(timeout=20)
+        finally:
+            caller.close()
+        assert call.returncode == 0, output
+        too_short = sipp("session_too_short.xml", sip_port, free_port_pair(), timeout=10)
+        assert too_short.returncode == 0, too_short.stdout[-2000:]
+    answer = trace.read_text().split("SIP/2.0 200 OK", 1)[1].split("\n\n", 1)[0]
+    assert re.search(r"^Session-Expires: 90;refresher=uac", answer, re.MULTILINE), answer
+    assert re.search(r"^Require: timer", answer, re.MULTILINE), answer
+
+
+def test_malformed_sip_gets_a_sip_error_and_the_call_goes_on():
+    """Requests a SIP parser must refuse — no Call-ID, a CSeq that is not a number, a body
+    longer than its Content-Length says — sent as raw datagrams next to a live call: each is
+    answered 400 (or dropped, when not even a response can be addressed), the call is unaffected."""
+    sip_port = free_port()
+    caller = RTPCaller()
+    with sip_bridge(sip_port, "--agent", "echo") as server:
+        server.wait_for(r"SIP listening on")
+        call = sipp("call.xml", sip_port, caller.port, seconds=4, background=True)
+        try:
+            caller.wait_for_bridge()
+            sending = threading.Thread(target=caller.send, args=(b"\xff" * 160 * 175, 0), daemon=True)
+            sending.start()
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+                raw.bind(("127.0.0.1", 0))
+                raw.settimeout(2)
+                port = raw.getsockname()[1]
+                base = (f"INVITE sip:service@127.0.0.1:{sip_port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{{n}}\r\n"
+                        f"From: <sip:raw@127.0.0.1>;tag=r{{n}}\r\nTo: <sip:service@127.0.0.1>\r\nMax-Forwards: 70\r\n")
+                for n, tail in enumerate(["CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",                      # no Call-ID
+                                          "Call-ID: bad-cseq\r\nCSeq: one INVITE\r\nContent-Length: 0\r\n\r\n",  # CSeq not a number
+                                          "Call-ID: bad-length\r\nCSeq: 1 INVITE\r\nContent-Length: 500\r\n\r\nv=0\r\n"]):
+                    raw.sendto((base.format(n=n) + tail).encode(), ("127.0.0.1", sip_port))
+                    answer = raw.recv(4096).decode(errors="replace")
+                    assert answer.startswith("SIP/2.0 400"), answer
+            output, _ = call.communicate(timeout=20)
+            sending.join()
+        finally:
+            caller.close()
+        assert call.returncode == 0, output
+        ended = server.wait_for(r"frames_in=(\d+) frames_out=(\d+) reason=hung up by the caller.*call ended")
+        assert int(ended.group(1)) >= 175 and sum(1 for line in list(server.lines) if "call started" in line) == 1
