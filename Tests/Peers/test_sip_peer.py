@@ -579,3 +579,18 @@ def test_malformed_sip_gets_a_sip_error_and_the_call_goes_on():
         assert call.returncode == 0, output
         ended = server.wait_for(r"frames_in=(\d+) frames_out=(\d+) reason=hung up by the caller.*call ended")
         assert int(ended.group(1)) >= 175 and sum(1 for line in list(server.lines) if "call started" in line) == 1
+
+
+def test_a_caller_that_sends_no_rtp_is_hung_up():
+    """A call whose caller sends no RTP for --rtp-idle-seconds (and is not on hold) gets our BYE."""
+    sip_port = free_port()
+    caller = RTPCaller()
+    with sip_bridge(sip_port, "--agent", "echo", "--rtp-idle-seconds", "2") as server:
+        server.wait_for(r"SIP listening on")
+        started = time.monotonic()
+        result = sipp("bridge_hangs_up.xml", sip_port, caller.port, timeout=15)
+        assert result.returncode == 0, result.stdout[-2000:]
+        assert 1.5 <= time.monotonic() - started <= 6
+        server.wait_for(r"no RTP for 2 s: hanging up")
+        server.wait_for(r"reason=hung up by us \(BYE 200 .*call ended")
+    caller.close()
