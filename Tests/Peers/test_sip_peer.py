@@ -124,19 +124,32 @@ class RTPCaller:
         return [ulaw_decode(code) for payload in self.received for code in payload]
 
 
+def call_with_media(scenario: str, sip_port: int, caller: RTPCaller, payload: bytes, silence: float = 0, during=None,
+                    key_press_at: dict = None, timeout: float = 30, **sipp_arguments):
+    """SIPp runs `scenario` while `caller` streams `payload` (then `silence` seconds) to the bridge,
+    and `during()`, if given, runs meanwhile; returns when SIPp has ended (successfully: asserted),
+    with the caller closed."""
+    call = sipp(scenario, sip_port, caller.port, background=True, **sipp_arguments)
+    try:
+        caller.wait_for_bridge()
+        sending = threading.Thread(target=caller.send, args=(payload, silence, key_press_at), daemon=True)
+        sending.start()
+        if during:
+            during()
+        sending.join()
+        output, _ = call.communicate(timeout=timeout)
+    finally:
+        call.kill()
+        caller.close()
+    assert call.returncode == 0, output
+
+
 def test_a_sipp_call_hears_its_own_words_back_sample_for_sample():
     sip_port = free_port()
     caller = RTPCaller()
     with sip_bridge(sip_port, "--agent", "echo", "--no-barge-in") as server:
         server.wait_for(r"SIP listening on")
-        call = sipp("call.xml", sip_port, caller.port, seconds=21, background=True)
-        try:
-            caller.wait_for_bridge()
-            caller.send(read_ulaw_wav(SAMPLE), seconds_of_silence_after=12)
-            output, _ = call.communicate(timeout=30)
-        finally:
-            caller.close()
-        assert call.returncode == 0, output
+        call_with_media("call.xml", sip_port, caller, read_ulaw_wav(SAMPLE), silence=12, seconds=21)
         server.wait_for(r"reason=hung up by the caller \(200 .*call ended")
         server.wait_for(r"codec=ulaw.*srtp=no")
     assert_echo_is_the_caller(caller.heard())
@@ -150,15 +163,8 @@ def test_the_bridge_hangs_up_with_bye_when_the_agent_ends_the_call(transport):
     caller = RTPCaller()
     with sip_bridge(sip_port, "--agent", "echo", "--sip-route", "2000=tone:440:600?then=hangup") as server:
         server.wait_for(r"SIP listening on")
-        call = sipp("bridge_hangs_up.xml", sip_port, caller.port, background=True, transport=transport, called="2000")
-        try:
-            caller.wait_for_bridge()
-            # The caller keeps sending while the tone plays, as a phone does.
-            caller.send(b"\xff" * 160 * 100, seconds_of_silence_after=0)
-            output, _ = call.communicate(timeout=30)
-        finally:
-            caller.close()
-        assert call.returncode == 0, output
+        # The caller keeps sending while the tone plays, as a phone does.
+        call_with_media("bridge_hangs_up.xml", sip_port, caller, b"\xff" * 160 * 100, transport=transport, called="2000")
         server.wait_for(r"reason=hung up by us \(BYE 200 .*call ended")
     heard = caller.heard()
     loud = sum(1 for i in range(0, len(heard) - 159, 160) if max(abs(s) for s in heard[i:i + 160]) > 1000)
@@ -170,22 +176,16 @@ def test_options_busy_broken_sdp_and_no_audio_each_get_their_answer_while_a_call
     caller = RTPCaller()
     with sip_bridge(sip_port, "--agent", "echo", "--max-calls", "1") as server:
         server.wait_for(r"SIP listening on")
-        call = sipp("call.xml", sip_port, caller.port, seconds=6, background=True)
-        try:
-            caller.wait_for_bridge()
-            sending = threading.Thread(target=caller.send, args=(b"\xff" * 160 * 250, 0), daemon=True)
-            sending.start()
+
+        def others():
             for scenario in ("options.xml", "busy.xml", "broken_sdp.xml", "video_only.xml"):
                 result = sipp(scenario, sip_port, free_port_pair(), timeout=10)
                 assert result.returncode == 0, f"{scenario}:\n{result.stdout[-2000:]}"
             # A datagram that is not SIP: dropped by the SIP stack, nothing else happens.
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as garbage:
                 garbage.sendto(b"\x00\x01 not a SIP message\r\n\r\n", ("127.0.0.1", sip_port))
-            output, _ = call.communicate(timeout=20)
-            sending.join()
-        finally:
-            caller.close()
-        assert call.returncode == 0, output
+
+        call_with_media("call.xml", sip_port, caller, b"\xff" * 160 * 250, during=others, seconds=6)
         server.wait_for(r"SIP call refused: at --max-calls \(486\)")
         server.wait_for(r"INVITE refused \(400\): SDP does not start with v=0")
         server.wait_for(r"INVITE refused \(488\): video is not audio")
@@ -201,14 +201,7 @@ def test_hold_stops_our_audio_and_the_agent_waits_until_resumed():
     # Rung for 300 ms first: the answer after ringing carries the call as well.
     with sip_bridge(sip_port, "--agent", "tone:440:3000", "--sip-ring-ms", "300") as server:
         server.wait_for(r"SIP listening on")
-        call = sipp("hold_resume.xml", sip_port, caller.port, background=True)
-        try:
-            caller.wait_for_bridge()
-            caller.send(b"\xff" * 160 * 300, seconds_of_silence_after=0)
-            output, _ = call.communicate(timeout=30)
-        finally:
-            caller.close()
-        assert call.returncode == 0, output
+        call_with_media("hold_resume.xml", sip_port, caller, b"\xff" * 160 * 300)
         server.wait_for(r"direction=recvonly on_hold=true.*SIP re-INVITE")
         server.wait_for(r"direction=sendrecv on_hold=false.*SIP re-INVITE")
     gaps = [later - earlier for earlier, later in zip(caller.arrivals, caller.arrivals[1:])]
@@ -386,22 +379,15 @@ def test_a_draining_bridge_answers_503_and_lets_its_call_finish():
     caller = RTPCaller()
     with sip_bridge(sip_port, "--agent", "echo") as server:
         server.wait_for(r"SIP listening on")
-        call = sipp("call.xml", sip_port, caller.port, seconds=4, background=True)
-        try:
-            caller.wait_for_bridge()
-            sending = threading.Thread(target=caller.send, args=(b"\xff" * 160 * 200, 0), daemon=True)
-            sending.start()
+
+        def drain():
             server.proc.terminate()
             server.wait_for(r"draining: new calls refused, 1 call\(s\) running")
-            refused = sipp("draining.xml", sip_port, free_port_pair(), timeout=10)
-            assert refused.returncode == 0, refused.stdout[-2000:]
-            keepalive = sipp("options_draining.xml", sip_port, free_port_pair(), timeout=10)
-            assert keepalive.returncode == 0, keepalive.stdout[-2000:]
-            output, _ = call.communicate(timeout=20)
-            sending.join()
-        finally:
-            caller.close()
-        assert call.returncode == 0, output
+            for scenario in ("draining.xml", "options_draining.xml"):
+                result = sipp(scenario, sip_port, free_port_pair(), timeout=10)
+                assert result.returncode == 0, f"{scenario}:\n{result.stdout[-2000:]}"
+
+        call_with_media("call.xml", sip_port, caller, b"\xff" * 160 * 200, during=drain, seconds=4)
         server.wait_for(r"SIP call refused: draining \(503\)")
         server.wait_for(r"reason=hung up by the caller \(200 .*call ended")
         server.wait_for(r"every call has ended")
@@ -421,14 +407,7 @@ def test_digest_authentication_of_callers():
         assert wrong.returncode == 0, wrong.stdout[-2000:]
         unauthenticated = sipp("busy.xml", sip_port, free_port_pair(), timeout=5)
         assert unauthenticated.returncode != 0, "an INVITE without credentials is not answered 486 (it is challenged)"
-        call = sipp("auth_call.xml", sip_port, caller.port, seconds=2, background=True, extra=["-au", "trunk", "-ap", "s3cret"])
-        try:
-            caller.wait_for_bridge()
-            caller.send(b"\xff" * 160 * 100, 0)
-            output, _ = call.communicate(timeout=20)
-        finally:
-            caller.close()
-        assert call.returncode == 0, output
+        call_with_media("auth_call.xml", sip_port, caller, b"\xff" * 160 * 100, seconds=2, extra=["-au", "trunk", "-ap", "s3cret"])
         server.wait_for(r"user=trunk.*SIP caller authenticated")
         server.wait_for(r"reason=hung up by the caller \(200 .*call ended")
         import urllib.request
@@ -531,15 +510,8 @@ def test_session_timers(tmp_path):
     trace = tmp_path / "sipp-messages.log"
     with sip_bridge(sip_port, "--agent", "echo", "--sip-session-expires", "1800") as server:
         server.wait_for(r"SIP listening on")
-        call = sipp("session_timer.xml", sip_port, caller.port, seconds=1, background=True,
-                    extra=["-key", "expires", "90", "-trace_msg", "-message_file", str(trace)])
-        try:
-            caller.wait_for_bridge()
-            caller.send(b"\xff" * 160 * 60, 0)
-            output, _ = call.communicate(timeout=20)
-        finally:
-            caller.close()
-        assert call.returncode == 0, output
+        call_with_media("session_timer.xml", sip_port, caller, b"\xff" * 160 * 60, seconds=1,
+                        extra=["-key", "expires", "90", "-trace_msg", "-message_file", str(trace)])
         too_short = sipp("session_too_short.xml", sip_port, free_port_pair(), timeout=10)
         assert too_short.returncode == 0, too_short.stdout[-2000:]
     answer = trace.read_text().split("SIP/2.0 200 OK", 1)[1].split("\n\n", 1)[0]
@@ -555,11 +527,8 @@ def test_malformed_sip_gets_a_sip_error_and_the_call_goes_on():
     caller = RTPCaller()
     with sip_bridge(sip_port, "--agent", "echo") as server:
         server.wait_for(r"SIP listening on")
-        call = sipp("call.xml", sip_port, caller.port, seconds=4, background=True)
-        try:
-            caller.wait_for_bridge()
-            sending = threading.Thread(target=caller.send, args=(b"\xff" * 160 * 175, 0), daemon=True)
-            sending.start()
+
+        def malformed_requests():
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
                 raw.bind(("127.0.0.1", 0))
                 raw.settimeout(2)
@@ -572,11 +541,8 @@ def test_malformed_sip_gets_a_sip_error_and_the_call_goes_on():
                     raw.sendto((base.format(n=n) + tail).encode(), ("127.0.0.1", sip_port))
                     answer = raw.recv(4096).decode(errors="replace")
                     assert answer.startswith("SIP/2.0 400"), answer
-            output, _ = call.communicate(timeout=20)
-            sending.join()
-        finally:
-            caller.close()
-        assert call.returncode == 0, output
+
+        call_with_media("call.xml", sip_port, caller, b"\xff" * 160 * 175, during=malformed_requests, seconds=4)
         ended = server.wait_for(r"frames_in=(\d+) frames_out=(\d+) reason=hung up by the caller.*call ended")
         assert int(ended.group(1)) >= 175 and sum(1 for line in list(server.lines) if "call started" in line) == 1
 
