@@ -28,8 +28,8 @@
 #include <strings.h>
 
 struct sipua_command {
-    enum { command_answer, command_decline, command_bye, command_refer, command_authenticate, command_place, command_release,
-           command_shutdown } kind;
+    enum { command_answer, command_decline, command_bye, command_refer, command_authenticate, command_place, command_register,
+           command_release, command_shutdown } kind;
     nua_handle_t *handle;
     /// command_decline: the final status.
     int status;
@@ -55,6 +55,12 @@ struct sipua {
     char *url;
     char *user_agent;
     pthread_t thread;
+    /// The registration (sipua_register): its handle, credentials and how often in a row it
+    /// was challenged (a second challenge in a row means the credentials are wrong).
+    nua_handle_t *registration;
+    char register_user[SIPUA_TARGET_CAPACITY];
+    char register_password[SIPUA_TARGET_CAPACITY];
+    int register_challenges;
     su_root_t *root;
     nua_t *nua;
     /// Guards `accepting` and the root while a request is queued to it from another thread.
@@ -154,6 +160,25 @@ static void on_event(nua_event_t event, int status, char const *phrase, nua_t *n
             su_home_deinit(home);
         }
         break;
+    case nua_r_register:
+    case nua_r_unregister:
+        if (handle != ua->registration || status < 200) break;
+        if ((status == 401 || status == 407) && sip && ua->register_challenges++ == 0) {
+            sip_www_authenticate_t const *challenge = status == 401 ? sip->sip_www_authenticate : (sip_www_authenticate_t const *)sip->sip_proxy_authenticate;
+            char const *realm = challenge ? msg_params_find(challenge->au_params, "realm=") : NULL;
+            su_home_t home[1] = {SU_HOME_INIT(home)};
+            nua_authenticate(handle, NUTAG_AUTH(su_sprintf(home, "Digest:%s:%s:%s", realm ? realm : "\"\"", ua->register_user, ua->register_password)),
+                             TAG_END());
+            su_home_deinit(home);
+            break;
+        }
+        ua->register_challenges = 0;
+        if (event == nua_r_register) {
+            int expires = sip && sip->sip_expires ? (int)sip->sip_expires->ex_delta : 0;
+            if (sip && sip->sip_contact && sip->sip_contact->m_expires) expires = atoi(sip->sip_contact->m_expires);
+            ua->callbacks.registered(ua->callbacks.context, status, phrase ? phrase : "", expires);
+        }
+        break;
     case nua_r_refer:
         // 100 Trying aside, the REFER's answer: accepted (progress follows as NOTIFYs) or refused.
         if (call_context && status >= 200) ua->callbacks.transfer(ua->callbacks.context, call_context, status, status >= 300);
@@ -220,6 +245,14 @@ static void on_command(sipua_t *ua, su_msg_r message, struct sipua_command *comm
         pthread_mutex_unlock(&ua->lock);
         break;
     }
+    case command_register:
+        ua->registration = nua_handle(ua->nua, NULL, SIPTAG_TO_STR(command->to), SIPTAG_FROM_STR(command->to), TAG_END());
+        if (ua->registration) {
+            nua_register(ua->registration, SIPTAG_EXPIRES_STR(command->text), TAG_END());
+        } else {
+            ua->callbacks.registered(ua->callbacks.context, 400, "bad address of record", 0);
+        }
+        break;
     case command_release:
         nua_handle_destroy(command->handle);
         break;
@@ -379,6 +412,29 @@ int sipua_refer(sipua_t *ua, sipua_call_t *call, const char *target) {
 
 int sipua_authenticate(sipua_t *ua, sipua_call_t *call, const char *credentials) {
     return post(ua, command_authenticate, (nua_handle_t *)call, credentials, SIPUA_TARGET_CAPACITY, 0);
+}
+
+int sipua_register(sipua_t *ua, const char *aor, const char *user, const char *password, unsigned expires) {
+    if (!aor || !user || !password || strlen(aor) >= SIPUA_TARGET_CAPACITY || strlen(user) >= SIPUA_TARGET_CAPACITY ||
+        strlen(password) >= SIPUA_TARGET_CAPACITY)
+        return -1;
+    int result = -1;
+    pthread_mutex_lock(&ua->lock);
+    if (ua->accepting) {
+        // Written before the command is queued, read only on the user agent's thread after it.
+        snprintf(ua->register_user, sizeof ua->register_user, "%s", user);
+        snprintf(ua->register_password, sizeof ua->register_password, "%s", password);
+        su_msg_r message = SU_MSG_R_INIT;
+        if (su_msg_create(message, su_root_task(ua->root), su_task_null, on_command, sizeof(struct sipua_command)) == 0) {
+            struct sipua_command *command = su_msg_data(message);
+            command->kind = command_register;
+            snprintf(command->to, sizeof command->to, "%s", aor);
+            snprintf(command->text, sizeof command->text, "%u", expires);
+            result = su_msg_send(message) == 0 ? 0 : -1;
+        }
+    }
+    pthread_mutex_unlock(&ua->lock);
+    return result;
 }
 
 int sipua_release(sipua_t *ua, sipua_call_t *call) { return post(ua, command_release, (nua_handle_t *)call, NULL, 0, 0); }

@@ -114,6 +114,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "sip: USER:PASSWORD for a trunk's digest challenge of the calls we place.")
     var sipTrunkAuth: String?
 
+    @Option(help: "sip: register this address of record (sip:USER@REGISTRAR) and keep it registered, answering challenges with --sip-trunk-auth.")
+    var sipRegister: String?
+
+    @Option(help: "sip: the registration's lifetime asked for, seconds.")
+    var sipRegisterSeconds = 300
+
     @Option(help: "Serve the outbound-call API on HOST:PORT (needs --sip): POST /calls {\"to\":\"sip:…\"} with Authorization: Bearer $AUDIOBRIDGE_API_TOKEN places a call and answers when it is answered or has failed.")
     var api: HostPort?
 
@@ -519,6 +525,13 @@ extension Serve {
         configuration.realm = sipRealm
         configuration.fromURI = sipFrom
         configuration.metadataHeaders = sipHeader
+        if let sipRegister {
+            guard sipRegister.lowercased().hasPrefix("sip:") || sipRegister.lowercased().hasPrefix("sips:") else {
+                throw ValidationError("--sip-register is a sip: URI (sip:USER@REGISTRAR)")
+            }
+            guard (1...86_400).contains(sipRegisterSeconds) else { throw ValidationError("--sip-register-seconds is 1-86400") }
+            configuration.registration = (sipRegister, UInt32(sipRegisterSeconds))
+        }
         if let sipTrunkAuth {
             let parts = sipTrunkAuth.split(separator: ":", maxSplits: 1)
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw ValidationError("--sip-trunk-auth is USER:PASSWORD") }

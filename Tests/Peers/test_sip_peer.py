@@ -560,3 +560,20 @@ def test_a_caller_that_sends_no_rtp_is_hung_up():
         server.wait_for(r"no RTP for 2 s: hanging up")
         server.wait_for(r"reason=hung up by us \(BYE 200 .*call ended")
     caller.close()
+
+
+def test_the_bridge_registers_with_a_trunk_and_keeps_it_registered():
+    """--sip-register: SIPp as a registrar challenges the REGISTER, checks --sip-trunk-auth's
+    credentials (403 if wrong, which ends the scenario without a refresh), grants 4 s, and gets
+    the refresh before they run out (sofia-sip's): two registrations logged."""
+    registrar_port = free_port()
+    registrar = subprocess.Popen([SIPP, "-sf", str(SCENARIOS / "registrar.xml"), "-m", "1", "-i", "127.0.0.1", "-p", str(registrar_port),
+                                  "-nostdin", "-timeout", "20", "-timeout_error"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(0.5)
+    with sip_bridge(free_port(), "--agent", "echo", "--sip-register", f"sip:trunk@127.0.0.1:{registrar_port}", "--sip-register-seconds", "60",
+                    "--sip-trunk-auth", "trunk:s3cret") as server:
+        output, _ = registrar.communicate(timeout=20)
+        assert registrar.returncode == 0, output
+        server.wait_for(r"expires=4 status=200 .*SIP registered")
+        registered = [line for line in list(server.lines) if "SIP registered" in line]
+    assert len(registered) >= 2, registered

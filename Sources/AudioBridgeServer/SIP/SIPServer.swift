@@ -28,6 +28,9 @@ public struct SIPServerConfiguration: Sendable {
     /// credentials for its challenge.
     public var fromURI: String?
     public var outboundCredentials: (user: String, password: String)?
+    /// Register this address of record (sip:USER@REGISTRAR) with its registrar, and keep it
+    /// registered (refreshed before it expires), answering challenges with `outboundCredentials`.
+    public var registration: (addressOfRecord: String, expiresSeconds: UInt32)?
     /// Headers of the INVITE passed to the agent with the call's metadata (case-insensitive
     /// names, e.g. X-Customer-Id), under their own names.
     public var metadataHeaders: [String] = []
@@ -132,6 +135,15 @@ public final class SIPServer: Sendable {
             let server = Unmanaged<SIPServer>.fromOpaque(context!).takeUnretainedValue()
             return server.services.admission.isAccepting ? 200 : 503
         }
+        callbacks.registered = { context, status, phrase, expires in
+            let server = Unmanaged<SIPServer>.fromOpaque(context!).takeUnretainedValue()
+            let phrase = phrase.map { String(cString: $0) } ?? ""
+            if (200..<300).contains(status) {
+                server.logger.info("SIP registered", metadata: ["status": "\(status)", "expires": "\(expires)"])
+            } else {
+                server.logger.warning("SIP registration failed", metadata: ["status": "\(status)", "phrase": "\(phrase)"])
+            }
+        }
         var error = [CChar](repeating: 0, count: 256)
         var handle: OpaquePointer?
         let result = url.withCString { url in
@@ -146,6 +158,12 @@ public final class SIPServer: Sendable {
             throw SIPServerError.cannotListen(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
         userAgent.withLockedValue { $0 = UserAgentHandle(pointer: handle) }
+        if let registration = configuration.registration {
+            let (user, password) = configuration.outboundCredentials ?? ("", "")
+            guard sipua_register(handle, registration.addressOfRecord, user, password, registration.expiresSeconds) == 0 else {
+                throw SIPServerError.cannotListen("cannot register \(registration.addressOfRecord)")
+            }
+        }
     }
 
     /// Hangs up every call (BYE), waits up to `seconds` for them to end, then stops SIP.

@@ -76,6 +76,9 @@ typedef struct {
     /// An OPTIONS (a proxy's keepalive): the status to answer, 200 while calls are taken, 503
     /// while draining, so a load balancer stops sending calls before the INVITEs are refused.
     int (*options)(void *context);
+    /// How the registration (sipua_register) went: 2xx registered (and kept, refreshed by
+    /// sofia-sip before it expires), anything else failed. `expires` is the registrar's, seconds.
+    void (*registered)(void *context, int status, const char *phrase, int expires);
 } sipua_callbacks;
 
 typedef struct {
@@ -106,6 +109,11 @@ sipua_call_t *sipua_place(sipua_t *user_agent, void *call_context, const char *t
 /// Answers a challenge of a call we placed with credentials in sofia-sip's NUTAG_AUTH form
 /// ("Digest:\"REALM\":USER:PASSWORD"). 0, or -1 if the user agent has stopped. Any thread.
 int sipua_authenticate(sipua_t *user_agent, sipua_call_t *call, const char *credentials);
+
+/// Registers `aor` (sip:USER@REGISTRAR) for `expires` seconds and keeps it registered;
+/// a challenge is answered with `user` and `password` (once per request). 0, or -1 if the user
+/// agent has stopped or the strings are too long. Any thread; once.
+int sipua_register(sipua_t *user_agent, const char *aor, const char *user, const char *password, unsigned expires);
 
 /// Hangs an answered call up (BYE).
 /// 0, or -1 if the user agent has stopped. Any thread.
