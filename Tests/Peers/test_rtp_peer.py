@@ -85,25 +85,53 @@ def stream_through_the_bridge(tmp_path, source_filter, after_stream=None, extra_
     return heard, summary
 
 
+def exact_runs(heard, caller, start):
+    """Where what was heard is, sample for sample, the caller's audio: (heard index, caller offset,
+    length) of each stretch of at least 160 samples, in order. A stretch goes on at the previous
+    one's alignment when it can, so silence is not matched to silence elsewhere."""
+    index = {}
+    for offset in range(len(caller) - 160):
+        index.setdefault(tuple(caller[offset:offset + 32]), []).append(offset)
+    runs, i, shift = [], start, None
+    while i <= len(heard) - 160:
+        window = heard[i:i + 160]
+        candidates = [i - shift] if shift is not None and 0 <= i - shift <= len(caller) - 160 and caller[i - shift:i - shift + 160] == window else []
+        if not candidates and any(window):
+            candidates = [o for o in index.get(tuple(heard[i:i + 32]), []) if caller[o:o + 160] == window]
+        if not candidates:
+            i += 1
+            continue
+        offset, length = candidates[0], 0
+        while i + length < len(heard) and offset + length < len(caller) and heard[i + length] == caller[offset + length]:
+            length += 1
+        runs.append((i, offset, length))
+        shift, i = i - offset, i + length
+    return runs
+
+
 def assert_echo_is_the_caller(heard, identical=0.999, concealed_frames=None):
-    """Where the echo starts in what ffmpeg received, and where that is in the caller's audio:
-    from there on, sample for sample the caller's (at least the fraction `identical`). With
-    `concealed_frames` (the bridge's count), the samples that differ must also fit in what
-    those frames can change: each concealed frame (160 samples) and the 40-sample crossfade
+    """From where the echo starts in what was received, it is the caller's audio sample for
+    sample (at least the fraction `identical`), in stretches whose alignment may move only by
+    whole 20 ms frames: the jitter buffer grows or shrinks its delay a frame at a time. With
+    `concealed_frames` (the bridge's count), the samples outside those stretches must also fit in
+    what those frames can change: each concealed frame (160 samples) and the 40-sample crossfade
     into the frame after it, plus the 40-sample fade-in where the echo starts."""
     caller = [ulaw_decode(code) for code in read_ulaw_wav(SAMPLE)]
     start = next(i for i, sample in enumerate(heard) if sample != 0)
-    probe = heard[start + 4000:start + 4160]
-    offsets = [offset for offset in range(len(caller) - 160) if caller[offset:offset + 160] == probe]
-    assert offsets, "a stretch of what ffmpeg received is found, exactly, in what ffmpeg sent"
-    offset = offsets[0] - 4000
-    compared = min(len(heard) - start, len(caller) - offset)
-    equal = sum(1 for i in range(compared) if heard[start + i] == caller[offset + i])
-    assert compared >= 6 * 8000, f"{compared / 8000:.1f} s of echo received"
-    assert equal / compared >= identical, f"{equal} of {compared} samples identical"
+    runs = exact_runs(heard, caller, start)
+    assert runs, "a stretch of what was received is found, exactly, in what was sent"
+    shifts = [i - offset for i, offset, _ in runs]
+    assert all((shift - shifts[0]) % 160 == 0 for shift in shifts), f"alignments move by whole frames: {runs}"
+    end = runs[-1][0] + runs[-1][2]
+    compared = end - start
+    equal = sum(length for _, _, length in runs)
+    assert equal >= 6 * 8000, f"{equal / 8000:.1f} s of echo found"
+    assert equal / compared >= identical, f"{equal} of {compared} samples identical ({len(runs)} stretches)"
     if concealed_frames is not None:
         assert compared - equal <= 40 + concealed_frames * (160 + 40), \
             f"{compared - equal} samples differ, more than {concealed_frames} concealed frames explain"
+    else:
+        assert len(set(shifts)) == 1, f"one alignment throughout when nothing was concealed: {runs}"
 
 
 def test_ffmpeg_streams_a_call_through_the_rtp_mode(tmp_path):
@@ -124,10 +152,14 @@ def test_ffmpeg_streams_a_call_through_the_rtp_mode(tmp_path):
 
     # 160-sample frames from the filter graph, paced by -re: one packet every 20 ms.
     heard, summary = stream_through_the_bridge(tmp_path, f"amovie={SAMPLE},asetnsamples=n=160:p=0", press_keys)
-    packets_in, packets_out, _, late, _, digit_count, refused = map(int, summary.groups())
+    packets_in, packets_out, _, late, concealed, digit_count, refused = map(int, summary.groups())
     assert packets_in >= 400 and packets_out >= 900
-    assert (late, digit_count, refused) == (0, 3, 0)
-    assert_echo_is_the_caller(heard)
+    assert (digit_count, refused) == (3, 0)
+    # ffmpeg's -re pacing on a loaded machine now and then sends a packet past the buffer's
+    # margin: it is late, a frame is concealed and the buffer's delay grows by that frame (seen
+    # once in a dozen runs here); the echo is then the caller's in two stretches a frame apart.
+    assert late <= 2, f"{late} packets late"
+    assert_echo_is_the_caller(heard, identical=0.99, concealed_frames=concealed)
 
 
 def test_ffmpegs_default_packetisation_is_reframed(tmp_path):
