@@ -28,8 +28,8 @@
 #include <strings.h>
 
 struct sipua_command {
-    enum { command_answer, command_decline, command_bye, command_refer, command_authenticate, command_place, command_register,
-           command_release, command_shutdown } kind;
+    enum { command_answer, command_decline, command_bye, command_cancel, command_refer, command_authenticate, command_place,
+           command_register, command_release, command_shutdown } kind;
     nua_handle_t *handle;
     /// command_decline: the final status.
     int status;
@@ -223,6 +223,9 @@ static void on_command(sipua_t *ua, su_msg_r message, struct sipua_command *comm
     case command_answer:
         nua_respond(command->handle, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"), SIPTAG_PAYLOAD_STR(command->text), TAG_END());
         break;
+    case command_cancel:
+        nua_cancel(command->handle, TAG_END());
+        break;
     case command_decline:
         nua_respond(command->handle, command->status, sip_status_phrase(command->status), TAG_END());
         break;
@@ -405,6 +408,8 @@ int sipua_decline(sipua_t *ua, sipua_call_t *call, int status) {
 }
 
 int sipua_bye(sipua_t *ua, sipua_call_t *call) { return post(ua, command_bye, (nua_handle_t *)call, NULL, 0, 0); }
+
+int sipua_cancel(sipua_t *ua, sipua_call_t *call) { return post(ua, command_cancel, (nua_handle_t *)call, NULL, 0, 0); }
 
 int sipua_refer(sipua_t *ua, sipua_call_t *call, const char *target) {
     return post(ua, command_refer, (nua_handle_t *)call, target, SIPUA_TARGET_CAPACITY, 0);

@@ -419,11 +419,11 @@ def test_digest_authentication_of_callers():
     assert refused and refused[0].rstrip().endswith(" 1"), refused or metrics
 
 
-def post_call(api_port: int, target: str, token: str):
+def post_call(api_port: int, target: str, token: str, **fields):
     """POST /calls; returns (HTTP status, JSON answer)."""
     import urllib.error
     import urllib.request
-    request = urllib.request.Request(f"http://127.0.0.1:{api_port}/calls", data=json.dumps({"to": target}).encode(),
+    request = urllib.request.Request(f"http://127.0.0.1:{api_port}/calls", data=json.dumps({"to": target, **fields}).encode(),
                                      headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -436,7 +436,8 @@ def test_the_bridge_places_calls_through_the_api():
     """POST /calls (bearer token) has the bridge INVITE SIPp as a callee: answered, the agent's
     600 ms are heard on the callee's RTP, the agent hangs up with BYE. A busy callee's 486 comes
     back as the API's answer; a wrong token is 401 and places nothing; `audiobridge dial` is the
-    same call from the command line."""
+    same call from the command line; a callee that only rings is CANCELled after the request's
+    timeoutSeconds."""
     token = "t0ken-for-the-test-" + str(free_port())
     sip_port, callee_port = free_port(), free_port()
     callee = RTPCaller()
@@ -465,6 +466,18 @@ def test_the_bridge_places_calls_through_the_api():
                               capture_output=True, text=True, timeout=30, env={**os.environ, "AUDIOBRIDGE_API_TOKEN": token})
         assert dial.returncode == 1 and json.loads(dial.stdout) == {"status": "failed", "sipStatus": 486, "reason": "refused by the callee"}, dial
         assert busy.wait(10) == 0
+
+        # A callee that only rings: CANCELled after timeoutSeconds, and the API says so.
+        silent_port = free_port()
+        silent = subprocess.Popen([SIPP, "-sf", str(SCENARIOS / "callee_no_answer.xml"), "-m", "1", "-i", "127.0.0.1", "-p", str(silent_port),
+                                   "-nostdin", "-timeout", "20", "-timeout_error"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(0.5)
+        asked = time.monotonic()
+        status, answer = post_call(api_port, f"sip:callee@127.0.0.1:{silent_port}", token, timeoutSeconds=2)
+        assert (status, answer["sipStatus"], answer["reason"]) == (502, 408, "not answered within 2 s"), answer
+        assert 1.5 <= time.monotonic() - asked <= 5
+        output, _ = silent.communicate(timeout=10)
+        assert silent.returncode == 0, output
         lines = list(server.lines)
     callee.close()
     assert sum(1 for line in lines if "call started" in line) == 1, lines

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The outbound-call API (`serve --sip … --api HOST:PORT`), NIOHTTP1 only:
 //   POST /calls   {"to":"sip:+14155550100@trunk.example.net"} with `Authorization: Bearer TOKEN`
+//                 (and "timeoutSeconds": how long it may ring, default 60; then it is CANCELled)
 //                 places a call through the SIP user agent and answers when it is answered:
 //                 200 {"call":"sip-7","status":"answered"}, or, when it failed, the SIP status's
 //                 class: 4xx/5xx/6xx → 502 {"status":"failed","sipStatus":486,"reason":"…"}
@@ -77,11 +78,18 @@ public enum CallsAPI {
                 return respond(.unauthorized, ["error": .string("a bearer token is required")], context: context)
             }
             guard !tooLarge, let request = try? JSONParser.parse(body), let target = request["to"]?.string else {
-                return respond(.badRequest, ["error": .string(#"the body is {"to":"sip:…"}"#)], context: context)
+                return respond(.badRequest, ["error": .string(#"the body is {"to":"sip:…"[,"timeoutSeconds":N]}"#)], context: context)
+            }
+            var timeout: Int64 = 60
+            if let given = request["timeoutSeconds"] {
+                guard case .number(let text) = given, let seconds = Int64(text), (1...300).contains(seconds) else {
+                    return respond(.badRequest, ["error": .string("timeoutSeconds is a whole number of seconds, 1-300")], context: context)
+                }
+                timeout = seconds
             }
             let loop = context.eventLoop
             let promise = loop.makePromise(of: PlacedCallOutcome.self)
-            promise.completeWithTask { [sip] in await sip.place(to: target) }
+            promise.completeWithTask { [sip] in await sip.place(to: target, timeoutSeconds: timeout) }
             promise.futureResult.whenSuccess { [self] outcome in
                 switch outcome {
                 case .answered(let callID):

@@ -69,6 +69,8 @@ final class SIPCall: @unchecked Sendable {
     /// A call we place: told how it went, once; and whether its challenge was answered already.
     private var placement: EventLoopPromise<PlacedCallOutcome>?
     private var authenticated = false
+    /// A call we placed (set at creation; `placement` is cleared once it has been reported).
+    private var isPlaced = false
 
     private init(server: SIPServer, callID: String, eventLoop: any EventLoop, peerURI: String, calledUser: String, metadata: [(String, String)],
                  makeSDP: (SDPAnswerer.Local) throws -> (String, NegotiatedAudio?)) throws {
@@ -121,6 +123,7 @@ final class SIPCall: @unchecked Sendable {
             (SDPOfferer.offer(local: local, srtp: server.configuration.srtp == .required), nil)
         }
         self.placement = placement
+        isPlaced = true
     }
 
     /// The handle of a call we placed, once its INVITE has gone out.
@@ -202,6 +205,13 @@ final class SIPCall: @unchecked Sendable {
         _ = server.authenticate(self, credentials: "Digest:\(realm):\(user):\(password)")
     }
 
+    /// A call we placed that nobody answered in time: CANCELled, and reported as such.
+    func notAnswered(within seconds: Int64) {
+        guard !answered, !finished else { return }
+        report(.failed(status: 408, reason: "not answered within \(seconds) s"))
+        hangUp()
+    }
+
     private func report(_ outcome: PlacedCallOutcome) {
         placement?.succeed(outcome)
         placement = nil
@@ -233,9 +243,10 @@ final class SIPCall: @unchecked Sendable {
         side.receive(envelope.data, from: envelope.remoteAddress, call: pipeline)
     }
 
-    /// Our hang-up: the agent ended the call, or the server is shutting down. The call ends
-    /// when sofia-sip says the BYE is done (or at once if SIP has already stopped); a call
-    /// still ringing is declined with 480 instead.
+    /// Our hang-up: the agent ended the call, or the server is shutting down, or a call we
+    /// placed was not answered in time. The call ends when sofia-sip says the BYE is done (or at
+    /// once if SIP has already stopped); a call still ringing is declined with 480 if it came
+    /// in, CANCELled if we placed it.
     func hangUp() {
         guard !sentBye, !declining, !finished else { return }
         if answered {
@@ -243,7 +254,8 @@ final class SIPCall: @unchecked Sendable {
             if !sentBye { finish(reason: "hung up (SIP stopped)") }
         } else {
             declining = true
-            if !server.decline(self, status: 480) { finish(reason: "declined (SIP stopped)") }
+            let given = placement != nil || isPlaced ? server.cancel(self) : server.decline(self, status: 480)
+            if !given { finish(reason: "given up (SIP stopped)") }
         }
     }
 
@@ -282,8 +294,9 @@ final class SIPCall: @unchecked Sendable {
         hangUp()
     }
 
-    /// The call is over: the pipeline ends, the port goes back, sofia-sip's handle is released.
-    func finish(reason: String) {
+    /// The call is over: the pipeline ends, the port goes back, sofia-sip's handle is released
+    /// (unless sofia-sip keeps it: a call refused in the INVITE's own callback, never bound).
+    func finish(reason: String, releasingHandle: Bool = true) {
         guard !finished else { return }
         finished = true
         if holdsAdmission {
@@ -297,7 +310,7 @@ final class SIPCall: @unchecked Sendable {
         side = nil
         channel.close(promise: nil)
         server.releasePort(port)
-        server.forget(self)
+        server.forget(self, releasingHandle: releasingHandle)
     }
 
     // MARK: A re-INVITE (the user agent's thread)

@@ -211,9 +211,7 @@ public final class SIPServer: Sendable {
             withUnsafeMutableBytes(of: &answer.pointee.header) { Self.copy(header, into: $0) }
         }
         if let call = reply.call {
-            let context = Unmanaged.passUnretained(call).toOpaque()
-            calls.withLockedValue { $0[UInt(bitPattern: context)] = call }
-            answer.pointee.call_context = context
+            answer.pointee.call_context = Unmanaged.passUnretained(call).toOpaque()
         }
     }
 
@@ -269,18 +267,23 @@ public final class SIPServer: Sendable {
         let number = callCount.withLockedValue { count -> Int in count += 1; return count }
         do {
             let call = try SIPCall(server: self, handle: handle, offer: offer, invite: invite, callID: "sip-\(number)", eventLoop: group.next())
+            // Ours from now on: its end (even one before the answer goes out) finds it here.
+            calls.withLockedValue { $0[UInt(bitPattern: Unmanaged.passUnretained(call).toOpaque())] = call }
             let ring = configuration.ringMilliseconds
             guard ring == 0 else {
                 call.eventLoop.scheduleTask(in: .milliseconds(Int64(ring))) { call.answerAfterRinging() }
                 return SIPReply(status: 180, call: call)
             }
             do {
-                try call.eventLoop.submit { try call.start() }.wait()
+                try call.eventLoop.submit {
+                    try call.start()
+                    call.answered = true  // the 200 goes out when this callback returns
+                }.wait()
             } catch {
-                try? call.eventLoop.submit { call.finish(reason: "could not start") }.wait()
+                // Refused in this callback, the handle stays sofia-sip's (the shim destroys it).
+                try? call.eventLoop.submit { call.finish(reason: "could not start", releasingHandle: false) }.wait()
                 throw error
             }
-            call.answered = true
             return SIPReply(status: 200, sdp: call.localSDP, call: call)
         } catch SIPServerError.noRTPPort(let range) {
             metrics.add(.refusedAtLimit)
@@ -344,9 +347,7 @@ public final class SIPServer: Sendable {
             return .failed(status: 500, reason: "the INVITE could not be sent (a bad URI, or SIP stopped)")
         }
         call.placed(as: handle.pointer)
-        loop.scheduleTask(in: .seconds(timeoutSeconds)) {
-            if !call.answered { call.hangUp() }
-        }
+        loop.scheduleTask(in: .seconds(timeoutSeconds)) { call.notAnswered(within: timeoutSeconds) }
         return (try? await outcome.futureResult.get()) ?? .failed(status: 500, reason: "the call was lost")
     }
 
@@ -364,10 +365,10 @@ public final class SIPServer: Sendable {
     func releasePort(_ port: Int) { ports.release(port) }
 
     /// A call that has ended and been finished: its SIP handle goes back to sofia-sip.
-    func forget(_ call: SIPCall) {
+    func forget(_ call: SIPCall, releasingHandle: Bool) {
         let context = Unmanaged.passUnretained(call).toOpaque()
         _ = calls.withLockedValue { $0.removeValue(forKey: UInt(bitPattern: context)) }
-        if let (agent, handle) = handles(call) { sipua_release(agent, handle) }
+        if releasingHandle, let (agent, handle) = handles(call) { sipua_release(agent, handle) }
     }
 
     func refer(_ call: SIPCall, to target: String) -> Bool {
@@ -389,6 +390,11 @@ public final class SIPServer: Sendable {
     func decline(_ call: SIPCall, status: Int) -> Bool {
         guard let (agent, handle) = handles(call) else { return false }
         return sipua_decline(agent, handle, Int32(status)) == 0
+    }
+
+    func cancel(_ call: SIPCall) -> Bool {
+        guard let (agent, handle) = handles(call) else { return false }
+        return sipua_cancel(agent, handle) == 0
     }
 
     func bye(_ call: SIPCall) -> Bool {

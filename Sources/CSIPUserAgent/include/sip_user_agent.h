@@ -115,6 +115,10 @@ int sipua_authenticate(sipua_t *user_agent, sipua_call_t *call, const char *cred
 /// agent has stopped or the strings are too long. Any thread; once.
 int sipua_register(sipua_t *user_agent, const char *aor, const char *user, const char *password, unsigned expires);
 
+/// Gives up a call we placed that has not been answered (CANCEL); `ended` follows. 0, or -1 if
+/// the user agent has stopped. Any thread.
+int sipua_cancel(sipua_t *user_agent, sipua_call_t *call);
+
 /// Hangs an answered call up (BYE).
 /// 0, or -1 if the user agent has stopped. Any thread.
 int sipua_bye(sipua_t *user_agent, sipua_call_t *call);
