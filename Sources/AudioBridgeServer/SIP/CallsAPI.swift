@@ -89,8 +89,9 @@ public enum CallsAPI {
             }
             let loop = context.eventLoop
             let promise = loop.makePromise(of: PlacedCallOutcome.self)
-            promise.completeWithTask { [sip] in await sip.place(to: target, timeoutSeconds: timeout) }
-            promise.futureResult.whenSuccess { [self] outcome in
+            promise.completeWithTask { [sip, timeout] in await sip.place(to: target, timeoutSeconds: timeout) }
+            // On this channel's loop, where the handler lives.
+            promise.futureResult.assumeIsolated().whenSuccess { [self] outcome in
                 switch outcome {
                 case .answered(let callID):
                     respond(.ok, ["call": .string(callID), "status": .string("answered")], context: context)
