@@ -20,6 +20,12 @@ command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 # Kamailio is the scale-out layer of the SIP tests (deploy/kamailio/), baresip their user agent.
 command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || missing+=(kamailio)
 command -v baresip >/dev/null 2>&1 || missing+=(baresip)
+# Browsers: Janus (deploy/janus/) relays headless Chromium's WebRTC call to `serve --sip`; the
+# test runs them in a network namespace of its own (unshare, ip).
+command -v janus >/dev/null 2>&1 || missing+=(janus)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing+=(iproute2)
+command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)

@@ -44,6 +44,9 @@ final class SIPCall: @unchecked Sendable {
     /// agent (`routes`).
     private let calledUser: String
     private let metadata: [(String, String)]
+    /// The codecs a caller's offer listed, for the log ("opus/48000 PCMU/8000 …"); "" for a
+    /// call we place.
+    private var offered = ""
 
     struct SIPHandle: @unchecked Sendable { let pointer: OpaquePointer }
 
@@ -113,6 +116,11 @@ final class SIPCall: @unchecked Sendable {
             return (sdp, audio)
         }
         handleBox.withLockedValue { $0 = SIPHandle(pointer: handle) }
+        offered = offer.media.filter { $0.kind == "audio" }.flatMap { line in
+            line.formats.map { format in
+                UInt8(format).flatMap { line.encoding(of: $0) }.map { "\($0.name)/\($0.clockRate)" } ?? format
+            }
+        }.joined(separator: " ")
     }
 
     /// A call we place to `target` (a SIP URI): binds its RTP port and writes the offer; it
@@ -150,7 +158,7 @@ final class SIPCall: @unchecked Sendable {
         self.pipeline = pipeline
         side = pipeline.side as? RTPSide
         try channel.pipeline.syncOperations.handler(type: SIPMediaHandler.self).call = self
-        pipeline.logger.info("SIP call answered", metadata: ["codec": "\(agreement.audio.law)", "rtp_port": "\(port)",
+        pipeline.logger.info("SIP call answered", metadata: ["codec": "\(agreement.audio.law)", "offered": "\(offered)", "rtp_port": "\(port)",
                                                               "remote": "\(agreement.remote.map { "\($0)" } ?? "none (on hold)")",
                                                               "srtp": "\(agreement.audio.remoteCrypto?.suite ?? "no")"])
     }
