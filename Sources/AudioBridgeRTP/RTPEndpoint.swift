@@ -93,7 +93,15 @@ public final class RTPEndpoint {
     static let reportIntervalMicroseconds: UInt64 = 5_000_000
 
     private let session: Session
+    /// The session's law, fixed when it was made.
     private let codec: PhoneCodec
+    /// The law on the wire and its payload type: the session's, until a SIP re-INVITE changes
+    /// it mid-call (`changeWireCodec`); then each packet is transcoded code for code. Packets of
+    /// the law before the change are still taken, as that law: the peer's last packets in it
+    /// cross our answer on the way.
+    private var wireCodec: PhoneCodec
+    private var wirePayloadType: UInt8
+    private var previousWire: (codec: PhoneCodec, payloadType: UInt8)?
     private let frameSamples: Int
     private let jitterBuffer: JitterBuffer
     private let sender: SRTPContext?
@@ -128,6 +136,8 @@ public final class RTPEndpoint {
         self.configuration = configuration
         self.session = session
         self.codec = codec
+        wireCodec = codec
+        wirePayloadType = configuration.payloadType
         frameSamples = session.configuration.frameSamples
         jitterBuffer = try JitterBuffer(settings: jitterSettings)
         if let sendKey = configuration.srtpSendKey, let receiveKey = configuration.srtpReceiveKey {
@@ -217,7 +227,12 @@ public final class RTPEndpoint {
             counters.packetsReceived &+= 1
             return .comfortNoise
         }
-        guard header.payloadType == configuration.payloadType else {
+        let payloadCodec: PhoneCodec
+        if header.payloadType == wirePayloadType {
+            payloadCodec = wireCodec
+        } else if let previousWire, header.payloadType == previousWire.payloadType {
+            payloadCodec = previousWire.codec
+        } else {
             counters.unknownPayloadType &+= 1
             return .dropped(.unsupportedCodec)
         }
@@ -227,7 +242,7 @@ public final class RTPEndpoint {
             return .dropped(.protocolViolation)
         }
         count(header, arrival: arrival)
-        switch codec {
+        switch payloadCodec {
         case .ulaw: for i in 0..<samples { pcm[i] = ULaw.decode(payload[i]) }
         case .alaw: for i in 0..<samples { pcm[i] = ALaw.decode(payload[i]) }
         case .slin16: for i in 0..<samples { pcm[i] = Int16(bitPattern: UInt16(payload[2 * i]) << 8 | UInt16(payload[2 * i + 1])) }
@@ -287,7 +302,7 @@ public final class RTPEndpoint {
             event.event.write(to: UnsafeMutableRawBufferPointer(rebasing: out[RTPHeader.fixedLength...]))
             length = RTPHeader.fixedLength + TelephoneEvent.payloadLength
         } else {
-            RTPHeader(marker: first, payloadType: configuration.payloadType, sequenceNumber: sequenceNumber, timestamp: timestamp, ssrc: ssrc).write(to: out)
+            RTPHeader(marker: first, payloadType: wirePayloadType, sequenceNumber: sequenceNumber, timestamp: timestamp, ssrc: ssrc).write(to: out)
             let payload = UnsafeMutableRawBufferPointer(rebasing: out[RTPHeader.fixedLength..<(RTPHeader.fixedLength + payloadBytes)])
             if codec == .slin16 {
                 let samples = frame.bindMemory(to: Int16.self)
@@ -296,8 +311,12 @@ public final class RTPEndpoint {
                     payload[2 * i] = UInt8(value >> 8)
                     payload[2 * i + 1] = UInt8(value & 0xFF)
                 }
-            } else {
+            } else if wireCodec == codec {
                 payload.copyMemory(from: UnsafeRawBufferPointer(rebasing: frame[0..<payloadBytes]))
+            } else {
+                let codes = UnsafeBufferPointer(rebasing: frame.bindMemory(to: UInt8.self)[0..<payloadBytes])
+                let wire = payload.bindMemory(to: UInt8.self)
+                if wireCodec == .alaw { ULaw.transcodeToALaw(codes, into: wire) } else { ALaw.transcodeToULaw(codes, into: wire) }
             }
             length = RTPHeader.fixedLength + payloadBytes
             first = false
@@ -325,6 +344,19 @@ public final class RTPEndpoint {
     /// codec; a digit's packets went instead while one was being sent). For recorders.
     public var lastTick: (caller: UnsafeBufferPointer<Int16>, heard: UnsafeRawBufferPointer) {
         (UnsafeBufferPointer(rebasing: pcm[0..<frameSamples]), UnsafeRawBufferPointer(rebasing: frame[0..<(frameSamples * codec.bytesPerSample)]))
+    }
+
+    /// A SIP re-INVITE changed the call's G.711 law: packets are sent in `newCodec`, at its static
+    /// payload type (0 or 8), from now on, and taken in it or in the law before; the session
+    /// keeps its own law. `.unsupportedCodec` unless both laws are G.711. On the media thread,
+    /// between ticks.
+    public func changeWireCodec(to newCodec: PhoneCodec) -> Result<Void, AudioBridgeError> {
+        guard codec != .slin16, newCodec != .slin16 else { return .failure(.unsupportedCodec) }
+        guard newCodec != wireCodec else { return .success(()) }
+        previousWire = (wireCodec, wirePayloadType)
+        wireCodec = newCodec
+        wirePayloadType = RTPEndpointConfiguration.payloadType(for: newCodec)
+        return .success(())
     }
 
     /// Whether `sendDigit` can work: a telephone-event payload type is configured.

@@ -147,6 +147,57 @@ struct RTPEndpointTests {
         #expect(stats.packetsReceived == 100 && stats.packetsSent == 100 && stats.cumulativeLost == 0)
     }
 
+    /// A SIP re-INVITE moves a μ-law call to A-law: from the change on, A-law packets (PT 8) are
+    /// taken and decoded as A-law, μ-law ones still in flight as μ-law, any other type refused
+    /// and counted, and what we send is PT 8 whose every code is the session's μ-law code
+    /// transcoded; the sequence and timestamps run on.
+    @Test func aWireCodecChangeTranscodesBothWays() throws {
+        let call = try RTPCall(bargeIn: false)
+        // Not periodic, so that 8 samples find their place in it.
+        var generator = SystemRandomNumberGenerator()
+        let agentAudio = (0..<8000).map { _ in Int16.random(in: -8000...8000, using: &generator) }
+        _ = try agentAudio.withUnsafeBytes { try call.session.agent.writeDownlink(item: 1, $0) }
+        for k in 0..<20 {
+            call.receive(audioPacket(k))
+            try call.tick()
+        }
+        _ = call.uplink()
+        try call.endpoint.changeWireCodec(to: .alaw).get()
+        #expect(call.receive(audioPacket(20)) == .audio)
+        #expect(call.receive(audioPacket(20, payloadType: 18)) == .dropped(.unsupportedCodec))
+        for k in 21..<100 {
+            #expect(call.receive(audioPacket(k, payloadType: 8, encode: ALaw.encode)) == .audio)
+            try call.tick()
+        }
+        #expect(call.endpoint.statistics.unknownPayloadType == 1)
+
+        // Caller → agent: the A-law tone decoded as A-law (a μ-law decoding of A-law codes is
+        // noise), then μ-law-coded for the session. Compared from 10 frames in, past what the
+        // jitter buffer still held of the μ-law packets.
+        let uplink = call.uplink()
+        let expected = (0..<160 * 100).map { ULaw.decode(ULaw.encode(ALaw.decode(ALaw.encode(tone($0))))) }
+        let start = try #require(uplink.firstIndex { abs(Int($0)) > 3000 }) + 160 * 10
+        let window = Array(uplink[start..<(start + 8)])
+        let offset = try #require((0..<(160 * 90)).first { Array(expected[$0..<($0 + 8)]) == window }, "the A-law tone in the uplink")
+        let matching = zip(uplink[start...].prefix(160 * 40), expected[offset...]).filter { $0 == $1 }.count
+        #expect(matching == 160 * 40, "\(matching) of \(160 * 40) samples as sent")
+
+        // Agent → caller: PT 0 before the change, PT 8 after, each A-law code the transcoding of
+        // the μ-law code the session made.
+        let headers = try call.sent.map { try RTPPacketView.parse($0).header }
+        #expect(headers.map(\.payloadType) == [UInt8](repeating: 0, count: 20) + [UInt8](repeating: 8, count: 79))
+        for (a, b) in zip(headers, headers.dropFirst()) {
+            #expect(b.sequenceNumber == a.sequenceNumber &+ 1 && b.timestamp == a.timestamp &+ 160)
+        }
+        let heard = call.sent.dropFirst(20).flatMap { $0.dropFirst(12).map(ALaw.decode) }
+        let want = agentAudio.map { ALaw.decode(ALaw.encode(ULaw.decode(ULaw.encode($0)))) }
+        let from = try #require(heard.firstIndex { abs(Int($0)) > 3000 })
+        let at = try #require((0..<(want.count - 8)).first { Array(want[$0..<($0 + 8)]) == Array(heard[from..<(from + 8)]) }, "the answer in A-law")
+        let compared = Array(zip(heard[from...], want[at...]))
+        let same = compared.filter { $0 == $1 }.count
+        #expect(at == 20 * 160 + from && compared.count >= 160 * 29 && same == compared.count, "\(same) of \(compared.count) samples as the session made them, from \(at)")
+    }
+
     /// Packets of any length are re-framed by timestamp: ptime 10, 20, 30, 40 and 60 ms, and
     /// ffmpeg's default packetisation (payloads filling its MTU, 1,460 then 588 bytes). Each packet
     /// leaves the sender when its last sample is ready and arrives 5 ms later; the caller's

@@ -31,6 +31,34 @@ def ulaw_decode(code: int) -> int:
     return _BIAS - magnitude if code & 0x80 else magnitude - _BIAS
 
 
+_ALAW_SEGMENT_ENDS = (0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF)
+
+
+def alaw_encode(sample: int) -> int:
+    """G.711 A-law of a 16-bit sample: 13 bits, a segment and 4 mantissa bits, even bits inverted."""
+    value = sample >> 3
+    if value >= 0:
+        mask = 0xD5
+    else:
+        mask = 0x55
+        value = -value - 1
+    segment = next((n for n, end in enumerate(_ALAW_SEGMENT_ENDS) if value <= end), 8)
+    if segment == 8:
+        return 0x7F ^ mask
+    mantissa = (value >> 1 if segment < 2 else value >> segment) & 0x0F
+    return (segment << 4 | mantissa) ^ mask
+
+
+def alaw_decode(code: int) -> int:
+    code ^= 0x55
+    magnitude = (code & 0x0F) << 4
+    segment = (code & 0x70) >> 4
+    magnitude += 8 if segment == 0 else 0x108
+    if segment > 1:
+        magnitude <<= segment - 1
+    return magnitude if code & 0x80 else -magnitude
+
+
 def read_ulaw_wav(path) -> bytes:
     """The μ-law bytes of a mono 8 kHz μ-law WAV (format 7), read from its RIFF chunks."""
     data = Path(path).read_bytes()

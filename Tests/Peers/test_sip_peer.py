@@ -16,11 +16,12 @@ import struct
 import subprocess
 import threading
 import time
+import wave
 
 import pytest
 import websockets
 
-from peers import BIN, ROOT, read_ulaw_wav, running, ulaw_decode
+from peers import BIN, ROOT, alaw_decode, alaw_encode, loud_frames, read_ulaw_wav, running, talk, ulaw_decode, ulaw_encode
 from test_rtp_peer import assert_echo_is_the_caller, free_port_pair, telephone_event_packets
 
 SCENARIOS = ROOT / "Tests" / "Peers" / "sip"
@@ -62,6 +63,7 @@ class RTPCaller:
         self.socket.bind(("127.0.0.1", self.port))
         self.socket.settimeout(0.2)
         self.received = []
+        self.payload_types = []
         self.arrivals = []
         self.key_presses = []
         self.bridge = None
@@ -90,6 +92,7 @@ class RTPCaller:
                 self.key_presses.append((struct.unpack("!I", packet[4:8])[0], packet[12]))  # (timestamp, event) of an end packet
             if len(packet) >= 12 and packet[1] & 0x7F in (0, 8):
                 self.received.append(packet[12:])
+                self.payload_types.append(packet[1] & 0x7F)
                 self.arrivals.append(time.monotonic())
 
     def wait_for_bridge(self, timeout=10):
@@ -98,19 +101,22 @@ class RTPCaller:
             time.sleep(0.02)
         assert self.bridge, "the bridge sent RTP to the port our SDP offered"
 
-    def send(self, payload: bytes, seconds_of_silence_after: float, key_press_at: dict = None):
+    def send(self, payload: bytes, seconds_of_silence_after: float, key_press_at: dict = None, payload_type_at: dict = None):
         """Payload and silence in 20 ms packets; `key_press_at` {frame: event} sends an RFC 4733
-        key press in place of the audio from that frame on."""
+        key press in place of the audio from that frame on; `payload_type_at` {frame: type}
+        changes the payload type from that frame on (the payload is sent as given)."""
         frames = [payload[i:i + 160] for i in range(0, len(payload) - 159, 160)]
         frames += [b"\xff" * 160] * int(seconds_of_silence_after * 50)
         start = time.monotonic()
         sequence = 0
+        payload_type = 0
         for n, frame in enumerate(frames):
+            payload_type = (payload_type_at or {}).get(n, payload_type)
             if n in (key_press_at or {}):
                 for packet in telephone_event_packets(key_press_at[n], sequence, n * 160, 0x5151):
                     self.socket.sendto(packet, self.bridge)
                     sequence += 1
-            header = struct.pack("!BBHII", 0x80, 0, sequence & 0xFFFF, (n * 160) & 0xFFFFFFFF, 0x5151)
+            header = struct.pack("!BBHII", 0x80, payload_type, sequence & 0xFFFF, (n * 160) & 0xFFFFFFFF, 0x5151)
             self.socket.sendto(self.protect(header + frame) if self.protect else header + frame, self.bridge)
             sequence += 1
             time.sleep(max(0, start + (n + 1) * 0.02 - time.monotonic()))
@@ -125,14 +131,14 @@ class RTPCaller:
 
 
 def call_with_media(scenario: str, sip_port: int, caller: RTPCaller, payload: bytes, silence: float = 0, during=None,
-                    key_press_at: dict = None, timeout: float = 30, **sipp_arguments):
+                    key_press_at: dict = None, payload_type_at: dict = None, timeout: float = 30, **sipp_arguments):
     """SIPp runs `scenario` while `caller` streams `payload` (then `silence` seconds) to the bridge,
     and `during()`, if given, runs meanwhile; returns when SIPp has ended (successfully: asserted),
     with the caller closed."""
     call = sipp(scenario, sip_port, caller.port, background=True, **sipp_arguments)
     try:
         caller.wait_for_bridge()
-        sending = threading.Thread(target=caller.send, args=(payload, silence, key_press_at), daemon=True)
+        sending = threading.Thread(target=caller.send, args=(payload, silence, key_press_at, payload_type_at), daemon=True)
         sending.start()
         if during:
             during()
@@ -209,6 +215,31 @@ def test_hold_stops_our_audio_and_the_agent_waits_until_resumed():
     heard = caller.heard()
     loud = sum(1 for i in range(0, len(heard) - 159, 160) if max(abs(s) for s in heard[i:i + 160]) > 1000)
     assert 148 <= loud <= 151, f"{loud} frames of the 3 s answer heard across the hold"
+
+
+def test_a_reinvite_moves_the_call_from_pcmu_to_pcma(tmp_path):
+    """A PCMU call; 1 s in, a re-INVITE offers PCMA only: the answer is PCMA, the bridge's RTP
+    turns to payload type 8 (the tone agent's answer goes on in A-law) and the caller's A-law
+    audio reaches the call as well as its μ-law did (the bridge's recording of the caller)."""
+    sip_port = free_port()
+    caller = RTPCaller()
+    voice = talk(4)
+    # 2 s of μ-law, then 2 s of A-law (the caller switches a second after the re-INVITE).
+    payload = bytes(ulaw_encode(s) for s in voice[:16000]) + bytes(alaw_encode(s) for s in voice[16000:])
+    with sip_bridge(sip_port, "--agent", "tone:440:6000", "--no-barge-in", "--record", tmp_path) as server:
+        server.wait_for(r"SIP listening on")
+        call_with_media("codec_change.xml", sip_port, caller, payload, silence=0.5, payload_type_at={100: 8})
+        server.wait_for(r"codec=alaw direction=sendrecv.*SIP re-INVITE")
+        server.wait_for(r"call ended")
+    switched = caller.payload_types.index(8)
+    assert set(caller.payload_types[:switched]) == {0} and set(caller.payload_types[switched:]) == {8}, caller.payload_types
+    assert 40 <= switched <= 110 and len(caller.payload_types) - switched >= 150, (switched, len(caller.payload_types))
+    heard_alaw = [alaw_decode(code) for payload in caller.received[switched:] for code in payload]
+    assert loud_frames(heard_alaw, threshold=3000) >= 150, "the tone goes on in A-law"
+    with wave.open(str(tmp_path / "sip-1.wav")) as recording:
+        frames = recording.readframes(recording.getnframes())
+    took = struct.unpack(f"<{len(frames) // 2}h", frames)[0::2]
+    assert loud_frames(took) >= 195, f"{loud_frames(took)} of the caller's 200 frames reached the call"
 
 
 def test_the_agent_transfers_the_call_by_refer_and_key_presses_go_both_ways():

@@ -323,8 +323,9 @@ final class SIPCall: @unchecked Sendable {
 
     // MARK: A re-INVITE (the user agent's thread)
 
-    /// Hold, resume or a new address; the codec stays what the call started with (a change is
-    /// refused with 488 and the call goes on as it was).
+    /// Hold, resume, a new address or a new G.711 law (the RTP endpoint transcodes to the law the
+    /// call's session was made with); a new SRTP key is refused with 488 and the call goes on
+    /// as it was.
     func reinvite(offer text: String) -> SIPReply {
         let offer: SessionDescription
         do {
@@ -345,16 +346,19 @@ final class SIPCall: @unchecked Sendable {
             return SIPReply(status: 488)
         }
         let applied = try? eventLoop.submit { [self] () -> Bool in
-            guard let side, let current = agreement?.audio, agreed.audio.law == current.law,
-                  agreed.audio.remoteCrypto?.inlineKey == current.remoteCrypto?.inlineKey else { return false }
+            guard let side, let current = agreement?.audio, agreed.audio.remoteCrypto?.inlineKey == current.remoteCrypto?.inlineKey else { return false }
+            if agreed.audio.law != current.law {
+                guard case .success = side.endpoint.changeWireCodec(to: agreed.audio.law == .ulaw ? .ulaw : .alaw) else { return false }
+            }
             agreement?.audio = agreed.audio
             side.isOnHold = agreed.audio.isOnHold
             if let remote { side.redirect(to: remote) }
-            pipeline?.logger.info("SIP re-INVITE", metadata: ["direction": "\(agreed.audio.direction)", "on_hold": "\(agreed.audio.isOnHold)"])
+            pipeline?.logger.info("SIP re-INVITE", metadata: ["codec": "\(agreed.audio.law)", "direction": "\(agreed.audio.direction)",
+                                                               "on_hold": "\(agreed.audio.isOnHold)"])
             return true
         }.wait()
         guard applied == true else {
-            server.logger.notice("re-INVITE refused (488): a codec or key change, or the call is ending", metadata: ["call": "\(callID)"])
+            server.logger.notice("re-INVITE refused (488): a new SRTP key, or the call is ending", metadata: ["call": "\(callID)"])
             return SIPReply(status: 488)
         }
         return SIPReply(status: 200, sdp: agreed.sdp)
