@@ -131,6 +131,15 @@ static void on_event(nua_event_t event, int status, char const *phrase, nua_t *n
     case nua_i_invite:
         if (sip) answer_invite(ua, handle, call_context, sip);
         break;
+    case nua_i_ack:
+        if (call_context && sip) {
+            su_home_t home[1] = {SU_HOME_INIT(home)};
+            char const *sdp = "";
+            if (sip->sip_payload && sip->sip_payload->pl_len > 0) sdp = su_strndup(home, sip->sip_payload->pl_data, sip->sip_payload->pl_len);
+            ua->callbacks.acknowledged(ua->callbacks.context, call_context, sdp);
+            su_home_deinit(home);
+        }
+        break;
     case nua_i_state: {
         int state = nua_callstate_init;
         tl_gets(tags, NUTAG_CALLSTATE_REF(state), TAG_END());

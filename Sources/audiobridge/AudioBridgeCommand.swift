@@ -390,7 +390,7 @@ struct Serve: AsyncParsableCommand {
         try await group.shutdownGracefully()
         for transport in PhoneTransport.allCases {
             let c = services.metrics[transport].snapshot
-            guard c.totalCalls > 0 || c.refusedCalls > 0 else { continue }
+            guard c.totalCalls > 0 || c.refusedCalls > 0 || c.protocolErrors > 0 else { continue }
             announce("audiobridge: \(transport.rawValue): \(c.totalCalls) call(s), \(c.refusedCalls) refused, \(c.framesIn) frames in, \(c.framesOut) out, \(c.bargeIns) barge-ins, \(c.dtmf) digits, \(c.underrunFrames) underrun frames, \(c.protocolErrors) protocol errors")
         }
     }

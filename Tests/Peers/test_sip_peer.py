@@ -161,6 +161,30 @@ def test_a_sipp_call_hears_its_own_words_back_sample_for_sample():
     assert_echo_is_the_caller(caller.heard())
 
 
+def test_a_late_offer_is_answered_in_the_ack_and_the_call_runs():
+    """An INVITE without SDP: the bridge's 200 carries its offer (SIPp checks it), the ACK
+    answers with PCMU, and only then does the call start: the caller hears its words back."""
+    sip_port = free_port()
+    caller = RTPCaller()
+    with sip_bridge(sip_port, "--agent", "echo", "--no-barge-in") as server:
+        server.wait_for(r"SIP listening on")
+        call_with_media("late_offer.xml", sip_port, caller, read_ulaw_wav(SAMPLE), silence=12, seconds=21)
+        server.wait_for(r"INVITE without SDP: our offer goes in the 200")
+        server.wait_for(r"reason=hung up by the caller \(200 .*call ended")
+    assert_echo_is_the_caller(caller.heard())
+
+
+def test_a_late_offer_the_ack_does_not_answer_is_hung_up():
+    sip_port = free_port()
+    with sip_bridge(sip_port, "--agent", "echo") as server:
+        server.wait_for(r"SIP listening on")
+        result = sipp("late_offer_unanswered.xml", sip_port, free_port_pair(), timeout=20)
+        assert result.returncode == 0, result.stdout + result.stderr
+        server.wait_for(r"the ACK carries no answer to our offer.*SIP late offer: the ACK's answer cannot be used, hanging up")
+        server.wait_for(r"SIP call ended before it started")
+    server.wait_for(r"sip: 0 call\(s\), .* 1 protocol errors")  # it never started
+
+
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_the_bridge_hangs_up_with_bye_when_the_agent_ends_the_call(transport):
     """The number called chooses the agent (--sip-route): the default agent (echo) never hangs
@@ -395,7 +419,7 @@ def test_a_caller_who_cancels_while_it_rings_never_reaches_the_agent():
         server.wait_for(r"SIP listening on")
         result = sipp("cancel.xml", sip_port, caller.port, seconds=0.5, timeout=10)
         assert result.returncode == 0, result.stdout[-3000:]
-        server.wait_for(r"call=sip-1.*SIP call ended before it was answered")
+        server.wait_for(r"call=sip-1.*SIP call ended before it started")
         time.sleep(3)  # past the ring: nothing may start
         lines = list(server.lines)
     caller.close()

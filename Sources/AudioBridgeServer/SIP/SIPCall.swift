@@ -105,17 +105,21 @@ final class SIPCall: @unchecked Sendable {
     }
 
     /// A call that came in: binds its RTP port and answers `offer`; it starts with `start()`.
-    /// Throws (with the admission released) if it cannot.
-    convenience init(server: SIPServer, handle: OpaquePointer, offer: SessionDescription, invite: SIPInvite, callID: String, eventLoop: any EventLoop) throws {
+    /// Without an offer (a late offer) our 200 carries an offer instead, and the call starts
+    /// when the ACK brings the answer (`acknowledged`). Throws (with the admission released) if
+    /// it cannot.
+    convenience init(server: SIPServer, handle: OpaquePointer, offer: SessionDescription?, invite: SIPInvite, callID: String, eventLoop: any EventLoop) throws {
         let wanted = Set(server.configuration.metadataHeaders.map { $0.lowercased() })
         let metadata = [("callId", callID), ("direction", "inbound"), ("caller", invite.from), ("callerName", invite.fromDisplay),
                         ("called", invite.requestUser), ("sipCallId", invite.callID)]
             + invite.otherHeaders.filter { wanted.contains($0.0.lowercased()) }
         try self.init(server: server, callID: callID, eventLoop: eventLoop, peerURI: invite.from, calledUser: invite.requestUser, metadata: metadata) { local in
+            guard let offer else { return (SDPOfferer.offer(local: local, srtp: server.configuration.srtp == .required), nil) }
             let (audio, sdp) = try SDPAnswerer.answer(offer, local: local, srtp: server.configuration.srtp)
             return (sdp, audio)
         }
         handleBox.withLockedValue { $0 = SIPHandle(pointer: handle) }
+        guard let offer else { return }
         offered = offer.media.filter { $0.kind == "audio" }.flatMap { line in
             line.formats.map { format in
                 UInt8(format).flatMap { line.encoding(of: $0) }.map { "\($0.name)/\($0.clockRate)" } ?? format
@@ -163,17 +167,38 @@ final class SIPCall: @unchecked Sendable {
                                                               "srtp": "\(agreement.audio.remoteCrypto?.suite ?? "no")"])
     }
 
-    /// After ringing: starts the call and sends the 200 OK, or declines it if it cannot start.
+    /// A call that came in without an offer, whose answer (in the ACK) has not come yet.
+    var awaitsAnswer: Bool { agreement == nil && !isPlaced }
+
+    /// After ringing: starts the call (unless it waits for the ACK's answer) and sends the 200
+    /// OK, or declines it if it cannot start.
     func answerAfterRinging() {
         guard !finished else { return }
         do {
-            try start()
+            if !awaitsAnswer { try start() }
             answered = true
             if !server.answer(self) { finish(reason: "SIP stopped before the answer") }
         } catch {
             server.logger.error("SIP call could not start (500): \(error)", metadata: ["call": "\(callID)"])
             declining = true
             if !server.decline(self, status: 500) { finish(reason: "could not start") }
+        }
+    }
+
+    /// The ACK of our 200: for a late offer, it carries the answer, and the call starts; an ACK
+    /// without one, or with one we cannot use, is hung up (BYE), as RFC 3261 §13.3.1.4 has it.
+    /// Other ACKs carry nothing for us. On the event loop.
+    func acknowledged(sdp: String) {
+        guard !finished, answered, awaitsAnswer else { return }
+        do {
+            guard !sdp.isEmpty else { throw SDPNegotiationError.notAcceptable("the ACK carries no answer to our offer") }
+            let audio = try SDPOfferer.agreed(answer: try SessionDescription(parsing: sdp), offeredSRTP: server.configuration.srtp == .required)
+            agreement = try Self.agreement(audio, localKey: localKey, server: server.configuration)
+            try start()
+        } catch {
+            server.metrics.add(.protocolErrors)
+            server.logger.warning("SIP late offer: the ACK's answer cannot be used, hanging up", metadata: ["call": "\(callID)", "error": "\(error)"])
+            hangUp()
         }
     }
 
@@ -310,7 +335,7 @@ final class SIPCall: @unchecked Sendable {
         if holdsAdmission {
             holdsAdmission = false
             server.services.admission.release()
-            server.logger.info("SIP call ended before it was answered", metadata: ["call": "\(callID)", "reason": "\(reason)"])
+            server.logger.info("SIP call ended before it started", metadata: ["call": "\(callID)", "reason": "\(reason)"])
         }
         report(.failed(status: 408, reason: reason))
         pipeline?.end(reason: reason)

@@ -117,6 +117,11 @@ public final class SIPServer: Sendable {
             let server = Unmanaged<SIPServer>.fromOpaque(context!).takeUnretainedValue()
             server.ended(callContext!, status: Int(status), phrase: phrase.map { String(cString: $0) } ?? "")
         }
+        callbacks.acknowledged = { context, callContext, sdp in
+            let server = Unmanaged<SIPServer>.fromOpaque(context!).takeUnretainedValue()
+            let sdp = sdp.map { String(cString: $0) } ?? ""
+            server.onCall(callContext!) { $0.acknowledged(sdp: sdp) }
+        }
         callbacks.transfer = { context, callContext, status, final in
             let server = Unmanaged<SIPServer>.fromOpaque(context!).takeUnretainedValue()
             server.transferProgress(callContext!, status: Int(status), final: final != 0)
@@ -191,7 +196,7 @@ public final class SIPServer: Sendable {
     /// Calls answered and not yet over.
     public var activeCalls: Int { calls.withLockedValue { $0.count } }
 
-    private var metrics: TransportMetrics { services.metrics[.sip] }
+    var metrics: TransportMetrics { services.metrics[.sip] }
 
     // MARK: On the user agent's thread
 
@@ -238,14 +243,10 @@ public final class SIPServer: Sendable {
                 return SIPReply(status: 401, header: "WWW-Authenticate: " + authenticator.challenge(now: now, stale: stale))
             }
         }
-        guard !invite.sdp.isEmpty else {
-            metrics.add(.protocolErrors)
-            log.notice("INVITE without an SDP offer refused (488): offers in the INVITE only")
-            return SIPReply(status: 488)
-        }
-        let offer: SessionDescription
+        // An INVITE without SDP (a late offer): our 200 offers, and the ACK answers.
+        let offer: SessionDescription?
         do {
-            offer = try SessionDescription(parsing: invite.sdp)
+            offer = invite.sdp.isEmpty ? nil : try SessionDescription(parsing: invite.sdp)
         } catch {
             metrics.add(.protocolErrors)
             log.notice("INVITE refused (400): \(error.message)")
@@ -253,7 +254,7 @@ public final class SIPServer: Sendable {
         }
         // Whether anything in the offer can be taken, before a place and a port are spent on it.
         do {
-            _ = try SDPAnswerer.answer(offer, local: localDescription(port: 0, key: ""), srtp: configuration.srtp)
+            if let offer { _ = try SDPAnswerer.answer(offer, local: localDescription(port: 0, key: ""), srtp: configuration.srtp) }
         } catch {
             metrics.add(.protocolErrors)
             log.notice("INVITE refused (488): \(error.message)")
@@ -267,6 +268,7 @@ public final class SIPServer: Sendable {
         let number = callCount.withLockedValue { count -> Int in count += 1; return count }
         do {
             let call = try SIPCall(server: self, handle: handle, offer: offer, invite: invite, callID: "sip-\(number)", eventLoop: group.next())
+            if offer == nil { log.info("INVITE without SDP: our offer goes in the 200, the answer comes in the ACK") }
             // Ours from now on: its end (even one before the answer goes out) finds it here.
             calls.withLockedValue { $0[UInt(bitPattern: Unmanaged.passUnretained(call).toOpaque())] = call }
             let ring = configuration.ringMilliseconds
@@ -276,7 +278,7 @@ public final class SIPServer: Sendable {
             }
             do {
                 try call.eventLoop.submit {
-                    try call.start()
+                    if !call.awaitsAnswer { try call.start() }  // else at the ACK
                     call.answered = true  // the 200 goes out when this callback returns
                 }.wait()
             } catch {

@@ -61,6 +61,9 @@ typedef struct {
     /// An INVITE: fill `answer`. `call_context` is NULL for a new call, the application's call
     /// for a re-INVITE. `call` is the handle for sipua_bye/sipua_release.
     void (*invite)(void *context, sipua_call_t *call, void *call_context, const sipua_invite *invite, sipua_answer *answer);
+    /// The ACK of an accepted call came, with its SDP ("" if none): the answer to the offer our
+    /// 200 carried when the INVITE had none (a late offer, RFC 3261 §13.2.1).
+    void (*acknowledged)(void *context, void *call_context, const char *sdp);
     /// An accepted call is over (BYE either way, CANCEL, a failed session refresh, shutdown):
     /// once per call. The application releases the call's handle when it is done with it.
     void (*ended)(void *context, void *call_context, int status, const char *phrase);
