@@ -19,6 +19,7 @@
 #include <sofia-sip/su_log.h>
 #include <sofia-sip/su_tag_io.h>
 #include <sofia-sip/su_wait.h>
+#include <sofia-sip/tport_tag.h>
 #include <sofia-sip/url.h>
 
 #include <pthread.h>
@@ -54,6 +55,8 @@ struct sipua {
     sipua_callbacks callbacks;
     char *url;
     char *user_agent;
+    char *tls_url;
+    char *tls_directory;
     pthread_t thread;
     /// The registration (sipua_register): its handle, credentials and how often in a row it
     /// was challenged (a second challenge in a row means the credentials are wrong).
@@ -339,6 +342,8 @@ static void *run(void *argument) {
     if (ua->root) {
         ua->nua = nua_create(ua->root, on_event, ua,
                              NUTAG_URL(ua->url),
+                             TAG_IF(ua->tls_url, NUTAG_SIPS_URL(ua->tls_url)),
+                             TAG_IF(ua->tls_directory, TPTAG_CERTIFICATE(ua->tls_directory)),
                              NUTAG_MEDIA_ENABLE(0),
                              NUTAG_USER_AGENT(ua->user_agent),
                              SIPTAG_SERVER_STR(ua->user_agent),
@@ -350,7 +355,8 @@ static void *run(void *argument) {
                              TAG_END());
     }
     if (!ua->nua) {
-        snprintf(ua->error, sizeof ua->error, "cannot listen for SIP at %s (address in use or not local?)", ua->url);
+        snprintf(ua->error, sizeof ua->error, "cannot listen for SIP at %s%s%s (address in use or not local%s?)", ua->url, ua->tls_url ? " and " : "",
+                 ua->tls_url ? ua->tls_url : "", ua->tls_url ? ", or a certificate or key sofia-sip cannot read" : "");
         report_start(ua, -1);
         if (ua->root) su_root_destroy(ua->root);
         su_deinit();
@@ -373,6 +379,8 @@ static void free_user_agent(sipua_t *ua) {
     pthread_cond_destroy(&ua->changed);
     free(ua->url);
     free(ua->user_agent);
+    free(ua->tls_url);
+    free(ua->tls_directory);
     free(ua);
 }
 
@@ -384,6 +392,8 @@ int sipua_start(const sipua_settings *settings, const sipua_callbacks *callbacks
     ua->callbacks = *callbacks;
     ua->url = strdup(settings->url ? settings->url : "sip:127.0.0.1:5060");
     ua->user_agent = strdup(settings->user_agent ? settings->user_agent : "audiobridge");
+    ua->tls_url = settings->tls_url ? strdup(settings->tls_url) : NULL;
+    ua->tls_directory = settings->tls_directory ? strdup(settings->tls_directory) : NULL;
     pthread_mutex_init(&ua->lock, NULL);
     pthread_cond_init(&ua->changed, NULL);
     // sofia-sip logs to stderr at level 3 by default; the application logs what matters.

@@ -90,6 +90,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Also take SIP calls on HOST:PORT (UDP and TCP), straight from a SIP trunk or PBX: INVITE with an SDP offer of PCMU or PCMA (telephone-event too), answered at once; BYE either way.")
     var sip: HostPort?
 
+    @Option(help: "sip: also take SIP over TLS, on the --sip port + 1 (5061 for 5060), with this certificate (PEM; needs --sip-tls-key).")
+    var sipTlsCert: String?
+
+    @Option(help: "sip: the private key (PEM) of --sip-tls-cert.")
+    var sipTlsKey: String?
+
     @Option(help: "sip: the UDP ports for the calls' RTP, LO-HI (one even port per call).")
     var rtpPorts = "40000-40999"
 
@@ -486,13 +492,22 @@ extension Serve {
     /// The SIP server when `--sip` is given: same agent and session settings as the other calls.
     func startSIP(group: any EventLoopGroup, call: CallSettings, services: BridgeServices) throws -> SIPServer? {
         guard let sip else {
-            guard sipExternalIp == nil, sipRoute.isEmpty else { throw ValidationError("--sip-external-ip and --sip-route need --sip") }
+            guard sipExternalIp == nil, sipRoute.isEmpty, sipTlsCert == nil, sipTlsKey == nil else {
+                throw ValidationError("--sip-external-ip, --sip-route and --sip-tls-cert/--sip-tls-key need --sip")
+            }
             return nil
         }
         var configuration = SIPServerConfiguration()
         configuration.host = sip.host
         configuration.port = sip.port
         configuration.externalAddress = sipExternalIp
+        switch (sipTlsCert, sipTlsKey) {
+        case (nil, nil): break
+        case let (certificate?, key?):
+            guard sip.port < 65_535 else { throw ValidationError("--sip-tls-cert: TLS listens on the --sip port + 1, so that port must be below 65535") }
+            configuration.tls = (certificate, key)
+        default: throw ValidationError("--sip-tls-cert and --sip-tls-key go together")
+        }
         let bounds = rtpPorts.split(separator: "-").compactMap { Int($0) }
         guard bounds.count == 2, bounds[0] <= bounds[1], (1024...65_535).contains(bounds[0]), bounds[1] <= 65_535 else {
             throw ValidationError("--rtp-ports is LO-HI, 1024 ≤ LO ≤ HI ≤ 65535")
@@ -546,7 +561,7 @@ extension Serve {
         }
         let server = try SIPServer(configuration: configuration, group: group, services: services)
         try server.start()
-        announce("audiobridge: SIP listening on \(sip.host):\(sip.port) (UDP and TCP), RTP ports \(rtpPorts), SRTP \(srtp.rawValue)"
+        announce("audiobridge: SIP listening on \(sip.host):\(sip.port) (UDP and TCP\(configuration.tls == nil ? "" : "; TLS on \(configuration.tlsPort)")), RTP ports \(rtpPorts), SRTP \(srtp.rawValue)"
             + (sipAuth.isEmpty ? " (no authentication: anyone who reaches the port may call)" : " (digest authentication of callers)"))
         return server
     }

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import threading
@@ -22,6 +23,7 @@ import pytest
 import websockets
 
 from peers import BIN, ROOT, alaw_decode, alaw_encode, loud_frames, read_ulaw_wav, running, talk, ulaw_decode, ulaw_encode
+from test_twilio_peer import self_signed_certificate
 from test_rtp_peer import assert_echo_is_the_caller, free_port_pair, telephone_event_packets
 
 SCENARIOS = ROOT / "Tests" / "Peers" / "sip"
@@ -183,6 +185,82 @@ def test_a_late_offer_the_ack_does_not_answer_is_hung_up():
         server.wait_for(r"the ACK carries no answer to our offer.*SIP late offer: the ACK's answer cannot be used, hanging up")
         server.wait_for(r"SIP call ended before it started")
     server.wait_for(r"sip: 0 call\(s\), .* 1 protocol errors")  # it never started
+
+
+class TLSSignalling:
+    """A SIP caller's signalling over TLS, written by hand (Debian's SIPp has no TLS): requests
+    out, whole messages (headers and Content-Length body) in. The bridge's certificate is
+    checked against `cafile` for 127.0.0.1."""
+
+    def __init__(self, port: int, cafile):
+        context = ssl.create_default_context(cafile=str(cafile))
+        self.socket = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname="127.0.0.1")
+        self.local_port = self.socket.getsockname()[1]
+        self.buffer = b""
+
+    def send(self, request: str):
+        self.socket.sendall(request.replace("\n", "\r\n").encode())
+
+    def receive(self) -> tuple:
+        """The next message: its first line, headers (lower-case names) and body."""
+        while b"\r\n\r\n" not in self.buffer:
+            chunk = self.socket.recv(4096)
+            assert chunk, "the bridge closed the TLS connection"
+            self.buffer += chunk
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers.setdefault(name.strip().lower(), value.strip())
+        length = int(headers.get("content-length", headers.get("l", "0")))
+        while len(self.buffer) < length:
+            self.buffer += self.socket.recv(4096)
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        return lines[0], headers, body.decode()
+
+    def close(self):
+        self.socket.close()
+
+
+def test_a_call_signalled_over_tls(tmp_path):
+    """--sip-tls-cert/--sip-tls-key: the bridge takes SIP over TLS on the --sip port + 1 with the
+    certificate given (the caller verifies it); INVITE, 200 with our answer, ACK, the agent's
+    tone over RTP, BYE — and the private copy sofia-sip reads the certificate from is gone
+    when the bridge stops."""
+    certificate, key = self_signed_certificate(tmp_path)
+    sip_port = free_port()
+    caller = RTPCaller()
+    with sip_bridge(sip_port, "--agent", "tone:440:1000", "--sip-tls-cert", certificate, "--sip-tls-key", key,
+                    env={"TMPDIR": str(tmp_path)}) as server:
+        server.wait_for(rf"SIP listening on .*TLS on {sip_port + 1}")
+        assert len(list(tmp_path.glob("audiobridge-sip-tls-*/agent.pem"))) == 1
+        tls = TLSSignalling(sip_port + 1, certificate)
+        dialog = f"From: <sips:caller@127.0.0.1>;tag=tls1\nCall-ID: tls-call-1@127.0.0.1\nMax-Forwards: 70\n"
+        via = f"Via: SIP/2.0/TLS 127.0.0.1:{tls.local_port};branch=z9hG4bK-tls-"
+        sdp = (f"v=0\no=caller 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio {caller.port} RTP/AVP 0 101\n"
+               "a=rtpmap:0 PCMU/8000\na=rtpmap:101 telephone-event/8000\na=ptime:20\na=sendrecv\n").replace("\n", "\r\n")
+        target = f"sips:service@127.0.0.1:{sip_port + 1}"
+        tls.send(f"INVITE {target} SIP/2.0\n{via}1\n{dialog}To: <{target}>\nCSeq: 1 INVITE\n"
+                 f"Contact: <sips:caller@127.0.0.1:{tls.local_port};transport=tls>\nContent-Type: application/sdp\n"
+                 f"Content-Length: {len(sdp)}\n\n" + sdp.replace("\r\n", "\n"))
+        status, headers, body = tls.receive()
+        while status.startswith("SIP/2.0 1"):
+            status, headers, body = tls.receive()
+        assert status.startswith("SIP/2.0 200"), status
+        assert "m=audio" in body and "RTP/AVP 0" in body, body
+        to = headers.get("to") or headers["t"]
+        tls.send(f"ACK {target} SIP/2.0\n{via}2\n{dialog}To: {to}\nCSeq: 1 ACK\nContent-Length: 0\n\n")
+        caller.wait_for_bridge()
+        caller.send(b"\xff" * 160 * 75, 0)
+        tls.send(f"BYE {target} SIP/2.0\n{via}3\n{dialog}To: {to}\nCSeq: 2 BYE\nContent-Length: 0\n\n")
+        status, _, _ = tls.receive()
+        assert status.startswith("SIP/2.0 200"), status
+        tls.close()
+        caller.close()
+        server.wait_for(r"reason=hung up by the caller \(200 .*call ended")
+    assert loud_frames(caller.heard(), threshold=3000) >= 45, "the agent's 1 s tone reached the caller"
+    assert list(tmp_path.glob("audiobridge-sip-tls-*")) == []
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])

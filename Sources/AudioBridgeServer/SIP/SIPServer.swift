@@ -45,6 +45,10 @@ public struct SIPServerConfiguration: Sendable {
     public var mediaTimeoutSeconds: Int64 = 10
     /// RFC 4028 session timer, seconds (0: none).
     public var sessionExpires: UInt32 = 1800
+    /// SIP over TLS too, on `port + 1` (5061 for 5060), with this certificate (PEM, the chain)
+    /// and its private key (PEM); nil: UDP and TCP only.
+    public var tls: (certificateFile: String, keyFile: String)?
+    public var tlsPort: Int { port + 1 }
     /// The agent, session and recording of every call.
     public var call = CallSettings()
     /// Calls to these users (the Request-URI's user part: the number called) get these
@@ -65,6 +69,8 @@ public final class SIPServer: Sendable {
     private let authenticator: SIPDigestAuthenticator?
     /// The running user agent (its C handle), nil until started and after shutdown.
     private let userAgent = NIOLockedValueBox<UserAgentHandle?>(nil)
+    /// The certificate directory sofia-sip's TLS reads, while it runs.
+    private let tlsDirectory = NIOLockedValueBox<SIPTLSDirectory?>(nil)
     /// Calls answered and not yet released, by their context pointer.
     private let calls = NIOLockedValueBox<[UInt: SIPCall]>([:])
     private let callCount = NIOLockedValueBox(0)
@@ -106,6 +112,15 @@ public final class SIPServer: Sendable {
         let host = isIPv6 ? "[\(configuration.host)]" : configuration.host
         // sofia-sip: the URL's host is what the Contact says; maddr is where it binds.
         let url = configuration.externalAddress.map { "sip:\($0):\(configuration.port);maddr=\(host)" } ?? "sip:\(host):\(configuration.port)"
+        let tlsURL = configuration.tls.map { _ in
+            configuration.externalAddress.map { "sips:\($0):\(configuration.tlsPort);maddr=\(host)" } ?? "sips:\(host):\(configuration.tlsPort)"
+        }
+        let tlsDirectory: SIPTLSDirectory?
+        do {
+            tlsDirectory = try configuration.tls.map { try SIPTLSDirectory(certificateFile: $0.certificateFile, keyFile: $0.keyFile) }
+        } catch {
+            throw SIPServerError.cannotListen("SIP over TLS: \(error)")
+        }
         var settings = sipua_settings()
         var callbacks = sipua_callbacks()
         callbacks.context = Unmanaged.passUnretained(self).toOpaque()
@@ -153,16 +168,24 @@ public final class SIPServer: Sendable {
         var handle: OpaquePointer?
         let result = url.withCString { url in
             "audiobridge/\(AudioBridgeVersion.string)".withCString { agent in
-                settings.url = url
-                settings.user_agent = agent
-                settings.session_expires = configuration.sessionExpires
-                return sipua_start(&settings, &callbacks, &handle, &error, error.count)
+                withOptionalCString(tlsURL) { tlsURL in
+                    withOptionalCString(tlsDirectory?.path) { directory in
+                        settings.url = url
+                        settings.user_agent = agent
+                        settings.session_expires = configuration.sessionExpires
+                        settings.tls_url = tlsURL
+                        settings.tls_directory = directory
+                        return sipua_start(&settings, &callbacks, &handle, &error, error.count)
+                    }
+                }
             }
         }
         guard result == 0, let handle else {
+            tlsDirectory?.remove()
             throw SIPServerError.cannotListen(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
         userAgent.withLockedValue { $0 = UserAgentHandle(pointer: handle) }
+        self.tlsDirectory.withLockedValue { $0 = tlsDirectory }
         if let registration = configuration.registration {
             let (user, password) = configuration.outboundCredentials ?? ("", "")
             guard sipua_register(handle, registration.addressOfRecord, user, password, registration.expiresSeconds) == 0 else {
@@ -183,6 +206,7 @@ public final class SIPServer: Sendable {
         if let handle = userAgent.withLockedValue({ agent -> UserAgentHandle? in defer { agent = nil }; return agent }) {
             sipua_stop(handle.pointer)
         }
+        tlsDirectory.withLockedValue { directory in directory?.remove(); directory = nil }
         // Whatever did not end by BYE ends now (its SIP dialog went with the user agent).
         for call in calls.withLockedValue({ calls -> [SIPCall] in defer { calls.removeAll() }; return Array(calls.values) }) {
             try? await call.eventLoop.submit { call.finish(reason: "server shut down") }.get()
@@ -218,6 +242,12 @@ public final class SIPServer: Sendable {
         if let call = reply.call {
             answer.pointee.call_context = Unmanaged.passUnretained(call).toOpaque()
         }
+    }
+
+    /// `body` with `text` as a C string, or NULL.
+    private func withOptionalCString<T>(_ text: String?, _ body: (UnsafePointer<CChar>?) -> T) -> T {
+        guard let text else { return body(nil) }
+        return text.withCString { body($0) }
     }
 
     /// `text` and a NUL in a fixed C buffer, cut to fit.

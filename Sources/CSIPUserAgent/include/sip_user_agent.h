@@ -91,6 +91,11 @@ typedef struct {
     const char *user_agent;
     /// RFC 4028 session timer offered and accepted, seconds; 0: none.
     unsigned session_expires;
+    /// Also listen for SIP over TLS: "sips:HOST:PORT" (NULL: no TLS), with the certificate and
+    /// key in `tls_directory` as sofia-sip reads them: agent.pem (the key, then the certificate
+    /// chain) and cafile.pem.
+    const char *tls_url;
+    const char *tls_directory;
 } sipua_settings;
 
 /// Starts the user agent on its own thread. 0, or -1 with the reason in `error`.
