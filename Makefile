@@ -16,7 +16,7 @@ LIB := $(RELEASE_BUILD)/release/libAudioBridgeCABI.so
 C_STRICT := -std=c11 -Wall -Wextra -Werror -pedantic
 STAGE_PKG := PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config
 
-.PHONY: deps lib install stage run demo test test-swift test-release test-tsan test-c test-python test-peers test-bench bench bench-ratio clean
+.PHONY: deps lib install stage run demo test test-swift test-release test-tsan test-c test-python test-peers test-bench test-fuzz fuzz bench bench-ratio clean
 
 deps:
 	@scripts/install-deps.sh
@@ -53,7 +53,7 @@ demo: stage
 	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/transcode_demo samples/caller-ulaw-8k.wav out
 	LD_LIBRARY_PATH=$(STAGE)/lib $(STAGE)/example_host samples/caller-ulaw-8k.wav out/heard-echo.wav echo
 
-test: deps test-swift test-release test-tsan test-bench test-c test-python test-peers
+test: deps test-swift test-release test-tsan test-bench test-c test-python test-peers test-fuzz
 
 # Every Swift test, debug build, one suite at a time: the suites that run paced calls over
 # loopback measure time, and with every suite at once on 2 cores a debug build starved them
@@ -105,6 +105,15 @@ test-peers: deps
 	AUDIOBRIDGE_BIN_DIR=$(RELEASE_BUILD)/release python3 -m pytest -q Tests/Peers
 
 # Every benchmark once, briefly, so none can rot (figures from this run mean nothing).
+# Coverage-guided fuzzing of every decoder (Fuzz/, libFuzzer + AddressSanitizer): `make fuzz
+# SECONDS=N` runs each target N seconds; `make test` runs each for 10.
+SECONDS ?= 60
+fuzz: deps
+	scripts/fuzz.sh $(SECONDS)
+
+test-fuzz: deps
+	scripts/fuzz.sh 10
+
 test-bench:
 	cd Benchmarks && AB_BENCH_SMOKE=1 $(SWIFT) package --allow-writing-to-package-directory benchmark --no-progress --quiet
 

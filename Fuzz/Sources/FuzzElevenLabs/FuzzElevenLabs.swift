@@ -1,0 +1,11 @@
+// SPDX-License-Identifier: MIT
+// libFuzzer target: ElevenLabs' agent server messages.
+import AudioBridgeCore
+import AudioBridgeProtocols
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ data: UnsafeRawPointer?, _ count: Int) -> CInt {
+    let bytes = count == 0 ? [] : Array(UnsafeRawBufferPointer(start: data, count: count))
+    _ = try? ElevenLabsAgentCodec.decode(bytes)
+    return 0
+}
