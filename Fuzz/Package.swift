@@ -37,5 +37,6 @@ let package = Package(
         target("Inflate", ["AudioBridgeCore", "AudioBridgeProtocols"]),
         target("SDP", ["AudioBridgeCore", "AudioBridgeProtocols"]),
         target("SIPDigest", ["AudioBridgeCore", "AudioBridgeProtocols"]),
+        target("WebSocketAssembly", ["AudioBridgeCore", "AudioBridgeProtocols"]),
     ]
 )

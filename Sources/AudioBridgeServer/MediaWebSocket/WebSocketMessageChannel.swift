@@ -1,36 +1,19 @@
 // SPDX-License-Identifier: MIT
 // A server-side WebSocket connection, message by message, for the phone-side media protocols
-// (FreeSWITCH's forks, Asterisk's chan_websocket): frames are joined into messages (a peer may
-// fragment), compressed messages (RSV1, permessage-deflate) are inflated, and every limit is a
-// typed failure the connection handler turns into a close code. NIO's frame aggregator is not
-// used because it drops RSV1 on fragmented messages, which compression needs.
+// (FreeSWITCH's forks, Asterisk's chan_websocket): NIO's frames go to the pure
+// WebSocketMessageAssembler (fragments joined, RSV1 inflated, limits as typed failures the
+// connection handler turns into close codes), and messages go out compressed when negotiated.
+// NIO's frame aggregator is not used because it drops RSV1 on fragmented messages, which
+// compression needs.
 import AudioBridgeProtocols
 import NIOCore
 import NIOWebSocket
-
-enum WebSocketMessage: Equatable {
-    case text([UInt8])
-    case binary([UInt8])
-}
-
-enum WebSocketMessageFailure: Error, Equatable {
-    /// A message over the limit (close 1009).
-    case tooLarge(Int)
-    /// A continuation without a start, a new message inside another, RSV bits without an
-    /// extension (close 1002).
-    case badFraming
-    /// A compressed message that does not inflate (close 1007).
-    case badCompression
-}
 
 final class WebSocketMessageChannel {
     let channel: Channel
     let maximumMessageBytes: Int
     private let deflater: PerMessageDeflater?
-    private let inflater: PerMessageInflater?
-    private var partial: [UInt8] = []
-    private var partialOpcode: WebSocketOpcode?
-    private var partialCompressed = false
+    private var assembler: WebSocketMessageAssembler
     /// Reused for uncompressed audio messages, with room in front for the frame header.
     private var audioBuffer: ByteBuffer
     private let mediaWriter: WebSocketMediaWriter?
@@ -46,40 +29,24 @@ final class WebSocketMessageChannel {
         if let compression, let deflater = PerMessageDeflater(windowBits: compression.serverWindowBits),
            let inflater = PerMessageInflater(maximumMessageBytes: maximumMessageBytes) {
             self.deflater = deflater
-            self.inflater = inflater
+            assembler = WebSocketMessageAssembler(maximumMessageBytes: maximumMessageBytes, inflater: inflater)
         } else {
             deflater = nil
-            inflater = nil
+            assembler = WebSocketMessageAssembler(maximumMessageBytes: maximumMessageBytes, inflater: nil)
         }
     }
 
     /// Takes one data frame (text, binary or continuation); a whole message once it is complete.
     func receive(_ frame: WebSocketFrame) throws(WebSocketMessageFailure) -> WebSocketMessage? {
-        guard !frame.rsv2, !frame.rsv3, !frame.rsv1 || inflater != nil else { throw .badFraming }
+        let opcode: WebSocketMessageAssembler.Opcode
         switch frame.opcode {
-        case .text, .binary:
-            guard partialOpcode == nil else { throw .badFraming }
-            partialOpcode = frame.opcode
-            partialCompressed = frame.rsv1
-            partial.removeAll(keepingCapacity: true)
-        case .continuation:
-            guard partialOpcode != nil, !frame.rsv1 else { throw .badFraming }
-        default:
-            return nil
+        case .text: opcode = .text
+        case .binary: opcode = .binary
+        case .continuation: opcode = .continuation
+        default: return nil
         }
-        var data = frame.unmaskedData
-        guard partial.count + data.readableBytes <= maximumMessageBytes else { throw .tooLarge(partial.count + data.readableBytes) }
-        partial += data.readBytes(length: data.readableBytes) ?? []
-        guard frame.fin, let opcode = partialOpcode else { return nil }
-        partialOpcode = nil
-        var payload = partial
-        if partialCompressed, let inflater {
-            do throws(PerMessageDeflateError) { payload = try inflater.decompress(payload) } catch {
-                if case .tooLarge = error { throw .tooLarge(maximumMessageBytes) }
-                throw .badCompression
-            }
-        }
-        return opcode == .text ? .text(payload) : .binary(payload)
+        return try assembler.receive(opcode: opcode, fin: frame.fin, rsv1: frame.rsv1, rsv2: frame.rsv2, rsv3: frame.rsv3,
+                                     payload: frame.unmaskedData.readableBytesView)
     }
 
     func send(text: [UInt8]) { send(text, opcode: .text) }
