@@ -85,6 +85,10 @@ struct SessionDescriptionTests {
             ("v=1\r\n", .badVersion),
             ("v=0\r\nthis is not sdp\r\n", .malformedLine("this is not sdp")),
             ("v=0\r\nc=IN IP4\r\n", .malformedConnection("c=IN IP4")),
+            // Found by the SDP fuzz target (Fuzz/): an address that is only "/" trapped.
+            ("v=0\r\nc=IN IP4 /\r\n", .malformedConnection("c=IN IP4 /")),
+            ("v=0\r\nc=IN IP6 /64\r\n", .malformedConnection("c=IN IP6 /64")),
+            ("v=0\r\nm=audio 3000 RTP/AVP 0\r\nc=IN IP4 /\r\n", .malformedConnection("c=IN IP4 /")),
             ("v=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 70000 RTP/AVP 0\r\n", .malformedMedia("m=audio 70000 RTP/AVP 0")),
             ("v=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 3000 RTP/AVP 200\r\n", .malformedMedia("m=audio 3000 RTP/AVP 200")),
             ("v=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 3000 RTP/AVP 0\r\na=rtpmap:0 PCMU\r\n", .malformedAttribute("a=rtpmap:0 PCMU")),

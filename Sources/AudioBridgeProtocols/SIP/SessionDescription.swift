@@ -142,9 +142,11 @@ extension SessionDescription {
     private static func connection(_ value: String, line: String) throws(SessionDescriptionError) -> ConnectionAddress {
         let fields = value.split(separator: " ", omittingEmptySubsequences: true)
         guard fields.count == 3, fields[0] == "IN", fields[1] == "IP4" || fields[1] == "IP6" else { throw .malformedConnection(line) }
-        // A multicast address may carry /TTL: the address is what precedes it.
-        let address = fields[2].split(separator: "/", maxSplits: 1)[0]
-        guard !address.isEmpty else { throw .malformedConnection(line) }
+        // A multicast address may carry /TTL: the address is what precedes it ("/" alone has
+        // nothing before it: found by the SDP fuzz target, it trapped here).
+        guard let address = fields[2].split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first, !address.isEmpty else {
+            throw .malformedConnection(line)
+        }
         return ConnectionAddress(isIPv6: fields[1] == "IP6", address: String(address))
     }
 
