@@ -26,6 +26,9 @@ if [ ${#targets[@]} -eq 0 ]; then
     for source in Fuzz/Sources/Fuzz*; do targets+=("${source##*/Fuzz}"); done
 fi
 
+# A Swift trap is reported by libFuzzer's own handler ("Swift runtime failure: …" in the stack),
+# not by the Swift runtime's backtracer, which trips AddressSanitizer reading the crashed process.
+export SWIFT_BACKTRACE=enable=no
 failed=()
 printf '%-18s %12s %10s %8s %8s %8s\n' target executions "exec/s" cov ft corpus
 for target in "${targets[@]}"; do
@@ -46,7 +49,7 @@ for target in "${targets[@]}"; do
     printf '%-18s %12s %10s %8s %8s %8s\n' "$target" "${executions:-?}" "${speed:-?}" "${coverage:-?}" "${features:-?}" "$(ls "$work" | wc -l)"
     if [ "$status" -ne 0 ]; then
         failed+=("$target")
-        grep -E "ERROR|Fatal error|SUMMARY|Test unit written" "$log" | head -5 | sed 's/^/    /'
+        grep -E "ERROR|runtime failure|SUMMARY|Test unit written" "$log" | head -6 | sed 's/^/    /'
     fi
 done
 

@@ -152,27 +152,20 @@ def call_with_media(scenario: str, sip_port: int, caller: RTPCaller, payload: by
     assert call.returncode == 0, output
 
 
-def test_a_sipp_call_hears_its_own_words_back_sample_for_sample():
+@pytest.mark.parametrize("scenario, logged", [
+    ("call.xml", r"codec=ulaw.*srtp=no"),
+    # An INVITE without SDP: the bridge's 200 carries its offer (SIPp checks it), the ACK answers
+    # with PCMU, and only then does the call start.
+    ("late_offer.xml", r"INVITE without SDP: our offer goes in the 200"),
+], ids=["offer-in-invite", "late-offer"])
+def test_a_sipp_call_hears_its_own_words_back_sample_for_sample(scenario, logged):
     sip_port = free_port()
     caller = RTPCaller()
     with sip_bridge(sip_port, "--agent", "echo", "--no-barge-in") as server:
         server.wait_for(r"SIP listening on")
-        call_with_media("call.xml", sip_port, caller, read_ulaw_wav(SAMPLE), silence=12, seconds=21)
+        call_with_media(scenario, sip_port, caller, read_ulaw_wav(SAMPLE), silence=12, seconds=21)
         server.wait_for(r"reason=hung up by the caller \(200 .*call ended")
-        server.wait_for(r"codec=ulaw.*srtp=no")
-    assert_echo_is_the_caller(caller.heard())
-
-
-def test_a_late_offer_is_answered_in_the_ack_and_the_call_runs():
-    """An INVITE without SDP: the bridge's 200 carries its offer (SIPp checks it), the ACK
-    answers with PCMU, and only then does the call start: the caller hears its words back."""
-    sip_port = free_port()
-    caller = RTPCaller()
-    with sip_bridge(sip_port, "--agent", "echo", "--no-barge-in") as server:
-        server.wait_for(r"SIP listening on")
-        call_with_media("late_offer.xml", sip_port, caller, read_ulaw_wav(SAMPLE), silence=12, seconds=21)
-        server.wait_for(r"INVITE without SDP: our offer goes in the 200")
-        server.wait_for(r"reason=hung up by the caller \(200 .*call ended")
+        server.wait_for(logged)
     assert_echo_is_the_caller(caller.heard())
 
 
