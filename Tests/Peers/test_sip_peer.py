@@ -279,7 +279,7 @@ def test_options_busy_broken_sdp_and_no_audio_each_get_their_answer_while_a_call
         server.wait_for(r"SIP listening on")
 
         def others():
-            for scenario in ("options.xml", "busy.xml", "broken_sdp.xml", "video_only.xml"):
+            for scenario in ("options.xml", "busy.xml", "broken_sdp.xml", "slash_address.xml", "video_only.xml"):
                 result = sipp(scenario, sip_port, free_port_pair(), timeout=10)
                 assert result.returncode == 0, f"{scenario}:\n{result.stdout[-2000:]}"
             # A datagram that is not SIP: dropped by the SIP stack, nothing else happens.
@@ -289,6 +289,7 @@ def test_options_busy_broken_sdp_and_no_audio_each_get_their_answer_while_a_call
         call_with_media("call.xml", sip_port, caller, b"\xff" * 160 * 250, during=others, seconds=6)
         server.wait_for(r"SIP call refused: at --max-calls \(486\)")
         server.wait_for(r"INVITE refused \(400\): SDP does not start with v=0")
+        server.wait_for(r"INVITE refused \(400\): .*c=IN IP4 /")
         server.wait_for(r"INVITE refused \(488\): video is not audio")
         ended = server.wait_for(r"frames_in=(\d+) frames_out=(\d+) reason=hung up by the caller.*call ended")
         assert int(ended.group(1)) >= 250, "the live call took every frame sent while the others were refused"
