@@ -8,6 +8,7 @@ baresip reports, then transfers baresip, which calls the target — a route of t
 reports the transfer's success, after which the bridge hangs up the first call)."""
 import asyncio
 import json
+import re
 import shutil
 import socket
 import struct
@@ -130,6 +131,17 @@ def caller_wav(path, seconds_of_silence_after: float):
     return path
 
 
+def differences(heard: list, said: list, count: int) -> list:
+    """Where two code streams differ, as (first index, length) stretches."""
+    stretches = []
+    for i in (i for i in range(count) if heard[i] != said[i]):
+        if stretches and i - sum(stretches[-1]) <= 20:
+            stretches[-1] = (stretches[-1][0], i - stretches[-1][0] + 1)
+        else:
+            stretches.append((i, 1))
+    return stretches[:20]
+
+
 def test_baresip_calls_the_bridge_and_hears_its_own_words_back(tmp_path):
     sip_port = free_port()
     with sip_bridge(sip_port, "--agent", "echo", "--no-barge-in") as server:
@@ -143,6 +155,8 @@ def test_baresip_calls_the_bridge_and_hears_its_own_words_back(tmp_path):
             server.wait_for(r"digit=5 .*dtmf")
             phone.wait_for_event("CALL_CLOSED", timeout=30)  # at the end of its file
             server.wait_for(r"reason=hung up by the caller \(200 .*call ended")
+            counts = dict(re.findall(r"(\w+)=(\S+)", server.wait_for(r".*SIP call media.*").group(0)))
+            counts.update(re.findall(r"(underrun_frames)=(\d+)", server.wait_for(r".*call ended.*").group(0)))
         finally:
             phone.stop()
     # Compared as μ-law codes: baresip's decoder puts code 0xFF at +2 where G.711's table has 0,
@@ -156,7 +170,12 @@ def test_baresip_calls_the_bridge_and_hears_its_own_words_back(tmp_path):
     offset = offsets[0] - 4000
     compared = min(len(heard) - start, len(caller) - offset)
     equal = sum(1 for i in range(compared) if heard[start + i] == caller[offset + i])
-    assert compared >= 7 * 8000 and equal / compared >= 0.999, f"{equal} of {compared} codes identical"
+    # Bit-exact but for what the bridge counted: a frame its jitter buffer concealed (a packet
+    # late on a loaded machine) or the agent's playout ran short of is not the caller's audio.
+    disturbed = sum(int(counts[key]) for key in ("lost", "late", "concealed", "skipped", "repeated", "underrun_frames"))
+    different = compared - equal
+    assert compared >= 7 * 8000 and different <= 64 + 160 * disturbed, \
+        f"{different} of {compared} codes differ at {differences(heard[start:], caller[offset:], compared)}; the bridge counted {counts}"
 
 
 def test_the_bridge_calls_baresip_sends_keys_and_transfers_it(tmp_path):

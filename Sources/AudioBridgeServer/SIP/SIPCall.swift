@@ -338,12 +338,23 @@ final class SIPCall: @unchecked Sendable {
             server.logger.info("SIP call ended before it started", metadata: ["call": "\(callID)", "reason": "\(reason)"])
         }
         report(.failed(status: 408, reason: reason))
+        if let side, let pipeline { logMedia(side.endpoint.statistics, to: pipeline.logger) }
         pipeline?.end(reason: reason)
         pipeline = nil
         side = nil
         channel.close(promise: nil)
         server.releasePort(port)
         server.forget(self, releasingHandle: releasingHandle)
+    }
+
+    /// What the caller's RTP went through, so a gap in what the agent heard has a count behind it.
+    private func logMedia(_ s: RTPEndpointStatistics, to logger: Logger) {
+        let refused = s.malformed + s.srtpAuthenticationFailures + s.srtpReplays + s.unknownPayloadType
+        logger.info("SIP call media", metadata: [
+            "packets_in": "\(s.packetsReceived)", "packets_out": "\(s.packetsSent)", "lost": "\(s.cumulativeLost)",
+            "late": "\(s.jitterBuffer.late)", "concealed": "\(s.jitterBuffer.framesConcealed)",
+            "skipped": "\(s.jitterBuffer.framesSkipped)", "repeated": "\(s.jitterBuffer.framesRepeated)",
+            "refused": "\(refused)", "digits": "\(s.digitsReceived)"])
     }
 
     // MARK: A re-INVITE (the user agent's thread)
