@@ -77,6 +77,10 @@ public struct RTPEndpointStatistics: Equatable, Sendable {
     public var fractionLost: UInt8 = 0
     public var jitterBuffer = JitterBufferStatistics()
 
+    /// Packets taken off the wire and not played: malformed, unauthenticated or replayed SRTP,
+    /// or of a payload type we did not agree on.
+    public var refused: UInt64 { malformed + srtpAuthenticationFailures + srtpReplays + unknownPayloadType }
+
     public init() {}
 }
 

@@ -345,7 +345,7 @@ struct Serve: AsyncParsableCommand {
             shutdowns.append {
                 await rtpServer.shutdown()
                 let s = rtpServer.statistics
-                announce("audiobridge: RTP \(s.packetsReceived) packets in, \(s.packetsSent) out, \(s.cumulativeLost) lost, jitter \(s.jitterMilliseconds) ms, \(s.jitterBuffer.late) late, \(s.jitterBuffer.framesConcealed) frames concealed, \(s.digitsReceived) digits, \(s.malformed + s.srtpAuthenticationFailures + s.srtpReplays + s.unknownPayloadType) refused")
+                announce("audiobridge: RTP \(s.packetsReceived) packets in, \(s.packetsSent) out, \(s.cumulativeLost) lost, jitter \(s.jitterMilliseconds) ms, \(s.jitterBuffer.late) late, \(s.jitterBuffer.framesConcealed) frames concealed, \(s.digitsReceived) digits, \(s.refused) refused")
             }
         }
         let sipServer = try startSIP(group: group, call: call, services: services)

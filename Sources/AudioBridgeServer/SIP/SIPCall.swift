@@ -349,12 +349,11 @@ final class SIPCall: @unchecked Sendable {
 
     /// What the caller's RTP went through, so a gap in what the agent heard has a count behind it.
     private func logMedia(_ s: RTPEndpointStatistics, to logger: Logger) {
-        let refused = s.malformed + s.srtpAuthenticationFailures + s.srtpReplays + s.unknownPayloadType
         logger.info("SIP call media", metadata: [
             "packets_in": "\(s.packetsReceived)", "packets_out": "\(s.packetsSent)", "lost": "\(s.cumulativeLost)",
             "late": "\(s.jitterBuffer.late)", "concealed": "\(s.jitterBuffer.framesConcealed)",
             "skipped": "\(s.jitterBuffer.framesSkipped)", "repeated": "\(s.jitterBuffer.framesRepeated)",
-            "refused": "\(refused)", "digits": "\(s.digitsReceived)"])
+            "refused": "\(s.refused)", "digits": "\(s.digitsReceived)"])
     }
 
     // MARK: A re-INVITE (the user agent's thread)
