@@ -325,6 +325,33 @@ struct AudioSocketSlowReaderTests {
         try await server.stop()
     }
 
+    /// A caller that never reads again (a hung process keeps its socket open) is dropped once
+    /// its socket has been full for 5 s: counted, its call ended, its connection closed, while
+    /// another call goes on untouched.
+    @Test func aCallerThatNeverReadsAgainIsDropped() async throws {
+        let server = try await TestServer(agent: "tone:440:30000")
+        let good = Task { try await server.call(AudioSocketCallScript(uuid: newUUID(), caller: [], totalFrames: 150)) }
+        let slow = try SlowReader(port: server.port)
+        let frame = try AudioSocketEncoder.encode(.audio(sampleRate: 8000, payload: [UInt8](repeating: 0, count: 320)[...]))
+        // Frames every 20 ms for up to 15 s (the socket fills in about 2 s, then 5 s of stalls):
+        // the first send that fails is the server's close.
+        var sent = 0
+        while sent < 750, (try? slow.send(frame)) != nil {
+            sent += 1
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(sent < 750, "the server closed the connection (\(sent) frames sent)")
+        #expect(sent > 250, "not before 5 s of stalls: \(sent) frames sent")
+        #expect(server.server.snapshot[.droppedPeers] == 1)
+        let goodResult = try await good.value
+        #expect(goodResult.framesReceived >= 148, "the other call kept its frames: \(goodResult.framesReceived)")
+        slow.close()
+        try await server.waitForIdle()
+        #expect(server.server.snapshot.activeCalls == 0)
+        #expect(try await server.server.connectionCount() == 0, "every connection closed")
+        try await server.stop()
+    }
+
     /// A blocking client socket with a small receive buffer, so its side fills fast.
     final class SlowReader {
         let socket: Int32

@@ -98,4 +98,5 @@ final class AudioSocketSide: PhoneSide {
     }
 
     func hangUp() { connection.hangUp() }
+    func drop() { connection.close() }
 }

@@ -121,6 +121,7 @@ final class ChanWebSocketSide: PhoneSide {
     }
 
     func hangUp() { messages.close(code: .goingAway) }
+    func drop() { messages.channel.close(promise: nil) }
 
     /// Asterisk hangs the channel up on HANGUP, then closes the WebSocket itself.
     func endCall() { send(.hangup) }

@@ -120,6 +120,7 @@ final class FreeSWITCHForkSide: PhoneSide {
     }
 
     func hangUp() { messages.close(code: .goingAway) }
+    func drop() { messages.channel.close(promise: nil) }
 
     private func flushChunk() {
         guard !chunk.isEmpty else { return }

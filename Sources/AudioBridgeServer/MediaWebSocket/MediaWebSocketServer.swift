@@ -101,6 +101,7 @@ public final class MediaWebSocketServer: Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .phoneConnectionBuffers()
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pacer = NIOLoopBound(try pacers.pacer(on: channel.eventLoop), eventLoop: channel.eventLoop)
@@ -235,6 +236,8 @@ final class MediaWebSocketHandler: ChannelInboundHandler {
     private let uri: String
     private var side: MediaWebSocketSide?
     private var call: CallPipeline?
+    /// The call's logger (its id, transport and agent on every line) once it has started.
+    private var logger: Logger { call?.logger ?? server.logger }
 
     init(server: MediaWebSocketServer, pacer: CallPacer, messages: WebSocketMessageChannel, subprotocol: String?, uri: String) {
         self.server = server
@@ -263,7 +266,7 @@ final class MediaWebSocketHandler: ChannelInboundHandler {
                 server.metrics.add(.protocolErrors)
                 switch error {
                 case .tooLarge(let size):
-                    server.logger.warning("closing: a message of \(size) bytes is over the limit")
+                    logger.warning("closing: a message of \(size) bytes is over the limit")
                     messages.close(code: .messageTooLarge)
                 case .badFraming:
                     messages.close(code: .protocolError)
@@ -286,12 +289,12 @@ final class MediaWebSocketHandler: ChannelInboundHandler {
         } catch let violation as MediaWebSocketViolation {
             // The call cannot go on (or never started): say why and close.
             server.metrics.add(.protocolErrors)
-            server.logger.warning("closing: \(violation)")
+            logger.warning("closing: \(violation)")
             messages.close(code: .policyViolation)
         } catch {
             // One bad control message: counted and skipped; the call goes on.
             server.metrics.add(.protocolErrors)
-            server.logger.info("ignoring a message: \(error)")
+            logger.info("ignoring a message: \(error)")
         }
     }
 
@@ -344,7 +347,7 @@ final class MediaWebSocketHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
             server.metrics.add(.protocolErrors)
-            server.logger.warning("closing an idle connection")
+            logger.warning("closing an idle connection")
             messages.close(code: .policyViolation)
             return
         }
@@ -362,7 +365,7 @@ final class MediaWebSocketHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // NIO's frame decoder closes a frame over the limit or a broken one itself (1009, 1002).
         if error is NIOWebSocketError { server.metrics.add(.protocolErrors) }
-        server.logger.info("connection error: \(error)")
+        logger.info("connection error: \(error)")
         context.close(promise: nil)
     }
 }

@@ -37,7 +37,12 @@ final class CallPipeline {
     private let events: UnsafeMutableBufferPointer<SessionEvent>
     private var marks = PendingMarks()
     private var agentLost = false
+    private var uplinkOverflowLogged = false
     private var ticks: UInt64 = 0
+    /// Consecutive ticks at which the peer was not reading.
+    private var stalledTicks = 0
+    /// Why we ended the call ourselves, when it was not the peer (logged at the end).
+    private var endCause: String?
     private var ended = false
 
     /// Starts a call that `admission` has already admitted: builds the session, the adapter
@@ -146,11 +151,14 @@ final class CallPipeline {
         }
         var frame: UnsafeRawBufferPointer?
         if side.isWritable {
+            stalledTicks = 0
             frame = side.readFrame(for: self)
             if let frame { recorder?.recordHeard(frame) }
         } else {
             // The peer is not reading: the agent's audio stays queued rather than piling up frames.
             metrics.add(.sendStalls)
+            stalledTicks += 1
+            if stalledTicks == Self.stalledTicksBeforeDrop { dropStalledPeer() }
         }
         let (eventCount, playing) = gate.tick(session, events: events)
         if let frame, side.sendsSilence || playing {
@@ -165,6 +173,21 @@ final class CallPipeline {
             }
         }
         if timed { metrics.frameProcessing.recordNanoseconds(Int64((NIODeadline.now() - started).nanoseconds)) }
+    }
+
+    /// How long a peer may leave its socket full before the call is dropped: 5 s. A caller's
+    /// network stalls for a moment; a peer that has not read for seconds has hung (a frozen
+    /// process, a host gone without a close), and keeping its call would keep its agent, its
+    /// session and its place under --max-calls for nothing. Memory stays bounded meanwhile:
+    /// the adapter's queue is full and the agent's audio waits in the session's ring.
+    static let stalledTicksBeforeDrop = 250
+
+    private func dropStalledPeer() {
+        endCause = "the peer stopped reading (\(Self.stalledTicksBeforeDrop / 50) s with its socket full)"
+        metrics.add(.droppedPeers)
+        logger.warning("dropping the call: the peer stopped reading", metadata: ["stalled_ms": "\(stalledTicks * 20)"])
+        // After the tick: the connection's end detaches the agent, which the tick is driving.
+        eventLoop.execute { [side] in side.drop() }
     }
 
     private func committed(_ cut: SessionEvent) {
@@ -205,6 +228,7 @@ final class CallPipeline {
             agentLost = true
             logger.warning("agent connection lost")
         case .transportConnected:
+            uplinkOverflowLogged = false
             if agentLost {
                 metrics.add(.agentReconnects)
                 agentLost = false
@@ -213,7 +237,15 @@ final class CallPipeline {
         case .hangupRequested:
             // An agent asked through the session (Session.agent.requestHangup): its goodbye is heard.
             endCall(reason: "the agent ended the call")
-        case .transportError, .uplinkOverflow, .eventsDropped:
+        case .uplinkOverflow:
+            // A network agent reports one per dropped chunk while it is unreachable: logged once
+            // a disconnection, not every 20 ms (the agents count what they drop).
+            if !uplinkOverflowLogged {
+                uplinkOverflowLogged = true
+                logger.warning("caller audio dropped: the agent has not taken it (more is not logged until it is back)",
+                               metadata: ["count": "\(event.count)"])
+            }
+        case .transportError, .eventsDropped:
             logger.warning("session event \(event.kind)", metadata: ["code": "\(event.code)", "count": "\(event.count)"])
         default:
             logger.debug("session event \(event.kind)", metadata: ["item": "\(event.item)"])
@@ -228,6 +260,7 @@ final class CallPipeline {
     func end(reason: String) {
         guard !ended else { return }
         ended = true
+        let reason = endCause ?? reason
         pacer.remove(self)
         pacer.engine.detach(session)
         if let recorder {

@@ -39,6 +39,9 @@ protocol PhoneSide: AnyObject {
     func mark(name: String) -> Bool
     /// The call is being ended by us (drain, shutdown): the protocol's hang-up, then close.
     func hangUp()
+    /// The peer stopped reading: close its connection now, without the protocol's goodbye (it
+    /// would wait behind everything the peer has not read).
+    func drop()
     /// What the agent may ask of this phone side besides ending the call.
     var abilities: CallControlAbilities { get }
     /// The agent ended the call: end the phone call itself, not only our stream of it.
@@ -57,6 +60,7 @@ extension PhoneSide {
     func mark(name: String) -> Bool { false }
     var abilities: CallControlAbilities { CallControlAbilities() }
     func endCall() { hangUp() }
+    func drop() { hangUp() }
     func transfer(to target: String, completion: @escaping (CallControlOutcome) -> Void) {
         completion(.refused("this phone connection cannot transfer calls"))
     }

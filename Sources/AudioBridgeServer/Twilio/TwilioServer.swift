@@ -83,6 +83,7 @@ public final class TwilioServer: Sendable {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .phoneConnectionBuffers()
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     // Loop-bound: the upgrade callbacks run on this channel's loop, as the pacer must.

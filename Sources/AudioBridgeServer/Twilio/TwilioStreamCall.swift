@@ -126,6 +126,7 @@ final class TwilioStreamSide: PhoneSide {
     }
 
     func hangUp() { TwilioStreamHandler.close(channel, code: .goingAway) }
+    func drop() { channel.close(promise: nil) }
 
     var abilities: CallControlAbilities { CallControlAbilities(transfer: updater != nil) }
 
@@ -233,7 +234,7 @@ final class TwilioStreamHandler: ChannelInboundHandler {
             call.markConfirmed(name)
             server.observer?(call.callID, .markPlayed(name: name))
         case (.stop, _):
-            server.logger.info("stream stopped by Twilio")
+            logger.info("stream stopped by Twilio")
             if let call { server.observer?(call.callID, .stopped) }
             context.close(promise: nil)
         case (.unknown(let event), _):
@@ -244,9 +245,12 @@ final class TwilioStreamHandler: ChannelInboundHandler {
         }
     }
 
+    /// The call's logger (its id, transport and agent on every line) once the stream has started.
+    private var logger: Logger { call?.logger ?? server.logger }
+
     private func close(context: ChannelHandlerContext, code: WebSocketErrorCode, reason: String) {
         metrics.add(.protocolErrors)
-        server.logger.warning("closing stream: \(reason)", metadata: ["stream": "\(call?.callID ?? "-")"])
+        logger.warning("closing stream: \(reason)")
         Self.close(context.channel, code: code)
     }
 
@@ -276,7 +280,7 @@ final class TwilioStreamHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // NIO's frame decoder closes a frame over the limit or a broken one itself (1009, 1002).
         if error is NIOWebSocketError { metrics.add(.protocolErrors) }
-        server.logger.info("stream connection error: \(error)")
+        logger.info("stream connection error: \(error)")
         context.close(promise: nil)
     }
 }
