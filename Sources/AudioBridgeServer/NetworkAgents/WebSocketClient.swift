@@ -51,6 +51,12 @@ final class WebSocketClient {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            // The kernel's send buffer fixed at 32 KiB (64 KiB as Linux counts it), not
+            // autotuned: to an agent that has stopped reading, Linux would otherwise buffer up to
+            // 4 MB per connection (minutes of audio) before we could notice (`unreadLimit`). 64 KiB
+            // in flight carry 320 KB/s at a 200 ms round trip, five times the largest uplink
+            // (OpenAI's 24 kHz PCM16 in base64 JSON, 64 KB/s).
+            .channelOption(.socketOption(.so_sndbuf), value: 32_768)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
@@ -203,6 +209,34 @@ final class WebSocketClientHandler: ChannelDuplexHandler {
             readHeld = false
             context.read()
         }
+    }
+
+    /// How long the agent may leave our messages unread (NIO's outbound buffer past its
+    /// high-water mark, the kernel's buffers full under it) before the connection is given up
+    /// as hung and closed with that cause; the agent then reconnects as after any drop. A hung
+    /// server keeps its TCP connection open forever, and without this the call's uplink would
+    /// pile up in our memory for as long; with it, at most 5 s of messages wait.
+    static let unreadLimit = TimeAmount.seconds(5)
+    private var unreadTimer: Scheduled<Void>?
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            unreadTimer?.cancel()
+            unreadTimer = nil
+        } else if unreadTimer == nil {
+            let channel = context.channel
+            unreadTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.unreadLimit) { [cause] in
+                cause.record("the agent stopped reading: our messages waited \(Self.unreadLimit.nanoseconds / 1_000_000_000) s")
+                channel.close(promise: nil)
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        unreadTimer?.cancel()
+        unreadTimer = nil
+        context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
