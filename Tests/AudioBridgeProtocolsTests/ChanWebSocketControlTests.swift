@@ -27,6 +27,10 @@ struct ChanWebSocketControlTests {
         #expect(throws: ChanWebSocketError.badValue(event: "DTMF_END", field: "digit")) { try ChanWebSocketCodec.decode(Array("DTMF_END digit:12".utf8)) }
         #expect(throws: ChanWebSocketError.missingField(event: "?", field: "event")) { try ChanWebSocketCodec.decode(Array(#"{"command":"ANSWER"}"#.utf8)) }
         #expect(throws: ChanWebSocketError.tooLong(20_000)) { try ChanWebSocketCodec.decode([UInt8](repeating: 0x41, count: 20_000)) }
+        // Garbage is not an event Asterisk might add: its "name" is no upper-case word.
+        #expect(throws: ChanWebSocketError.notAnEventName) { try ChanWebSocketCodec.decode([0xC3, 0xA9, 0x01, 0x7F, 0x20, 0x41]) }
+        #expect(throws: ChanWebSocketError.notAnEventName) { try ChanWebSocketCodec.decode(Array("media_start format:ulaw".utf8)) }
+        #expect(throws: ChanWebSocketError.notAnEventName) { try ChanWebSocketCodec.decode(Array(#"{"event":""}"#.utf8)) }
     }
 
     /// Commands in the channel's own format.

@@ -16,8 +16,9 @@
 //   plain text: DTMF_END digit:1 channel_id:…                       MARK_MEDIA m1
 //
 // Events decode from either format (the first character tells); commands are written in the
-// format the channel spoke. Unknown events decode as `.unknown` (ignored, counted); a malformed
-// known event is a typed error.
+// format the channel spoke. Unknown events decode as `.unknown` (ignored, counted: Asterisk may
+// add events); a malformed known event, or a name that is no event name (garbage), is a typed
+// error.
 
 public enum ChanWebSocketFormat: Equatable, Sendable {
     case json, plainText
@@ -96,6 +97,8 @@ public enum ChanWebSocketError: Error, Equatable, Sendable {
     case badValue(event: String, field: String)
     /// Longer than any control message Asterisk sends.
     case tooLong(Int)
+    /// The event's name is not one at all: Asterisk's are upper-case words (A–Z, 0–9, _).
+    case notAnEventName
 }
 
 public enum ChanWebSocketCodec {
@@ -155,6 +158,9 @@ public enum ChanWebSocketCodec {
         func required(_ field: String) throws(ChanWebSocketError) -> String {
             guard let value = fields[field], !value.isEmpty else { throw .missingField(event: name, field: field) }
             return value
+        }
+        guard !name.isEmpty, name.utf8.allSatisfy({ (0x41...0x5A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5F }) else {
+            throw .notAnEventName
         }
         switch name {
         case "MEDIA_START":
