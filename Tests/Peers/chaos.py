@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 import websockets
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peers import BIN, Process, listening_port, talk, ulaw_encode  # noqa: E402
+from peers import BIN, Process, listening_port, split_audiosocket, talk, ulaw_decode, ulaw_encode  # noqa: E402
 
 FRAME = 160
 TRANSPORTS = ["audiosocket", "twilio", "chan_websocket"]
@@ -91,18 +91,11 @@ def caller_audio(seconds):
     return [codes[n * FRAME:(n + 1) * FRAME] for n in range(int(seconds * 50))]
 
 
+CALLER_SLIN_TABLE = [struct.pack("<h", ulaw_decode(c)) for c in range(256)]
+
+
 def ulaw_to_slin(frame):
-    table = CALLER_SLIN_TABLE
-    return b"".join(table[c] for c in frame)
-
-
-def _ulaw_decode(code):
-    code = ~code & 0xFF
-    magnitude = (((code & 0x0F) << 3) + 0x84) << ((code >> 4) & 0x07)
-    return 0x84 - magnitude if code & 0x80 else magnitude - 0x84
-
-
-CALLER_SLIN_TABLE = [struct.pack("<h", _ulaw_decode(c)) for c in range(256)]
+    return b"".join(CALLER_SLIN_TABLE[c] for c in frame)
 
 
 def call_seconds(call, seconds):
@@ -176,19 +169,15 @@ async def audiosocket_call(port, call, seconds, rng):
             if not data:
                 call.ended_by_server = True
                 return
-            buffer += data
-            while len(buffer) >= 3:
-                kind, length = buffer[0], int.from_bytes(buffer[1:3], "big")
-                if len(buffer) < 3 + length:
-                    break
+            messages, buffer = split_audiosocket(buffer + data)
+            for kind, payload in messages:
                 if kind == 0x10:
                     call.frames_received += 1
-                    if any(b != 0 for b in buffer[3:3 + length:16]):
+                    if any(payload[::16]):
                         call.agent_audio_frames += 1
                 elif kind == 0x00:
                     call.ended_by_server = True
                     return
-                buffer = buffer[3 + length:]
 
     read_task = asyncio.create_task(reader())
     fault_frame = int(call.fault_at * 50)
@@ -240,106 +229,88 @@ async def audiosocket_call(port, call, seconds, rng):
     call.finished = time.monotonic()
 
 
-async def twilio_call(port, call, seconds, rng):
-    sid = call.call_id
+async def websocket_call(port, path, call, seconds, rng, opening, on_message, frame_message, junk_message, goodbye):
+    """A WebSocket phone peer: `opening` messages, then `frame_message(n, frame)` every 20 ms;
+    what arrives goes to `on_message(ws, message)`; the fault at its moment, then the end."""
     loop = asyncio.get_running_loop()
     sock = client_socket(call.fault == "slow_reader")
     await loop.sock_connect(sock, ("127.0.0.1", port))
-    # Twilio itself echoes a mark when the audio before it has been played; here at once.
-    ws = await websockets.connect(f"ws://127.0.0.1:{port}/twilio/media", sock=sock, compression=None, max_queue=4,
+    ws = await websockets.connect(f"ws://127.0.0.1:{port}{path}", sock=sock, compression=None, max_queue=4,
                                   ping_interval=None, open_timeout=10, close_timeout=2)
-    await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-    await ws.send(json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": sid, "start": {
-        "streamSid": sid, "accountSid": "AC0", "callSid": call.agent_id, "tracks": ["inbound"],
-        "customParameters": {"callSid": call.agent_id},  # as our voice webhook's TwiML passes it
-        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}))
+    for message in opening:
+        await ws.send(message)
 
     async def reader():
         try:
             async for message in ws:
-                event = json.loads(message)
-                if event.get("event") == "media":
-                    call.frames_received += 1
-                    if any(c != 0xFF for c in base64.b64decode(event["media"]["payload"])[::16]):
-                        call.agent_audio_frames += 1
-                elif event.get("event") == "mark":
-                    await ws.send(json.dumps({"event": "mark", "streamSid": sid, "mark": event["mark"]}))
+                await on_message(ws, message)
         except websockets.ConnectionClosed:
             pass
         call.ended_by_server = True
 
     read_task = asyncio.create_task(reader())
     fault_frame = int(call.fault_at * 50)
-    frames = caller_audio(call_seconds(call, seconds))
     sent = [0]
 
     async def send(n, frame):
         sent[0] = n
         if n == fault_frame:
             if call.fault == "garbage":
-                junk = garbage(rng, rng.randrange(1, 200))
-                await ws.send(junk if rng.random() < 0.5 else junk.decode("latin-1"))
+                await ws.send(junk_message(garbage(rng, rng.randrange(1, 200))))
             elif call.fault == "slow_reader":
                 read_task.cancel()
-        await ws.send(json.dumps({"event": "media", "sequenceNumber": str(n + 2), "streamSid": sid, "media": {
-            "track": "inbound", "chunk": str(n + 1), "timestamp": str(20 * n), "payload": base64.b64encode(frame).decode()}}))
+        await ws.send(frame_message(n, frame))
 
     def stop():
         return call.ended_by_server or (call.fault in ("vanish", "silent") and sent[0] >= fault_frame)
 
     try:
-        await paced(frames, send, stop)
+        await paced(caller_audio(call_seconds(call, seconds)), send, stop)
     except (websockets.ConnectionClosed, OSError):
         call.ended_by_server = True
-    await finish_websocket(ws, sock, call, read_task,
-                           goodbye=json.dumps({"event": "stop", "sequenceNumber": "999999", "streamSid": sid,
-                                               "stop": {"accountSid": "AC0", "callSid": call.agent_id}}))
+    await finish_websocket(ws, sock, call, read_task, goodbye)
+
+
+async def twilio_call(port, call, seconds, rng):
+    sid = call.call_id
+
+    async def on_message(ws, message):
+        event = json.loads(message)
+        if event.get("event") == "media":
+            call.frames_received += 1
+            if any(c != 0xFF for c in base64.b64decode(event["media"]["payload"])[::16]):
+                call.agent_audio_frames += 1
+        elif event.get("event") == "mark":
+            # Twilio echoes a mark once the audio before it has been played; here at once.
+            await ws.send(json.dumps({"event": "mark", "streamSid": sid, "mark": event["mark"]}))
+
+    def frame_message(n, frame):
+        return json.dumps({"event": "media", "sequenceNumber": str(n + 2), "streamSid": sid, "media": {
+            "track": "inbound", "chunk": str(n + 1), "timestamp": str(20 * n), "payload": base64.b64encode(frame).decode()}})
+
+    opening = [json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}),
+               json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": sid, "start": {
+                   "streamSid": sid, "accountSid": "AC0", "callSid": call.agent_id, "tracks": ["inbound"],
+                   "customParameters": {"callSid": call.agent_id},  # as our voice webhook's TwiML passes it
+                   "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}})]
+    goodbye = json.dumps({"event": "stop", "sequenceNumber": "999999", "streamSid": sid, "stop": {"accountSid": "AC0", "callSid": call.agent_id}})
+    await websocket_call(port, "/twilio/media", call, seconds, rng, opening, on_message, frame_message,
+                         lambda junk: junk if rng.random() < 0.5 else junk.decode("latin-1"), goodbye)
 
 
 async def chan_websocket_call(port, call, seconds, rng):
-    loop = asyncio.get_running_loop()
-    sock = client_socket(call.fault == "slow_reader")
-    await loop.sock_connect(sock, ("127.0.0.1", port))
-    ws = await websockets.connect(f"ws://127.0.0.1:{port}/media", sock=sock, compression=None, max_queue=4,
-                                  ping_interval=None, open_timeout=10, close_timeout=2)
+    async def on_message(ws, message):
+        if isinstance(message, bytes):
+            call.frames_received += len(message) // FRAME
+            if any(c != 0xFF for c in message[::16]):
+                call.agent_audio_frames += len(message) // FRAME
+
     name = f"c{call.number}"
-    await ws.send(f"MEDIA_START connection_id:{name} channel:WebSocket/{name}/0x{call.number:x} channel_id:{call.call_id} "
-                  "format:ulaw optimal_frame_size:160 ptime:20")
-
-    async def reader():
-        try:
-            async for message in ws:
-                if isinstance(message, bytes):
-                    call.frames_received += len(message) // FRAME
-                    if any(c != 0xFF for c in message[::16]):
-                        call.agent_audio_frames += len(message) // FRAME
-        except websockets.ConnectionClosed:
-            pass
-        call.ended_by_server = True
-
-    read_task = asyncio.create_task(reader())
-    fault_frame = int(call.fault_at * 50)
-    frames = caller_audio(call_seconds(call, seconds))
-    sent = [0]
-
-    async def send(n, frame):
-        sent[0] = n
-        if n == fault_frame:
-            if call.fault == "garbage":
-                # Text: a binary message of any bytes is μ-law audio to chan_websocket.
-                await ws.send(garbage(rng, rng.randrange(1, 200)).decode("latin-1"))
-            elif call.fault == "slow_reader":
-                read_task.cancel()
-        await ws.send(frame)
-
-    def stop():
-        return call.ended_by_server or (call.fault in ("vanish", "silent") and sent[0] >= fault_frame)
-
-    try:
-        await paced(frames, send, stop)
-    except (websockets.ConnectionClosed, OSError):
-        call.ended_by_server = True
-    await finish_websocket(ws, sock, call, read_task, goodbye=None)
+    opening = [f"MEDIA_START connection_id:{name} channel:WebSocket/{name}/0x{call.number:x} channel_id:{call.call_id} "
+               "format:ulaw optimal_frame_size:160 ptime:20"]
+    # Garbage as text: a binary message of any bytes is μ-law audio to chan_websocket.
+    await websocket_call(port, "/media", call, seconds, rng, opening, on_message, lambda n, frame: frame,
+                         lambda junk: junk.decode("latin-1"), goodbye=None)
 
 
 async def finish_websocket(ws, sock, call, read_task, goodbye):
@@ -482,6 +453,7 @@ class Report:
     live_end: dict
     counters: dict
     seconds: float
+    call_seconds: float
     sigstop_seconds: float
     sigstop_window: tuple  # (from, to) in time.monotonic(), or None
 
@@ -611,7 +583,7 @@ def run(calls=200, concurrency=60, seconds=12.0, seed=None, fault_share=0.4, fau
             counters = {name: metric_sum(text, "audiobridge_" + name) for name in
                         ("calls_total", "underrun_frames_total", "protocol_errors_total", "send_stalls_total", "dropped_peers_total",
                          "agent_disconnects_total", "agent_reconnects_total")}
-            report = Report(planned, [], rss_start, peak[0], rss_end, fds_start, fds_end, live, counters, elapsed, sigstop, sigstop_window)
+            report = Report(planned, [], rss_start, peak[0], rss_end, fds_start, fds_end, live, counters, elapsed, seconds, sigstop, sigstop_window)
             return report, bridge.lines
         finally:
             bridge.stop()
@@ -660,6 +632,9 @@ def judge(report, lines, connections):
                 failures.append(f"{where}: the server ended an unaffected call: {messages}")
             if call.agent_audio_frames < 25:
                 failures.append(f"{where}: heard {call.agent_audio_frames} frames of the agent")
+            # AudioSocket and Twilio get a frame every 20 ms, silence included, until the hang-up.
+            if call.transport != "chan_websocket" and call.frames_received < 0.9 * report.call_seconds * 50:
+                failures.append(f"{where}: {call.frames_received} frames received in {report.call_seconds:g} s")
             # The agent's SIGSTOP may be logged (dropped caller audio, a reconnect), nothing else.
             if problems and not report.under_sigstop(call):
                 failures.append(f"{where}: warnings for an unaffected call: {problems}")

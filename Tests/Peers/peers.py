@@ -76,6 +76,19 @@ def read_ulaw_wav(path) -> bytes:
     raise AssertionError(f"{path}: no data chunk")
 
 
+def split_audiosocket(buffer: bytes) -> tuple:
+    """The whole AudioSocket messages (kind, payload) at the start of `buffer` (a 3-byte header:
+    kind, then the payload's length big-endian), and the bytes left over."""
+    messages = []
+    while len(buffer) >= 3:
+        kind, length = buffer[0], int.from_bytes(buffer[1:3], "big")
+        if len(buffer) < 3 + length:
+            break
+        messages.append((kind, buffer[3:3 + length]))
+        buffer = buffer[3 + length:]
+    return messages, buffer
+
+
 def talk(seconds: float, level: float = 9000, seed: float = 0, rate: int = 8000) -> list:
     """A voiced, syllable-modulated caller: loud enough for any speech detector."""
     out = []

@@ -22,7 +22,7 @@ import urllib.request
 
 import websockets
 
-from peers import BIN, listening_port, running, talk, ulaw_encode
+from peers import BIN, listening_port, running, split_audiosocket, talk, ulaw_encode
 
 FRAME = 160
 
@@ -85,16 +85,12 @@ class AudioSocketCaller:
             if not data:
                 self.closed_by_server = True
                 return
-            buffer += data
-            while len(buffer) >= 3:
-                kind, length = buffer[0], int.from_bytes(buffer[1:3], "big")
-                if len(buffer) < 3 + length:
-                    break
+            messages, buffer = split_audiosocket(buffer + data)
+            for kind, _ in messages:
                 if kind == 0x10:
                     self.frames_received += 1
                 elif kind == 0x00:
                     self.hung_up_by_server = True
-                buffer = buffer[3 + length:]
 
     def _run(self):
         sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
