@@ -157,11 +157,9 @@ async def audiosocket_call(port, call, seconds, rng):
     sock = client_socket(call.fault == "slow_reader")
     await loop.sock_connect(sock, ("127.0.0.1", port))
     await loop.sock_sendall(sock, b"\x01\x00\x10" + uuid.UUID(call.call_id).bytes)
-    reading = True
-
     async def reader():
         buffer = b""
-        while reading:
+        while True:
             try:
                 data = await loop.sock_recv(sock, 4096)
             except OSError:
@@ -186,13 +184,11 @@ async def audiosocket_call(port, call, seconds, rng):
     sent = [0]
 
     async def send(n, frame):
-        nonlocal reading
         sent[0] = n
         if n == fault_frame:
             if call.fault == "garbage":
                 await loop.sock_sendall(sock, garbage(rng, rng.randrange(1, 200)))
             elif call.fault == "slow_reader":
-                reading = False
                 read_task.cancel()
         await loop.sock_sendall(sock, b"\x10\x01\x40" + ulaw_to_slin(frame))
 
@@ -207,7 +203,6 @@ async def audiosocket_call(port, call, seconds, rng):
         read_task.cancel()
         reset(sock)
     elif call.fault == "silent":
-        reading = False
         read_task.cancel()
         await asyncio.sleep(PATIENCE["silent"] - call.fault_at)
         call.ended_by_server = await wait_closed_by_server(sock, 1)
