@@ -2,7 +2,9 @@
 import AudioBridgeModelStandIn
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP1
 import NIOPosix
+import NIOWebSocket
 import Testing
 @testable import AudioBridgeServer
 
@@ -79,6 +81,66 @@ struct WebSocketClientFailureTests {
         let abrupt = try await Self.cause(of: fake.url) { fake.dropConnection() }
         #expect(abrupt.opened && abrupt.cause == "the connection ended without a close frame", "\(abrupt.cause ?? "-")")
         try await fake.stop()
+    }
+
+    /// An agent that accepts the upgrade and then stops reading is given up once our messages
+    /// have waited `WebSocketClientHandler.unreadLimit` (5 s), with that cause; one that stops for
+    /// 2 s and then reads again keeps its connection past the limit.
+    @Test func anAgentThatStopsReadingIsGivenUpAfterTheUnreadLimit() async throws {
+        let hung = try await Self.agentThatStopsReading(resumingAfter: nil)
+        let given = try await Self.flood(port: hung.localAddress!.port!, watching: .seconds(9))
+        #expect(given.cause == "the agent stopped reading: our messages waited 5 s", "\(given.cause ?? "-")")
+        #expect(given.after >= .seconds(5) && given.after < .seconds(8), "\(given.after)")
+        try await hung.close()
+
+        let slow = try await Self.agentThatStopsReading(resumingAfter: .seconds(2))
+        let kept = try await Self.flood(port: slow.localAddress!.port!, watching: .seconds(7))
+        #expect(kept.cause == nil, "\(kept.cause ?? "-")")
+        try await slow.close()
+    }
+
+    /// Opens a connection to 127.0.0.1:`port`, writes 2 MiB of binary messages at once (far past
+    /// the kernel's buffers and NIO's high-water mark), and waits up to `watching` for the
+    /// connection to end: its cause (nil if it did not end) and when it came after the writes.
+    static func flood(port: Int, watching: Duration) async throws -> (cause: String?, after: Duration) {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let recorder = CauseRecorder()
+        let loop = group.next()
+        let client = try await loop.submit {
+            WebSocketClient.connect(url: ServerURL.webSocket("ws://127.0.0.1:\(port)/")!, headers: [], additionalTrustRootsPEM: nil,
+                                    maximumMessageBytes: 1 << 16, eventLoop: loop, timeout: .seconds(5), delegate: recorder)
+        }.get()
+        for _ in 0..<300 where recorder.state.withLockedValue({ !$0.opened && $0.cause == nil }) { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(recorder.state.withLockedValue { $0.opened })
+        let clock = ContinuousClock()
+        let start = clock.now
+        try await loop.submit { for _ in 0..<64 { client.send(binary: [UInt8](repeating: 0x55, count: 32_768)) } }.get()
+        while recorder.state.withLockedValue({ $0.cause == nil }), clock.now - start < watching { try await Task.sleep(for: .milliseconds(20)) }
+        let after = clock.now - start
+        let cause = recorder.state.withLockedValue { $0.cause }  // before our own close adds one
+        try await loop.submit { client.close() }.get()
+        try await group.shutdownGracefully()
+        return (cause, after)
+    }
+
+    /// A WebSocket server on 127.0.0.1 that answers the upgrade and then reads nothing more, for
+    /// good or until `resumingAfter` has passed. (Its receive buffer keeps the kernel's default:
+    /// one made small after the handshake would leave a loopback window of a few KiB per delayed
+    /// ACK, a reader too slow to ever drain the flood.)
+    static func agentThatStopsReading(resumingAfter pause: TimeAmount?) async throws -> Channel {
+        try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                let upgrader = NIOWebSocketServerUpgrader(
+                    maxFrameSize: 1 << 16,
+                    shouldUpgrade: { channel, _ in channel.eventLoop.makeSucceededFuture(HTTPHeaders()) },
+                    upgradePipelineHandler: { channel, _ in
+                        // The frames read once reading resumes reach the pipeline's end and are dropped.
+                        if let pause { channel.eventLoop.scheduleTask(in: pause) { channel.setOption(.autoRead, value: true).whenComplete { _ in } } }
+                        return channel.setOption(.autoRead, value: false)
+                    })
+                return channel.pipeline.configureHTTPServerPipeline(withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
     }
 
     /// Answers any request with a 401 and a JSON body, as a model service does for a bad key.
