@@ -22,9 +22,10 @@ struct WebSocketClientFailureTests {
         func webSocketClosed(cause: String) { state.withLockedValue { $0.cause = $0.cause ?? cause } }
     }
 
-    /// Connects to `url` and returns the cause the delegate heard (after `whileOpen` ran on the
-    /// open connection, if it opened).
-    static func cause(of url: String, trust: [UInt8]? = nil, whileOpen: () -> Void = {}) async throws -> (opened: Bool, cause: String?) {
+    /// Connects to `url` from an event loop group of its own (the caller shuts it down) and waits
+    /// up to 3 s for the connection to open or fail.
+    static func open(_ url: String, trust: [UInt8]? = nil) async throws
+        -> (group: MultiThreadedEventLoopGroup, loop: any EventLoop, client: WebSocketClient, recorder: CauseRecorder) {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let recorder = CauseRecorder()
         let loop = group.next()
@@ -33,6 +34,13 @@ struct WebSocketClientFailureTests {
                                     eventLoop: loop, timeout: .seconds(5), delegate: recorder)
         }.get()
         for _ in 0..<300 where recorder.state.withLockedValue({ !$0.opened && $0.cause == nil }) { try await Task.sleep(for: .milliseconds(10)) }
+        return (group, loop, client, recorder)
+    }
+
+    /// Connects to `url` and returns the cause the delegate heard (after `whileOpen` ran on the
+    /// open connection, if it opened).
+    static func cause(of url: String, trust: [UInt8]? = nil, whileOpen: () -> Void = {}) async throws -> (opened: Bool, cause: String?) {
+        let (group, _, client, recorder) = try await open(url, trust: trust)
         if recorder.state.withLockedValue({ $0.opened }) { whileOpen() }
         for _ in 0..<300 where recorder.state.withLockedValue({ $0.cause == nil }) { try await Task.sleep(for: .milliseconds(10)) }
         _ = client
@@ -103,14 +111,7 @@ struct WebSocketClientFailureTests {
     /// the kernel's buffers and NIO's high-water mark), and waits up to `watching` for the
     /// connection to end: its cause (nil if it did not end) and when it came after the writes.
     static func flood(port: Int, watching: Duration) async throws -> (cause: String?, after: Duration) {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let recorder = CauseRecorder()
-        let loop = group.next()
-        let client = try await loop.submit {
-            WebSocketClient.connect(url: ServerURL.webSocket("ws://127.0.0.1:\(port)/")!, headers: [], additionalTrustRootsPEM: nil,
-                                    maximumMessageBytes: 1 << 16, eventLoop: loop, timeout: .seconds(5), delegate: recorder)
-        }.get()
-        for _ in 0..<300 where recorder.state.withLockedValue({ !$0.opened && $0.cause == nil }) { try await Task.sleep(for: .milliseconds(10)) }
+        let (group, loop, client, recorder) = try await open("ws://127.0.0.1:\(port)/")
         #expect(recorder.state.withLockedValue { $0.opened })
         let clock = ContinuousClock()
         let start = clock.now

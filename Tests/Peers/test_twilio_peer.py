@@ -238,9 +238,9 @@ def test_a_dropped_model_connection_loses_nothing(tmp_path):
     assert [c for c, e in events if e["type"] == "session.update"] == [0, 1]
     # The answer played across the drop: from its first sample to the clear, every frame voiced
     # but for the stand-in's syllable dips; the one clear came with the caller's second phrase
-    # (frame 150 on). Counted in frames the caller had sent, not in samples it had received: on a
-    # loaded machine the received count lagged the sent one by up to 12 frames (139 received when
-    # the clear came), and a clear caused by the second phrase was taken for an early one.
+    # (frame 150 on). Counted in frames the caller had sent, not in samples it had received: a run
+    # on a loaded machine failed with 139 frames received at the clear, 11 short of the phrase, and
+    # received audio need not keep step with sent audio (it starts and is paced on the bridge's side).
     assert len(got["clears"]) == 1 and got["clears_after_sent"][0] > 150, (got["clears"], got["clears_after_sent"])
     first = next(i for i, s in enumerate(got["received"]) if s != 0)
     played = got["received"][first:got["clears"][0]]
