@@ -64,9 +64,11 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // A prefetch hint for the memory a call touches every frame (AudioBridgeCore/HotMemory).
+        .systemLibrary(name: "CCacheHints"),
         .target(
             name: "AudioBridgeCore",
-            dependencies: ["CSpeexDSP"]
+            dependencies: ["CSpeexDSP", "CCacheHints"]
         ),
         // Pure wire codecs of the server's control plane: bytes in, messages out; no sockets.
         // Not part of the C library.

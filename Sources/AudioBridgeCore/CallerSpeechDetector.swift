@@ -221,6 +221,21 @@ public final class CallerSpeechDetector {
         echoMargin = Self.power(decibels: settings.echoMarginDecibels)
     }
 
+    /// What every hop touches: the detector, its caller-side buffers and spectrum. (The
+    /// reference side's buffers only matter while the agent talks, and then its frames are
+    /// being read anyway.)
+    package var hotMemory: HotMemory {
+        var memory = callerSpectrum.hotMemory
+        memory.add(self)
+        let floats = MemoryLayout<Float>.stride
+        memory.add(callerBlock, bytes: PowerSpectrum.size * floats)
+        memory.add(noise, bytes: PowerSpectrum.bins * floats)
+        memory.add(expectedEcho, bytes: PowerSpectrum.bins * floats)
+        memory.add(cleaned, bytes: Self.paddedPitchBins * floats)
+        memory.add(bandEdges, bytes: (Self.bandCount + 1) * MemoryLayout<Int>.stride)
+        return memory
+    }
+
     /// Back to the state of a new call (nothing learnt). Realtime-safe.
     public func reset() {
         isSpeaking = false

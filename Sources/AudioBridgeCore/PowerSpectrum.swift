@@ -85,6 +85,16 @@ public final class PowerSpectrum {
         power.deallocate()
     }
 
+    /// What `compute` touches of this instance (the shared tables stay cached).
+    package var hotMemory: HotMemory {
+        var memory = HotMemory()
+        memory.add(self)
+        memory.add(real, bytes: Self.half * MemoryLayout<Float>.stride)
+        memory.add(imaginary, bytes: Self.half * MemoryLayout<Float>.stride)
+        memory.add(power, bytes: Self.bins * MemoryLayout<Float>.stride)
+        return memory
+    }
+
     /// The window's autocorrelation at `lag`, normalised to 1 at lag 0: what windowing alone
     /// takes off a periodic signal's autocorrelation there.
     public func windowAutocorrelation(lag: Int) -> Float {

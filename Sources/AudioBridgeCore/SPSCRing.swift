@@ -86,6 +86,13 @@ public enum SPSCRing<Element: BitwiseCopyable> {
         /// The number of elements the ring holds when full.
         @inlinable public var capacity: Int { storage.capacity }
 
+        /// The ring's positions (not its slots), for the owner's `HotMemory`.
+        package var hotMemory: HotMemory {
+            var memory = HotMemory()
+            memory.add(storage)
+            return memory
+        }
+
         /// How many elements can be written now.
         @inlinable
         public mutating func availableToWrite() -> Int {
@@ -153,6 +160,13 @@ public enum SPSCRing<Element: BitwiseCopyable> {
 
         /// The number of elements the ring holds when full.
         @inlinable public var capacity: Int { storage.capacity }
+
+        /// The ring's positions (not its slots), for the owner's `HotMemory`.
+        package var hotMemory: HotMemory {
+            var memory = HotMemory()
+            memory.add(storage)
+            return memory
+        }
 
         /// How many elements can be read now.
         @inlinable

@@ -65,6 +65,16 @@ public final class AgentEnd {
 
     var bufferBytes: Int { (chunkIn.count + chunkOut.count) * 2 }
 
+    /// What `readUplink` and `pollNotification` touch every frame, but the rings' slots.
+    var hotMemory: HotMemory {
+        var memory = HotMemory()
+        memory.add(self)
+        memory.add(uplink.hotMemory)
+        memory.add(notifications.hotMemory)
+        memory.add(UnsafeRawPointer(chunkIn.baseAddress), bytes: min(chunkIn.count, 1024) * MemoryLayout<Int16>.stride)
+        return memory
+    }
+
     /// Notices a cut made by the media thread: the next write starts its item afresh, and the
     /// filter forgets the audio that was thrown away.
     private func observeCuts() {

@@ -46,6 +46,12 @@ struct EventReader: ~Copyable {
     private var pendingFirst: SessionEvent?
     private var pendingSecond: SessionEvent?
 
+    var hotMemory: HotMemory {
+        var memory = first.hotMemory
+        memory.add(second.hotMemory)
+        return memory
+    }
+
     init(_ first: consuming SPSCRing<SessionEvent>.Consumer, _ second: consuming SPSCRing<SessionEvent>.Consumer) {
         self.first = first
         self.second = second

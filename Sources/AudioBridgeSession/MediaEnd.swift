@@ -104,6 +104,27 @@ public final class MediaEnd {
     /// Bytes this side allocated for its frame buffers.
     var bufferBytes: Int { (callerPCM.count + uplinkFrame.count + playoutFrame.count) * 2 }
 
+    /// What `writeCaller` touches every frame (the speech detector included), but the rings' slots.
+    var callerFrameMemory: HotMemory {
+        var memory = detector.hotMemory
+        memory.add(self)
+        memory.add(uplink.hotMemory)
+        memory.add(UnsafeRawPointer(callerPCM.baseAddress), bytes: callerPCM.count * MemoryLayout<Int16>.stride)
+        memory.add(UnsafeRawPointer(uplinkFrame.baseAddress), bytes: uplinkFrame.count * MemoryLayout<Int16>.stride)
+        if let upsampler { memory.add(upsampler) }
+        return memory
+    }
+
+    /// What `readCaller` touches every frame, but the rings' slots.
+    var playoutFrameMemory: HotMemory {
+        var memory = HotMemory()
+        memory.add(self)
+        memory.add(playout.hotMemory)
+        memory.add(markers.hotMemory)
+        memory.add(UnsafeRawPointer(playoutFrame.baseAddress), bytes: playoutFrame.count * MemoryLayout<Int16>.stride)
+        return memory
+    }
+
     // MARK: Caller → agent
 
     /// Takes one caller frame (exactly `frameBytes` in the phone codec). Fails with

@@ -76,6 +76,28 @@ public final class Session: @unchecked Sendable {
     /// One consumer thread at a time. Realtime-safe.
     public func pollEvent() -> SessionEvent? { events.next() }
 
+    // What each of the session's per-frame calls touches (AudioBridgeCore's HotMemory), for a
+    // host with many calls to fetch ahead of a call's turn.
+
+    /// `media.writeCaller`, the speech detector included.
+    package var callerFrameMemory: HotMemory {
+        var memory = media.callerFrameMemory
+        memory.add(shared)
+        return memory
+    }
+
+    /// `media.readCaller` and `pollEvent`.
+    package var playoutFrameMemory: HotMemory {
+        var memory = media.playoutFrameMemory
+        memory.add(events.hotMemory)
+        memory.add(self)
+        memory.add(shared)
+        return memory
+    }
+
+    /// `agent.readUplink` and `agent.pollNotification`.
+    package var agentServiceMemory: HotMemory { agent.hotMemory }
+
     /// Cuts agent playout at the next caller frame (fade, flush, `bargeIn` event with cause
     /// `.interruptRequest` if an item was playing), e.g. on a DTMF key. Any thread. Realtime-safe.
     /// Returns the request's number, for `interruptHandled(_:)`.

@@ -44,6 +44,14 @@ final class SessionSpeechDetector {
         played.deallocate()
     }
 
+    var hotMemory: HotMemory {
+        var memory = detector.hotMemory
+        memory.add(self)
+        memory.add(UnsafeRawPointer(caller.baseAddress), bytes: hop * MemoryLayout<Int16>.stride)
+        memory.add(UnsafeRawPointer(played.baseAddress), bytes: hop * MemoryLayout<Int16>.stride)
+        return memory
+    }
+
     /// The frame just handed to the caller (silence when nothing played).
     func notePlayed(_ frame: UnsafeBufferPointer<Int16>) {
         let count = min(frame.count, hop)

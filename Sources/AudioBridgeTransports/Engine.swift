@@ -91,6 +91,14 @@ public final class Engine: Sendable {
             // release of each of a thousand attachments every tick touches as many cold cache lines.
             list.withUnsafeBufferPointer { attachments in
                 for index in attachments.indices {
+                    // The next attachment's memory is fetched while this one is serviced, and
+                    // the attachment after it (whose list that is) a turn before.
+                    if index + 2 < attachments.count {
+                        HotMemory.prefetch(Unmanaged.passUnretained(attachments[index + 2]), lines: Attachment.lines)
+                    }
+                    if index + 1 < attachments.count {
+                        Unmanaged.passUnretained(attachments[index + 1])._withUnsafeGuaranteedRef { $0.memory.prefetch() }
+                    }
                     Unmanaged.passUnretained(attachments[index])._withUnsafeGuaranteedRef { $0.service(buffer: buffer) }
                 }
             }
@@ -110,11 +118,18 @@ final class Attachment: @unchecked Sendable {
     /// and a release around it, every tick.
     private let agent: Unmanaged<AgentEnd>
     let transport: AgentTransport
+    /// What `service` touches of the session and the transport (AudioBridgeCore's HotMemory).
+    let memory: HotMemory
+    /// An attachment's cache lines: its list and, in under a line more, its other fields.
+    static var lines: Int { (MemoryLayout<HotMemory>.size + 2 * HotMemory.lineBytes - 1) / HotMemory.lineBytes }
 
     init(session: Session, transport: AgentTransport) {
         self.session = session
         agent = Unmanaged.passUnretained(session.agent)
         self.transport = transport
+        var memory = session.agentServiceMemory
+        memory.add(transport)
+        self.memory = memory
     }
 
     func service(buffer: UnsafeMutableRawBufferPointer) {

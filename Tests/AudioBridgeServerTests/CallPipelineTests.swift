@@ -143,6 +143,20 @@ struct CallPipelineTests {
         #expect(services.admission.admit() == nil)
     }
 
+    /// The lists the pacer and the AudioSocket poller prefetch hold the session's and the
+    /// adapter's memory, and none filled up (what does not fit is left out).
+    @Test func aCallsPrefetchListsHoldItsSessionAndAdapter() throws {
+        let harness = try PipelineHarness(agent: "echo")
+        let session = harness.call.session
+        for (list, sessionPart) in [(harness.call.callerFrameMemory, session.callerFrameMemory),
+                                    (harness.call.tickMemory, session.playoutFrameMemory)] {
+            #expect(list.count == sessionPart.count + harness.side.hotMemory.count)
+            #expect(list.lineCount == sessionPart.lineCount + harness.side.hotMemory.lineCount)
+            #expect(list.count < HotMemory.capacity)
+        }
+        harness.call.end(reason: "test")
+    }
+
     /// `--agent tone…?then=hangup` / `wav…?then=hangup`: the call ends once the prompt is heard;
     /// a transfer follow-up has no target in the server and is refused when settings are checked.
     @Test func aPromptThenHangupEndsTheCallOnceThePromptIsHeard() throws {

@@ -41,6 +41,16 @@ final class AudioSocketSide: PhoneSide {
         sendBuffer.deallocate()
     }
 
+    var hotMemory: HotMemory {
+        var memory = HotMemory()
+        memory.add(self)
+        memory.add(connection.hotMemory)
+        memory.add(callerFrames)
+        memory.add(UnsafeRawPointer(frame.baseAddress), bytes: frame.count)
+        memory.add(UnsafeRawPointer(sendBuffer.baseAddress), bytes: sendBuffer.count)
+        return memory
+    }
+
     /// Caller audio (slin at the call's rate, any even length) into the pipeline in whole frames.
     func receive(audio payload: ArraySlice<UInt8>, sampleRate rate: Int, into call: CallPipeline) throws {
         if sampleRate != rate {

@@ -7,6 +7,7 @@
 // more than `highWater`, the connection is not writable and the pipeline keeps the agent's
 // audio queued (a frame is never half sent: AudioSocket has no resynchronisation). Everything
 // runs on the poller's event loop.
+import AudioBridgeCore
 import AudioBridgeProtocols
 import AudioBridgeSession
 import CEpoll
@@ -20,7 +21,12 @@ final class AudioSocketConnection {
     private let server: AudioSocketServer?
     private var decoder: AudioSocketDecoder
     private(set) var side: AudioSocketSide?
-    private var call: CallPipeline?
+    private var call: CallPipeline? {
+        didSet { callForPrefetch = call.map { Unmanaged.passUnretained($0) } }
+    }
+    /// `call`, used without reference counting (`call` holds it): a read of an optional
+    /// property of self ahead of a system call is compiled as a retain and a release.
+    private var callForPrefetch: Unmanaged<CallPipeline>?
     /// When the peer last sent anything (the poll's time).
     private(set) var lastRead: NIODeadline
     /// Completed when the socket is closed and the call ended.
@@ -57,6 +63,8 @@ final class AudioSocketConnection {
     /// The socket has bytes (or was closed): read them once and act on every whole message.
     func readable(into buffer: UnsafeMutableRawBufferPointer) {
         guard !isClosed else { return }
+        // The call's state (its session, detector, adapter) is fetched during the system call.
+        callForPrefetch?._withUnsafeGuaranteedRef { $0.callerFrameMemory.prefetch() }
         let count = Glibc.recv(socket, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT))
         if count > 0 {
             lastRead = poller.now
@@ -77,6 +85,12 @@ final class AudioSocketConnection {
             logger?.info("connection error: \(SocketFailure(call: "recv", errno))", metadata: callMetadata)
             close()
         }
+    }
+
+    var hotMemory: HotMemory {
+        var memory = HotMemory()
+        memory.add(self)
+        return memory
     }
 
     private func handle(_ message: AudioSocketMessage) throws {

@@ -5,6 +5,7 @@
 // loop writes a quarter of its calls every 5 ms instead of all of them in one burst. Bursts are
 // what make frames late: with 300 calls on a loop one burst of writes takes several ms, and
 // anything that lengthens it (reads arriving, the other thread) shifts every later call.
+import AudioBridgeCore
 import AudioBridgeTransports
 import NIOCore
 
@@ -45,8 +46,12 @@ final class CallPacer {
         engine = try Engine(ownThread: false)
     }
 
+    /// The size of a call pipeline object, its lists included, in cache lines.
+    private var pipelineLines = 0
+
     func add(_ call: CallPipeline) {
         guard owners.updateValue(call, forKey: ObjectIdentifier(call)) == nil else { return }
+        pipelineLines = HotMemory.lines(of: call)
         let slot = slots.indices.min { slots[$0].count < slots[$1].count }!
         slots[slot].append(Unmanaged.passUnretained(call))
         wake()
@@ -108,7 +113,15 @@ final class CallPacer {
         // sending takes itself out of `slots`, which must not change under this loop.
         let calls = slots[slot]
         ticking = true
-        for call in calls { call._withUnsafeGuaranteedRef { $0.sendFrame() } }
+        calls.withUnsafeBufferPointer { calls in
+            for index in calls.indices {
+                // The next call's memory is fetched while this one's frame is sent, and the
+                // call after it (whose list that is) a turn before.
+                if index + 2 < calls.count { HotMemory.prefetch(calls[index + 2], lines: pipelineLines) }
+                if index + 1 < calls.count { calls[index + 1]._withUnsafeGuaranteedRef { $0.tickMemory.prefetch() } }
+                calls[index]._withUnsafeGuaranteedRef { $0.sendFrame() }
+            }
+        }
         ticking = false
         retired.removeAll()
         // Reads after the slot's frames are out: what they start (each caller frame through the

@@ -44,6 +44,13 @@ final class CallPipeline {
     /// Why we ended the call ourselves, when it was not the peer (logged at the end).
     private var endCause: String?
     private var ended = false
+    /// What a caller frame touches (the session's media end and speech detector, the adapter;
+    /// AudioBridgeCore's HotMemory): a transport that reads its own sockets asks the caches for
+    /// it before the read that brings the frame.
+    let callerFrameMemory: HotMemory
+    /// What the 20 ms tick touches (the session's playout and events, the adapter): the pacer
+    /// asks for the next call's while this call's frame goes out.
+    let tickMemory: HotMemory
 
     /// Starts a call that `admission` has already admitted: builds the session, the adapter
     /// (`side`, given the session: RTP's endpoint works on it) and the agent, and takes a pacing
@@ -74,6 +81,12 @@ final class CallPipeline {
             throw error
         }
         events = .allocate(capacity: 32)  // a tick rarely has more; if it does, the rest wait a tick
+        var memory = session.callerFrameMemory
+        memory.add(side.hotMemory)
+        callerFrameMemory = memory
+        memory = session.playoutFrameMemory
+        memory.add(side.hotMemory)
+        tickMemory = memory
         (agent as? CallControlled)?.callControl = self
         do {
             try pacer.engine.attach(agent, to: session)

@@ -7,6 +7,7 @@
 // from its channel handler, and pjmedia's ports plug into one conference bridge, every adapter
 // plugs into the same pipeline: counters, logs, recording, limits and drain live there once.
 // Every method is called on the call's event loop.
+import AudioBridgeCore
 import AudioBridgeSession
 
 protocol PhoneSide: AnyObject {
@@ -50,9 +51,16 @@ protocol PhoneSide: AnyObject {
     func transfer(to target: String, completion: @escaping (CallControlOutcome) -> Void)
     /// Send DTMF digits (checked: 0–9, *, #, A–D) to the far end, where the protocol can.
     func sendDigits(_ digits: String) -> CallControlOutcome
+    /// What the adapter touches for each frame, for the pipeline's `hotMemory`.
+    var hotMemory: HotMemory { get }
 }
 
 extension PhoneSide {
+    var hotMemory: HotMemory {
+        var memory = HotMemory()
+        memory.add(self)
+        return memory
+    }
     var isHeld: Bool { false }
     func flush() -> Bool { false }
     var flushDropsMarks: Bool { true }
