@@ -12,14 +12,29 @@ public final class SessionEchoLoop {
     public let session: Session
     private let agentBuffer: UnsafeMutableRawBufferPointer
 
-    public init(quality: Int = Resampler.defaultQuality) throws(AudioBridgeError) {
+    /// `agentSampleRate`: 24 kHz as a realtime model speaks, or 8 kHz as the server's echo agent.
+    public init(quality: Int = Resampler.defaultQuality, agentSampleRate: Int = 24000) throws(AudioBridgeError) {
         var configuration = SessionConfiguration()
         configuration.resamplerQuality = quality
+        configuration.agentFormat = .pcm16(sampleRate: agentSampleRate)
         session = try Session(configuration: configuration)
         agentBuffer = .allocate(byteCount: 4096, alignment: 16)
+        var memory = session.callerFrameMemory
+        memory.add(session.playoutFrameMemory)
+        memory.add(session.agentServiceMemory)
+        memory.add(UnsafeRawPointer(agentBuffer.baseAddress), bytes: 320)
+        self.memory = memory
     }
 
     deinit { agentBuffer.deallocate() }
+
+    /// What a frame touches (the session's lists, AudioBridgeCore's HotMemory, and the agent
+    /// buffer's first 20 ms at 8 kHz).
+    private let memory: HotMemory
+
+    /// Asks the caches for what the next `processFrame` touches, as the server does for the
+    /// call after the one it is serving. Realtime-safe.
+    public func prefetch() { memory.prefetch() }
 
     /// One frame both ways; returns the bytes written to `heard`. Realtime-safe.
     @discardableResult
