@@ -20,9 +20,10 @@ package struct HotMemory: BitwiseCopyable {
     package static let lineBytes = 64
     /// The most entries a list holds; what does not fit is left out (it is only a hint).
     package static let capacity = 32
-    /// Lines per entry: each entry is a first line number (address / 64) and a line count in
-    /// its low 6 bits, so a longer region takes several entries.
-    private static let maximumLines = 63
+    /// Each entry is a first line number (address / 64) shifted up by `countBits`, and a line
+    /// count in the bits below: a region longer than `maximumLines` takes several entries.
+    private static let countBits = 6
+    private static let maximumLines = UInt64((1 << countBits) - 1)
     private var entries: InlineArray<32, UInt64> = .init(repeating: 0)
     package private(set) var count = 0
 
@@ -41,8 +42,8 @@ package struct HotMemory: BitwiseCopyable {
         var line = address / UInt64(Self.lineBytes)
         let end = (address + UInt64(bytes) + UInt64(Self.lineBytes) - 1) / UInt64(Self.lineBytes)
         while line < end, count < Self.capacity {
-            let lines = min(end - line, UInt64(Self.maximumLines))
-            entries[count] = line << 6 | lines
+            let lines = min(end - line, Self.maximumLines)
+            entries[count] = line << Self.countBits | lines
             count += 1
             line += lines
         }
@@ -57,7 +58,7 @@ package struct HotMemory: BitwiseCopyable {
 
     package var lineCount: Int {
         var total = 0
-        for index in 0..<count { total += Int(entries[index] & 63) }
+        for index in 0..<count { total += Int(entries[index] & Self.maximumLines) }
         return total
     }
 
@@ -77,8 +78,8 @@ package struct HotMemory: BitwiseCopyable {
     package func prefetch() {
         for index in 0..<count {
             let entry = entries[index]
-            var address = UInt(entry >> 6) &* UInt(Self.lineBytes)
-            for _ in 0..<(entry & 63) {
+            var address = UInt(entry >> Self.countBits) &* UInt(Self.lineBytes)
+            for _ in 0..<(entry & Self.maximumLines) {
                 ab_prefetch_line(UnsafeRawPointer(bitPattern: address))
                 address &+= UInt(Self.lineBytes)
             }

@@ -71,7 +71,6 @@ public final class AgentEnd {
         memory.add(self)
         memory.add(uplink.hotMemory)
         memory.add(notifications.hotMemory)
-        memory.add(UnsafeRawPointer(chunkIn.baseAddress), bytes: min(chunkIn.count, 1024) * MemoryLayout<Int16>.stride)
         return memory
     }
 

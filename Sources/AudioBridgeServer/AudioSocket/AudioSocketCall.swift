@@ -44,7 +44,7 @@ final class AudioSocketSide: PhoneSide {
     var hotMemory: HotMemory {
         var memory = HotMemory()
         memory.add(self)
-        memory.add(connection.hotMemory)
+        memory.add(connection)
         memory.add(callerFrames)
         memory.add(UnsafeRawPointer(frame.baseAddress), bytes: frame.count)
         memory.add(UnsafeRawPointer(sendBuffer.baseAddress), bytes: sendBuffer.count)

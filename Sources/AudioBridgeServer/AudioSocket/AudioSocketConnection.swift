@@ -87,12 +87,6 @@ final class AudioSocketConnection {
         }
     }
 
-    var hotMemory: HotMemory {
-        var memory = HotMemory()
-        memory.add(self)
-        return memory
-    }
-
     private func handle(_ message: AudioSocketMessage) throws {
         switch (message, call) {
         case (.uuid(let uuid), nil):

@@ -51,7 +51,8 @@ protocol PhoneSide: AnyObject {
     func transfer(to target: String, completion: @escaping (CallControlOutcome) -> Void)
     /// Send DTMF digits (checked: 0–9, *, #, A–D) to the far end, where the protocol can.
     func sendDigits(_ digits: String) -> CallControlOutcome
-    /// What the adapter touches for each frame, for the pipeline's `hotMemory`.
+    /// What the adapter touches for each frame, for the pipeline's prefetch lists
+    /// (`callerFrameMemory`, `tickMemory`); by default the adapter object itself.
     var hotMemory: HotMemory { get }
 }
 
