@@ -91,16 +91,20 @@ public final class CallerSpeechDetector {
     private static let lags: [Int] = Array(stride(from: 20, through: 114, by: 2))  // 400 … 70 Hz
 
     public let settings: Settings
-    public private(set) var isSpeaking = false
+    // The published state below is written by `process` only, on the thread that runs the
+    // detector, and read between hops: no access can overlap another, so Swift's dynamic
+    // exclusivity checks (a runtime call per access of a public class property, a measurable
+    // share of a loaded server's CPU) are turned off for it.
+    @exclusivity(unchecked) public private(set) var isSpeaking = false
     /// Diagnostics of the last hop (for tests and the `vad` tool).
-    public private(set) var lastSNR: Float = 0
-    public private(set) var lastPeriodicity: Float = 0
-    public private(set) var lastTonality: Float = 0
-    public private(set) var agentTalking = false
+    @exclusivity(unchecked) public private(set) var lastSNR: Float = 0
+    @exclusivity(unchecked) public private(set) var lastPeriodicity: Float = 0
+    @exclusivity(unchecked) public private(set) var lastTonality: Float = 0
+    @exclusivity(unchecked) public private(set) var agentTalking = false
     /// Whether the last hop is evidence of the caller's own speech (what confirms a barge-in).
-    public private(set) var lastHopConfirming = false
+    @exclusivity(unchecked) public private(set) var lastHopConfirming = false
     /// The learnt echo coupling, dB (caller level relative to the reference).
-    public private(set) var echoCouplingDecibels: Float = -6
+    @exclusivity(unchecked) public private(set) var echoCouplingDecibels: Float = -6
     /// The echo's delay in hops, once found.
     public var echoDelayHops: Int? { delayEstimator.delayHops }
     /// The caller's speech level (dBFS, the running 80th percentile of their speech hops while
@@ -108,15 +112,15 @@ public final class CallerSpeechDetector {
     public var callerLevelDbfs: Float? { callerLevelHops >= Self.callerLevelWarmUp ? callerLevel : nil }
     /// Whether the last hop was speech-like (loud enough over noise and echo, not a tone), and
     /// voiced as well.
-    public private(set) var lastHopSpeechLike = false
-    public private(set) var lastHopVoiced = false
+    @exclusivity(unchecked) public private(set) var lastHopSpeechLike = false
+    @exclusivity(unchecked) public private(set) var lastHopVoiced = false
     /// The last hop's level, dBFS of the 250–3500 Hz band.
-    public private(set) var lastLevelDbfs: Float = -100
+    @exclusivity(unchecked) public private(set) var lastLevelDbfs: Float = -100
 
     private let callerSpectrum = PowerSpectrum()
-    private let referenceSpectrum = PowerSpectrum()
-    private let callerBlock: UnsafeMutablePointer<Float>
-    private let referenceBlock: UnsafeMutablePointer<Float>
+    /// The last 256 samples of the caller and of the reference, oldest first.
+    private let callerBlock: UnsafeMutablePointer<Int16>
+    private let referenceBlock: UnsafeMutablePointer<Int16>
     /// Noise floor per band, and the band power smoothed over hops it is tracked on.
     private var bandNoise: InlineArray<16, Float> = .init(repeating: 0)
     private var bandSmoothed: InlineArray<16, Float> = .init(repeating: 0)
@@ -125,8 +129,6 @@ public final class CallerSpeechDetector {
     /// The minimum of each band's smoothed power in each of the last four 0.4 s blocks.
     private var blockMinima: InlineArray<64, Float> = .init(repeating: 0)
     private var minimumBlock = 0
-    /// Noise per bin (the band's floor spread over its bins), for the periodicity.
-    private let noise: UnsafeMutablePointer<Float>
     /// Reference power per bin for the last `referenceHops` hops (ring, `referenceIndex` newest).
     private let referenceHistory: UnsafeMutablePointer<Float>
     /// The per-bin maximum of the reference in blocks of `blockHops` hops (ring of `blocks`,
@@ -147,22 +149,22 @@ public final class CallerSpeechDetector {
     /// positions on (most of a call's hops, when the agent is quiet).
     private var silentReferenceHops = 0
     private static let settledSilentHops = 2 + max(referenceHops, (blocks + 1) * blockHops)
-    private var delayEstimator = EchoDelayEstimator()
+    /// Updated and read every hop by this detector's own methods only, which call nothing out
+    /// while they hold it: the dynamic exclusivity check Swift adds (a runtime call per access)
+    /// could never fire.
+    @exclusivity(unchecked) private var delayEstimator = EchoDelayEstimator()
     private var callerLevel: Float = -100
     private var callerLevelHops = 0
     private static let callerLevelWarmUp = 15
-    private let expectedEcho: UnsafeMutablePointer<Float>
-    private let bandEdges: UnsafeMutablePointer<Int>
+    /// The first bin of each band (log-spaced), and one past the last band's last bin: in the
+    /// object itself, whose lines every hop reads anyway.
+    private let bandEdges: InlineArray<17, UInt8>
     /// cos(2π·bin·lag/256) for every pitch lag and bin, and 1/(the window's autocorrelation) per
     /// lag: the same for every detector, so made once per process (12 KB) rather than per call.
     private static let cosineTable: [Float] = lags.flatMap { lag in
         (0..<paddedPitchBins).map { bin in bin < pitchBins ? Float(cos(2 * Double.pi * Double(bin * lag) / Double(PowerSpectrum.size))) : 0 }
     }
-    private static let windowCorrection: [Float] = {
-        let spectrum = PowerSpectrum()
-        return lags.map { 1 / spectrum.windowAutocorrelation(lag: $0) }
-    }()
-    private let cleaned: UnsafeMutablePointer<Float>
+    private static let windowCorrection: [Float] = lags.map { 1 / PowerSpectrum.windowAutocorrelation(lag: $0) }
 
     /// The running 30th percentile of the SNR (dB).
     private var backgroundSNR: Float = 1
@@ -194,23 +196,18 @@ public final class CallerSpeechDetector {
         callerBlock.initialize(repeating: 0, count: PowerSpectrum.size)
         referenceBlock = .allocate(capacity: PowerSpectrum.size)
         referenceBlock.initialize(repeating: 0, count: PowerSpectrum.size)
-        noise = .allocate(capacity: PowerSpectrum.bins)
-        noise.initialize(repeating: 0, count: PowerSpectrum.bins)
         referenceHistory = .allocate(capacity: PowerSpectrum.bins * Self.referenceHops)
         referenceHistory.initialize(repeating: 0, count: PowerSpectrum.bins * Self.referenceHops)
         blockMaxima = .allocate(capacity: PowerSpectrum.bins * Self.blocks)
         blockMaxima.initialize(repeating: 0, count: PowerSpectrum.bins * Self.blocks)
-        expectedEcho = .allocate(capacity: PowerSpectrum.bins)
-        expectedEcho.initialize(repeating: 0, count: PowerSpectrum.bins)
-        cleaned = .allocate(capacity: Self.paddedPitchBins)
-        cleaned.initialize(repeating: 0, count: Self.paddedPitchBins)
-        bandEdges = .allocate(capacity: Self.bandCount + 1)
-        for band in 0...Self.bandCount {
+        var bandEdges = InlineArray<17, UInt8>(repeating: 0)
+        for band in 0..<Self.bandCount {
             // Log-spaced between the band's low and high bins.
             let ratio = Double(Self.highBin) / Double(Self.lowBin)
-            bandEdges[band] = Int((Double(Self.lowBin) * pow(ratio, Double(band) / Double(Self.bandCount))).rounded())
+            bandEdges[band] = UInt8((Double(Self.lowBin) * pow(ratio, Double(band) / Double(Self.bandCount))).rounded())
         }
-        bandEdges[Self.bandCount] = Self.highBin + 1
+        bandEdges[Self.bandCount] = UInt8(Self.highBin + 1)
+        self.bandEdges = bandEdges
         _ = (Self.cosineTable.count, Self.windowCorrection.count)  // made now, not on the media thread
         let hop = Self.hopSamples * 1000 / 8000
         onsetWindow = max(1, min(64, (settings.minimumSpeechMilliseconds + hop - 1) / hop))
@@ -221,18 +218,13 @@ public final class CallerSpeechDetector {
         echoMargin = Self.power(decibels: settings.echoMarginDecibels)
     }
 
-    /// What every hop touches: the detector, its caller-side buffers and spectrum. (The
-    /// reference side's buffers only matter while the agent talks, and then its frames are
-    /// being read anyway.)
+    /// What every hop touches: the detector, its caller block and spectrum. (The reference
+    /// side's buffers only matter while the agent talks, and then its frames are being read
+    /// anyway. A hop's scratch, the expected echo and the cleaned spectrum, is on the stack.)
     package var hotMemory: HotMemory {
         var memory = callerSpectrum.hotMemory
         memory.add(self)
-        let floats = MemoryLayout<Float>.stride
-        memory.add(callerBlock, bytes: PowerSpectrum.size * floats)
-        memory.add(noise, bytes: PowerSpectrum.bins * floats)
-        memory.add(expectedEcho, bytes: PowerSpectrum.bins * floats)
-        memory.add(cleaned, bytes: Self.paddedPitchBins * floats)
-        memory.add(bandEdges, bytes: (Self.bandCount + 1) * MemoryLayout<Int>.stride)
+        memory.add(callerBlock, bytes: PowerSpectrum.size * MemoryLayout<Int16>.stride)
         return memory
     }
 
@@ -257,11 +249,9 @@ public final class CallerSpeechDetector {
         hopsWithoutSpeech = 0
         callerBlock.update(repeating: 0, count: PowerSpectrum.size)
         referenceBlock.update(repeating: 0, count: PowerSpectrum.size)
-        noise.update(repeating: 0, count: PowerSpectrum.bins)
         referenceHistory.update(repeating: 0, count: PowerSpectrum.bins * Self.referenceHops)
         blockMaxima.update(repeating: 0, count: PowerSpectrum.bins * Self.blocks)
         referenceHopCount = 0
-        expectedEcho.update(repeating: 0, count: PowerSpectrum.bins)
         referenceIndex = 0
         silentReferenceHops = 0
         referenceLevels = .init(repeating: 0)
@@ -276,10 +266,10 @@ public final class CallerSpeechDetector {
     }
 
     deinit {
-        for pointer in [callerBlock, referenceBlock, noise, referenceHistory, blockMaxima, expectedEcho, cleaned] {
-            pointer.deallocate()
-        }
-        bandEdges.deallocate()
+        callerBlock.deallocate()
+        referenceBlock.deallocate()
+        referenceHistory.deallocate()
+        blockMaxima.deallocate()
     }
 
     static func power(decibels: Float) -> Float { Float(exp(Double(decibels) * 0.2302585092994046)) }
@@ -289,17 +279,25 @@ public final class CallerSpeechDetector {
     /// from the agent at the same time (nil when nothing played). Returns the speech state.
     @discardableResult
     public func process(caller: UnsafeBufferPointer<Int16>, reference: UnsafeBufferPointer<Int16>?) -> Bool {
+        // The echo expected in each bin this hop: scratch, on the stack (hot in the cache, where
+        // a buffer of the detector's own would be cold at a thousand calls).
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: PowerSpectrum.bins) { expectedEcho in
+            process(caller: caller, reference: reference, expectedEcho: expectedEcho.baseAddress!)
+        }
+    }
+
+    private func process(caller: UnsafeBufferPointer<Int16>, reference: UnsafeBufferPointer<Int16>?, expectedEcho: UnsafeMutablePointer<Float>) -> Bool {
         Self.shift(callerBlock, in: caller)
         callerSpectrum.compute(callerBlock)
         let power = callerSpectrum.power
-        updateReference(reference)
+        updateReference(reference, expectedEcho: expectedEcho)
 
         // Evidence: band SNR against noise + expected echo.
         var bandSNR: InlineArray<16, Float> = .init(repeating: 0)
         var level: Float = 0
         for band in 0..<Self.bandCount {
             var signal: Float = 0, echo: Float = 0
-            for bin in bandEdges[band]..<bandEdges[band + 1] {
+            for bin in Int(bandEdges[band])..<Int(bandEdges[band + 1]) {
                 signal += power[bin]
                 echo += expectedEcho[bin]
             }
@@ -312,7 +310,7 @@ public final class CallerSpeechDetector {
         // The window's energy: a full-scale sine gives 256²/8 per bin pair; dBFS relative to that.
         let levelDbfs = Self.decibels(level / (Self.fullScale * Float(PowerSpectrum.size * PowerSpectrum.size) / 8)) + 3
         let tonality = tonalShare(total: level)
-        let periodicity = voicing()
+        let periodicity = voicing(expectedEcho: expectedEcho)
         lastSNR = snr
         lastPeriodicity = periodicity
         lastTonality = tonality
@@ -388,14 +386,12 @@ public final class CallerSpeechDetector {
     }
 
     /// Moves the block 160 samples on and appends the new hop (missing samples count as silence).
-    private static func shift(_ block: UnsafeMutablePointer<Float>, in samples: UnsafeBufferPointer<Int16>?) {
+    private static func shift(_ block: UnsafeMutablePointer<Int16>, in samples: UnsafeBufferPointer<Int16>?) {
         let keep = PowerSpectrum.size - hopSamples
         block.update(from: block + hopSamples, count: keep)
         let newest = block + keep
         let given = min(samples?.count ?? 0, hopSamples)
-        if let source = samples?.baseAddress {
-            for i in 0..<given { newest[i] = Float(source[i]) }
-        }
+        if let source = samples?.baseAddress { newest.update(from: source, count: given) }
         (newest + given).update(repeating: 0, count: hopSamples - given)
     }
 
@@ -408,8 +404,10 @@ public final class CallerSpeechDetector {
         }
     }
 
-    private func updateReference(_ reference: UnsafeBufferPointer<Int16>?) {
+    /// Takes the hop's reference into the history and fills `expectedEcho` (`bins` values).
+    private func updateReference(_ reference: UnsafeBufferPointer<Int16>?, expectedEcho: UnsafeMutablePointer<Float>) {
         referenceIndex = (referenceIndex + 1) % Self.referenceHops
+        expectedEcho.update(repeating: 0, count: PowerSpectrum.bins)
         var played = false
         if let reference { for sample in reference where sample != 0 { played = true; break } }
         silentReferenceHops = played ? 0 : silentReferenceHops + 1
@@ -421,8 +419,7 @@ public final class CallerSpeechDetector {
         var energy: Float = 0
         if played || referenceLevels[(referenceIndex + Self.referenceHops - 1) % Self.referenceHops] > 0 {
             Self.shift(referenceBlock, in: reference)
-            referenceSpectrum.compute(referenceBlock)
-            row.update(from: referenceSpectrum.power, count: PowerSpectrum.bins)
+            PowerSpectrum.compute(referenceBlock, into: row)
             for bin in Self.lowBin...Self.highBin { energy += row[bin] }
         } else {
             Self.shift(referenceBlock, in: nil)
@@ -439,7 +436,7 @@ public final class CallerSpeechDetector {
         referenceHopCount += 1
         for band in 0..<Self.bandCount {
             var sum: Float = 0
-            for bin in bandEdges[band]..<bandEdges[band + 1] { sum += row[bin] }
+            for bin in Int(bandEdges[band])..<Int(bandEdges[band + 1]) { sum += row[bin] }
             referenceBands[band] = sum
         }
         // The hops whose reference can be in the caller channel now: around the echo's delay
@@ -450,7 +447,6 @@ public final class CallerSpeechDetector {
         for back in first...last { loudest = max(loudest, referenceLevels[(referenceIndex - back + Self.referenceHops) % Self.referenceHops]) }
         agentTalking = loudest > 0
         // Row by row (contiguous, so the maxima vectorise).
-        expectedEcho.update(repeating: 0, count: PowerSpectrum.bins)
         guard agentTalking else { return }
         if delayEstimator.delayHops == nil {
             for block in 0..<Self.blocks { Self.raiseToMaximum(expectedEcho, of: blockMaxima + block * PowerSpectrum.bins) }
@@ -533,8 +529,6 @@ public final class CallerSpeechDetector {
             for block in 1..<4 { floor = min(floor, blockMinima[block * Self.bandCount + band]) }
             if hops < blockHops { floor = min(floor, Self.quietLineBandPower) }
             bandNoise[band] = max(floor * 2, 1e-2)
-            let perBin = bandNoise[band] / Float(bandEdges[band + 1] - bandEdges[band])
-            for bin in bandEdges[band]..<bandEdges[band + 1] { noise[bin] = perBin }
         }
     }
 
@@ -555,7 +549,14 @@ public final class CallerSpeechDetector {
     /// Normalised autocorrelation peak at pitch lags, of the 100–2000 Hz spectrum with the
     /// expected echo taken off (the agent's own voice does not count as a voiced caller).
     /// Noise lowers it, as it should: a voice deep in noise is less evidently a voice.
-    private func voicing() -> Float {
+    private func voicing(expectedEcho: UnsafePointer<Float>) -> Float {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: Self.paddedPitchBins) { cleaned in
+            voicing(expectedEcho: expectedEcho, cleaned: cleaned.baseAddress!)
+        }
+    }
+
+    /// The same, with scratch for the cleaned spectrum (`paddedPitchBins` values).
+    private func voicing(expectedEcho: UnsafePointer<Float>, cleaned: UnsafeMutablePointer<Float>) -> Float {
         let power = callerSpectrum.power
         var zero: Float = 0
         for bin in 0..<Self.pitchBins {
@@ -563,6 +564,7 @@ public final class CallerSpeechDetector {
             cleaned[bin] = value
             zero += value
         }
+        (cleaned + Self.pitchBins).update(repeating: 0, count: Self.paddedPitchBins - Self.pitchBins)  // the padding
         guard zero > 0 else { return 0 }
         var best: Float = 0
         Self.cosineTable.withUnsafeBufferPointer { table in

@@ -15,7 +15,9 @@ public final class Session: @unchecked Sendable {
     public let configuration: SessionConfiguration
     public let media: MediaEnd
     public let agent: AgentEnd
-    private var events: EventReader
+    /// Only `pollEvent` touches it, and it calls nothing out: no dynamic exclusivity check
+    /// (see AgentEnd's rings).
+    @exclusivity(unchecked) private var events: EventReader
     private let shared: SessionShared
     /// Bytes this session allocated for rings and buffers (SpeexDSP's filter state excluded;
     /// see `memoryBytes` in the tests for a measured total).

@@ -17,7 +17,9 @@ final class SessionSpeechDetector {
     }
 
     private let detector: CallerSpeechDetector
-    private var arbiter: BargeInArbiter
+    /// Touched every hop by this detector's own methods only, which call nothing out while
+    /// they hold it: no dynamic exclusivity check (see AgentEnd's rings).
+    @exclusivity(unchecked) private var arbiter: BargeInArbiter
     private let hop = CallerSpeechDetector.hopSamples
     private let caller: UnsafeMutableBufferPointer<Int16>
     private var filled = 0

@@ -55,11 +55,12 @@ import Testing
         #expect(HotMemory.lines(of: Wide()) >= (16 + 800 + 63) / 64)
     }
 
-    /// The detector's list holds the detector and its per-hop buffers: the caller block alone
-    /// is 16 lines, the spectrum's three arrays 25.
+    /// The detector's list holds the detector object whole, its caller block (256 samples, 8
+    /// lines) and its spectrum (the object and 129 values, 9 lines).
     @Test func theDetectorListsItsBuffers() {
         let detector = CallerSpeechDetector()
-        #expect(detector.hotMemory.lineCount > 16 + 25 + 9 + 9)
+        #expect(detector.hotMemory.lineCount >= HotMemory.lines(of: detector) + 8 + 9 + 1)
+        #expect(detector.hotMemory.count == 4)
     }
 }
 

@@ -9,14 +9,14 @@ struct PowerSpectrumTests {
     @Test func matchesTheDirectDFT() {
         let spectrum = PowerSpectrum()
         var state: UInt64 = 0x5EED
-        func random() -> Float {
+        func random() -> Int16 {
             state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(Int16(truncatingIfNeeded: state >> 48))
+            return Int16(truncatingIfNeeded: state >> 48)
         }
         let window = (0..<256).map { 0.5 - 0.5 * cos(2 * Double.pi * Double($0) / 256) }
-        var blocks: [[Float]] = (0..<20).map { _ in (0..<256).map { _ in random() } }
-        blocks.append((0..<256).map { Float(10000 * sin(2 * Double.pi * 1000 * Double($0) / 8000)) })
-        blocks.append((0..<256).map { Float(8000 * cos(2 * Double.pi * 697 * Double($0) / 8000) + 8000 * cos(2 * Double.pi * 1477 * Double($0) / 8000)) })
+        var blocks: [[Int16]] = (0..<20).map { _ in (0..<256).map { _ in random() } }
+        blocks.append((0..<256).map { Int16((10000 * sin(2 * Double.pi * 1000 * Double($0) / 8000)).rounded()) })
+        blocks.append((0..<256).map { Int16((8000 * cos(2 * Double.pi * 697 * Double($0) / 8000) + 8000 * cos(2 * Double.pi * 1477 * Double($0) / 8000)).rounded()) })
         for block in blocks {
             block.withUnsafeBufferPointer { spectrum.compute($0.baseAddress!) }
             var worst = 0.0
@@ -42,9 +42,9 @@ struct PowerSpectrumTests {
     /// block's first sample only).
     @Test func silenceHasNoPowerAndOneSampleIsNotSilence() {
         let spectrum = PowerSpectrum()
-        let loud = (0..<256).map { Float(10000 * sin(Double($0))) }
+        let loud = (0..<256).map { Int16((10000 * sin(Double($0))).rounded()) }
         loud.withUnsafeBufferPointer { spectrum.compute($0.baseAddress!) }
-        let zeros = [Float](repeating: 0, count: 256)
+        let zeros = [Int16](repeating: 0, count: 256)
         zeros.withUnsafeBufferPointer { spectrum.compute($0.baseAddress!) }
         #expect((0...128).allSatisfy { spectrum.power[$0] == 0 })
         for index in [0, 128, 255] {

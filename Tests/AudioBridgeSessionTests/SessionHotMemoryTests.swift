@@ -15,8 +15,8 @@ import Testing
         let caller = session.callerFrameMemory
         let playout = session.playoutFrameMemory
         let agent = session.agentServiceMemory
-        // The speech detector and its buffers alone are more than 60 lines.
-        #expect(caller.lineCount > 60)
+        // The speech detector and its buffers alone are more than 40 lines.
+        #expect(caller.lineCount > 40)
         #expect(playout.lineCount >= 4)
         #expect(agent.lineCount >= 3)
         // A host adds its own objects (the server's pipeline adds five entries).

@@ -19,14 +19,21 @@ final class AudioSocketConnection {
     let socket: Int32
     private unowned let poller: AudioSocketPoller
     private let server: AudioSocketServer?
-    private var decoder: AudioSocketDecoder
-    private(set) var side: AudioSocketSide?
-    private var call: CallPipeline? {
-        didSet { callForPrefetch = call.map { Unmanaged.passUnretained($0) } }
+    /// Used by `readable` only, which holds no access to it while handling a message: no dynamic
+    /// exclusivity check (a runtime call per access, every read).
+    @exclusivity(unchecked) private var decoder: AudioSocketDecoder
+    private(set) var side: AudioSocketSide? {
+        didSet { unretainedSide = side.map { Unmanaged.passUnretained($0) } }
     }
-    /// `call`, used without reference counting (`call` holds it): a read of an optional
-    /// property of self ahead of a system call is compiled as a retain and a release.
-    private var callForPrefetch: Unmanaged<CallPipeline>?
+    private var call: CallPipeline? {
+        didSet { unretainedCall = call.map { Unmanaged.passUnretained($0) } }
+    }
+    /// `side` and `call`, used on the per-frame path without reference counting (the two
+    /// properties above hold them, and nothing a frame does ends the call at once: a hang-up
+    /// closes after the tick): a read of an optional property of self, or a pattern that binds
+    /// one, is compiled as a retain and a release, every frame.
+    private var unretainedSide: Unmanaged<AudioSocketSide>?
+    private var unretainedCall: Unmanaged<CallPipeline>?
     /// When the peer last sent anything (the poll's time).
     private(set) var lastRead: NIODeadline
     /// Completed when the socket is closed and the call ended.
@@ -64,7 +71,7 @@ final class AudioSocketConnection {
     func readable(into buffer: UnsafeMutableRawBufferPointer) {
         guard !isClosed else { return }
         // The call's state (its session, detector, adapter) is fetched during the system call.
-        callForPrefetch?._withUnsafeGuaranteedRef { $0.callerFrameMemory.prefetch() }
+        unretainedCall?._withUnsafeGuaranteedRef { $0.callerFrameMemory.prefetch() }
         let count = Glibc.recv(socket, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT))
         if count > 0 {
             lastRead = poller.now
@@ -88,21 +95,24 @@ final class AudioSocketConnection {
     }
 
     private func handle(_ message: AudioSocketMessage) throws {
-        switch (message, call) {
-        case (.uuid(let uuid), nil):
+        switch message {
+        case .uuid(let uuid):
+            guard call == nil else { throw ProtocolViolation.secondUUID }
             try start(uuid: uuid)
-        case (_, nil):
-            throw ProtocolViolation.notStartedWithUUID
-        case (.uuid, _):
-            throw ProtocolViolation.secondUUID
-        case (.audio(let rate, let payload), let call?):
-            try side?.receive(audio: payload, sampleRate: rate, into: call)
-        case (.dtmf(let digit), let call?):
+        case .audio(let rate, let payload):
+            guard let call = unretainedCall, let side = unretainedSide else { throw ProtocolViolation.notStartedWithUUID }
+            try side._withUnsafeGuaranteedRef { side in
+                try call._withUnsafeGuaranteedRef { try side.receive(audio: payload, sampleRate: rate, into: $0) }
+            }
+        case .dtmf(let digit):
+            guard let call else { throw ProtocolViolation.notStartedWithUUID }
             call.pressed(digit: digit)
-        case (.hangup, _):
+        case .hangup where call == nil, .error where call == nil:
+            throw ProtocolViolation.notStartedWithUUID
+        case .hangup:
             logger?.info("caller hung up", metadata: callMetadata)
             close()
-        case (.error(let code), _):
+        case .error(let code):
             logger?.warning("peer reported an error", metadata: ["code": "\(code.map(String.init) ?? "-")"])
             close()
         }
@@ -167,7 +177,7 @@ final class AudioSocketConnection {
             // Empty: ask epoll to say when the socket has room again.
             backlogStart = 0
             backlogEnd = 0
-            poller.watch(socket, for: UInt32(EPOLLIN.rawValue | EPOLLOUT.rawValue), adding: false)
+            poller.watch(self, for: UInt32(EPOLLIN.rawValue | EPOLLOUT.rawValue), adding: false)
         } else if backlogEnd + rest.count > backlog.count {
             // Move what waits to the front before giving up on room.
             let waiting = backlogEnd - backlogStart
@@ -198,7 +208,7 @@ final class AudioSocketConnection {
         if backlogStart == backlogEnd {
             backlogStart = 0
             backlogEnd = 0
-            poller.watch(socket, for: UInt32(EPOLLIN.rawValue), adding: false)
+            poller.watch(self, for: UInt32(EPOLLIN.rawValue), adding: false)
             if closing { close() }
         }
     }

@@ -31,7 +31,9 @@ final class CallPipeline {
     /// Every session event of the call, for tests and embedders; a marked item's playoutFinished
     /// comes when the peer confirms it.
     private let observer: ((SessionEvent) -> Void)?
-    private var gate = PlayoutGate()
+    /// Used every tick by this pipeline's own methods, on its loop, none of which calls out
+    /// while it holds the gate: no dynamic exclusivity check (a runtime call per access).
+    @exclusivity(unchecked) private var gate = PlayoutGate()
     /// The tick's session events, in storage made with the call (a Swift array here cost a
     /// uniqueness check per tick on a cold cache line).
     private let events: UnsafeMutableBufferPointer<SessionEvent>
