@@ -82,6 +82,17 @@ public struct AudioSocketDecoder: Sendable {
         }
     }
 
+    /// A whole, valid audio message at the start of `bytes`, read in place: a reader with
+    /// nothing buffered here can take a frame straight from its socket buffer, without copying
+    /// it in (the usual case, one frame per read). Nil for anything else — another kind, a partial
+    /// or a malformed message — which goes through `append` and `next`, which decode or reject it.
+    public func audioMessage(at bytes: UnsafeRawBufferPointer) -> (sampleRate: Int, payload: UnsafeRawBufferPointer)? {
+        guard bytes.count >= 3, let sampleRate = AudioSocketMessage.sampleRate(forKind: bytes[0]) else { return nil }
+        let length = Int(bytes[1]) << 8 | Int(bytes[2])
+        guard length > 0, length <= maximumPayload, length % 2 == 0, bytes.count >= 3 + length else { return nil }
+        return (sampleRate, UnsafeRawBufferPointer(rebasing: bytes[3..<(3 + length)]))
+    }
+
     /// Drops consumed bytes once they are most of the buffer, so memory stays bounded. Runs
     /// before a payload slice is taken, so it never copies storage a slice still shares.
     private mutating func compactIfWorthIt() {

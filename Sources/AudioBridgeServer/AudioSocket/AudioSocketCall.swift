@@ -52,17 +52,15 @@ final class AudioSocketSide: PhoneSide {
     }
 
     /// Caller audio (slin at the call's rate, any even length) into the pipeline in whole frames.
-    func receive(audio payload: ArraySlice<UInt8>, sampleRate rate: Int, into call: CallPipeline) throws {
+    func receive(audio bytes: UnsafeRawBufferPointer, sampleRate rate: Int, into call: CallPipeline) throws {
         if sampleRate != rate {
             guard sampleRate == nil else { throw ProtocolViolation.sampleRateChanged(from: sampleRate!, to: rate) }
             try start(sampleRate: rate, call: call)
         }
-        payload.withUnsafeBytes { bytes in
-            if let otherRate {
-                otherRate.append(bytes, into: call)
-            } else {
-                callerFrames.append(bytes, into: call)
-            }
+        if let otherRate {
+            otherRate.append(bytes, into: call)
+        } else {
+            callerFrames.append(bytes, into: call)
         }
     }
 

@@ -10,6 +10,7 @@
 // with one `send` each. Reads wait at most one slot (5 ms), which the 20 ms framing absorbs;
 // the calls themselves (agents, pipeline, events) stay on the NIO event loop as for every
 // other transport. Everything here runs on that loop.
+import AudioBridgeCore
 import CEpoll
 import Glibc
 import Logging
@@ -39,6 +40,8 @@ final class AudioSocketPoller: PacedInput {
     private var polls = 0
     /// Idle connections are looked for once a second (every 200 polls of 5 ms).
     private static let idleCheckPolls = 200
+    /// What `readable` reads of a connection before its `recv` lies in its first lines.
+    private static let connectionLines = 3
 
     init(eventLoop: any EventLoop, pacer: CallPacer) throws {
         self.eventLoop = eventLoop
@@ -98,8 +101,16 @@ final class AudioSocketPoller: PacedInput {
             let count = Int(epoll_wait(epoll, events.baseAddress, Int32(events.count), 0))
             guard count > 0 else { break }
             for index in 0..<count {
-                let event = events[index]
+                // Two sockets ahead, the connection object is fetched; one ahead, the call object
+                // it points to (holding the list that `readable` prefetches before its `recv`).
                 // Alive: in `connections`, or in `retired` if it closed during this poll.
+                if index + 2 < count, let ahead = events[index + 2].data.ptr {
+                    HotMemory.prefetch(Unmanaged<AudioSocketConnection>.fromOpaque(ahead), lines: Self.connectionLines)
+                }
+                if index + 1 < count, let next = events[index + 1].data.ptr {
+                    Unmanaged<AudioSocketConnection>.fromOpaque(next)._withUnsafeGuaranteedRef { $0.prefetchCall() }
+                }
+                let event = events[index]
                 guard let address = event.data.ptr else { continue }
                 Unmanaged<AudioSocketConnection>.fromOpaque(address)._withUnsafeGuaranteedRef { connection in
                     if event.events & UInt32(EPOLLOUT.rawValue) != 0 { connection.writable() }
