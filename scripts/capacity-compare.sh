@@ -10,7 +10,11 @@
 # AudioSocket calls of SECONDS_PER_RUN (default 30) from ../shared/tools/asload (or $ASLOAD_DIR),
 # one after the other, and one line per run says calls completed, gap p50/p99, underruns, the
 # server's CPU (% of one core), its resident memory idle and halfway through the calls (and the
-# difference per call), and whether asload was itself overloaded.
+# difference per call), and whether asload was itself overloaded. "per generator CPU" divides
+# the server's CPU by asload's own: asload does the same work in every run, so its CPU shows how
+# fast the shared machine ran at the time, and the quotient moves much less between runs than
+# the server's CPU alone (asload's work is not wholly independent of the server's: it reads
+# what the server sends).
 set -eu
 cd "$(dirname "$0")/.."
 calls=$1
@@ -45,7 +49,7 @@ d = json.load(open(sys.argv[1]))
 c, g, gen = d["calls"], d["gap_ms"], d["generator"]
 idle, busy = int(sys.argv[3]), int(sys.argv[4])
 print(f"{sys.argv[2]}: {c['completed']}/{c['attempted']} calls, gap p50 {g['p50']} ms p99 {g['p99']} ms, underruns {d['underruns']['total']}, "
-      f"server CPU {d['server']['cpu_pct_of_one_core']}% of one core, RSS {idle // 1024} MiB idle, {busy // 1024} MiB with the calls "
+      f"server CPU {d['server']['cpu_pct_of_one_core']}% of one core ({d['server']['cpu_pct_of_one_core'] / max(0.1, gen['cpu_pct_of_one_core']):.2f} per generator CPU), RSS {idle // 1024} MiB idle, {busy // 1024} MiB with the calls "
       f"({(busy - idle) / max(1, c['attempted']):.0f} KiB a call), generator {gen['cpu_pct_of_one_core']}%"
       + (f" (overloaded: {gen['overload_reason']})" if gen["overloaded"] else ""))
 PY
