@@ -6,7 +6,7 @@
 // last 12 ms of the previous hop too):
 //
 //   spectrum     power spectrum of the caller (PowerSpectrum), 250–3500 Hz, in 16 bands
-//   noise        a floor per bin: follows drops at once, rises slowly, faster while the hop is
+//   noise        a floor per band: follows drops at once, rises slowly, faster while the hop is
 //                judged not to be speech; learnt from the first 200 ms of the call
 //   echo         the playout reference (what the caller heard, sample-aligned) gets the same
 //                spectrum, kept for the last 800 ms. The echo's delay is found and followed

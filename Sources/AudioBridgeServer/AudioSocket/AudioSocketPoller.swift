@@ -32,8 +32,8 @@ final class AudioSocketPoller: PacedInput {
     private var retired: [AudioSocketConnection] = []
     private var polling = false
     private let events: UnsafeMutableBufferPointer<epoll_event>
-    /// Every read lands here first (the decoder copies what it needs): one buffer per loop
-    /// instead of one per connection.
+    /// Every read lands here first (whole audio messages go on from here, the decoder copies the
+    /// rest): one buffer per loop instead of one per connection.
     private let readBuffer: UnsafeMutableRawBufferPointer
     /// The time of the current poll: read once per poll, not per socket.
     private(set) var now = NIODeadline.now()
