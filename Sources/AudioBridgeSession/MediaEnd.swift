@@ -25,10 +25,8 @@ public final class MediaEnd {
     private let shared: SessionShared
     private let upsampler: Resampler?
 
-    // The ring ends and event emitters below are touched every frame, and only by this end's own
-    // methods, on its one thread, none of which calls out while it holds one: the dynamic
-    // exclusivity check Swift adds to a class's mutated struct property could never fire, and it
-    // was a measurable share of a loaded server's CPU. Hence @exclusivity(unchecked).
+    // Unchecked for the same reason as AgentEnd's ring ends: only this end's own methods touch
+    // them, on its one thread, and none calls out while it holds one.
     @exclusivity(unchecked) private var uplink: SPSCRing<Int16>.Producer
     @exclusivity(unchecked) private var playout: SPSCRing<Int16>.Consumer
     @exclusivity(unchecked) private var markers: SPSCRing<PlayoutMarker>.Consumer

@@ -55,18 +55,7 @@ public struct AudioSocketDecoder: Sendable {
         let kind = buffer[readIndex]
         let length = Int(buffer[readIndex + 1]) << 8 | Int(buffer[readIndex + 2])
         // Header checks come first, so a bad header fails at once instead of waiting for a payload.
-        let sampleRate = AudioSocketMessage.sampleRate(forKind: kind)
-        switch kind {
-        case 0x00: guard length == 0 else { throw .badHangupLength(length) }
-        case 0x01: guard length == 16 else { throw .badUUIDLength(length) }
-        case 0x03: guard length == 1 else { throw .badDTMF(length: length, digit: nil) }
-        case 0xFF: guard length <= 1 else { throw .badErrorLength(length) }
-        default:
-            guard sampleRate != nil else { throw .unknownKind(kind) }
-            guard length <= maximumPayload else { throw .payloadTooLarge(kind: kind, length: length) }
-            guard length > 0 else { throw .emptyAudio }
-            guard length % 2 == 0 else { throw .oddAudioLength(length) }
-        }
+        let sampleRate = try checkHeader(kind: kind, length: length)
         guard bufferedByteCount >= 3 + length else { return nil }
         compactIfWorthIt()
         let payload = buffer[(readIndex + 3)..<(readIndex + 3 + length)]
@@ -87,10 +76,27 @@ public struct AudioSocketDecoder: Sendable {
     /// it in (the usual case, one frame per read). Nil for anything else — another kind, a partial
     /// or a malformed message — which goes through `append` and `next`, which decode or reject it.
     public func audioMessage(at bytes: UnsafeRawBufferPointer) -> (sampleRate: Int, payload: UnsafeRawBufferPointer)? {
-        guard bytes.count >= 3, let sampleRate = AudioSocketMessage.sampleRate(forKind: bytes[0]) else { return nil }
+        guard bytes.count >= 3 else { return nil }
         let length = Int(bytes[1]) << 8 | Int(bytes[2])
-        guard length > 0, length <= maximumPayload, length % 2 == 0, bytes.count >= 3 + length else { return nil }
+        guard let sampleRate = try? checkHeader(kind: bytes[0], length: length), bytes.count >= 3 + length else { return nil }
         return (sampleRate, UnsafeRawBufferPointer(rebasing: bytes[3..<(3 + length)]))
+    }
+
+    /// Whether a header is valid for its kind; an audio kind's sample rate (nil for the others).
+    private func checkHeader(kind: UInt8, length: Int) throws(AudioSocketError) -> Int? {
+        switch kind {
+        case 0x00: guard length == 0 else { throw .badHangupLength(length) }
+        case 0x01: guard length == 16 else { throw .badUUIDLength(length) }
+        case 0x03: guard length == 1 else { throw .badDTMF(length: length, digit: nil) }
+        case 0xFF: guard length <= 1 else { throw .badErrorLength(length) }
+        default:
+            guard let sampleRate = AudioSocketMessage.sampleRate(forKind: kind) else { throw .unknownKind(kind) }
+            guard length <= maximumPayload else { throw .payloadTooLarge(kind: kind, length: length) }
+            guard length > 0 else { throw .emptyAudio }
+            guard length % 2 == 0 else { throw .oddAudioLength(length) }
+            return sampleRate
+        }
+        return nil
     }
 
     /// Drops consumed bytes once they are most of the buffer, so memory stays bounded. Runs
