@@ -94,7 +94,8 @@ public final class CallerSpeechDetector {
     // The published state below is written by `process` only, on the thread that runs the
     // detector, and read between hops: no access can overlap another, so Swift's dynamic
     // exclusivity checks (a runtime call per access of a public class property, a measurable
-    // share of a loaded server's CPU) are turned off for it.
+    // share of a loaded server's CPU) are turned off for it. That reaches this module's accesses
+    // only: the per-hop path in another module reads through a getter (`lastHopEvidence`).
     @exclusivity(unchecked) public private(set) var isSpeaking = false
     /// Diagnostics of the last hop (for tests and the `vad` tool).
     @exclusivity(unchecked) public private(set) var lastSNR: Float = 0
@@ -116,6 +117,10 @@ public final class CallerSpeechDetector {
     @exclusivity(unchecked) public private(set) var lastHopVoiced = false
     /// The last hop's level, dBFS of the 250–3500 Hz band.
     @exclusivity(unchecked) public private(set) var lastLevelDbfs: Float = -100
+    /// `lastHopSpeechLike` and `lastHopConfirming` in one call, for the per-hop path in another
+    /// module: there each stored property read directly still gets a dynamic exclusivity check
+    /// (`@exclusivity(unchecked)` covers this module's accesses only); through this getter, none.
+    public var lastHopEvidence: (speechLike: Bool, confirming: Bool) { (lastHopSpeechLike, lastHopConfirming) }
 
     private let callerSpectrum = PowerSpectrum()
     /// The last 256 samples of the caller and of the reference, oldest first.

@@ -112,7 +112,11 @@ public final class MediaEnd {
         memory.add(self)
         memory.add(uplink.hotMemory)
         memory.add(UnsafeRawPointer(callerPCM.baseAddress), bytes: callerPCM.count * MemoryLayout<Int16>.stride)
-        memory.add(UnsafeRawPointer(uplinkFrame.baseAddress), bytes: uplinkFrame.count * MemoryLayout<Int16>.stride)
+        // The uplink frame only when the caller's audio is converted for the agent (at the
+        // phone's rate the decoded frame itself goes to the ring).
+        if passthrough || upsampler != nil {
+            memory.add(UnsafeRawPointer(uplinkFrame.baseAddress), bytes: uplinkFrame.count * MemoryLayout<Int16>.stride)
+        }
         if let upsampler { memory.add(upsampler) }
         return memory
     }

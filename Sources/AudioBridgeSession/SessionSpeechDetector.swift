@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The caller-speech detector (AudioBridgeCore/CallerSpeechDetector) fed from the session's
 // frames: they are 10, 20 or 30 ms, the detector takes 20 ms hops, each with the 20 ms the
-// caller heard from the agent most recently (its echo reference). Two views of it: `isSpeaking`,
-// the detector's state, which barge-in uses; and the caller's turn, which starts with speech and
+// caller heard from the agent most recently (its echo reference). Two views of it: whether it
+// hears speech, which barge-in uses; and the caller's turn, which starts with speech and
 // ends only after `endOfTurnMilliseconds` without it (speechStarted / speechStopped events), so a
 // pause mid-sentence does not hand the turn to the agent. Each hop also goes to the barge-in
 // arbiter (pause, then commit, else resume), whose decisions the media end carries out.
@@ -21,6 +21,7 @@ final class SessionSpeechDetector {
     /// they hold it: no dynamic exclusivity check (see AgentEnd's rings).
     @exclusivity(unchecked) private var arbiter: BargeInArbiter
     private let hop = CallerSpeechDetector.hopSamples
+    /// A hop gathered from frames that split it (10 and 30 ms frames).
     private let caller: UnsafeMutableBufferPointer<Int16>
     private var filled = 0
     /// The newest `hop` samples the caller heard, oldest first.
@@ -28,8 +29,6 @@ final class SessionSpeechDetector {
     private var inTurn = false
     private var quietHops = 0
     private let endOfTurnHops: Int
-
-    var isSpeaking: Bool { detector.isSpeaking }
 
     init(settings: CallerSpeechDetector.Settings, arbitration: BargeInArbiter.Settings) {
         detector = CallerSpeechDetector(settings: settings)
@@ -49,7 +48,6 @@ final class SessionSpeechDetector {
     var hotMemory: HotMemory {
         var memory = detector.hotMemory
         memory.add(self)
-        memory.add(UnsafeRawPointer(caller.baseAddress), bytes: hop * MemoryLayout<Int16>.stride)
         memory.add(UnsafeRawPointer(played.baseAddress), bytes: hop * MemoryLayout<Int16>.stride)
         return memory
     }
@@ -71,23 +69,31 @@ final class SessionSpeechDetector {
         var committed = false
         var offset = 0
         while offset < frame.count {
-            let take = min(hop - filled, frame.count - offset)
-            (caller.baseAddress! + filled).update(from: frame.baseAddress! + offset, count: take)
-            filled += take
-            offset += take
-            if filled == hop {
-                let speaking = detector.process(caller: UnsafeBufferPointer(caller), reference: UnsafeBufferPointer(played))
+            let hopSamples: UnsafeBufferPointer<Int16>
+            if filled == 0, frame.count - offset >= hop {
+                // A whole hop within the frame (every hop of 20 ms frames): no copy.
+                hopSamples = UnsafeBufferPointer(rebasing: frame[offset..<(offset + hop)])
+                offset += hop
+            } else {
+                let take = min(hop - filled, frame.count - offset)
+                (caller.baseAddress! + filled).update(from: frame.baseAddress! + offset, count: take)
+                filled += take
+                offset += take
+                guard filled == hop else { continue }
                 filled = 0
-                if arbiter.hop(speaking: speaking, speechLike: detector.lastHopSpeechLike, confirming: detector.lastHopConfirming, agentPlaying: agentPlaying) == .commit {
-                    committed = true
-                }
-                if speaking {
-                    inTurn = true
-                    quietHops = 0
-                } else if inTurn {
-                    quietHops += 1
-                    if quietHops >= endOfTurnHops { inTurn = false }
-                }
+                hopSamples = UnsafeBufferPointer(caller)
+            }
+            let speaking = detector.process(caller: hopSamples, reference: UnsafeBufferPointer(played))
+            let evidence = detector.lastHopEvidence
+            if arbiter.hop(speaking: speaking, speechLike: evidence.speechLike, confirming: evidence.confirming, agentPlaying: agentPlaying) == .commit {
+                committed = true
+            }
+            if speaking {
+                inTurn = true
+                quietHops = 0
+            } else if inTurn {
+                quietHops += 1
+                if quietHops >= endOfTurnHops { inTurn = false }
             }
         }
         switch (before, inTurn) {
