@@ -17,10 +17,14 @@ final class AudioSocketSide: PhoneSide {
     private let quality: Int
     /// 8 kHz caller audio, gathered into session frames.
     private let callerFrames: CallerFrameAssembler
-    /// The session's frame, read each tick.
-    private let frame: UnsafeMutableRawBufferPointer
+    private let frameBytes: Int
     /// Every outbound message (header and payload) is built here.
     private var sendBuffer: UnsafeMutableRawBufferPointer
+    /// Where the session's frame is read each tick. At 8 kHz it is the send buffer's payload,
+    /// so the frame goes out with no copy (a copy was one more cold buffer a frame); a call
+    /// resampled to another rate reads into a buffer of its own (`ownsFrame`).
+    private var frame: UnsafeMutableRawBufferPointer
+    private var ownsFrame = false
     /// The call's audio rate, from its first audio message (fixed for the call, as in Asterisk).
     private(set) var sampleRate: Int?
     private var kind: UInt8 = AudioSocketMessage.audioKinds.first { $0.sampleRate == SessionConfiguration.phoneSampleRate }!.kind
@@ -32,12 +36,13 @@ final class AudioSocketSide: PhoneSide {
         self.connection = connection
         self.quality = quality
         callerFrames = CallerFrameAssembler(frameBytes: frameBytes)
-        frame = .allocate(byteCount: frameBytes, alignment: 16)
+        self.frameBytes = frameBytes
         sendBuffer = .allocate(byteCount: AudioSocketEncoder.headerBytes + frameBytes, alignment: 16)
+        frame = UnsafeMutableRawBufferPointer(rebasing: sendBuffer[AudioSocketEncoder.headerBytes...])
     }
 
     deinit {
-        frame.deallocate()
+        if ownsFrame { frame.deallocate() }
         sendBuffer.deallocate()
     }
 
@@ -46,7 +51,6 @@ final class AudioSocketSide: PhoneSide {
         memory.add(self)
         memory.add(connection)
         memory.add(callerFrames)
-        memory.add(UnsafeRawPointer(frame.baseAddress), bytes: frame.count)
         memory.add(UnsafeRawPointer(sendBuffer.baseAddress), bytes: sendBuffer.count)
         return memory
     }
@@ -70,8 +74,10 @@ final class AudioSocketSide: PhoneSide {
         sampleRate = rate
         self.kind = kind
         guard rate != SessionConfiguration.phoneSampleRate else { return }
-        let audio = try PCM16CallAudio(sampleRate: rate, channels: 1, sessionFrameSamples: frame.count / 2, quality: quality)
+        let audio = try PCM16CallAudio(sampleRate: rate, channels: 1, sessionFrameSamples: frameBytes / 2, quality: quality)
         otherRate = audio
+        frame = .allocate(byteCount: frameBytes, alignment: 16)
+        ownsFrame = true
         sendBuffer.deallocate()
         sendBuffer = .allocate(byteCount: AudioSocketEncoder.headerBytes + audio.maximumDownlinkBytes, alignment: 16)
         call.logger.info("call audio is slin at \(rate) Hz: resampling to and from 8 kHz")
@@ -98,7 +104,8 @@ final class AudioSocketSide: PhoneSide {
         if let otherRate {
             length = otherRate.downlink(frame, into: payload)
         } else {
-            payload.copyMemory(from: frame)
+            // `readFrame` read it into the payload already.
+            assert(frame.baseAddress == UnsafeRawPointer(payload.baseAddress))
             length = frame.count
         }
         AudioSocketEncoder.writeAudioHeader(kind: kind, length: length, into: sendBuffer)
