@@ -6,8 +6,10 @@
 // last 12 ms of the previous hop too):
 //
 //   spectrum     power spectrum of the caller (PowerSpectrum), 250–3500 Hz, in 16 bands
-//   noise        a floor per band: follows drops at once, rises slowly, faster while the hop is
-//                judged not to be speech; learnt from the first 200 ms of the call
+//   noise        a floor per band (minimum statistics): twice the lowest smoothed band power,
+//                the expected echo taken out, over the last 1.2–1.6 s (four blocks of 400 ms),
+//                so it follows drops at once and rises once louder audio has lasted that long;
+//                capped at a quiet line's level for the first 400 ms
 //   echo         the playout reference (what the caller heard, sample-aligned) gets the same
 //                spectrum, kept for the last 800 ms. The echo's delay is found and followed
 //                (EchoDelayEstimator: up to 800 ms, the whole round trip to the phone and back);
