@@ -22,9 +22,8 @@ final class AudioSocketSide: PhoneSide {
     private var sendBuffer: UnsafeMutableRawBufferPointer
     /// Where the session's frame is read each tick. At 8 kHz it is the send buffer's payload,
     /// so the frame goes out with no copy (a copy was one more cold buffer a frame); a call
-    /// resampled to another rate reads into a buffer of its own (`ownsFrame`).
+    /// resampled to another rate (`otherRate`) reads into a buffer of its own.
     private var frame: UnsafeMutableRawBufferPointer
-    private var ownsFrame = false
     /// The call's audio rate, from its first audio message (fixed for the call, as in Asterisk).
     private(set) var sampleRate: Int?
     private var kind: UInt8 = AudioSocketMessage.audioKinds.first { $0.sampleRate == SessionConfiguration.phoneSampleRate }!.kind
@@ -42,7 +41,7 @@ final class AudioSocketSide: PhoneSide {
     }
 
     deinit {
-        if ownsFrame { frame.deallocate() }
+        if otherRate != nil { frame.deallocate() }
         sendBuffer.deallocate()
     }
 
@@ -77,7 +76,6 @@ final class AudioSocketSide: PhoneSide {
         let audio = try PCM16CallAudio(sampleRate: rate, channels: 1, sessionFrameSamples: frameBytes / 2, quality: quality)
         otherRate = audio
         frame = .allocate(byteCount: frameBytes, alignment: 16)
-        ownsFrame = true
         sendBuffer.deallocate()
         sendBuffer = .allocate(byteCount: AudioSocketEncoder.headerBytes + audio.maximumDownlinkBytes, alignment: 16)
         call.logger.info("call audio is slin at \(rate) Hz: resampling to and from 8 kHz")
