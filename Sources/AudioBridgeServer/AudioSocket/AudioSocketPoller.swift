@@ -42,6 +42,9 @@ final class AudioSocketPoller: PacedInput {
     private static let idleCheckPolls = 200
     /// What `readable` reads of a connection before its `recv` lies in its first lines.
     private static let connectionLines = 3
+    /// The clock is read once per this many sockets read (each takes microseconds with its
+    /// caller frame, a clock read tens of nanoseconds).
+    static let socketsPerClockRead = 16
 
     init(eventLoop: any EventLoop, pacer: CallPacer) throws {
         self.eventLoop = eventLoop
@@ -92,15 +95,21 @@ final class AudioSocketPoller: PacedInput {
         if polling { retired.append(removed) }
     }
 
-    /// Reads every socket that has something, once (the pacer calls this after each slot).
-    func poll() {
+    /// Reads every socket that has something, once (the pacer calls this after each slot), or
+    /// as many as it can before `deadline`: epoll is level-triggered, so a socket not read by
+    /// then is returned again by the next poll.
+    func poll(until deadline: NIODeadline = .distantFuture) {
         guard !connections.isEmpty else { return }
         now = .now()
         polling = true
-        while true {
+        reading: while true {
             let count = Int(epoll_wait(epoll, events.baseAddress, Int32(events.count), 0))
             guard count > 0 else { break }
             for index in 0..<count {
+                if index % Self.socketsPerClockRead == 0, index > 0 {
+                    now = .now()
+                    if now >= deadline { break reading }
+                }
                 // Two sockets ahead, the connection object is fetched; one ahead, the call object
                 // it points to (holding the list that `readable` prefetches before its `recv`).
                 // Alive: in `connections`, or in `retired` if it closed during this poll.

@@ -12,8 +12,9 @@ import NIOCore
 /// A transport that polls its own sockets on the pacer's clock (AudioSocket) instead of being
 /// woken by NIO for every read: the pacer calls it after each slot's frames went out.
 protocol PacedInput: AnyObject {
-    /// Reads whatever the transport's sockets have (never blocks).
-    func poll()
+    /// Reads whatever the transport's sockets have (never blocks), until `deadline`, the next
+    /// slot's: what is still unread then stays ready and is read after that slot's frames.
+    func poll(until deadline: NIODeadline)
     /// The transport has connections, calls or not: the pacer keeps ticking for them.
     var hasConnections: Bool { get }
 }
@@ -125,8 +126,11 @@ final class CallPacer {
         ticking = false
         retired.removeAll()
         // Reads after the slot's frames are out: what they start (each caller frame through the
-        // speech detector) must not delay frames whose time has come.
-        input?.poll()
+        // speech detector) must not delay frames whose time has come. A load generator or a
+        // PBX sends many calls' frames in one burst; read in one go, a burst of 1,500 took
+        // longer than a slot and made the next slots' frames late, so reading stops when the
+        // next slot is due and goes on after its frames.
+        input?.poll(until: start + CallPacer.slotInterval * (ticks + 1))
     }
 }
 
