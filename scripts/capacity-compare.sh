@@ -5,7 +5,8 @@
 #
 #   scripts/capacity-compare.sh CALLS BINARY... (e.g. 1000 /tmp/before/audiobridge .build-release/release/audiobridge)
 #
-# For each round (ROUNDS, default 2) every binary (with $SERVER_ARGS added to its `serve`) and
+# For each round (ROUNDS, default 2) every binary (with `--threads $THREADS`, default 1 as in
+# scripts/capacity.sh, which says why, and $SERVER_ARGS added to its `serve`) and
 # then the C echo server take CALLS paced
 # AudioSocket calls of SECONDS_PER_RUN (default 30) from ../shared/tools/asload (or $ASLOAD_DIR),
 # one after the other, and one line per run says calls completed, gap p50/p99, underruns, the
@@ -22,6 +23,7 @@ shift
 seconds=${SECONDS_PER_RUN:-30}
 SERVER_ARGS=${SERVER_ARGS:-}  # more `serve` options for every binary, e.g. --no-barge-in
 rounds=${ROUNDS:-2}
+threads=${THREADS:-1}
 port=${PORT:-9194}
 asload_src=${ASLOAD_DIR:-../shared/tools/asload}
 work=$(mktemp -d)
@@ -58,7 +60,7 @@ PY
 for round in $(seq "$rounds"); do
     for binary in "$@"; do
         # shellcheck disable=SC2086 # SERVER_ARGS is a list of words
-        run "[round $round] $binary $SERVER_ARGS" "$binary" serve --audiosocket "127.0.0.1:$port" --agent echo --log-level error $SERVER_ARGS
+        run "[round $round] $binary --threads $threads $SERVER_ARGS" "$binary" serve --audiosocket "127.0.0.1:$port" --agent echo --threads "$threads" --log-level error $SERVER_ARGS
     done
     run "[round $round] C echo_server" "$work/echo_server" --port "$port"
 done

@@ -14,11 +14,17 @@
 # call completed, the received-frame gap p99 is at most 25 ms and asload saw 0 underruns. Each run lasts $SECONDS_PER_RUN seconds (default 20).
 # REFERENCE=1 also runs asload against its minimal C echo server (no DSP) at each count: the
 # machine's own ceiling for the same traffic, measured the same day.
+# THREADS (default 1) is our server's --threads. The C echo server and asload are one thread each:
+# with one server thread each process has a core of its own, as the C server has. With two, three
+# busy threads share the two cores, and waiting for a core, not the work, sets the p99 gap (in one
+# run the two-thread server failed 1,500 calls at p99 26.0 ms using 79 % of a core, the one-thread
+# server passed it at 22.2 ms using 83 %). THREADS=2 measures that set-up.
 set -eu
 
 cd "$(dirname "$0")/.."
 seconds=${SECONDS_PER_RUN:-20}
 port=${PORT:-9193}
+threads=${THREADS:-1}
 counts=${*:-200 500 600}
 asload_src=${ASLOAD_DIR:-../shared/tools/asload}
 
@@ -41,7 +47,7 @@ else
 fi
 
 start_server() {
-    "$bin" serve --audiosocket "127.0.0.1:$port" --agent echo --log-level error >/dev/null &
+    "$bin" serve --audiosocket "127.0.0.1:$port" --agent echo --threads "$threads" --log-level error >/dev/null &
     server=$!
     sleep 1
 }
