@@ -57,6 +57,7 @@ import Testing
             guard polls <= sockets else { break }
         }
         #expect(polls == (sockets + batch - 1) / batch)
+        #expect(rig.poller.deferredPolls == polls - 1, "every poll but the last left sockets to read")
         #expect(rig.connections.allSatisfy { !$0.isClosed }, "half a header is no error")
     }
 
@@ -65,5 +66,6 @@ import Testing
         defer { rig.close() }
         rig.poller.poll(until: .now() + .seconds(60))
         #expect(rig.unread == 0)
+        #expect(rig.poller.deferredPolls == 0)
     }
 }

@@ -38,6 +38,8 @@ final class AudioSocketPoller: PacedInput {
     /// The time of the current poll: read once per poll, not per socket.
     private(set) var now = NIODeadline.now()
     private var polls = 0
+    /// Polls that stopped at their deadline with sockets left to read.
+    private(set) var deferredPolls = 0
     /// Idle connections are looked for once a second (every 200 polls of 5 ms).
     private static let idleCheckPolls = 200
     /// What `readable` reads of a connection before its `recv` lies in its first lines.
@@ -108,7 +110,11 @@ final class AudioSocketPoller: PacedInput {
             for index in 0..<count {
                 if index % Self.socketsPerClockRead == 0, index > 0 {
                     now = .now()
-                    if now >= deadline { break reading }
+                    if now >= deadline {
+                        deferredPolls += 1
+                        server?.services.metrics[.audioSocket].add(.deferredReads)
+                        break reading
+                    }
                 }
                 // Two sockets ahead, the connection object is fetched; one ahead, the call object
                 // it points to (holding the list that `readable` prefetches before its `recv`).

@@ -22,7 +22,7 @@ public enum CallCounter: Int, CaseIterable, Sendable {
     case calls, refusedAtLimit, refusedDraining, refusedUnauthorized
     case framesIn, framesOut, underrunFrames
     case bargeIns, bargeInPauses, bargeInResumes
-    case dtmf, protocolErrors, ignoredMessages, sendStalls, droppedPeers, heldTicks
+    case dtmf, protocolErrors, ignoredMessages, sendStalls, droppedPeers, heldTicks, deferredReads
     case agentDisconnects, agentReconnects
     case marksSent, marksConfirmed, flushes, compressedCalls
     case recordings
@@ -46,6 +46,7 @@ public enum CallCounter: Int, CaseIterable, Sendable {
         case .ignoredMessages: ("audiobridge_ignored_messages_total", nil, "Well-formed messages of kinds we do not act on.")
         case .sendStalls: ("audiobridge_send_stalls_total", nil, "Ticks at which a peer was not reading (its frame waited).")
         case .droppedPeers: ("audiobridge_dropped_peers_total", nil, "Calls dropped because the peer left its socket full for 5 s (it stopped reading).")
+        case .deferredReads: ("audiobridge_deferred_reads_total", nil, "Polls that stopped at the next slot's frames with sockets still to read (AudioSocket): the event loop is near the end of its time.")
         case .heldTicks: ("audiobridge_held_ticks_total", nil, "Ticks a peer's flow control (MEDIA_XOFF) held our audio back.")
         case .agentDisconnects: ("audiobridge_agent_disconnects_total", nil, "Agent connections lost during calls.")
         case .agentReconnects: ("audiobridge_agent_reconnects_total", nil, "Agent connections made again after a loss.")
