@@ -48,21 +48,37 @@ else
     echo "asload not found at $asload_src: running our generator only"
 fi
 
+metrics_port=$((port + 1))
+
 start_server() {
-    "$bin" serve --audiosocket "127.0.0.1:$port" --agent echo --threads "$threads" --log-level error >/dev/null &
+    "$bin" serve --audiosocket "127.0.0.1:$port" --agent echo --threads "$threads" --metrics "127.0.0.1:$metrics_port" --log-level error >/dev/null &
     server=$!
     sleep 1
 }
 
+# The caller frames our server read, from its /metrics (after the calls, before it stops).
+frames_read() {
+    python3 - "$metrics_port" <<'EOF'
+import re, sys, urllib.request
+text = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5).read().decode()
+print(int(float(re.search(r'^audiobridge_frames_in_total\{transport="audiosocket"\} (\S+)', text, re.M).group(1))))
+EOF
+}
+
+# A count also fails if the server did not read every frame asload sent: a server that falls
+# behind reading keeps its frames out on time but leaves the callers' audio unread (lost when a
+# caller closes with bytes unread on both sides: the close becomes a reset).
 report() {
-    python3 - "$work/run.json" "$1" "$2" <<'EOF'
+    python3 - "$work/run.json" "$1" "$2" "$3" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
 calls, gap, und, gen = d["calls"], d["gap_ms"], d["underruns"], d["generator"]
-ok = calls["completed"] == calls["attempted"] and gap["p99"] <= 25 and und["total"] == 0 and not gen["overloaded"]
+sent, read = d["frames"]["sent"], int(sys.argv[4])
+failed = [reason for reason, bad in [("calls not completed", calls["completed"] != calls["attempted"]), ("gap p99 over 25 ms", gap["p99"] > 25),
+                                     ("underruns", und["total"] > 0), ("generator overloaded", gen["overloaded"]), ("frames unread", read != sent)] if bad]
 print(f"[{sys.argv[2]} calls] asload → {sys.argv[3]}: {calls['completed']}/{calls['attempted']} completed, received-frame gap p50 {gap['p50']} ms, "
-      f"p99 {gap['p99']} ms, underruns {und['total']}, server CPU {d['server']['cpu_pct_of_one_core']}% of one core, "
-      f"generator {gen['cpu_pct_of_one_core']}%{' OVERLOADED: ' + gen['overload_reason'] if gen['overloaded'] else ''} → {'PASS' if ok else 'FAIL'}")
+      f"p99 {gap['p99']} ms, underruns {und['total']}, frames read {read}/{sent}, server CPU {d['server']['cpu_pct_of_one_core']}% of one core, "
+      f"generator {gen['cpu_pct_of_one_core']}%{' OVERLOADED: ' + gen['overload_reason'] if gen['overloaded'] else ''} → {'FAIL: ' + ', '.join(failed) if failed else 'PASS'}")
 EOF
 }
 
@@ -80,15 +96,18 @@ for calls in $counts; do
     if [ -n "$asload" ]; then
         start_server
         "$asload" --port "$port" --calls "$calls" --duration "$seconds" --ramp 3 --server-pid "$server" --json-file "$work/run.json" >/dev/null
+        read_frames=$(frames_read)
         stop_server
-        report "$calls" audiobridge
+        report "$calls" audiobridge "$read_frames"
         if [ "${REFERENCE:-0}" = 1 ]; then
-            "$work/echo_server" --port "$port" 2>/dev/null &
+            "$work/echo_server" --port "$port" 2>"$work/echo.json" &
             server=$!
             sleep 1
             "$asload" --port "$port" --calls "$calls" --duration "$seconds" --ramp 3 --server-pid "$server" --json-file "$work/run.json" >/dev/null
             stop_server
-            report "$calls" "C echo_server (reference)"
+            # Its statistics line (on stderr at exit) counts the audio messages it read.
+            read_frames=$(python3 -c 'import json, sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])["echo_server"]["rx_audio"])' "$work/echo.json")
+            report "$calls" "C echo_server (reference)" "$read_frames"
         fi
     fi
 done
