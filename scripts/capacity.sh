@@ -65,9 +65,12 @@ print(int(float(re.search(r'^audiobridge_frames_in_total\{transport="audiosocket
 EOF
 }
 
-# A count also fails if the server did not read every frame asload sent: a server that falls
-# behind reading keeps its frames out on time but leaves the callers' audio unread (lost when a
-# caller closes with bytes unread on both sides: the close becomes a reset).
+# A count also fails if the server left more than one frame per call unread: a server that falls
+# behind reading keeps its frames out on time while the callers' audio waits in the sockets, and
+# what is still unread when a caller hangs up is lost (a frame of ours arriving after asload's
+# last read turns its close into a reset, which discards our socket's unread bytes). One frame
+# per call is allowed for that race: a server that reads on the pacer's clock, not the moment a
+# frame arrives, can lose the caller's last frame to it.
 report() {
     python3 - "$work/run.json" "$1" "$2" "$3" <<'EOF'
 import json, sys
@@ -75,7 +78,7 @@ d = json.load(open(sys.argv[1]))
 calls, gap, und, gen = d["calls"], d["gap_ms"], d["underruns"], d["generator"]
 sent, read = d["frames"]["sent"], int(sys.argv[4])
 failed = [reason for reason, bad in [("calls not completed", calls["completed"] != calls["attempted"]), ("gap p99 over 25 ms", gap["p99"] > 25),
-                                     ("underruns", und["total"] > 0), ("generator overloaded", gen["overloaded"]), ("frames unread", read != sent)] if bad]
+                                     ("underruns", und["total"] > 0), ("generator overloaded", gen["overloaded"]), ("more frames unread than calls", sent - read > calls["attempted"])] if bad]
 print(f"[{sys.argv[2]} calls] asload → {sys.argv[3]}: {calls['completed']}/{calls['attempted']} completed, received-frame gap p50 {gap['p50']} ms, "
       f"p99 {gap['p99']} ms, underruns {und['total']}, frames read {read}/{sent}, server CPU {d['server']['cpu_pct_of_one_core']}% of one core, "
       f"generator {gen['cpu_pct_of_one_core']}%{' OVERLOADED: ' + gen['overload_reason'] if gen['overloaded'] else ''} → {'FAIL: ' + ', '.join(failed) if failed else 'PASS'}")
