@@ -7,9 +7,10 @@
 // sockets sit in this loop's own epoll set, which the loop's pacer asks for ready sockets
 // (`epoll_wait` with no timeout) after each of its 5 ms slots: one system call finds every
 // socket with something to read, each is read once into one shared buffer, and frames go out
-// with one `send` each. Reads wait at most one slot (5 ms), which the 20 ms framing absorbs;
-// the calls themselves (agents, pipeline, events) stay on the NIO event loop as for every
-// other transport. Everything here runs on that loop.
+// with one `send` each. Reading stops when the next slot is due (a burst must not make its
+// frames late) and goes on after them: a read waits a slot, and under a burst on a loaded loop
+// a few; the calls themselves (agents, pipeline, events) stay on the NIO event loop as for
+// every other transport. Everything here runs on that loop.
 import AudioBridgeCore
 import CEpoll
 import Glibc
