@@ -18,7 +18,7 @@
 # generator out (above 300 calls its figures are its own limits).
 # THREADS (default 1) is our server's --threads. The C echo server and asload are one thread each:
 # with one server thread each process has a core of its own, as the C server has. With two, three
-# busy threads share the two cores, and waiting for a core, not the work, sets the p99 gap (in one
+# busy threads share the two cores, and waiting for a core, more than the work, sets the p99 gap (in one
 # run the two-thread server failed 1,500 calls at p99 26.0 ms using 79 % of a core, the one-thread
 # server passed it at 22.2 ms using 83 %). THREADS=2 measures that set-up.
 set -eu
